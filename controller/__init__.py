@@ -1,0 +1,1 @@
+"""os-ken (Ryu) applications that program halab's Open vSwitch switches."""

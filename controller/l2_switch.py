@@ -1,0 +1,90 @@
+"""An L2 learning switch: the plain network that every halab topology starts from.
+
+In the spirit of Ryu's simple_switch_13: learn source MACs per port, install a flow once the
+destination is known, flood otherwise. All OpenFlow messages are built in `_add_flow` and
+`_packet_out`, so the handlers only decide.
+"""
+
+from __future__ import annotations
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib.packet import ethernet, packet
+from os_ken.ofproto import ofproto_v1_3
+
+#: Learned flows expire when idle so that a host that moved (a VIP taken over) is relearned.
+IDLE_TIMEOUT_S = 30
+#: Cookie on every flow this app installs, so they can be told apart from others.
+COOKIE = 0x4841_4C41_4201  # "HALAB" 01
+
+
+class L2Switch(app_manager.OSKenApp):
+    """Learn MAC -> port per switch; forward known destinations in the switch, flood the rest."""
+
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.mac_to_port: dict[int, dict[str, int]] = {}
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def switch_features_handler(self, ev) -> None:  # noqa: ANN001 (os-ken event)
+        """A switch connected: send every unmatched packet to the controller."""
+        dp = ev.msg.datapath
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        self.mac_to_port[dp.id] = {}
+        to_controller = parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)
+        self._add_flow(dp, priority=0, match=parser.OFPMatch(), actions=[to_controller], idle=0)
+        self.logger.info("switch %016x connected", dp.id)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def packet_in_handler(self, ev) -> None:  # noqa: ANN001 (os-ken event)
+        """Learn where the source lives; forward or flood towards the destination."""
+        msg = ev.msg
+        dp = msg.datapath
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        in_port = msg.match["in_port"]
+        eth = packet.Packet(msg.data).get_protocol(ethernet.ethernet)
+        if eth is None:
+            return
+        table = self.mac_to_port.setdefault(dp.id, {})
+        table[eth.src] = in_port
+        out_port = table.get(eth.dst, ofp.OFPP_FLOOD)
+        actions = [parser.OFPActionOutput(out_port)]
+        if out_port != ofp.OFPP_FLOOD:
+            match = parser.OFPMatch(in_port=in_port, eth_dst=eth.dst, eth_src=eth.src)
+            self._add_flow(dp, priority=1, match=match, actions=actions, idle=IDLE_TIMEOUT_S)
+        self._packet_out(dp, msg, in_port, actions)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def port_status_handler(self, ev) -> None:  # noqa: ANN001 (os-ken event)
+        """A port went down: forget what was learned on it, so traffic floods until relearned."""
+        msg = ev.msg
+        dp = msg.datapath
+        if msg.desc.state & dp.ofproto.OFPPS_LINK_DOWN:
+            table = self.mac_to_port.get(dp.id, {})
+            for mac in [m for m, port in table.items() if port == msg.desc.port_no]:
+                del table[mac]
+            self._delete_flows_to_port(dp, msg.desc.port_no)
+
+    # --- the only places that build OpenFlow messages -------------------------------------
+
+    def _add_flow(self, dp, priority: int, match, actions, idle: int) -> None:  # noqa: ANN001
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, priority=priority, match=match,
+                                      instructions=inst, idle_timeout=idle))
+
+    def _delete_flows_to_port(self, dp, port_no: int) -> None:  # noqa: ANN001
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, cookie_mask=0xFFFF_FFFF_FFFF_FFFF,
+                                      command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
+                                      out_port=port_no, out_group=ofp.OFPG_ANY,
+                                      match=parser.OFPMatch()))
+
+    def _packet_out(self, dp, msg, in_port: int, actions) -> None:  # noqa: ANN001
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        data = msg.data if msg.buffer_id == ofp.OFP_NO_BUFFER else None
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=msg.buffer_id, in_port=in_port,
+                                        actions=actions, data=data))

@@ -1,0 +1,103 @@
+"""Undo what a finished or crashed run recorded in its state file, and nothing else.
+
+Unlike `mn -c`, which kills every process named controller or ping and deletes every OVS
+bridge on the machine, this removes only the processes, namespaces, bridges and links that a
+halab run wrote down (runstate), each checked against its recorded identity first.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
+from harness.runstate import RunState, leftover_states
+
+#: The OVS external_ids key that marks a bridge as created by a halab run.
+RUN_KEY = "halab-run"
+
+
+def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
+    """Remove what `state` recorded; return a line per thing removed (for `halab clean`)."""
+    removed: list[str] = []
+    removed += _kill_processes(state, term_grace)
+    removed += _delete_bridges(state.run_id)
+    removed += _delete_interfaces(state.interfaces)
+    state.forget()
+    return removed
+
+
+def clean_leftovers() -> list[str]:
+    """Undo every earlier run whose state file is still here (caller holds the lab lock)."""
+    removed: list[str] = []
+    for path in leftover_states():
+        try:
+            state = RunState.load(path)
+        except (ValueError, TypeError, KeyError):
+            path.unlink(missing_ok=True)
+            removed.append(f"unreadable state file {path.name}")
+            continue
+        removed += undo(state)
+    return removed
+
+
+def _kill_processes(state: RunState, term_grace: float) -> list[str]:
+    """Recorded processes (if still the same ones) and anything else living in the run's hosts.
+
+    A process found in a recorded host namespace must have started after the run did, so a
+    namespace inode reused by somebody else's later namespace is never mistaken for ours...
+    unless that namespace also started after our run: hence the recorded PIDs come first and
+    the namespace sweep only catches what those spawned (keepalived's children, for example).
+    """
+    victims: dict[int, str] = {}
+    for p in state.processes:
+        if is_same_process(p.pid, p.ticks):
+            victims[p.pid] = p.what
+    for host, inode in state.netns.items():
+        for pid in pids_in_netns(inode):
+            ticks = start_ticks(pid)
+            if ticks is not None and ticks >= state.started_ticks:
+                victims.setdefault(pid, f"process in host {host}")
+    for pid in victims:
+        kill(pid, signal.SIGTERM)
+    for pid in wait_gone(list(victims), term_grace):
+        kill(pid, signal.SIGKILL)
+    wait_gone(list(victims), 2.0)
+    return [f"process {pid} ({what})" for pid, what in sorted(victims.items())]
+
+
+def _delete_bridges(run_id: str) -> list[str]:
+    """Delete the OVS bridges that carry this run's mark."""
+    removed = []
+    for name in bridges_of_run(run_id):
+        subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", name], check=False,
+                       capture_output=True)
+        subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+        removed.append(f"OVS bridge {name}")
+    return removed
+
+
+def bridges_of_run(run_id: str | None) -> list[str]:
+    """Names of OVS bridges marked by `run_id`, or by any halab run when run_id is None."""
+    out = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids",
+                          "list", "Bridge"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return []
+    names = []
+    for name, (_kind, pairs) in json.loads(out.stdout)["data"]:
+        ids = dict(pairs)
+        if RUN_KEY in ids and (run_id is None or ids[RUN_KEY] == run_id):
+            names.append(name)
+    return names
+
+
+def _delete_interfaces(names: list[str]) -> list[str]:
+    """Root-namespace link ends the run recorded (switch-to-switch veths outlive the hosts)."""
+    removed = []
+    for name in names:
+        if Path(f"/sys/class/net/{name}").exists():
+            subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
+            removed.append(f"interface {name}")
+    return removed

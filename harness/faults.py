@@ -1,0 +1,200 @@
+"""Faults to inject into a running lab, each stamped on the monotonic clock when it is applied.
+
+Every fault has its undo (restore, continue, heal, clear); all of them end with the lab, since
+they live in the lab's own interfaces and host namespaces. Partition and packet loss use
+nftables inside the hosts (netdev ingress/egress hooks), which work on kernels without netem.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.errors import HalabError
+from harness.lab import Lab
+from harness.procs import kill, pids_in_netns
+
+PARTITION_TABLE = "halab_partition"
+LOSS_TABLE = "halab_loss"
+
+
+class Signalable(Protocol):
+    """A process to signal: a LabProcess, or a daemon's child known by its pid file."""
+
+    name: str
+
+    def signal(self, sig: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """A fault as it happened: what, on what, and when (time.monotonic())."""
+
+    kind: str
+    target: str
+    at: float
+
+
+class Faults:
+    """Inject and undo faults in `lab`; every event is kept in `events` in order."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.events: list[FaultEvent] = []
+
+    def record(self, kind: str, target: str, at: float) -> FaultEvent:
+        event = FaultEvent(kind, target, at)
+        self.events.append(event)
+        return event
+
+    # --- links --------------------------------------------------------------------------
+
+    def cut_link(self, a: str, b: str) -> FaultEvent:
+        """Take both ends of every a-b link down (a pulled cable)."""
+        return self._set_link(a, b, "down", "cut-link")
+
+    def restore_link(self, a: str, b: str) -> FaultEvent:
+        return self._set_link(a, b, "up", "restore-link")
+
+    def _set_link(self, a: str, b: str, status: str, kind: str) -> FaultEvent:
+        pairs = self._connections(a, b)
+        at = time.monotonic()
+        for intf_a, intf_b in pairs:
+            for intf in (intf_a, intf_b):
+                if err := intf.ifconfig(status):
+                    raise HalabError(f"Could not set {intf.name} {status}: {err.strip()}",
+                                     "Check that the lab is still running (`ovs-vsctl show`).")
+        return self.record(kind, f"{a}-{b}", at)
+
+    def _connections(self, a: str, b: str) -> list:
+        net = self.lab.net
+        for name in (a, b):
+            if net is None or name not in net:
+                raise HalabError(f"There is no node {name!r} in this lab.",
+                                 f"Use one of: {', '.join(sorted(self.lab.topo.nodes()))}.")
+        pairs = net[a].connectionsTo(net[b])
+        if not pairs:
+            raise HalabError(f"{a} and {b} are not linked directly.",
+                             "Cut a link between a host and its switch, or between two switches.")
+        return pairs
+
+    # --- processes ----------------------------------------------------------------------
+
+    def kill(self, proc: Signalable) -> FaultEvent:
+        """SIGKILL: the process dies without a word (a crashed server)."""
+        return self.record("kill", proc.name, proc.signal(signal.SIGKILL))
+
+    def terminate(self, proc: Signalable) -> FaultEvent:
+        """SIGTERM: a clean shutdown, where the process may say goodbye (VRRP priority 0)."""
+        return self.record("terminate", proc.name, proc.signal(signal.SIGTERM))
+
+    def freeze(self, proc: Signalable) -> FaultEvent:
+        """SIGSTOP: the process hangs, its sockets stay open (a hung server)."""
+        return self.record("freeze", proc.name, proc.signal(signal.SIGSTOP))
+
+    def thaw(self, proc: Signalable) -> FaultEvent:
+        return self.record("thaw", proc.name, proc.signal(signal.SIGCONT))
+
+    # --- hosts --------------------------------------------------------------------------
+
+    def crash_host(self, host: str) -> FaultEvent:
+        """Kill every process on `host` and take its links down, as if it lost power."""
+        node = self.lab.host(host)
+        at = time.monotonic()
+        for intf in node.intfList():
+            if intf.name != "lo":
+                intf.ifconfig("down")
+        inode = self.lab.state.netns[host] if self.lab.state else None
+        for pid in pids_in_netns(inode) if inode else []:
+            if pid != node.pid:  # Mininet's shell is the host itself, not a process on it
+                kill(pid)
+        return self.record("crash-host", host, at)
+
+    def restore_host(self, host: str) -> FaultEvent:
+        """Bring a crashed host's links back up (its processes are the scenario's to restart)."""
+        node = self.lab.host(host)
+        at = time.monotonic()
+        for intf in node.intfList():
+            if intf.name != "lo" and intf.link is not None:
+                for end in (intf.link.intf1, intf.link.intf2):
+                    end.ifconfig("up")
+        return self.record("restore-host", host, at)
+
+    # --- partitions and loss (nftables in the hosts) ------------------------------------
+
+    def partition(self, side_a: list[str], side_b: list[str]) -> FaultEvent:
+        """Make every host in side_a unreachable from every host in side_b and back.
+
+        Each host drops, at the ingress of its interfaces, every frame whose source MAC or IP
+        belongs to the other side: ARP, unicast, broadcast and VRRP multicast alike.
+        """
+        if set(side_a) & set(side_b):
+            raise HalabError(f"Hosts {sorted(set(side_a) & set(side_b))} are on both sides of the "
+                             "partition.", "Put each host on one side only.")
+        rulesets = {h: self._drop_from(h, side_b if h in side_a else side_a) for h in side_a + side_b}
+        at = time.monotonic()
+        for host, ruleset in rulesets.items():
+            self._nft(host, ruleset)
+        return self.record("partition", f"{','.join(side_a)}|{','.join(side_b)}", at)
+
+    def heal(self) -> FaultEvent:
+        """Undo every partition."""
+        at = time.monotonic()
+        for host in self.lab.topo.roles:
+            self._nft(host, f"delete table netdev {PARTITION_TABLE}\n", check=False)
+        return self.record("heal", "all", at)
+
+    def loss(self, host: str, percent: float) -> FaultEvent:
+        """Drop `percent` % of the frames in each direction on every interface of `host`."""
+        if not 0 < percent <= 100:
+            raise HalabError(f"Packet loss {percent}% is out of range.", "Choose more than 0 and up to 100.")
+        per_mille = round(percent * 10)
+        chains = []
+        for intf in self._intfs(host):
+            for hook in ("ingress", "egress"):
+                chains.append(f'  chain {hook}_{intf} {{ type filter hook {hook} device "{intf}" '
+                              f"priority 0; numgen random mod 1000 < {per_mille} drop; }}")
+        at = time.monotonic()
+        self._nft(host, f"table netdev {LOSS_TABLE} {{\n" + "\n".join(chains) + "\n}\n")
+        return self.record("loss", f"{host}:{percent:g}%", at)
+
+    def clear_loss(self, host: str) -> FaultEvent:
+        at = time.monotonic()
+        self._nft(host, f"delete table netdev {LOSS_TABLE}\n", check=False)
+        return self.record("clear-loss", host, at)
+
+    def delay(self, host: str, ms: float) -> FaultEvent:
+        """Add latency with netem, which this kernel may lack: then say so rather than pretend."""
+        at = time.monotonic()
+        for intf in self._intfs(host):
+            result = self.lab.run(host, ["tc", "qdisc", "replace", "dev", intf, "root", "netem",
+                                         "delay", f"{ms}ms"])
+            if result.returncode != 0:
+                raise HalabError(
+                    f"Delay needs the kernel's netem queueing discipline (sch_netem), which this "
+                    f"kernel does not have ({result.stderr.strip()}).",
+                    "Run delay scenarios in the Vagrant VM, whose kernel has netem; loss, cuts, "
+                    "partitions and bandwidth limits work here.",
+                )
+        return self.record("delay", f"{host}:{ms:g}ms", at)
+
+    def _drop_from(self, host: str, others: list[str]) -> str:
+        macs = sorted(self.lab.host(o).intf(i).MAC() for o in others for i in self._intfs(o))
+        ips = sorted(str(a.ip) for o in others for a in self.lab.topo.addresses[o])
+        chains = [f'  chain in_{intf} {{ type filter hook ingress device "{intf}" priority 0; '
+                  f"ether saddr {{ {', '.join(macs)} }} drop; ip saddr {{ {', '.join(ips)} }} drop; }}"
+                  for intf in self._intfs(host)]
+        return f"table netdev {PARTITION_TABLE} {{\n" + "\n".join(chains) + "\n}\n"
+
+    def _intfs(self, host: str) -> list[str]:
+        return [i.name for i in self.lab.host(host).intfList() if i.name != "lo"]
+
+    def _nft(self, host: str, ruleset: str, check: bool = True) -> None:
+        path = self.lab.run_dir / f"nft-{host}.rules"
+        path.write_text(ruleset)
+        result = self.lab.run(host, ["nft", "-f", str(path)])
+        if check and result.returncode != 0:
+            raise HalabError(f"nftables refused the rules for {host}: {result.stderr.strip()}",
+                             "Install nftables (`sudo make setup`); the kernel needs nf_tables.")

@@ -1,0 +1,281 @@
+"""The lab network at run time: a topology on Open vSwitch, the controller, and host processes.
+
+`Lab` is a context manager. Whatever ends the block (normal exit, exception, Ctrl-C, SIGTERM,
+a failing test), everything it started is stopped and everything it created is removed; and
+what an earlier run could not remove (it was SIGKILLed) is removed when the next one starts.
+Both paths go through the same code: runstate records, cleanup.undo removes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO
+
+from harness import cleanup, preflight
+from harness.errors import HalabError
+from harness.procs import netns_inode
+from harness.runstate import LabLock, RunState
+from topologies.base import LabTopo
+
+log = logging.getLogger("halab.lab")
+
+CONTROLLER_START_TIMEOUT_S = 20.0
+SWITCH_CONNECT_TIMEOUT_S = 20.0
+
+
+def _lab_switch_class():  # noqa: ANN202 (Mininet is imported late: it needs root to be useful)
+    from mininet.node import OVSSwitch
+
+    class LabSwitch(OVSSwitch):
+        """An OVS bridge marked with the run that created it, so clean-up can find it and only it."""
+
+        def __init__(self, name: str, run_id: str = "", **params: object) -> None:
+            self.run_id = run_id
+            super().__init__(name, **params)
+
+        def bridgeOpts(self) -> str:  # noqa: N802 (Mininet's name)
+            return super().bridgeOpts() + f" external_ids:{cleanup.RUN_KEY}={self.run_id}"
+
+    return LabSwitch
+
+
+@dataclass
+class LabProcess:
+    """A process the lab started on a host (or in the root namespace, for the controller)."""
+
+    name: str
+    host: str
+    popen: subprocess.Popen
+    log_path: Path
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal(self, sig: int) -> float:
+        """Send `sig` and return the monotonic time it was sent."""
+        t = time.monotonic()
+        self.popen.send_signal(sig)
+        return t
+
+    def stop(self, grace: float = 2.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds; a stopped (SIGSTOP) process is continued first."""
+        if self.alive():
+            for sig in (signal.SIGCONT, signal.SIGTERM):
+                try:
+                    self.popen.send_signal(sig)
+                except ProcessLookupError:
+                    break
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Lab:
+    """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
+
+    def __init__(self, topo: LabTopo, run_dir: Path, apps: tuple[str, ...] = ("l2",)) -> None:
+        self.topo = topo
+        self.run_dir = run_dir
+        self.apps = apps
+        self.net = None
+        self.state: RunState | None = None
+        self.processes: list[LabProcess] = []
+        self.datapath = "user"
+        self._lock = LabLock()
+        self._old_handlers: dict[int, object] = {}
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        preflight.check_all()
+        self._lock.acquire()
+        try:
+            self._catch_termination()
+            for line in cleanup.clean_leftovers():
+                log.warning("removed a leftover of an earlier run: %s", line)
+            self._refuse_foreign_bridges()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.state = RunState.new()
+            self.datapath = preflight.ovs_datapath()
+            port = self._start_controller()
+            self._start_network(port)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop everything and remove what was created; safe to call twice and after a failed start."""
+        try:
+            for proc in reversed(self.processes):
+                try:
+                    proc.stop()
+                except OSError as exc:
+                    log.warning("stopping %s: %s", proc.name, exc)
+            if self.net is not None:
+                try:
+                    self.net.stop()
+                except Exception as exc:  # noqa: BLE001 (teardown goes on whatever Mininet says)
+                    log.warning("Mininet stop: %s", exc)
+                self.net = None
+            if self.state is not None:
+                cleanup.undo(self.state)
+                self.state = None
+        finally:
+            self.processes.clear()
+            self._restore_signals()
+            self._lock.release()
+
+    # --- using the lab ------------------------------------------------------------------
+
+    def host(self, name: str):  # noqa: ANN201 (a mininet.node.Host)
+        if self.net is None or name not in self.net:
+            raise KeyError(f"no host {name!r} in this lab")
+        return self.net[name]
+
+    def spawn(self, host: str, name: str, argv: list[str]) -> LabProcess:
+        """Start a long-running process on `host`, output to <run_dir>/<host>-<name>.log."""
+        log_path = self.run_dir / f"{host}-{name}.log"
+        out = log_path.open("ab")
+        popen = self.host(host).popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                      stderr=subprocess.STDOUT)
+        return self._adopt(LabProcess(name, host, popen, log_path, out))
+
+    def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """Run a short command on `host` and wait for it (killed after `timeout` seconds)."""
+        popen = self.host(host).popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            out, err = popen.communicate()
+        return subprocess.CompletedProcess(argv, popen.returncode, out, err)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _adopt(self, proc: LabProcess) -> LabProcess:
+        self.processes.append(proc)
+        assert self.state is not None
+        self.state.track(proc.pid, f"{proc.host}:{proc.name}")
+        return proc
+
+    def _start_controller(self) -> int:
+        port = _free_tcp_port()
+        log_path = self.run_dir / "controller.log"
+        out = log_path.open("ab")
+        argv = [sys.executable, "-m", "controller.launcher", "--port", str(port)]
+        for app in self.apps:
+            argv += ["--app", app]
+        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        proc = self._adopt(LabProcess("controller", "root", popen, log_path, out))
+        deadline = time.monotonic() + CONTROLLER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise HalabError(f"The controller exited at start:\n{proc.log_text()[-2000:]}",
+                                 f"See {log_path}; `sudo make setup` reinstalls os-ken.")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return port
+            except OSError:
+                time.sleep(0.1)
+        raise HalabError(f"The controller did not listen on port {port} within "
+                         f"{CONTROLLER_START_TIMEOUT_S:.0f} s.", f"See {log_path}.")
+
+    def _start_network(self, controller_port: int) -> None:
+        from mininet.link import TCLink
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.node import RemoteController
+
+        assert self.state is not None
+        setLogLevel("warning")
+        switch = partial(_lab_switch_class(), run_id=self.state.run_id, protocols="OpenFlow13",
+                         datapath=self.datapath, failMode="secure")
+        # With the userspace datapath, TX checksum offload on veths makes OVS forward TCP/UDP
+        # with bad checksums, which receivers drop silently (ICMP still works): turn it off.
+        link = partial(TCLink, txo=False, rxo=False) if self.datapath == "user" else TCLink
+        self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False,
+                           controller=partial(RemoteController, ip="127.0.0.1", port=controller_port))
+        self.state.bridges = list(self.topo.switches())
+        self.state.save()
+        self.net.build()
+        for host in self.net.hosts:
+            inode = netns_inode(host.pid)
+            if inode is not None:
+                self.state.netns[host.name] = inode
+        for node in self.net.hosts + self.net.switches:
+            self.state.track(node.pid, f"mininet shell {node.name}")
+        self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
+        self.state.save()
+        self.net.start()
+        if not self.net.waitConnected(timeout=SWITCH_CONNECT_TIMEOUT_S):
+            raise HalabError("The switches did not connect to the controller within "
+                             f"{SWITCH_CONNECT_TIMEOUT_S:.0f} s.",
+                             f"See {self.run_dir / 'controller.log'} and `ovs-vsctl show`.")
+
+    def _refuse_foreign_bridges(self) -> None:
+        """Mininet deletes a bridge of the same name before it creates its own: never let it."""
+        ours = set(cleanup.bridges_of_run(None))
+        for name in self.topo.switches():
+            exists = subprocess.run(["ovs-vsctl", "--timeout=5", "br-exists", name],
+                                    capture_output=True, check=False).returncode == 0
+            if exists and name not in ours:
+                raise HalabError(
+                    f"An Open vSwitch bridge named {name} exists and halab did not create it; "
+                    "starting the lab would delete it.",
+                    f"If nothing uses it, remove it with `ovs-vsctl del-br {name}`; otherwise stop "
+                    "whatever owns it first.",
+                )
+
+    def _catch_termination(self) -> None:
+        """Turn SIGTERM and SIGHUP into SystemExit so the `with` block unwinds and tears down."""
+
+        def exit_on(signum: int, _frame: object) -> None:
+            raise SystemExit(128 + signum)
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                self._old_handlers[sig] = signal.signal(sig, exit_on)
+            except ValueError:  # not the main thread: the caller handles signals
+                return
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+

@@ -1,0 +1,293 @@
+"""Probe traffic: a responder that answers with its server's name, and a client that measures.
+
+    python -m harness.probe serve --name server1 --port 7000
+    python -m harness.probe client --target 10.0.0.100 --port 7000 --proto udp --rate 100 \
+        --duration 10 --out probe.json
+    python -m harness.probe check --port 7000 10.0.0.1 10.0.0.2
+
+Every send and reply is stamped with time.monotonic() (CLOCK_MONOTONIC, one clock for all
+network namespaces), so the harness can line the timeline up with the moment it injected a fault.
+Wire format, one line per request and reply (UDP datagram or TCP line):
+    request  b"HALAB <nonce> <seq>\\n"        reply  b"HALAB <nonce> <seq> <server name>\\n"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+MAGIC = b"HALAB"
+MIN_RATE, MAX_RATE = 10.0, 1000.0
+#: Linux's IP_PKTINFO; Python names it only on some builds.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+
+
+@dataclass
+class Request:
+    """One probe request: when it left, when (and from whom) the answer came, or why not."""
+
+    seq: int
+    sent: float
+    replied: float | None = None
+    server: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.replied is not None
+
+
+# --- responder ------------------------------------------------------------------------------
+
+
+def serve(name: str, port: int, bind: str = "0.0.0.0", stop_after: float | None = None) -> None:
+    """Answer UDP and TCP probes on `port` until SIGTERM (or `stop_after` seconds).
+
+    UDP replies leave from the address the request was sent to (IP_PKTINFO), so a client
+    that talks to the VIP hears the VIP answer, not the server's own address.
+    """
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    udp.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    udp.bind((bind, port))
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    tcp.bind((bind, port))
+    tcp.listen(512)
+    for s in (udp, tcp):
+        s.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(udp, selectors.EVENT_READ, "udp")
+    sel.register(tcp, selectors.EVENT_READ, "listen")
+    buffers: dict[socket.socket, bytes] = {}
+    running = [True]
+    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+    deadline = None if stop_after is None else time.monotonic() + stop_after
+    suffix = b" " + name.encode() + b"\n"
+    print(f"serving {name} on udp+tcp port {port}", flush=True)
+    while running[0] and (deadline is None or time.monotonic() < deadline):
+        for key, _ in sel.select(timeout=0.5):
+            if key.data == "udp":
+                _answer_udp(udp, suffix)
+            elif key.data == "listen":
+                _accept(tcp, sel, buffers)
+            else:
+                _answer_tcp(key.fileobj, sel, buffers, suffix)
+    for s in list(buffers):
+        s.close()
+    udp.close()
+    tcp.close()
+
+
+def _answer_udp(udp: socket.socket, suffix: bytes) -> None:
+    while True:
+        try:
+            data, anc, _flags, addr = udp.recvmsg(512, socket.CMSG_SPACE(12))
+        except BlockingIOError:
+            return
+        if not data.startswith(MAGIC):
+            continue
+        local = b"\0\0\0\0"
+        for level, kind, payload in anc:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                local = payload[8:12]  # struct in_pktinfo: ifindex, spec_dst, addr
+        pktinfo = struct.pack("=I4s4s", 0, local, b"\0\0\0\0")
+        try:
+            udp.sendmsg([data.rstrip(b"\n") + suffix], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, addr)
+        except OSError:
+            pass  # unreachable client: it will count the loss itself
+
+
+def _accept(tcp: socket.socket, sel: selectors.BaseSelector, buffers: dict) -> None:
+    while True:
+        try:
+            conn, _ = tcp.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        buffers[conn] = b""
+        sel.register(conn, selectors.EVENT_READ, "conn")
+
+
+def _answer_tcp(conn: socket.socket, sel: selectors.BaseSelector, buffers: dict, suffix: bytes) -> None:
+    try:
+        chunk = conn.recv(512)
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        chunk = b""
+    buffers[conn] += chunk
+    line = buffers[conn]
+    if chunk and b"\n" not in line and len(line) < 512:
+        return
+    if line.startswith(MAGIC) and b"\n" in line:
+        try:
+            conn.send(line.split(b"\n", 1)[0] + suffix)
+        except OSError:
+            pass
+    sel.unregister(conn)
+    del buffers[conn]
+    conn.close()
+
+
+# --- client ---------------------------------------------------------------------------------
+
+
+class _UdpReplies(asyncio.DatagramProtocol):
+    def __init__(self, nonce: bytes, pending: dict[int, asyncio.Future]) -> None:
+        self.nonce, self.pending = nonce, pending
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        now = time.monotonic()
+        parts = data.split()
+        if len(parts) == 4 and parts[0] == MAGIC and parts[1] == self.nonce:
+            fut = self.pending.get(int(parts[2]))
+            if fut is not None and not fut.done():
+                fut.set_result((now, parts[3].decode(errors="replace")))
+
+
+async def _udp_request(req: Request, transport: asyncio.DatagramTransport, target: tuple[str, int],
+                       nonce: bytes, pending: dict[int, asyncio.Future], timeout: float) -> None:
+    fut = asyncio.get_running_loop().create_future()
+    pending[req.seq] = fut
+    req.sent = time.monotonic()
+    try:
+        transport.sendto(MAGIC + b" %s %d\n" % (nonce, req.seq), target)
+        req.replied, req.server = await asyncio.wait_for(fut, timeout)
+    except TimeoutError:
+        req.error = "timeout"
+    except OSError as exc:
+        req.error = exc.strerror or type(exc).__name__
+    finally:
+        pending.pop(req.seq, None)
+
+
+async def _tcp_request(req: Request, target: tuple[str, int], nonce: bytes, timeout: float) -> None:
+    req.sent = time.monotonic()
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(*target)
+            writer.write(MAGIC + b" %s %d\n" % (nonce, req.seq))
+            line = await reader.readline()
+        parts = line.split()
+        if len(parts) == 4 and parts[1] == nonce and int(parts[2]) == req.seq:
+            req.replied, req.server = time.monotonic(), parts[3].decode(errors="replace")
+        else:
+            req.error = "bad reply"
+    except TimeoutError:
+        req.error = "timeout"
+    except OSError as exc:
+        req.error = exc.strerror or type(exc).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def probe(target: str, port: int, proto: str, rate: float, duration: float,
+                timeout: float) -> list[Request]:
+    """Send `rate` requests per second for `duration` seconds; wait `timeout` for each reply."""
+    loop = asyncio.get_running_loop()
+    nonce = os.urandom(4).hex().encode()
+    pending: dict[int, asyncio.Future] = {}
+    transport = None
+    if proto == "udp":
+        transport, _ = await loop.create_datagram_endpoint(lambda: _UdpReplies(nonce, pending),
+                                                           family=socket.AF_INET)
+    count = int(rate * duration)
+    requests = [Request(seq=i, sent=0.0) for i in range(count)]
+    tasks = []
+    start = time.monotonic() + 0.01
+    for req in requests:
+        delay = start + req.seq / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if proto == "udp":
+            coro = _udp_request(req, transport, (target, port), nonce, pending, timeout)
+        else:
+            coro = _tcp_request(req, (target, port), nonce, timeout)
+        tasks.append(asyncio.ensure_future(coro))
+    await asyncio.gather(*tasks)
+    if transport is not None:
+        transport.close()
+    return requests
+
+
+def check(targets: list[str], port: int, proto: str, attempts: int = 3, timeout: float = 1.0) -> dict:
+    """Which server answers at each target address (None: nothing answered)."""
+
+    async def one(target: str) -> str | None:
+        for _ in range(attempts):
+            reqs = await probe(target, port, proto, rate=MIN_RATE, duration=1 / MIN_RATE, timeout=timeout)
+            if reqs[0].ok:
+                return reqs[0].server
+        return None
+
+    async def every() -> list[str | None]:
+        return await asyncio.gather(*(one(t) for t in targets))
+
+    return dict(zip(targets, asyncio.run(every()), strict=True))
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not MIN_RATE <= value <= MAX_RATE:
+        raise argparse.ArgumentTypeError(f"{value:g}/s is outside {MIN_RATE:g} to {MAX_RATE:g} requests/s")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be greater than 0")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.probe", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="answer probes with this server's name")
+    s.add_argument("--name", required=True)
+    s.add_argument("--port", type=int, default=7000)
+    s.add_argument("--bind", default="0.0.0.0")
+    c = sub.add_parser("client", help="send probes at a fixed rate and record the timeline")
+    c.add_argument("--target", required=True)
+    c.add_argument("--port", type=int, default=7000)
+    c.add_argument("--proto", choices=["udp", "tcp"], default="udp")
+    c.add_argument("--rate", type=_rate, default=100.0, help="requests per second (10 to 1000)")
+    c.add_argument("--duration", type=_positive, default=10.0, help="seconds of sending")
+    c.add_argument("--timeout", type=_positive, default=1.0, help="seconds to wait for each reply")
+    c.add_argument("--out", type=Path, required=True, help="where to write the JSON timeline")
+    k = sub.add_parser("check", help="print which server answers at each address (JSON)")
+    k.add_argument("--port", type=int, default=7000)
+    k.add_argument("--proto", choices=["udp", "tcp"], default="udp")
+    k.add_argument("targets", nargs="+")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        serve(args.name, args.port, args.bind)
+    elif args.command == "client":
+        print(f"sending {args.rate:g}/s over {args.proto} to {args.target}:{args.port}", flush=True)
+        reqs = asyncio.run(probe(args.target, args.port, args.proto, args.rate, args.duration, args.timeout))
+        args.out.write_text(json.dumps({"target": args.target, "port": args.port, "proto": args.proto,
+                                        "rate": args.rate, "requests": [asdict(r) for r in reqs]}))
+    else:
+        print(json.dumps(check(args.targets, args.port, args.proto)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

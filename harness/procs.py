@@ -1,0 +1,70 @@
+"""Facts about processes from /proc: identity that survives PID reuse, and namespace membership."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot, or None if it is gone.
+
+    A PID plus its start time names one process for good: a reused PID has a later start.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so count from its closing paren.
+    return int(stat[stat.rindex(")") + 2:].split()[19])
+
+
+def is_same_process(pid: int, ticks: int) -> bool:
+    return start_ticks(pid) == ticks
+
+
+def netns_inode(pid: int) -> int | None:
+    """The inode of the network namespace of `pid`, or None if it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:  # gone, or not ours to inspect (PID 1 in some sandboxes)
+        return None
+
+
+def pids_in_netns(inode: int) -> list[int]:
+    """Every live process whose network namespace is `inode`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and netns_inode(int(entry.name)) == inode:
+            found.append(int(entry.name))
+    return found
+
+
+def kill(pid: int, sig: int = signal.SIGKILL) -> bool:
+    """Send `sig`; False if the process was already gone."""
+    try:
+        os.kill(pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until none of `pids` is alive (reaped or zombie counts as gone); return the survivors."""
+    deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if _is_running(p)]
+        if alive:
+            time.sleep(0.02)
+    return alive
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"

@@ -1,0 +1,110 @@
+"""Reports of a run: the JSON record, the timeline plot, and the table printed in the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.faults import FaultEvent
+from harness.keepalived import StateEvent
+from harness.measure import Outcome, median
+from harness.probe import Request
+
+
+@dataclass
+class RunRecord:
+    """Everything one scenario run produced, on one monotonic clock."""
+
+    scenario: str
+    options: dict
+    fault: FaultEvent
+    outcome: Outcome
+    events: list[StateEvent]
+    requests: list[Request]
+    run_dir: Path
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "scenario": self.scenario,
+            "options": self.options,
+            "fault": asdict(self.fault),
+            "outcome": asdict(self.outcome),
+            "agent_events": [asdict(e) for e in self.events],
+            "timeline": [asdict(r) for r in self.requests],
+            "notes": self.notes,
+        }
+
+
+def write_json(record: RunRecord) -> Path:
+    path = record.run_dir / "result.json"
+    path.write_text(json.dumps(record.to_json(), indent=1))
+    return path
+
+
+def plot_timeline(record: RunRecord) -> Path:
+    """PNG: each request at its send time (relative to the fault), by the server that answered."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = record.fault.at
+    servers = sorted({r.server for r in record.requests if r.server})
+    rows = {name: i + 1 for i, name in enumerate(servers)}
+    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=110)
+    for name, y in rows.items():
+        xs = [r.sent - t0 for r in record.requests if r.server == name]
+        ax.scatter(xs, [y] * len(xs), s=6, label=f"answered by {name}")
+    lost = [r.sent - t0 for r in record.requests if not r.ok]
+    ax.scatter(lost, [0] * len(lost), s=6, color="crimson", marker="x", label="no reply")
+    out = record.outcome
+    if out.outage is not None and out.outage_start is not None:
+        ax.axvspan(out.outage_start - t0, out.outage_start - t0 + out.outage, color="crimson", alpha=0.12,
+                   label=f"outage {out.outage * 1000:.0f} ms")
+    ax.axvline(0, color="black", linewidth=1.2)
+    ax.annotate(f"fault: {record.fault.kind} {record.fault.target}", (0, len(rows) + 0.45), fontsize=8,
+                xytext=(3, 0), textcoords="offset points")
+    for i, ev in enumerate(e for e in record.events if record.requests and
+                           record.requests[0].sent - 1 <= e.at <= record.requests[-1].sent + 1):
+        ax.axvline(ev.at - t0, color="gray", linestyle="--", linewidth=0.8)
+        ax.annotate(f"{ev.host} {ev.state}", (ev.at - t0, 0.4 + (i % 3) * 0.3), fontsize=7, rotation=90,
+                    xytext=(2, 0), textcoords="offset points", color="dimgray")
+    ax.set_yticks([0, *rows.values()], ["no reply", *rows])
+    ax.set_ylim(-0.6, len(rows) + 0.8)
+    ax.set_xlabel("seconds since the fault (CLOCK_MONOTONIC)")
+    ax.set_title(f"{record.scenario}: what the client saw ({record.options.get('rate', '?'):g} requests/s, "
+                 f"{record.options.get('proto', '?')})", fontsize=10)
+    ax.legend(loc="lower right", fontsize=7, ncol=2)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    path = record.run_dir / "timeline.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _ms(value: float | None) -> str:
+    return "never" if value is None else f"{value * 1000:.0f} ms"
+
+
+def print_summary(records: Sequence[RunRecord], console: Console | None = None) -> None:
+    """One row per run and, for several runs, the medians."""
+    console = console or Console()
+    table = Table(title=f"{records[0].scenario}: client-visible failover")
+    for col in ("run", "fault", "outage", "first good reply", "lost", "before -> after"):
+        table.add_column(col, justify="right" if col in ("outage", "first good reply", "lost") else "left")
+    for i, rec in enumerate(records, 1):
+        o = rec.outcome
+        table.add_row(str(i), f"{rec.fault.kind} {rec.fault.target}", _ms(o.outage), _ms(o.first_good_after),
+                      f"{o.lost}/{o.requests}", f"{o.server_before} -> {o.server_after}")
+    if len(records) > 1:
+        table.add_row("median", "", _ms(median(r.outcome.outage for r in records)),
+                      _ms(median(r.outcome.first_good_after for r in records)),
+                      f"{median(r.outcome.lost for r in records):g}", "", style="bold")
+    console.print(table)

@@ -1,0 +1,117 @@
+"""What a running lab has created, written down as it goes, so a crashed run can be undone.
+
+One lab runs at a time on a machine: the first thing a lab does is take an exclusive lock
+(`flock`, released by the kernel when its holder dies, however it dies). Whoever holds the
+lock therefore knows that every state file it finds belongs to a run that is over, and can
+undo exactly what that run recorded, touching nothing else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness.errors import HalabError
+from harness.procs import start_ticks
+
+
+def state_dir() -> Path:
+    """Where locks and state files live: tmpfs, so a reboot (which ends every run) clears them."""
+    return Path(os.environ.get("HALAB_STATE_DIR", "/run/halab"))
+
+
+@dataclass
+class TrackedProcess:
+    pid: int
+    ticks: int
+    what: str
+
+
+@dataclass
+class RunState:
+    """Everything one run created: bridges, host namespaces, processes, root-namespace links."""
+
+    run_id: str
+    started_ticks: int
+    bridges: list[str] = field(default_factory=list)
+    netns: dict[str, int] = field(default_factory=dict)
+    processes: list[TrackedProcess] = field(default_factory=list)
+    interfaces: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / f"run-{self.run_id}.json"
+
+    def save(self) -> None:
+        """Write atomically, so a crash mid-write leaves the previous complete version."""
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, self.path)
+
+    def track(self, pid: int, what: str) -> None:
+        ticks = start_ticks(pid)
+        if ticks is not None:
+            self.processes.append(TrackedProcess(pid, ticks, what))
+            self.save()
+
+    def forget(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def new(cls) -> RunState:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        state = cls(run_id=run_id, started_ticks=start_ticks(os.getpid()) or 0)
+        state.save()
+        return state
+
+    @classmethod
+    def load(cls, path: Path) -> RunState:
+        raw = json.loads(path.read_text())
+        raw["processes"] = [TrackedProcess(**p) for p in raw.get("processes", [])]
+        return cls(**raw)
+
+
+def leftover_states() -> list[Path]:
+    """State files of earlier runs (call only while holding the lock)."""
+    return sorted(state_dir().glob("run-*.json"))
+
+
+class LabLock:
+    """The machine-wide lock that makes one lab run at a time."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        state_dir().mkdir(parents=True, exist_ok=True)
+        path = state_dir() / "lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise HalabError(
+                f"Another halab lab is running on this machine (pid {holder}); labs share switch "
+                "and host names, so only one runs at a time.",
+                f"Wait for it to finish, or stop it with `kill {holder}` (it cleans up after itself).",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> LabLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,160 @@
+"""Scenarios: bring a lab up, probe the VIP, inject one fault, measure what the client saw.
+
+A scenario run is one fresh lab from start to teardown, so runs are independent and their
+medians mean something. The default (what `halab demo` runs) is Active-Standby with keepalived
+on both servers and the master's link cut.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness import keepalived
+from harness.errors import HalabError
+from harness.faults import FaultEvent, Faults
+from harness.lab import Lab, LabProcess
+from harness.measure import analyse
+from harness.probe import MAX_RATE, MIN_RATE, Request
+from harness.report import RunRecord, plot_timeline, write_json
+from topologies import ActiveStandbyTopo
+
+PROBE_PORT = 7000
+FAULTS = ("link-cut", "host-crash", "agent-term", "agent-kill", "agent-freeze")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ActiveStandbyOptions:
+    """What a user can choose for the Active-Standby scenario."""
+
+    fault: str = "link-cut"
+    advert_int: float = 1.0
+    rate: float = 100.0
+    proto: str = "udp"
+    before: float = 2.0
+    after: float | None = None  # seconds of probing after the fault; None: enough to see the takeover
+
+    def __post_init__(self) -> None:
+        if self.fault not in FAULTS:
+            raise HalabError(f"Unknown fault {self.fault!r}.", f"Choose one of: {', '.join(FAULTS)}.")
+        if not 0.01 <= self.advert_int <= 40.95:
+            raise HalabError(f"advert_int {self.advert_int:g} s is outside what VRRPv3 allows.",
+                             "Choose 0.01 to 40.95 seconds.")
+        if not MIN_RATE <= self.rate <= MAX_RATE:
+            raise HalabError(f"Probe rate {self.rate:g}/s is out of range.",
+                             f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
+        if self.proto not in ("udp", "tcp"):
+            raise HalabError(f"Unknown probe protocol {self.proto!r}.", "Choose udp or tcp.")
+        if self.before < 0.5 or (self.after is not None and self.after < 0.5):
+            raise HalabError("The probe needs at least 0.5 s before and after the fault.",
+                             "Raise --before / --after.")
+
+    @property
+    def probe_after(self) -> float:
+        """Long enough for a backup to notice (3 x advert_int + skew) plus margin to see it serve."""
+        return self.after if self.after is not None else 3.5 * self.advert_int + 3.0
+
+
+def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,
+                       progress: Progress = lambda _msg: None) -> RunRecord:
+    """One run: keepalived on server1 (priority 200) and server2 (100), probe from client1."""
+    topo = ActiveStandbyTopo()
+    vip = str(topo.vip.ip)
+    progress("starting the lab network")
+    with Lab(topo, run_dir) as lab:
+        progress("starting responders and keepalived")
+        for server in ("server1", "server2"):
+            lab.spawn(server, "responder", _probe_cmd("serve", "--name", server, "--port", str(PROBE_PORT)))
+        agents = {
+            server: keepalived.start(lab, server, keepalived.VrrpInstance(
+                interface=f"{server}-eth0", priority=prio, virtual_ipaddress=str(topo.vip),
+                advert_int=opts.advert_int))
+            for server, prio in (("server1", 200), ("server2", 100))
+        }
+        progress("waiting for a VRRP master to answer on the VIP")
+        master = _wait_for_vip(lab, "client1", vip, timeout=4 * opts.advert_int + 15)
+        progress(f"probing {vip} from client1; {master} is master")
+        duration = opts.before + opts.probe_after
+        out = run_dir / "probe.json"
+        client = lab.spawn("client1", "probe", _probe_cmd(
+            "client", "--target", vip, "--port", str(PROBE_PORT), "--proto", opts.proto,
+            "--rate", f"{opts.rate:g}", "--duration", f"{duration:g}", "--out", str(out)))
+        _wait_for_line(client, "sending", timeout=15)
+        time.sleep(opts.before)
+        progress(f"injecting {opts.fault} on {master}")
+        fault = _inject(Faults(lab), opts.fault, master, agents[master])
+        progress(f"measuring for {opts.probe_after:.1f} s")
+        client.popen.wait(timeout=opts.probe_after + 30)
+        requests = [Request(**r) for r in json.loads(out.read_text())["requests"]]
+        events = sorted((e for a in agents.values() for e in keepalived.read_events(a)), key=lambda e: e.at)
+    record = RunRecord("active-standby", {**asdict(opts), "agent": "keepalived", "master": master},
+                       fault, analyse(requests, fault.at), events, requests, run_dir)
+    write_json(record)
+    plot_timeline(record)
+    return record
+
+
+def _inject(faults: Faults, kind: str, master: str, agent: keepalived.Keepalived) -> FaultEvent:
+    if kind == "link-cut":
+        return faults.cut_link(master, "s1")
+    if kind == "host-crash":
+        return faults.crash_host(master)
+    if kind == "agent-term":
+        return faults.terminate(agent.process)
+    if kind == "agent-freeze":
+        return faults.freeze(_VrrpChild(agent))
+    return faults.record("agent-kill", agent.name, agent.crash())
+
+
+@dataclass
+class _VrrpChild:
+    """keepalived's VRRP process as a fault target (it is the one that sends adverts)."""
+
+    agent: keepalived.Keepalived
+
+    @property
+    def name(self) -> str:
+        return f"{self.agent.name} (vrrp)"
+
+    def signal(self, sig: int) -> float:
+        pid = self.agent.vrrp_pid()
+        at = time.monotonic()
+        os.kill(pid, sig)
+        return at
+
+
+def _probe_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-u", "-m", "harness.probe", *args]
+
+
+def _wait_for_vip(lab: Lab, client: str, vip: str, timeout: float) -> str:
+    """Poll the VIP from `client` until a server answers; return its name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = lab.run(client, _probe_cmd("check", "--port", str(PROBE_PORT), vip), timeout=10)
+        if result.returncode == 0:
+            answer = json.loads(result.stdout).get(vip)
+            if answer:
+                return answer
+        time.sleep(0.2)
+    raise HalabError(f"Nobody answered on the VIP {vip} within {timeout:.0f} s.",
+                     f"See the keepalived logs in {lab.run_dir}.")
+
+
+def _wait_for_line(proc: LabProcess, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in proc.log_text():
+            return
+        if not proc.alive():
+            raise HalabError(f"{proc.name} on {proc.host} exited early:\n{proc.log_text()[-1500:]}",
+                             f"See {proc.log_path}.")
+        time.sleep(0.02)
+    raise HalabError(f"{proc.name} on {proc.host} did not start within {timeout:.0f} s.",
+                     f"See {proc.log_path}.")
