@@ -22,14 +22,14 @@ COOKIE = 0x4841_4C41_4201  # "HALAB" 01
 class L2Switch(app_manager.OSKenApp):
     """Learn MAC -> port per switch; forward known destinations in the switch, flood the rest."""
 
-    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]  # noqa: RUF012 (os-ken reads this class attribute)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.mac_to_port: dict[int, dict[str, int]] = {}
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
-    def switch_features_handler(self, ev) -> None:  # noqa: ANN001 (os-ken event)
+    def switch_features_handler(self, ev) -> None:
         """A switch connected: send every unmatched packet to the controller."""
         dp = ev.msg.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
@@ -39,7 +39,7 @@ class L2Switch(app_manager.OSKenApp):
         self.logger.info("switch %016x connected", dp.id)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
-    def packet_in_handler(self, ev) -> None:  # noqa: ANN001 (os-ken event)
+    def packet_in_handler(self, ev) -> None:
         """Learn where the source lives; forward or flood towards the destination."""
         msg = ev.msg
         dp = msg.datapath
@@ -58,7 +58,7 @@ class L2Switch(app_manager.OSKenApp):
         self._packet_out(dp, msg, in_port, actions)
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
-    def port_status_handler(self, ev) -> None:  # noqa: ANN001 (os-ken event)
+    def port_status_handler(self, ev) -> None:
         """A port went down: forget what was learned on it, so traffic floods until relearned."""
         msg = ev.msg
         dp = msg.datapath
@@ -70,20 +70,20 @@ class L2Switch(app_manager.OSKenApp):
 
     # --- the only places that build OpenFlow messages -------------------------------------
 
-    def _add_flow(self, dp, priority: int, match, actions, idle: int) -> None:  # noqa: ANN001
+    def _add_flow(self, dp, priority: int, match, actions, idle: int) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
         dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, priority=priority, match=match,
                                       instructions=inst, idle_timeout=idle))
 
-    def _delete_flows_to_port(self, dp, port_no: int) -> None:  # noqa: ANN001
+    def _delete_flows_to_port(self, dp, port_no: int) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
         dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, cookie_mask=0xFFFF_FFFF_FFFF_FFFF,
                                       command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                                       out_port=port_no, out_group=ofp.OFPG_ANY,
                                       match=parser.OFPMatch()))
 
-    def _packet_out(self, dp, msg, in_port: int, actions) -> None:  # noqa: ANN001
+    def _packet_out(self, dp, msg, in_port: int, actions) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
         data = msg.data if msg.buffer_id == ofp.OFP_NO_BUFFER else None
         dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=msg.buffer_id, in_port=in_port,

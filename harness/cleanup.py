@@ -40,16 +40,18 @@ def clean_leftovers() -> list[str]:
             removed.append(f"unreadable state file {path.name}")
             continue
         removed += undo(state)
+    # Holding the lock, any bridge still marked by a halab run is a leftover too (its state
+    # file was lost, or the run died between creating the bridge and saving its state).
+    removed += _delete_bridges(None)
     return removed
 
 
 def _kill_processes(state: RunState, term_grace: float) -> list[str]:
     """Recorded processes (if still the same ones) and anything else living in the run's hosts.
 
-    A process found in a recorded host namespace must have started after the run did, so a
-    namespace inode reused by somebody else's later namespace is never mistaken for ours...
-    unless that namespace also started after our run: hence the recorded PIDs come first and
-    the namespace sweep only catches what those spawned (keepalived's children, for example).
+    The namespace sweep catches what recorded processes spawned (keepalived's children, say).
+    It only takes processes that started after the run did, so a namespace inode that the
+    kernel reused for an older, unrelated namespace is never mistaken for one of ours.
     """
     victims: dict[int, str] = {}
     for p in state.processes:
@@ -58,7 +60,7 @@ def _kill_processes(state: RunState, term_grace: float) -> list[str]:
     for host, inode in state.netns.items():
         for pid in pids_in_netns(inode):
             ticks = start_ticks(pid)
-            if ticks is not None and ticks >= state.started_ticks:
+            if ticks is not None and ticks >= state.started_ticks and is_same_process(pid, ticks):
                 victims.setdefault(pid, f"process in host {host}")
     for pid in victims:
         kill(pid, signal.SIGTERM)
@@ -68,8 +70,8 @@ def _kill_processes(state: RunState, term_grace: float) -> list[str]:
     return [f"process {pid} ({what})" for pid, what in sorted(victims.items())]
 
 
-def _delete_bridges(run_id: str) -> list[str]:
-    """Delete the OVS bridges that carry this run's mark."""
+def _delete_bridges(run_id: str | None) -> list[str]:
+    """Delete the OVS bridges that carry this run's mark (any halab run's, for None)."""
     removed = []
     for name in bridges_of_run(run_id):
         subprocess.run(["ovs-vsctl", "--timeout=5", "--if-exists", "del-br", name], check=False,

@@ -31,7 +31,7 @@ CONTROLLER_START_TIMEOUT_S = 20.0
 SWITCH_CONNECT_TIMEOUT_S = 20.0
 
 
-def _lab_switch_class():  # noqa: ANN202 (Mininet is imported late: it needs root to be useful)
+def _lab_switch_class():
     from mininet.node import OVSSwitch
 
     class LabSwitch(OVSSwitch):
@@ -142,7 +142,7 @@ class Lab:
             if self.net is not None:
                 try:
                     self.net.stop()
-                except Exception as exc:  # noqa: BLE001 (teardown goes on whatever Mininet says)
+                except Exception as exc:
                     log.warning("Mininet stop: %s", exc)
                 self.net = None
             if self.state is not None:
@@ -155,7 +155,7 @@ class Lab:
 
     # --- using the lab ------------------------------------------------------------------
 
-    def host(self, name: str):  # noqa: ANN201 (a mininet.node.Host)
+    def host(self, name: str):
         if self.net is None or name not in self.net:
             raise KeyError(f"no host {name!r} in this lab")
         return self.net[name]
@@ -232,7 +232,7 @@ class Lab:
             inode = netns_inode(host.pid)
             if inode is not None:
                 self.state.netns[host.name] = inode
-        for node in self.net.hosts + self.net.switches:
+        for node in self.net.hosts + self.net.switches + self.net.controllers:
             self.state.track(node.pid, f"mininet shell {node.name}")
         self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
         self.state.save()

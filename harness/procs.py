@@ -22,7 +22,8 @@ def start_ticks(pid: int) -> int | None:
 
 
 def is_same_process(pid: int, ticks: int) -> bool:
-    return start_ticks(pid) == ticks
+    """True while `pid` is still the process that started at `ticks` and has not exited."""
+    return start_ticks(pid) == ticks and _is_running(pid)
 
 
 def netns_inode(pid: int) -> int | None:

@@ -48,6 +48,7 @@ class RunState:
 
     def save(self) -> None:
         """Write atomically, so a crash mid-write leaves the previous complete version."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=1))
         os.replace(tmp, self.path)

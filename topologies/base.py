@@ -14,7 +14,7 @@ from mininet.topo import Topo
 
 def host_mac(index: int) -> str:
     """A readable, locally administered MAC for host number `index` (1-based)."""
-    return "02:00:00:00:%02x:%02x" % (index >> 8 & 0xFF, index & 0xFF)
+    return f"02:00:00:00:{index >> 8 & 0xFF:02x}:{index & 0xFF:02x}"
 
 
 class LabTopo(Topo):

@@ -1,0 +1,112 @@
+"""The `halab` command: demo, run a scenario, clean up after a crashed run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import cleanup, preflight
+from harness.errors import HalabError
+from harness.measure import median
+from harness.report import RunRecord, print_summary
+from harness.runstate import LabLock
+from harness.scenarios import FAULTS, ActiveStandbyOptions, run_active_standby
+
+SCENARIOS = {"active-standby": "two servers share a VIP with keepalived (VRRPv3); one fault on the master"}
+
+console = Console(stderr=False, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="halab", description="A network emulation lab for high availability.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="the default Active-Standby failover, measured and plotted")
+    demo.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
+    run = sub.add_parser("run", help="run a scenario: bring up, probe, inject the fault, report")
+    run.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
+    run.add_argument("--fault", default="link-cut", help=f"one of: {', '.join(FAULTS)} (default: link-cut)")
+    run.add_argument("--advert-int", type=float, default=1.0, help="VRRP advertisement interval, seconds")
+    run.add_argument("--rate", type=float, default=100.0, help="probe requests per second (10 to 1000)")
+    run.add_argument("--proto", default="udp", help="probe protocol: udp or tcp")
+    run.add_argument("--before", type=float, default=2.0, help="seconds of probing before the fault")
+    run.add_argument("--after", type=float, default=None, help="seconds of probing after the fault")
+    run.add_argument("--runs", type=int, default=1, help="repeat on a fresh lab and report medians")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
+    sub.add_parser("clean", help="remove what an interrupted or killed halab run left behind")
+    sub.add_parser("scenarios", help="list the scenarios")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "scenarios":
+            for name, text in SCENARIOS.items():
+                console.print(f"[bold]{name}[/]: {text}")
+            return 0
+        if args.command == "clean":
+            return _clean()
+        if args.command == "demo":
+            return _run("active-standby", ActiveStandbyOptions(), runs=1, out=args.out)
+        if args.scenario not in SCENARIOS:
+            raise HalabError(f"There is no scenario {args.scenario!r}.",
+                             f"Choose one of: {', '.join(SCENARIOS)} (`halab scenarios` lists them).")
+        if not 1 <= args.runs <= 50:
+            raise HalabError(f"--runs {args.runs} is out of range.", "Choose 1 to 50 runs.")
+        opts = ActiveStandbyOptions(fault=args.fault, advert_int=args.advert_int, rate=args.rate,
+                                    proto=args.proto, before=args.before, after=args.after)
+        return _run(args.scenario, opts, runs=args.runs, out=args.out)
+    except HalabError as exc:
+        console.print(f"[bold red]halab:[/] {exc.problem}\n[bold]Fix:[/] {exc.fix}", soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]halab: interrupted; the lab was torn down.[/]")
+        return 130
+
+
+def _run(scenario: str, opts: ActiveStandbyOptions, runs: int, out: Path) -> int:
+    preflight.check_all()
+    base = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}"
+    records: list[RunRecord] = []
+    for i in range(1, runs + 1):
+        run_dir = base if runs == 1 else base / f"run-{i}"
+        label = f"run {i}/{runs}: " if runs > 1 else ""
+        with console.status(f"{label}starting") as status:
+            record = run_active_standby(opts, run_dir, progress=lambda m, s=status, lbl=label: s.update(lbl + m))
+        records.append(record)
+        o = record.outcome
+        console.print(f"{label}outage {_fmt(o.outage)}, {o.lost} of {o.requests} requests lost "
+                      f"({o.server_before} -> {o.server_after}); plot: {run_dir / 'timeline.png'}")
+    print_summary(records, console)
+    if runs > 1:
+        summary = {"scenario": scenario, "options": asdict(opts),
+                   "median_outage": median(r.outcome.outage for r in records),
+                   "median_first_good_after": median(r.outcome.first_good_after for r in records),
+                   "outages": [r.outcome.outage for r in records]}
+        (base / "summary.json").write_text(json.dumps(summary, indent=1))
+    console.print(f"Results in {base}/ (result.json, timeline.png, logs).")
+    return 0 if all(r.outcome.recovered for r in records) else 1
+
+
+def _fmt(seconds: float | None) -> str:
+    return "not recovered" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _clean() -> int:
+    preflight.require_root()
+    with LabLock():
+        removed = cleanup.clean_leftovers()
+    for line in removed:
+        console.print(f"removed {line}")
+    console.print("nothing to clean" if not removed else f"cleaned {len(removed)} leftover(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The CLI turns bad input into one clear paragraph with a fix, never a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from harness import cli, preflight
+
+
+def _halab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize(("args", "problem", "fix"), [
+    (["run", "nope"], "no scenario 'nope'", "active-standby"),
+    (["run", "active-standby", "--fault", "meteor"], "Unknown fault 'meteor'", "link-cut"),
+    (["run", "active-standby", "--advert-int", "0"], "advert_int 0 s", "0.01 to 40.95"),
+    (["run", "active-standby", "--rate", "5"], "rate 5/s", "10 to 1000"),
+    (["run", "active-standby", "--runs", "0"], "--runs 0", "1 to 50"),
+])
+def test_bad_input_names_the_problem_and_the_fix(args, problem, fix):
+    result = _halab(*args)
+    assert result.returncode == 2
+    assert problem in result.stdout and fix in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_not_root_is_a_clear_error(monkeypatch, capsys):
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 1000)
+    assert cli.main(["demo"]) == 2
+    out = capsys.readouterr().out
+    assert "needs root" in out and "sudo" in out
+
+
+def test_missing_program_names_the_package(monkeypatch, capsys):
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(preflight.shutil, "which", lambda prog: None if prog == "mnexec" else "/bin/x")
+    assert cli.main(["demo"]) == 2
+    out = capsys.readouterr().out
+    assert "mininet" in out and "make setup" in out
+
+
+def test_ovs_not_running_says_how_to_start_it(monkeypatch, capsys):
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(preflight, "require_programs", lambda: None)
+    monkeypatch.setattr(preflight, "require_mininet", lambda: None)
+    monkeypatch.setattr(preflight.subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 1, b"", b""))
+    assert cli.main(["demo"]) == 2
+    assert "Open vSwitch is not running" in capsys.readouterr().out

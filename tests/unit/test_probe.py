@@ -1,0 +1,60 @@
+"""The probe client and responder over loopback, with real sockets."""
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.probe import check, probe
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def responder():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "harness.probe", "serve", "--name", "lo-server",
+                             "--bind", "127.0.0.1", "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    assert "serving" in proc.stdout.readline()
+    yield port
+    proc.terminate()
+    assert proc.wait(5) == 0
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_every_request_is_answered_with_the_server_name(responder, proto):
+    reqs = asyncio.run(probe("127.0.0.1", responder, proto, rate=200, duration=0.5, timeout=1.0))
+    assert len(reqs) == 100
+    assert all(r.ok and r.server == "lo-server" for r in reqs)
+    assert all(r.sent <= r.replied < r.sent + 1.0 for r in reqs)
+    # sent on schedule: 0.5 s of sending at 200/s
+    assert 0.45 < reqs[-1].sent - reqs[0].sent < 1.0
+
+
+def test_nothing_listening_counts_as_lost():
+    port = _free_port()
+    t = time.monotonic()
+    reqs = asyncio.run(probe("127.0.0.1", port, "udp", rate=100, duration=0.1, timeout=0.2))
+    assert [r.ok for r in reqs] == [False] * 10
+    assert time.monotonic() - t < 2
+    tcp = asyncio.run(probe("127.0.0.1", port, "tcp", rate=100, duration=0.1, timeout=0.2))
+    assert all(not r.ok and r.error for r in tcp)
+
+
+def test_check_names_the_server_at_each_address(responder):
+    assert check(["127.0.0.1"], responder, "udp") == {"127.0.0.1": "lo-server"}
+    assert check(["127.0.0.1"], _free_port(), "tcp", attempts=1, timeout=0.2) == {"127.0.0.1": None}
+
+
+def test_client_rejects_rates_outside_the_range():
+    result = subprocess.run([sys.executable, "-m", "harness.probe", "client", "--target", "127.0.0.1",
+                             "--rate", "5000", "--out", "/dev/null"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "outside 10 to 1000" in result.stderr

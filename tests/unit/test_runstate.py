@@ -1,0 +1,80 @@
+"""The lock, the state file and the targeted clean-up, on ordinary processes (no root needed)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from harness import cleanup
+from harness.errors import HalabError
+from harness.procs import start_ticks
+from harness.runstate import LabLock, RunState, leftover_states
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path, monkeypatch):
+    """A state directory of our own, and no touching of real OVS bridges from unit tests."""
+    monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(cleanup, "_delete_bridges", lambda run_id: [])
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_only_one_lab_at_a_time():
+    with LabLock():
+        with pytest.raises(HalabError, match="Another halab lab is running") as err:
+            LabLock().acquire()
+        assert "kill" in err.value.fix
+    with LabLock():  # released: free again
+        pass
+
+
+def test_state_round_trip():
+    state = RunState.new()
+    state.bridges = ["s1"]
+    state.netns = {"h1": 4026532000}
+    state.interfaces = ["s1-eth1"]
+    state.save()
+    loaded = RunState.load(state.path)
+    assert loaded == state
+    assert leftover_states() == [state.path]
+
+
+def test_undo_kills_recorded_processes_and_forgets_the_run():
+    proc = _sleeper()
+    state = RunState.new()
+    state.track(proc.pid, "sleeper")
+    cleanup.undo(state, term_grace=0.5)
+    assert proc.wait(5) is not None
+    assert not state.path.exists()
+
+
+def test_undo_spares_a_process_that_only_reuses_a_recorded_pid():
+    proc = _sleeper()
+    try:
+        state = RunState.new()
+        state.track(proc.pid, "sleeper")
+        state.processes[0].ticks -= 1  # as if the recorded process died and its PID was reused
+        cleanup.undo(state, term_grace=0.2)
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_clean_leftovers_discards_unreadable_state(tmp_path):
+    with LabLock():
+        path = RunState.new().path
+        path.write_text("{not json")
+        removed = cleanup.clean_leftovers()
+    assert any("unreadable" in line for line in removed)
+    assert not path.exists()
+
+
+def test_start_ticks_of_a_missing_process_is_none():
+    proc = _sleeper()
+    proc.kill()
+    proc.wait()
+    assert start_ticks(proc.pid) is None
