@@ -1,0 +1,36 @@
+"""The baseline that proves the method: keepalived's failover as the probe client sees it.
+
+Cutting the master's link, a backup takes over after Master_Down_Interval
+= 3 x advert_int + (256 - priority) / 256 x advert_int, less the time since the last advert:
+2.6 to 3.6 s at advert_int 1 s and backup priority 100. The bounds are generous on purpose;
+the benchmark (`halab run active-standby --runs 5`) measures, this test checks behaviour.
+"""
+
+import json
+
+import pytest
+
+from harness.scenarios import ActiveStandbyOptions, run_active_standby
+
+pytestmark = [pytest.mark.mininet, pytest.mark.slow]
+
+
+def test_link_cut_fails_over_to_the_backup_in_about_three_adverts(tmp_path):
+    record = run_active_standby(ActiveStandbyOptions(fault="link-cut", advert_int=1.0), tmp_path)
+    out = record.outcome
+    assert (out.server_before, out.server_after) == ("server1", "server2")
+    assert 2.5 <= out.outage <= 4.5, f"outage {out.outage:.3f} s"
+    assert out.first_good_after is not None and out.first_good_after <= out.outage + 0.1
+    assert out.lost > 0
+    took_over = [e for e in record.events if e.host == "server2" and e.state == "MASTER"]
+    assert took_over and 2.0 < took_over[0].at - record.fault.at < 4.5
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["outcome"]["outage"] == out.outage and len(saved["timeline"]) == out.requests
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000
+
+
+def test_sigterm_on_the_master_hands_over_faster_than_a_cut(tmp_path):
+    """keepalived leaving cleanly sends priority 0: the backup waits only Skew_Time."""
+    record = run_active_standby(ActiveStandbyOptions(fault="agent-term", advert_int=1.0), tmp_path)
+    assert record.outcome.server_after == "server2"
+    assert record.outcome.outage < 2.0, f"outage {record.outcome.outage:.3f} s"

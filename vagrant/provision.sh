@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# halab set-up, idempotent: the Makefile, the Vagrantfile and CI all run this one script.
+#   vagrant/provision.sh              install what is missing, start Open vSwitch, build .venv
+#   vagrant/provision.sh --start-ovs  only start Open vSwitch if it is not running
+# A second run changes nothing and takes about a second.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$REPO/.venv"
+PACKAGES=(mininet openvswitch-switch keepalived haproxy iperf3 tcpdump iputils-ping ethtool
+          iproute2 nftables procps python3-venv)
+
+say() { printf '\033[1mhalab setup:\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31mhalab setup:\033[0m %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (it installs packages and starts Open vSwitch): run \`sudo make setup\`."
+command -v apt-get >/dev/null || die "needs a Debian or Ubuntu machine (apt-get); use the Vagrant VM on other systems (see README)."
+
+install_packages() {
+    local missing=()
+    for pkg in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+start_ovs() {
+    if ovs-vsctl --timeout=3 show >/dev/null 2>&1; then return; fi
+    say "starting Open vSwitch"
+    if [ -d /run/systemd/system ]; then
+        systemctl start openvswitch-switch
+    else
+        # No systemd (containers, CI): ovs-ctl starts ovsdb-server and ovs-vswitchd directly.
+        # Without the kernel module it prints a warning; halab then uses the userspace datapath.
+        /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 || true
+    fi
+    ovs-vsctl --timeout=10 show >/dev/null 2>&1 || die "Open vSwitch did not start; see /var/log/openvswitch/."
+}
+
+build_venv() {
+    # Mininet is a Debian package for the system Python only: the venv must be built from
+    # /usr/bin/python3 and see its site packages.
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import mininet.net' 2>/dev/null; then
+        say "creating $VENV"
+        rm -rf "$VENV"
+        /usr/bin/python3 -m venv --system-site-packages "$VENV"
+    fi
+    local stamp="$VENV/.installed-$(sha256sum "$REPO/pyproject.toml" | cut -c1-16)"
+    if [ ! -e "$stamp" ]; then
+        say "installing halab and its Python dependencies into $VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -e "$REPO[test]"
+        rm -f "$VENV"/.installed-*
+        touch "$stamp"
+    fi
+}
+
+if [ "${1:-}" = "--start-ovs" ]; then
+    start_ovs
+    exit 0
+fi
+install_packages
+start_ovs
+build_venv
+say "ready (datapath: $( [ -d /sys/module/openvswitch ] && echo kernel || echo userspace ))"
