@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from pyroute2 import IPRoute
+
 from harness.errors import HalabError
 from harness.lab import Lab
 from harness.procs import kill, pids_in_netns
@@ -59,14 +61,29 @@ class Faults:
         return self._set_link(a, b, "up", "restore-link")
 
     def _set_link(self, a: str, b: str, status: str, kind: str) -> FaultEvent:
-        pairs = self._connections(a, b)
-        at = time.monotonic()
-        for intf_a, intf_b in pairs:
-            for intf in (intf_a, intf_b):
-                if err := intf.ifconfig(status):
-                    raise HalabError(f"Could not set {intf.name} {status}: {err.strip()}",
-                                     "Check that the lab is still running (`ovs-vsctl show`).")
+        at = self._set_intfs([i for pair in self._connections(a, b) for i in pair], status)
         return self.record(kind, f"{a}-{b}", at)
+
+    @staticmethod
+    def _set_intfs(intfs: list, status: str) -> float:
+        """Set link ends up or down; return the moment the first root-namespace end changed.
+
+        Switch-side ends (root namespace) go first, by one netlink call each: a veth whose
+        peer is down carries nothing, so the link is cut at that instant, which is the time we
+        stamp. Host-side ends follow through Mininet (a shell command each, milliseconds).
+        """
+        root = [i for i in intfs if not i.node.inNamespace]
+        hosted = [i for i in intfs if i.node.inNamespace]
+        with IPRoute() as ipr:
+            indexes = [ipr.link_lookup(ifname=i.name)[0] for i in root]
+            at = time.monotonic()
+            for index in indexes:
+                ipr.link("set", index=index, state=status)
+        for intf in hosted:
+            if err := intf.ifconfig(status):
+                raise HalabError(f"Could not set {intf.name} {status}: {err.strip()}",
+                                 "Check that the lab is still running (`ovs-vsctl show`).")
+        return at
 
     def _connections(self, a: str, b: str) -> list:
         net = self.lab.net
@@ -100,12 +117,9 @@ class Faults:
     # --- hosts --------------------------------------------------------------------------
 
     def crash_host(self, host: str) -> FaultEvent:
-        """Kill every process on `host` and take its links down, as if it lost power."""
+        """Take every link of `host` down and kill every process on it, as if it lost power."""
         node = self.lab.host(host)
-        at = time.monotonic()
-        for intf in node.intfList():
-            if intf.name != "lo":
-                intf.ifconfig("down")
+        at = self._set_intfs(self._link_ends(host), "down")
         inode = self.lab.state.netns[host] if self.lab.state else None
         for pid in pids_in_netns(inode) if inode else []:
             if pid != node.pid:  # Mininet's shell is the host itself, not a process on it
@@ -114,13 +128,11 @@ class Faults:
 
     def restore_host(self, host: str) -> FaultEvent:
         """Bring a crashed host's links back up (its processes are the scenario's to restart)."""
-        node = self.lab.host(host)
-        at = time.monotonic()
-        for intf in node.intfList():
-            if intf.name != "lo" and intf.link is not None:
-                for end in (intf.link.intf1, intf.link.intf2):
-                    end.ifconfig("up")
-        return self.record("restore-host", host, at)
+        return self.record("restore-host", host, self._set_intfs(self._link_ends(host), "up"))
+
+    def _link_ends(self, host: str) -> list:
+        return [end for intf in self.lab.host(host).intfList() if intf.link is not None
+                for end in (intf.link.intf1, intf.link.intf2)]
 
     # --- partitions and loss (nftables in the hosts) ------------------------------------
 
@@ -146,24 +158,33 @@ class Faults:
             self._nft(host, f"delete table netdev {PARTITION_TABLE}\n", check=False)
         return self.record("heal", "all", at)
 
-    def loss(self, host: str, percent: float) -> FaultEvent:
-        """Drop `percent` % of the frames in each direction on every interface of `host`."""
+    def loss(self, a: str, b: str, percent: float) -> FaultEvent:
+        """Drop `percent` % of the frames in each direction on the a-b link (one end a host)."""
         if not 0 < percent <= 100:
             raise HalabError(f"Packet loss {percent}% is out of range.", "Choose more than 0 and up to 100.")
+        host, intfs = self._host_end(a, b)
         per_mille = round(percent * 10)
-        chains = []
-        for intf in self._intfs(host):
-            for hook in ("ingress", "egress"):
-                chains.append(f'  chain {hook}_{intf} {{ type filter hook {hook} device "{intf}" '
-                              f"priority 0; numgen random mod 1000 < {per_mille} drop; }}")
+        chains = [f'  chain {hook}_{intf} {{ type filter hook {hook} device "{intf}" priority 0; '
+                  f"numgen random mod 1000 < {per_mille} drop; }}"
+                  for intf in intfs for hook in ("ingress", "egress")]
         at = time.monotonic()
         self._nft(host, f"table netdev {LOSS_TABLE} {{\n" + "\n".join(chains) + "\n}\n")
-        return self.record("loss", f"{host}:{percent:g}%", at)
+        return self.record("loss", f"{a}-{b}:{percent:g}%", at)
 
-    def clear_loss(self, host: str) -> FaultEvent:
+    def clear_loss(self, a: str, b: str) -> FaultEvent:
+        host, _intfs = self._host_end(a, b)
         at = time.monotonic()
         self._nft(host, f"delete table netdev {LOSS_TABLE}\n", check=False)
-        return self.record("clear-loss", host, at)
+        return self.record("clear-loss", f"{a}-{b}", at)
+
+    def _host_end(self, a: str, b: str) -> tuple[str, list[str]]:
+        """The host of an a-b link and its interfaces on that link (nftables runs in the host)."""
+        pairs = self._connections(a, b)
+        for end, index in ((a, 0), (b, 1)):
+            if end in self.lab.topo.roles:
+                return end, [pair[index].name for pair in pairs]
+        raise HalabError(f"{a}-{b} links two switches; loss is emulated inside a host.",
+                         "Choose a link between a host and its switch.")
 
     def delay(self, host: str, ms: float) -> FaultEvent:
         """Add latency with netem, which this kernel may lack: then say so rather than pretend."""

@@ -29,6 +29,7 @@ log = logging.getLogger("halab.lab")
 
 CONTROLLER_START_TIMEOUT_S = 20.0
 SWITCH_CONNECT_TIMEOUT_S = 20.0
+_TERMINATING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def _lab_switch_class():
@@ -132,7 +133,11 @@ class Lab:
             raise
 
     def stop(self) -> None:
-        """Stop everything and remove what was created; safe to call twice and after a failed start."""
+        """Stop everything and remove what was created; safe to call twice and after a failed start.
+
+        A second Ctrl-C or SIGTERM during teardown waits until the teardown is done.
+        """
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATING_SIGNALS)
         try:
             for proc in reversed(self.processes):
                 try:
@@ -152,6 +157,7 @@ class Lab:
             self.processes.clear()
             self._restore_signals()
             self._lock.release()
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     # --- using the lab ------------------------------------------------------------------
 
@@ -262,7 +268,7 @@ class Lab:
         def exit_on(signum: int, _frame: object) -> None:
             raise SystemExit(128 + signum)
 
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in _TERMINATING_SIGNALS - {signal.SIGINT}:  # SIGINT already raises KeyboardInterrupt
             try:
                 self._old_handlers[sig] = signal.signal(sig, exit_on)
             except ValueError:  # not the main thread: the caller handles signals

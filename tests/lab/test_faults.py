@@ -83,16 +83,23 @@ def test_partition_refuses_a_host_on_both_sides(faults):
 
 
 def test_loss_drops_a_share_of_packets(lab, faults, tmp_path):
-    faults.loss("client1", 30)
+    faults.loss("client1", "s1", 30)
     out = lab.run_dir / "loss-probe.json"
     result = lab.run("client1", probe_cmd("client", "--target", S1, "--port", str(PORT), "--rate", "200",
                                           "--duration", "2", "--timeout", "0.5", "--out", str(out)))
-    faults.clear_loss("client1")
+    faults.clear_loss("client1", "s1")
     assert result.returncode == 0, result.stderr
     reqs = json.loads(out.read_text())["requests"]
     answered = sum(1 for r in reqs if r["replied"] is not None) / len(reqs)
     # 30% each way on the client: 0.7 x 0.7 = 49% of the round trips survive
     assert 0.30 < answered < 0.70
+
+
+def test_loss_needs_a_host_end(faults):
+    with pytest.raises(HalabError, match="out of range"):
+        faults.loss("client1", "s1", 0)
+    with pytest.raises(HalabError, match="not linked"):
+        faults.loss("client1", "server1", 10)
 
 
 def test_delay_needs_netem_and_says_so_when_missing(lab, faults):
