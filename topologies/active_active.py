@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Interface
 
-from topologies.base import LabTopo
+from topologies.base import LabTopo, require_count
 
 
 class ActiveActiveTopo(LabTopo):
@@ -17,10 +17,8 @@ class ActiveActiveTopo(LabTopo):
     vip = IPv4Interface("10.0.0.100/24")
 
     def build(self, backends: int = 3, clients: int = 2, bw: float | None = None) -> None:
-        if not 1 <= backends <= 99:
-            raise ValueError(f"backends={backends}: choose 1 to 99 backends")
-        if not 1 <= clients <= 99:
-            raise ValueError(f"clients={clients}: choose 1 to 99 clients")
+        require_count("backends", backends, 1, 99)
+        require_count("clients", clients, 1, 99)
         link = {"bw": bw} if bw else {}
         switch = self.addSwitch("s1")
         for i in range(1, backends + 1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Interface
 
-from topologies.base import LabTopo
+from topologies.base import LabTopo, require_count
 
 
 class ActiveStandbyTopo(LabTopo):
@@ -16,8 +16,7 @@ class ActiveStandbyTopo(LabTopo):
     vip = IPv4Interface("10.0.0.100/24")
 
     def build(self, clients: int = 1, bw: float | None = None) -> None:
-        if clients < 1:
-            raise ValueError(f"clients={clients}: the topology needs at least 1 client")
+        require_count("clients", clients, 1, 99)
         link = {"bw": bw} if bw else {}
         switch = self.addSwitch("s1")
         for i in (1, 2):

@@ -17,6 +17,12 @@ def host_mac(index: int) -> str:
     return f"02:00:00:00:{index >> 8 & 0xFF:02x}:{index & 0xFF:02x}"
 
 
+def require_count(name: str, value: int, low: int, high: int) -> None:
+    """Refuse a host count outside [low, high], naming the argument (addresses are one octet)."""
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value}: choose {low} to {high}")
+
+
 class LabTopo(Topo):
     """A Mininet Topo that also remembers roles, addresses and the VIP of its hosts."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Interface
 
-from topologies.base import LabTopo
+from topologies.base import LabTopo, require_count
 
 
 class ReferenceTopo(LabTopo):
@@ -17,10 +17,8 @@ class ReferenceTopo(LabTopo):
     vip = IPv4Interface("10.0.0.100/24")
 
     def build(self, web_servers: int = 2, clients: int = 1, bw: float | None = None) -> None:
-        if not 1 <= web_servers <= 89:
-            raise ValueError(f"web_servers={web_servers}: choose 1 to 89 web servers")
-        if not 1 <= clients <= 99:
-            raise ValueError(f"clients={clients}: choose 1 to 99 clients")
+        require_count("web_servers", web_servers, 1, 89)
+        require_count("clients", clients, 1, 99)
         link = {"bw": bw} if bw else {}
         front, back = self.addSwitch("s1"), self.addSwitch("s2")
         for i in (1, 2):

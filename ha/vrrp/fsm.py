@@ -1,0 +1,205 @@
+"""The VRRPv3 state machine of one virtual router (RFC 9568 section 6.4), as pure logic.
+
+No sockets and no clock: every entry point takes `now` (seconds, monotonic) and returns the
+actions the agent must carry out, in order. That keeps every transition testable on a fake
+clock with fake packets, and keeps the agent's event loop a thin shell around it.
+
+Beyond the RFC, in keepalived's vocabulary: preempt_delay (a higher-priority backup waits this
+long after start-up before it preempts) and FAULT (a tracked interface or script says this
+router must not serve; it neither advertises nor holds the addresses).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ha.vrrp.packet import Address, Advert
+
+OWNER_PRIORITY = 255
+
+
+class State(enum.Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+
+# --- actions the agent carries out ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    priority: int
+
+
+@dataclass(frozen=True)
+class TakeAddresses:
+    """Add the virtual addresses and announce them (gratuitous ARP / unsolicited NA)."""
+
+
+@dataclass(frozen=True)
+class ReleaseAddresses:
+    pass
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: State
+    new: State
+    reason: str
+
+
+Action = SendAdvert | TakeAddresses | ReleaseAddresses | Transition
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """What the state machine needs to know of one vrrp_instance."""
+
+    vrid: int
+    priority: int
+    advert_int: float
+    primary_address: Address
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    accept: bool = False
+
+    @property
+    def owner(self) -> bool:
+        return self.priority == OWNER_PRIORITY
+
+
+@dataclass
+class VirtualRouter:
+    """One virtual router's state and timers."""
+
+    cfg: RouterConfig
+    state: State = State.INIT
+    master_adver_interval: float = field(init=False)
+    adver_timer: float | None = None
+    master_down_timer: float | None = None
+    started_at: float = 0.0
+    priority: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.master_adver_interval = self.cfg.advert_int
+        self.priority = self.cfg.priority
+
+    # --- derived intervals (RFC 9568 6.1) -------------------------------------------------
+
+    @property
+    def skew_time(self) -> float:
+        return ((256 - self.priority) * self.master_adver_interval) / 256
+
+    @property
+    def master_down_interval(self) -> float:
+        return 3 * self.master_adver_interval + self.skew_time
+
+    def next_deadline(self) -> float | None:
+        timers = [t for t in (self.adver_timer, self.master_down_timer) if t is not None]
+        return min(timers, default=None)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def startup(self, now: float) -> list[Action]:
+        self.started_at = now
+        if self.cfg.owner:
+            return self._become_master(now, "address owner (priority 255)")
+        return self._become_backup(now, "startup")
+
+    def shutdown(self, now: float) -> list[Action]:
+        """Leave cleanly: a master says goodbye with priority 0 so a backup takes over at once."""
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            actions = [SendAdvert(0), ReleaseAddresses()]
+        actions.append(self._go(State.INIT, "shutdown"))
+        self.adver_timer = self.master_down_timer = None
+        return actions
+
+    def fault(self, now: float, reason: str) -> list[Action]:
+        """A tracked interface or script failed: stop serving and stop advertising."""
+        if self.state is State.FAULT:
+            return []
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            actions = [SendAdvert(0), ReleaseAddresses()]
+        self.adver_timer = self.master_down_timer = None
+        actions.append(self._go(State.FAULT, reason))
+        return actions
+
+    def recover(self, now: float, reason: str) -> list[Action]:
+        """Leave FAULT: start over as a backup (or as master, for the owner)."""
+        if self.state is not State.FAULT:
+            return []
+        if self.cfg.owner:
+            return self._become_master(now, reason)
+        return self._become_backup(now, reason)
+
+    def set_priority(self, now: float, priority: int) -> list[Action]:
+        """Tracking changed the effective priority; a master advertises the change at once."""
+        self.priority = max(1, min(254, priority)) if not self.cfg.owner else OWNER_PRIORITY
+        if self.state is State.MASTER:
+            self.adver_timer = now + self.cfg.advert_int
+            return [SendAdvert(self.priority)]
+        return []
+
+    def on_timer(self, now: float) -> list[Action]:
+        if self.state is State.BACKUP and self.master_down_timer is not None and now >= self.master_down_timer:
+            return self._become_master(now, "master down timer expired")
+        if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
+            self.adver_timer = now + self.cfg.advert_int
+            return [SendAdvert(self.priority)]
+        return []
+
+    def on_advert(self, now: float, adv: Advert, src: Address) -> list[Action]:
+        """An advert for our VRID that passed every check of the receiving side."""
+        if self.state is State.BACKUP:
+            return self._backup_hears(now, adv)
+        if self.state is State.MASTER:
+            return self._master_hears(now, adv, src)
+        return []
+
+    # --- the two receiving states -----------------------------------------------------------
+
+    def _backup_hears(self, now: float, adv: Advert) -> list[Action]:
+        if adv.priority == 0:
+            self.master_down_timer = now + self.skew_time
+            return []
+        may_preempt = self.cfg.preempt and now >= self.started_at + self.cfg.preempt_delay
+        if not may_preempt or adv.priority >= self.priority:
+            self.master_adver_interval = adv.interval
+            self.master_down_timer = now + self.master_down_interval
+        # else: a lower-priority master; let the timer run out and preempt it
+        return []
+
+    def _master_hears(self, now: float, adv: Advert, src: Address) -> list[Action]:
+        if adv.priority == 0:
+            self.adver_timer = now + self.cfg.advert_int
+            return [SendAdvert(self.priority)]
+        if self.cfg.owner:
+            return []
+        if adv.priority > self.priority or (adv.priority == self.priority and src > self.cfg.primary_address):
+            self.adver_timer = None
+            self.master_adver_interval = adv.interval
+            self.master_down_timer = now + self.master_down_interval
+            return [ReleaseAddresses(), self._go(State.BACKUP, f"higher priority master {src} ({adv.priority})")]
+        return []
+
+    # --- transitions ----------------------------------------------------------------------
+
+    def _become_master(self, now: float, reason: str) -> list[Action]:
+        self.master_down_timer = None
+        self.adver_timer = now + self.cfg.advert_int
+        return [SendAdvert(self.priority), TakeAddresses(), self._go(State.MASTER, reason)]
+
+    def _become_backup(self, now: float, reason: str) -> list[Action]:
+        self.adver_timer = None
+        self.master_adver_interval = self.cfg.advert_int
+        self.master_down_timer = now + self.master_down_interval
+        return [self._go(State.BACKUP, reason)]
+
+    def _go(self, new: State, reason: str) -> Transition:
+        old, self.state = self.state, new
+        return Transition(old, new, reason)

@@ -1,0 +1,171 @@
+"""Every transition of the VRRPv3 state machine, on a fake clock with fake adverts."""
+
+from ipaddress import ip_address
+
+import pytest
+
+from ha.vrrp.fsm import ReleaseAddresses, RouterConfig, SendAdvert, State, TakeAddresses, Transition, VirtualRouter
+from ha.vrrp.packet import Advert
+
+ME, PEER_LOW, PEER_HIGH = ip_address("10.0.0.2"), ip_address("10.0.0.1"), ip_address("10.0.0.3")
+VIP = (ip_address("10.0.0.100"),)
+
+
+def router(priority: int = 100, advert_int: float = 1.0, **kw) -> VirtualRouter:
+    return VirtualRouter(RouterConfig(vrid=51, priority=priority, advert_int=advert_int, primary_address=ME, **kw))
+
+
+def advert(priority: int, interval_cs: int = 100) -> Advert:
+    return Advert(51, priority, interval_cs, VIP)
+
+
+def states(actions) -> list[State]:
+    return [a.new for a in actions if isinstance(a, Transition)]
+
+
+def test_intervals_follow_the_rfc():
+    r = router(priority=100, advert_int=1.0)
+    assert r.skew_time == pytest.approx(156 / 256)
+    assert r.master_down_interval == pytest.approx(3 + 156 / 256)
+
+
+def test_a_backup_becomes_master_after_master_down_interval():
+    r = router()
+    assert states(r.startup(0.0)) == [State.BACKUP]
+    assert r.next_deadline() == pytest.approx(3.609375)
+    assert r.on_timer(3.6) == []
+    actions = r.on_timer(3.61)
+    assert actions[:2] == [SendAdvert(100), TakeAddresses()] and states(actions) == [State.MASTER]
+    assert r.next_deadline() == pytest.approx(4.61)
+
+
+def test_a_master_advertises_every_interval():
+    r = router(advert_int=0.1)
+    r.startup(0.0)
+    r.on_timer(1.0)
+    assert r.state is State.MASTER
+    assert r.on_timer(1.05) == []
+    assert r.on_timer(1.1) == [SendAdvert(100)]
+    assert r.next_deadline() == pytest.approx(1.2)
+
+
+def test_adverts_from_a_better_master_keep_the_backup_waiting_and_teach_it_the_interval():
+    r = router(advert_int=1.0)
+    r.startup(0.0)
+    r.on_advert(2.0, advert(200, interval_cs=50), PEER_LOW)
+    assert r.master_adver_interval == 0.5
+    assert r.master_down_timer == pytest.approx(2.0 + 1.5 + 156 * 0.5 / 256)
+    assert r.on_timer(3.0) == [] and r.state is State.BACKUP
+
+
+def test_priority_zero_makes_the_backup_take_over_after_skew_time():
+    r = router(priority=100)
+    r.startup(0.0)
+    r.on_advert(1.0, advert(0), PEER_LOW)
+    assert r.master_down_timer == pytest.approx(1.0 + 156 / 256)
+    assert states(r.on_timer(1.61)) == [State.MASTER]
+
+
+def test_a_master_answers_priority_zero_with_an_advert_at_once():
+    r = router()
+    r.startup(0.0)
+    r.on_timer(4.0)
+    assert r.on_advert(4.2, advert(0), PEER_LOW) == [SendAdvert(100)]
+    assert r.adver_timer == pytest.approx(5.2)
+
+
+def test_preempt_lets_a_higher_priority_backup_take_over_a_lower_master():
+    r = router(priority=200)
+    r.startup(0.0)
+    r.on_advert(1.0, advert(100), PEER_LOW)  # ignored: we are better
+    assert r.master_down_timer == pytest.approx(3 + 56 / 256)
+    assert states(r.on_timer(3.3)) == [State.MASTER]
+
+
+def test_nopreempt_keeps_a_higher_priority_backup_waiting():
+    r = router(priority=200, preempt=False)
+    r.startup(0.0)
+    for t in range(1, 10):
+        r.on_advert(float(t), advert(100), PEER_LOW)
+        assert r.on_timer(float(t) + 0.5) == []
+    assert r.state is State.BACKUP
+
+
+def test_preempt_delay_holds_preemption_until_it_has_passed():
+    r = router(priority=200, preempt_delay=5.0)
+    r.startup(0.0)
+    for t in range(1, 6):
+        r.on_advert(float(t), advert(100), PEER_LOW)
+    assert r.state is State.BACKUP
+    r.on_advert(6.0, advert(100), PEER_LOW)  # delay over: this one is ignored
+    assert states(r.on_timer(5.0 + 3.3)) == [State.MASTER]
+
+
+def test_a_master_yields_to_higher_priority_and_releases_the_addresses():
+    r = router(priority=100)
+    r.startup(0.0)
+    r.on_timer(4.0)
+    actions = r.on_advert(5.0, advert(150, interval_cs=20), PEER_LOW)
+    assert actions[0] == ReleaseAddresses() and states(actions) == [State.BACKUP]
+    assert r.master_adver_interval == 0.2 and r.adver_timer is None
+
+
+@pytest.mark.parametrize(("src", "yields"), [(PEER_HIGH, True), (PEER_LOW, False)])
+def test_equal_priority_the_higher_primary_address_wins(src, yields):
+    r = router(priority=100)
+    r.startup(0.0)
+    r.on_timer(4.0)
+    actions = r.on_advert(5.0, advert(100), src)
+    assert (r.state is State.BACKUP) == yields
+    assert bool(actions) == yields
+
+
+def test_a_master_ignores_a_lower_priority_master():
+    r = router(priority=100)
+    r.startup(0.0)
+    r.on_timer(4.0)
+    assert r.on_advert(5.0, advert(50), PEER_HIGH) == []
+    assert r.state is State.MASTER
+
+
+def test_the_address_owner_is_master_at_once_and_ignores_adverts():
+    r = router(priority=255)
+    actions = r.startup(0.0)
+    assert states(actions) == [State.MASTER] and SendAdvert(255) in actions
+    assert r.on_advert(1.0, advert(254), PEER_HIGH) == []
+    assert r.state is State.MASTER
+
+
+def test_shutdown_of_a_master_sends_priority_zero_and_releases():
+    r = router()
+    r.startup(0.0)
+    r.on_timer(4.0)
+    actions = r.shutdown(5.0)
+    assert actions[:2] == [SendAdvert(0), ReleaseAddresses()] and states(actions) == [State.INIT]
+    assert r.next_deadline() is None
+
+
+def test_shutdown_of_a_backup_sends_nothing():
+    r = router()
+    r.startup(0.0)
+    assert [a for a in r.shutdown(1.0) if not isinstance(a, Transition)] == []
+
+
+def test_fault_and_recovery():
+    r = router()
+    r.startup(0.0)
+    r.on_timer(4.0)
+    actions = r.fault(5.0, "track_interface eth1 down")
+    assert SendAdvert(0) in actions and ReleaseAddresses() in actions and states(actions) == [State.FAULT]
+    assert r.next_deadline() is None and r.on_timer(100.0) == []
+    assert r.on_advert(6.0, advert(100), PEER_LOW) == []
+    assert states(r.recover(7.0, "eth1 up")) == [State.BACKUP]
+    assert r.master_down_timer == pytest.approx(7.0 + r.master_down_interval)
+
+
+def test_a_lowered_priority_is_advertised_at_once_by_a_master():
+    r = router(priority=100)
+    r.startup(0.0)
+    r.on_timer(4.0)
+    assert r.set_priority(5.0, 60) == [SendAdvert(60)]
+    assert r.skew_time == pytest.approx(196 / 256)
