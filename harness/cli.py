@@ -18,7 +18,8 @@ from harness.report import RunRecord, print_summary
 from harness.runstate import LabLock
 from harness.scenarios import FAULTS, ActiveStandbyOptions, run_active_standby
 
-SCENARIOS = {"active-standby": "two servers share a VIP with keepalived (VRRPv3); one fault on the master"}
+SCENARIOS = {"active-standby": "two servers share a VIP through VRRPv3 (keepalived, or halab's agent); "
+                                "one fault on the master"}
 
 console = Console(stderr=False, highlight=False)
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario: bring up, probe, inject the fault, report")
     run.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
     run.add_argument("--fault", default="link-cut", help=f"one of: {', '.join(FAULTS)} (default: link-cut)")
+    run.add_argument("--agent", default="keepalived", help="VRRP agent on the servers: keepalived or halab")
     run.add_argument("--advert-int", type=float, default=1.0, help="VRRP advertisement interval, seconds")
     run.add_argument("--rate", type=float, default=100.0, help="probe requests per second (10 to 1000)")
     run.add_argument("--proto", default="udp", help="probe protocol: udp or tcp")
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"Choose one of: {', '.join(SCENARIOS)} (`halab scenarios` lists them).")
         if not 1 <= args.runs <= 50:
             raise HalabError(f"--runs {args.runs} is out of range.", "Choose 1 to 50 runs.")
-        opts = ActiveStandbyOptions(fault=args.fault, advert_int=args.advert_int, rate=args.rate,
+        opts = ActiveStandbyOptions(fault=args.fault, agent=args.agent, advert_int=args.advert_int, rate=args.rate,
                                     proto=args.proto, before=args.before, after=args.after)
         return _run(args.scenario, opts, runs=args.runs, out=args.out)
     except HalabError as exc:

@@ -2,7 +2,7 @@
 
 halab writes its configuration in keepalived's own vocabulary, starts it in the foreground
 (one per host, its own pid files), and learns its state changes from a notify script that
-stamps each one on the wall clock; `read_events` maps them onto the monotonic clock.
+stamps each one on the wall clock; `events` maps them onto the monotonic clock.
 """
 
 from __future__ import annotations
@@ -14,42 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.lab import Lab, LabProcess
+from harness.vrrp_daemons import StateEvent, VrrpInstance
 
 NOTIFY_SCRIPT = """#!/bin/sh
 # keepalived calls: notify INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>
 echo "$(date +%s.%N) $2 $3" >> {events}
 """
-
-
-@dataclass(frozen=True)
-class VrrpInstance:
-    """One VRRP instance, named as keepalived names its keys."""
-
-    interface: str
-    priority: int
-    virtual_ipaddress: str
-    virtual_router_id: int = 51
-    advert_int: float = 1.0
-    name: str = "VI_1"
-    preempt: bool = True
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.priority <= 255:
-            raise ValueError(f"priority={self.priority}: keepalived allows 1 to 255")
-        if not 1 <= self.virtual_router_id <= 255:
-            raise ValueError(f"virtual_router_id={self.virtual_router_id}: VRRP allows 1 to 255")
-        if not 0.01 <= self.advert_int <= 40.95:
-            raise ValueError(f"advert_int={self.advert_int}: VRRPv3 allows 0.01 to 40.95 seconds")
-
-
-@dataclass(frozen=True)
-class StateEvent:
-    """An agent's state change, on the monotonic clock."""
-
-    at: float
-    host: str
-    instance: str
-    state: str
 
 
 def render_config(host: str, inst: VrrpInstance, notify: Path) -> str:
@@ -99,6 +69,21 @@ class Keepalived:
             time.sleep(0.05)
         raise RuntimeError(f"keepalived on {self.host} wrote no VRRP pid file; see {self.process.log_path}")
 
+    def events(self) -> list[StateEvent]:
+        """State changes from the notify log, converted from wall clock to monotonic."""
+        if not self.events_file.exists():
+            return []
+        offset = time.time() - time.monotonic()
+        events = []
+        for line in self.events_file.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                events.append(StateEvent(float(parts[0]) - offset, self.host, parts[1], parts[2]))
+        return events
+
+    def advertiser(self) -> _VrrpChild:
+        return _VrrpChild(self)
+
     def crash(self) -> float:
         """Kill keepalived as a crash would, and return when its VRRP process died.
 
@@ -110,6 +95,23 @@ class Keepalived:
         at = time.monotonic()
         os.kill(child, signal.SIGKILL)
         os.kill(self.process.pid, signal.SIGKILL)
+        return at
+
+
+@dataclass
+class _VrrpChild:
+    """keepalived's VRRP process as a fault target (it is the one that sends adverts)."""
+
+    agent: Keepalived
+
+    @property
+    def name(self) -> str:
+        return f"{self.agent.name} (vrrp)"
+
+    def signal(self, sig: int) -> float:
+        pid = self.agent.vrrp_pid()
+        at = time.monotonic()
+        os.kill(pid, sig)
         return at
 
 
@@ -130,16 +132,3 @@ def start(lab: Lab, host: str, inst: VrrpInstance) -> Keepalived:
             "--checkers_pid", str(pids["checkers"])]
     proc = lab.spawn(host, "keepalived", argv)
     return Keepalived(host, proc, pids["vrrp"], events)
-
-
-def read_events(kad: Keepalived) -> list[StateEvent]:
-    """State changes from the notify log, converted from wall clock to monotonic."""
-    if not kad.events_file.exists():
-        return []
-    offset = time.time() - time.monotonic()
-    events = []
-    for line in kad.events_file.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            events.append(StateEvent(float(parts[0]) - offset, kad.host, parts[1], parts[2]))
-    return events

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.faults import FaultEvent
-from harness.keepalived import StateEvent
 from harness.measure import Outcome, median
 from harness.probe import Request
+from harness.vrrp_daemons import StateEvent
 
 
 @dataclass

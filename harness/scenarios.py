@@ -8,23 +8,24 @@ on both servers and the master's link cut.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import keepalived
+from harness import halab_vrrp, keepalived
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
 from harness.lab import Lab, LabProcess
 from harness.measure import analyse
 from harness.probe import MAX_RATE, MIN_RATE, Request
 from harness.report import RunRecord, plot_timeline, write_json
+from harness.vrrp_daemons import VrrpDaemon, VrrpInstance
 from topologies import ActiveStandbyTopo
 
 PROBE_PORT = 7000
+DAEMONS = {"keepalived": keepalived.start, "halab": halab_vrrp.start}
 FAULTS = ("link-cut", "host-crash", "agent-term", "agent-kill", "agent-freeze")
 Progress = Callable[[str], None]
 
@@ -34,6 +35,7 @@ class ActiveStandbyOptions:
     """What a user can choose for the Active-Standby scenario."""
 
     fault: str = "link-cut"
+    agent: str = "keepalived"
     advert_int: float = 1.0
     rate: float = 100.0
     proto: str = "udp"
@@ -43,6 +45,8 @@ class ActiveStandbyOptions:
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
             raise HalabError(f"Unknown fault {self.fault!r}.", f"Choose one of: {', '.join(FAULTS)}.")
+        if self.agent not in DAEMONS:
+            raise HalabError(f"Unknown VRRP agent {self.agent!r}.", f"Choose one of: {', '.join(DAEMONS)}.")
         if not 0.01 <= self.advert_int <= 40.95:
             raise HalabError(f"advert_int {self.advert_int:g} s is outside what VRRPv3 allows.",
                              "Choose 0.01 to 40.95 seconds.")
@@ -63,16 +67,16 @@ class ActiveStandbyOptions:
 
 def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,
                        progress: Progress = lambda _msg: None) -> RunRecord:
-    """One run: keepalived on server1 (priority 200) and server2 (100), probe from client1."""
+    """One run: a VRRP agent on server1 (priority 200) and server2 (100), probe from client1."""
     topo = ActiveStandbyTopo()
     vip = str(topo.vip.ip)
     progress("starting the lab network")
     with Lab(topo, run_dir) as lab:
-        progress("starting responders and keepalived")
+        progress(f"starting responders and {opts.agent}")
         for server in ("server1", "server2"):
             lab.spawn(server, "responder", _probe_cmd("serve", "--name", server, "--port", str(PROBE_PORT)))
         agents = {
-            server: keepalived.start(lab, server, keepalived.VrrpInstance(
+            server: DAEMONS[opts.agent](lab, server, VrrpInstance(
                 interface=f"{server}-eth0", priority=prio, virtual_ipaddress=str(topo.vip),
                 advert_int=opts.advert_int))
             for server, prio in (("server1", 200), ("server2", 100))
@@ -92,15 +96,15 @@ def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,
         progress(f"measuring for {opts.probe_after:.1f} s")
         client.popen.wait(timeout=opts.probe_after + 30)
         requests = [Request(**r) for r in json.loads(out.read_text())["requests"]]
-        events = sorted((e for a in agents.values() for e in keepalived.read_events(a)), key=lambda e: e.at)
-    record = RunRecord("active-standby", {**asdict(opts), "agent": "keepalived", "master": master},
+        events = sorted((e for a in agents.values() for e in a.events()), key=lambda e: e.at)
+    record = RunRecord("active-standby", {**asdict(opts), "master": master},
                        fault, analyse(requests, fault.at), events, requests, run_dir)
     write_json(record)
     plot_timeline(record)
     return record
 
 
-def _inject(faults: Faults, kind: str, master: str, agent: keepalived.Keepalived) -> FaultEvent:
+def _inject(faults: Faults, kind: str, master: str, agent: VrrpDaemon) -> FaultEvent:
     if kind == "link-cut":
         return faults.cut_link(master, "s1")
     if kind == "host-crash":
@@ -108,25 +112,8 @@ def _inject(faults: Faults, kind: str, master: str, agent: keepalived.Keepalived
     if kind == "agent-term":
         return faults.terminate(agent.process)
     if kind == "agent-freeze":
-        return faults.freeze(_VrrpChild(agent))
+        return faults.freeze(agent.advertiser())
     return faults.record("agent-kill", agent.name, agent.crash())
-
-
-@dataclass
-class _VrrpChild:
-    """keepalived's VRRP process as a fault target (it is the one that sends adverts)."""
-
-    agent: keepalived.Keepalived
-
-    @property
-    def name(self) -> str:
-        return f"{self.agent.name} (vrrp)"
-
-    def signal(self, sig: int) -> float:
-        pid = self.agent.vrrp_pid()
-        at = time.monotonic()
-        os.kill(pid, sig)
-        return at
 
 
 def _probe_cmd(*args: str) -> list[str]:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.keepalived import VrrpInstance, render_config
+from harness.keepalived import render_config
+from harness.vrrp_daemons import VrrpInstance
 
 
 def test_config_uses_keepalived_keys_and_vrrp_v3():

@@ -1,0 +1,159 @@
+"""The agent's TOML configuration, in keepalived's vocabulary, checked before anything starts.
+
+    event_log = "/run/halab/vrrp-server1.jsonl"     # optional
+
+    [[vrrp_instance]]
+    name = "VI_1"
+    interface = "server1-eth0"
+    virtual_router_id = 51
+    priority = 200
+    advert_int = 1.0
+    virtual_ipaddress = ["10.0.0.100/24"]
+
+A wrong value fails with a message that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
+from pathlib import Path
+
+from ha.vrrp.packet import Address
+
+TOP_KEYS = {"vrrp_instance", "event_log"}
+INSTANCE_KEYS = {
+    "name", "interface", "virtual_router_id", "priority", "advert_int", "virtual_ipaddress", "preempt",
+    "preempt_delay", "accept", "unicast_peer", "notify", "garp_master_repeat", "garp_master_delay",
+    "checksum_with_pseudo_header",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration the agent refuses to start with."""
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    name: str
+    interface: str
+    virtual_router_id: int
+    priority: int
+    advert_int: float
+    virtual_ipaddress: tuple[IPv4Interface | IPv6Interface, ...]
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    accept: bool = False
+    unicast_peer: tuple[Address, ...] = ()
+    notify: str | None = None
+    garp_master_repeat: int = 5
+    garp_master_delay: float = 5.0
+    checksum_with_pseudo_header: bool = True
+
+    @property
+    def family(self) -> int:
+        return self.virtual_ipaddress[0].version
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    instances: tuple[InstanceConfig, ...]
+    event_log: Path | None = None
+
+
+def load(path: Path) -> AgentConfig:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; pass --config with the path of a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse(raw, source=str(path))
+
+
+def parse(raw: dict, source: str = "config") -> AgentConfig:
+    _no_unknown(raw, TOP_KEYS, source)
+    tables = raw.get("vrrp_instance")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{source}: needs at least one [[vrrp_instance]] table")
+    instances = tuple(_instance(t, f"{source}: vrrp_instance[{i}]") for i, t in enumerate(tables))
+    names = [i.name for i in instances]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: vrrp_instance names must be unique, got {names}")
+    keys = [(i.interface, i.virtual_router_id, i.family) for i in instances]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{source}: two instances use the same virtual_router_id on one interface and family")
+    log = raw.get("event_log")
+    if log is not None and not isinstance(log, str):
+        raise ConfigError(f"{source}: event_log = {log!r}: expected a file path (string)")
+    return AgentConfig(instances, Path(log) if log else None)
+
+
+def _no_unknown(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}")
+
+
+def _get(t: dict, key: str, kind: type | tuple, where: str, default: object = ..., check=None, allowed: str = ""):
+    if key not in t:
+        if default is ...:
+            raise ConfigError(f"{where}: missing key {key!r}" + (f" ({allowed})" if allowed else ""))
+        return default
+    value = t[key]
+    ok = isinstance(value, kind) and not (kind in (int, float, (int, float)) and isinstance(value, bool))
+    if not ok or (check is not None and not check(value)):
+        raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected {allowed or kind}")
+    return value
+
+
+def _instance(t: dict, where: str) -> InstanceConfig:
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _no_unknown(t, INSTANCE_KEYS, where)
+    name = _get(t, "name", str, where, allowed="a non-empty string", check=bool)
+    where = f"{where.split(':')[0]}: vrrp_instance {name!r}"
+    vips = _get(t, "virtual_ipaddress", list, where, allowed='a non-empty list like ["10.0.0.100/24"]', check=bool)
+    parsed = []
+    for v in vips:
+        try:
+            parsed.append(ip_interface(v))
+        except (ValueError, TypeError):
+            raise ConfigError(f"{where}: virtual_ipaddress entry {v!r} is not an address/prefix "
+                              'like "10.0.0.100/24" or "fd00::100/64"') from None
+    if len({p.version for p in parsed}) != 1:
+        raise ConfigError(f"{where}: virtual_ipaddress mixes IPv4 and IPv6; use one instance per family")
+    peers = []
+    for p in _get(t, "unicast_peer", list, where, default=[], allowed="a list of addresses"):
+        try:
+            peers.append(ip_address(p))
+        except (ValueError, TypeError):
+            raise ConfigError(f"{where}: unicast_peer entry {p!r} is not an IP address") from None
+    advert_int = float(_get(t, "advert_int", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 40.95,
+                            allowed="seconds from 0.01 to 40.95"))
+    if abs(round(advert_int * 100) - advert_int * 100) > 1e-6:
+        raise ConfigError(f"{where}: advert_int = {advert_int} is not allowed; VRRPv3 counts in centiseconds "
+                          "(0.01 s steps)")
+    return InstanceConfig(
+        name=name,
+        interface=_get(t, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
+        virtual_router_id=_get(t, "virtual_router_id", int, where, check=lambda v: 1 <= v <= 255,
+                               allowed="an integer from 1 to 255"),
+        priority=_get(t, "priority", int, where, default=100, check=lambda v: 1 <= v <= 255,
+                      allowed="an integer from 1 to 255 (255: the address owner)"),
+        advert_int=advert_int,
+        virtual_ipaddress=tuple(parsed),
+        preempt=_get(t, "preempt", bool, where, default=True, allowed="true or false"),
+        preempt_delay=float(_get(t, "preempt_delay", (int, float), where, default=0.0,
+                                 check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
+        accept=_get(t, "accept", bool, where, default=False, allowed="true or false"),
+        unicast_peer=tuple(peers),
+        notify=_get(t, "notify", str, where, default=None, allowed="a command path"),
+        garp_master_repeat=_get(t, "garp_master_repeat", int, where, default=5, check=lambda v: 0 <= v <= 100,
+                                allowed="an integer from 0 to 100"),
+        garp_master_delay=float(_get(t, "garp_master_delay", (int, float), where, default=5.0,
+                                     check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
+        checksum_with_pseudo_header=_get(t, "checksum_with_pseudo_header", bool, where, default=True,
+                                         allowed="true (keepalived's default) or false (RFC 9568)"),
+    )

@@ -1,0 +1,141 @@
+"""halab's VRRP agent on real Mininet hosts: election, failover, interop with keepalived, and
+adverts it must ignore (sent with scapy, the independent implementation)."""
+
+import json
+import sys
+import time
+
+import pytest
+
+from harness import halab_vrrp, keepalived
+from harness.lab import Lab
+from harness.scenarios import ActiveStandbyOptions, run_active_standby
+from harness.vrrp_daemons import VrrpInstance
+from tests.lab.helpers import answers, start_responders, wait_until
+from topologies import ActiveStandbyTopo
+
+pytestmark = pytest.mark.mininet
+VIP = "10.0.0.100"
+VRRP = [sys.executable, "-m", "ha.vrrp"]
+SPOOF = """
+import sys
+from scapy.all import IP, VRRPv3, Raw, send
+vip, kind = "10.0.0.100", sys.argv[1]
+def adv(**kw):
+    return VRRPv3(**{"vrid": 51, "priority": 255, "adv": 10, "addrlist": [vip], **kw})
+base = IP(src="10.0.0.101", dst="224.0.0.18", ttl=255, proto=112)
+pkt = {
+    "ttl254": IP(src="10.0.0.101", dst="224.0.0.18", ttl=254, proto=112) / adv(),
+    "checksum": base / adv(chksum=0x1234),
+    "truncated": base / Raw(bytes(base / adv())[20:26]),
+    "vrid": base / adv(vrid=52),
+    "version": base / Raw(b"\\x21" + bytes(base / adv())[21:]),
+}[kind]
+send(pkt, iface="client1-eth0", count=3, inter=0.02, verbose=False)
+"""
+
+
+def instance(server: str, priority: int, advert_int: float = 0.1) -> VrrpInstance:
+    return VrrpInstance(interface=f"{server}-eth0", priority=priority, virtual_ipaddress=f"{VIP}/24",
+                        advert_int=advert_int)
+
+
+def masters(daemons) -> list[str]:
+    """Hosts whose latest reported state is MASTER."""
+    return [d.host for d in daemons if (ev := d.events()) and ev[-1].state == "MASTER"]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with Lab(ActiveStandbyTopo(), tmp_path) as lab:
+        start_responders(lab, ["server1", "server2"])
+        yield lab
+
+
+@pytest.mark.parametrize(("prio1", "prio2", "winner"), [(200, 100, "server1"), (100, 200, "server2"),
+                                                        (100, 100, "server2")])
+def test_election_higher_priority_then_higher_address_wins(lab, prio1, prio2, winner):
+    daemons = [halab_vrrp.start(lab, "server1", instance("server1", prio1)),
+               halab_vrrp.start(lab, "server2", instance("server2", prio2))]
+    assert wait_until(lambda: masters(daemons) == [winner], timeout=10), [d.events() for d in daemons]
+    assert wait_until(lambda: answers(lab, "client1", [VIP]) == {VIP: winner}, timeout=5)
+    # stable: still exactly one master a second later
+    time.sleep(1)
+    assert masters(daemons) == [winner]
+
+
+def test_interop_halab_and_keepalived_fail_over_to_each_other(lab):
+    """halab master + keepalived backup in one VRID; then the other way round after a restart."""
+    ours = halab_vrrp.start(lab, "server1", instance("server1", 200))
+    theirs = keepalived.start(lab, "server2", instance("server2", 100))
+    assert wait_until(lambda: masters([ours, theirs]) == ["server1"], timeout=10)
+    time.sleep(1)  # keepalived must stay backup: it hears and accepts our adverts
+    assert masters([ours, theirs]) == ["server1"]
+    ours.process.stop()  # SIGTERM: priority 0, keepalived takes over after Skew_Time
+    assert wait_until(lambda: masters([theirs]) == ["server2"], timeout=3)
+    assert wait_until(lambda: answers(lab, "client1", [VIP]) == {VIP: "server2"}, timeout=5)
+    ours = halab_vrrp.start(lab, "server1", instance("server1", 50))
+    time.sleep(1)
+    assert masters([ours, theirs]) == ["server2"]  # our backup accepts keepalived's adverts
+    theirs.process.stop()
+    assert wait_until(lambda: masters([ours]) == ["server1"], timeout=3)
+    assert wait_until(lambda: answers(lab, "client1", [VIP]) == {VIP: "server1"}, timeout=5)
+
+
+def test_status_shows_the_live_agent(lab):
+    halab_vrrp.start(lab, "server1", instance("server1", 200))
+    assert wait_until(lambda: "MASTER" in lab.run("server1", [*VRRP, "status"]).stdout, timeout=10)
+    elsewhere = lab.run("server2", [*VRRP, "status"])
+    assert elsewhere.returncode == 1 and "no halab-vrrp agent" in elsewhere.stdout
+
+
+def test_bad_config_fails_at_start_naming_the_key(lab):
+    conf = lab.run_dir / "bad.toml"
+    conf.write_text('[[vrrp_instance]]\nname = "X"\ninterface = "server1-eth0"\nvirtual_router_id = 300\n'
+                    'virtual_ipaddress = ["10.0.0.100/24"]\n')
+    result = lab.run("server1", [*VRRP, "--config", str(conf)])
+    assert result.returncode == 2
+    assert "virtual_router_id = 300" in result.stdout and "1 to 255" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def _drops(lab, host: str) -> dict:
+    out = lab.run(host, [sys.executable, "-c", "import json; from ha.vrrp.agent import read_statuses; "
+                                              "print(json.dumps(read_statuses()))"]).stdout
+    return json.loads(out)[0]["instances"][0]["drops"]
+
+
+def test_malformed_and_spoofed_adverts_change_nothing(lab):
+    """A stranger's priority-255 adverts that fail a receive check must not move the master."""
+    daemons = [halab_vrrp.start(lab, "server1", instance("server1", 200, advert_int=0.2)),
+               halab_vrrp.start(lab, "server2", instance("server2", 100, advert_int=0.2))]
+    assert wait_until(lambda: masters(daemons) == ["server1"], timeout=10)
+    script = lab.run_dir / "spoof.py"
+    script.write_text(SPOOF)
+    expected = {"ttl254": "bad_ttl", "checksum": "bad_checksum", "truncated": "truncated", "vrid": "unknown_vrid",
+                "version": "bad_version"}
+    for kind, reason in expected.items():
+        sent = lab.run("client1", [sys.executable, str(script), kind], timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        for host in ("server1", "server2"):
+            assert wait_until(lambda h=host, r=reason: _drops(lab, h).get(r, 0) >= 3, timeout=3), (kind, host)
+    time.sleep(0.5)
+    assert masters(daemons) == ["server1"]
+    assert [e.state for e in daemons[1].events()] == ["BACKUP"]
+    assert answers(lab, "client1", [VIP]) == {VIP: "server1"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("fault", "low", "high"), [("link-cut", 0.2, 0.5), ("agent-term", 0.0, 0.2),
+                                                    ("agent-kill", 0.0, 0.5), ("agent-freeze", 0.0, 0.5)])
+def test_failover_at_advert_int_100ms(tmp_path, fault, low, high):
+    """At advert_int 0.1 s the backup (priority 100) takes over within Master_Down_Interval = 0.36 s."""
+    rec = run_active_standby(ActiveStandbyOptions(fault=fault, agent="halab", advert_int=0.1, rate=500), tmp_path)
+    took_over = [e for e in rec.events if e.host == "server2" and e.state == "MASTER" and e.at > rec.fault.at]
+    assert took_over, rec.events
+    assert low <= took_over[0].at - rec.fault.at <= high
+    if fault in ("link-cut", "agent-term"):
+        assert rec.outcome.server_after == "server2"
+        assert low <= rec.outcome.outage <= high + 0.1, rec.outcome
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["options"]["agent"] == "halab"
