@@ -45,6 +45,8 @@ class Faults:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.events: list[FaultEvent] = []
+        with IPRoute() as ipr:  # pyroute2 builds its message classes on first use: not during a cut
+            ipr.link("get", index=1)
 
     def record(self, kind: str, target: str, at: float) -> FaultEvent:
         event = FaultEvent(kind, target, at)
@@ -66,24 +68,26 @@ class Faults:
 
     @staticmethod
     def _set_intfs(intfs: list, status: str) -> float:
-        """Set link ends up or down; return the moment the first root-namespace end changed.
+        """Set link ends up or down; return the moment the first root-namespace end had changed.
 
         Switch-side ends (root namespace) go first, by one netlink call each: a veth whose
-        peer is down carries nothing, so the link is cut at that instant, which is the time we
-        stamp. Host-side ends follow through Mininet (a shell command each, milliseconds).
+        peer is down carries nothing, so the link is cut once that call returns, which is the
+        time we stamp (a request sent just before may still get through; none sent after
+        can). Host-side ends follow through Mininet (a shell command each, milliseconds).
         """
         root = [i for i in intfs if not i.node.inNamespace]
         hosted = [i for i in intfs if i.node.inNamespace]
+        at = None
         with IPRoute() as ipr:
             indexes = [ipr.link_lookup(ifname=i.name)[0] for i in root]
-            at = time.monotonic()
             for index in indexes:
                 ipr.link("set", index=index, state=status)
+                at = at or time.monotonic()
         for intf in hosted:
             if err := intf.ifconfig(status):
                 raise HalabError(f"Could not set {intf.name} {status}: {err.strip()}",
                                  "Check that the lab is still running (`ovs-vsctl show`).")
-        return at
+        return at or time.monotonic()
 
     def _connections(self, a: str, b: str) -> list:
         net = self.lab.net

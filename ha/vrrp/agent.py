@@ -26,6 +26,7 @@ from ha.eventlog import EventLog
 from ha.vrrp.config import AgentConfig, ConfigError, InstanceConfig
 from ha.vrrp.fsm import (
     Action,
+    Announce,
     ReleaseAddresses,
     RouterConfig,
     SendAdvert,
@@ -193,6 +194,8 @@ class Agent:
                 netlink.add_addresses(inst.link.index, inst.cfg.virtual_ipaddress)
                 self._garp(inst)
                 inst.garp_due = [now + inst.cfg.garp_master_delay] if inst.cfg.garp_master_delay > 0 else []
+            elif isinstance(action, Announce):
+                self._garp(inst)
             elif isinstance(action, ReleaseAddresses):
                 inst.garp_due = []
                 netlink.remove_addresses(inst.link.index, inst.cfg.virtual_ipaddress)

@@ -45,13 +45,18 @@ class ReleaseAddresses:
 
 
 @dataclass(frozen=True)
+class Announce:
+    """Gratuitous ARP / unsolicited NA again for addresses already held (split brain healing)."""
+
+
+@dataclass(frozen=True)
 class Transition:
     old: State
     new: State
     reason: str
 
 
-Action = SendAdvert | TakeAddresses | ReleaseAddresses | Transition
+Action = SendAdvert | TakeAddresses | ReleaseAddresses | Announce | Transition
 
 
 @dataclass(frozen=True)
@@ -175,17 +180,26 @@ class VirtualRouter:
         return []
 
     def _master_hears(self, now: float, adv: Advert, src: Address) -> list[Action]:
+        """RFC 9568 6.4.3, plus what heals a split brain for the clients.
+
+        Two masters at once (a healed partition) leave some clients' ARP caches pointing at
+        the one that yields. So the master that stays re-announces the addresses whenever it
+        hears a master it outranks, and the master that yields first sends one last advert,
+        which makes sure the survivor hears it (keepalived: garp_lower_prio_repeat).
+        """
         if adv.priority == 0:
             self.adver_timer = now + self.cfg.advert_int
-            return [SendAdvert(self.priority)]
+            return [SendAdvert(self.priority), Announce()]
         if self.cfg.owner:
-            return []
+            return [Announce()]
         if adv.priority > self.priority or (adv.priority == self.priority and src > self.cfg.primary_address):
             self.adver_timer = None
             self.master_adver_interval = adv.interval
             self.master_down_timer = now + self.master_down_interval
-            return [ReleaseAddresses(), self._go(State.BACKUP, f"higher priority master {src} ({adv.priority})")]
-        return []
+            return [SendAdvert(self.priority), ReleaseAddresses(),
+                    self._go(State.BACKUP, f"higher priority master {src} ({adv.priority})")]
+        self.adver_timer = now + self.cfg.advert_int
+        return [SendAdvert(self.priority), Announce()]
 
     # --- transitions ----------------------------------------------------------------------
 
