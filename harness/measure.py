@@ -1,10 +1,12 @@
 """Failover arithmetic on a probe timeline: pure functions, one clock (CLOCK_MONOTONIC).
 
 Definitions (the method in shared/DESIGN.md):
-- outage: the longest span without a successful request that covers the fault, measured between
-  the send times of the last request that succeeded before the fault and the first that succeeded
-  after it. Its resolution is one probe interval (10 ms at 100 requests/s).
-- time to first good reply: from the fault to the reply of that first successful request.
+- outage: the longest span without a successful request from the fault on, measured between
+  the send times of two consecutive successful requests, the later one sent after the fault.
+  Usually that span covers the fault; after a graceful stop the service may answer a few more
+  milliseconds before it goes, and the span starts just after the fault. Its resolution is one
+  probe interval (10 ms at 100 requests/s).
+- time to first good reply: from the fault to the reply of the request that ended the outage.
 - lost: requests that got no reply within the probe timeout.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from harness.probe import Request
 
@@ -22,7 +25,7 @@ class Outcome:
     """What one run looked like from the client, in seconds relative to nothing (raw clock)."""
 
     fault_at: float
-    outage: float | None          # None: the service never came back during the probe
+    outage: float | None          # None: the longest silence lasted until the probe ended
     first_good_after: float | None
     lost: int
     lost_after_fault: int
@@ -40,24 +43,30 @@ class Outcome:
 def analyse(requests: Sequence[Request], fault_at: float) -> Outcome:
     """Measure the outage that a fault at `fault_at` caused, as the probe client saw it."""
     ok = sorted((r for r in requests if r.ok), key=lambda r: r.sent)
-    before = [r for r in ok if r.sent <= fault_at]
-    after = [r for r in ok if r.sent > fault_at]
     first_sent = min((r.sent for r in requests), default=fault_at)
-    last_ok_before = before[-1] if before else None
-    first_ok_after = after[0] if after else None
-    start = last_ok_before.sent if last_ok_before else first_sent
-    outage = first_ok_after.sent - start if first_ok_after else None
+    last_sent = max((r.sent for r in requests), default=fault_at)
+    before = [r for r in ok if r.sent <= fault_at]
+    edges: list[Request | None] = [before[-1] if before else None, *ok[len(before):], None]
+    # Every span between consecutive successes that ends after the fault; None ends the probe.
+    spans = list(pairwise(edges))
+
+    def length(span: tuple[Request | None, Request | None]) -> float:
+        start, end = span
+        return (end.sent if end else last_sent) - (start.sent if start else first_sent)
+
+    start_req, end_req = max(spans, key=length)  # end_req None: still down when the probe ended
+    start = start_req.sent if start_req else first_sent
     return Outcome(
         fault_at=fault_at,
-        outage=outage,
-        first_good_after=(first_ok_after.replied - fault_at) if first_ok_after else None,
+        outage=(end_req.sent - start) if end_req else None,
+        first_good_after=(end_req.replied - fault_at) if end_req else None,
         lost=sum(1 for r in requests if not r.ok),
         lost_after_fault=sum(1 for r in requests if not r.ok and r.sent >= fault_at),
         requests=len(requests),
-        server_before=last_ok_before.server if last_ok_before else None,
-        server_after=first_ok_after.server if first_ok_after else None,
+        server_before=start_req.server if start_req else None,
+        server_after=end_req.server if end_req else None,
         outage_start=start,
-        outage_end=first_ok_after.sent if first_ok_after else None,
+        outage_end=end_req.sent if end_req else None,
     )
 
 

@@ -65,3 +65,29 @@ def test_median_and_ratio_skip_missing_values():
     assert median([None]) is None
     assert ratio(2.0, 4.0) == 0.5
     assert ratio(None, 1.0) is None and ratio(1.0, 0.0) is None
+
+
+def test_a_service_that_answers_a_little_after_the_fault_counts_from_when_it_stopped():
+    """A graceful stop: the old server answers 5 ms more, then nothing for 0.6 s, then the new one."""
+    reqs = timeline(1000, 3, down=(1.005, 1.6))
+    out = analyse(reqs, fault_at=1.0)
+    assert out.outage == pytest.approx(0.596)
+    assert out.outage_start == pytest.approx(1.004)
+    assert (out.server_before, out.server_after) == ("a", "b")
+    assert out.first_good_after == pytest.approx(0.601)
+
+
+def test_a_longer_relapse_until_the_end_is_no_recovery():
+    reqs = timeline(100, 6, down=(2.0, 3.0))
+    for r in reqs:
+        if r.sent >= 4.0:
+            r.replied, r.server, r.error = None, None, "timeout"
+    out = analyse(reqs, fault_at=2.0)
+    assert not out.recovered and out.outage is None
+
+
+def test_one_lost_request_at_the_very_end_does_not_hide_the_recovery():
+    reqs = timeline(100, 6, down=(2.0, 3.0))
+    reqs[-1].replied, reqs[-1].server, reqs[-1].error = None, None, "timeout"
+    out = analyse(reqs, fault_at=2.0)
+    assert out.outage == pytest.approx(1.01) and out.server_after == "b"
