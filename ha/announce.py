@@ -1,10 +1,10 @@
-"""Gratuitous ARP: tell every neighbour's ARP cache that a virtual address now lives here."""
+"""Gratuitous ARP and unsolicited NA: tell every neighbour's cache that a virtual address now lives here."""
 
 from __future__ import annotations
 
 import socket
 import struct
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 ETH_P_ARP = 0x0806
 BROADCAST = b"\xff" * 6
@@ -22,3 +22,35 @@ def send_gratuitous_arps(ifname: str, mac: bytes, addresses: list[IPv4Address]) 
         s.bind((ifname, 0))
         for address in addresses:
             s.send(gratuitous_arp_frame(mac, address))
+
+
+ALL_NODES = IPv6Address("ff02::1")
+ND_NEIGHBOR_ADVERT = 136
+
+
+def unsolicited_na(mac: bytes, target: IPv6Address) -> bytes:
+    """ICMPv6 Neighbor Advertisement, Override set, with our link-layer address (RFC 4861 7.2.6).
+
+    The kernel fills in the ICMPv6 checksum on raw ICMPv6 sockets.
+    """
+    flags = 0x20000000  # Override
+    return struct.pack("!BBHI16sBB6s", ND_NEIGHBOR_ADVERT, 0, 0, flags, target.packed, 2, 1, mac)
+
+
+def send_unsolicited_nas(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv6Address]) -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+        for address in addresses:
+            s.sendto(unsolicited_na(mac, address), (str(ALL_NODES), 0, 0, ifindex))
+
+
+def announce(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv4Address | IPv6Address]) -> None:
+    """Gratuitous ARPs for the IPv4 addresses, unsolicited NAs for the IPv6 ones."""
+    v4 = [a for a in addresses if a.version == 4]
+    v6 = [a for a in addresses if a.version == 6]
+    if v4:
+        send_gratuitous_arps(ifname, mac, v4)
+    if v6:
+        send_unsolicited_nas(ifname, ifindex, mac, v6)

@@ -59,3 +59,26 @@ def remove_addresses(ifindex: int, addresses: tuple[IPv4Interface | IPv6Interfac
             except Exception as exc:
                 if getattr(exc, "code", None) != 99:
                     raise
+
+
+class LinkMonitor:
+    """Link up/down events from the kernel (RTNLGRP_LINK), for the agent's selector: no polling."""
+
+    def __init__(self) -> None:
+        self.ipr = IPRoute()
+        self.ipr.bind()
+
+    def fileno(self) -> int:
+        return self.ipr.fileno()
+
+    def changes(self) -> list[tuple[str, bool]]:
+        """(interface, up) for every link message waiting; address and route messages are skipped."""
+        found = []
+        for msg in self.ipr.get():
+            if msg["event"] in ("RTM_NEWLINK", "RTM_DELLINK"):
+                up = msg["event"] == "RTM_NEWLINK" and msg.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN")
+                found.append((msg.get_attr("IFLA_IFNAME"), up))
+        return found
+
+    def close(self) -> None:
+        self.ipr.close()

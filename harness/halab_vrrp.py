@@ -13,10 +13,9 @@ from harness.lab import Lab, LabProcess
 from harness.vrrp_daemons import StateEvent, VrrpInstance
 
 
-def render_config(inst: VrrpInstance, event_log: Path) -> str:
-    """The agent's TOML, in keepalived's vocabulary."""
-    return f"""event_log = "{event_log}"
-
+def render_instance(inst: VrrpInstance) -> str:
+    """One [[vrrp_instance]] table of the agent's TOML, in keepalived's vocabulary."""
+    return f"""
 [[vrrp_instance]]
 name = "{inst.name}"
 interface = "{inst.interface}"
@@ -55,12 +54,17 @@ class HalabVrrp:
 
 
 def start(lab: Lab, host: str, inst: VrrpInstance) -> HalabVrrp:
-    base = lab.run_dir / f"halab-vrrp-{host}"
+    return start_with(lab, host, render_instance(inst))
+
+
+def start_with(lab: Lab, host: str, instances_toml: str, name: str = "halab-vrrp") -> HalabVrrp:
+    """Start the agent on `host` with these [[vrrp_instance]] tables; it logs events to the run directory."""
+    base = lab.run_dir / f"{name}-{host}"
     event_log = base.with_suffix(".events.jsonl")
     event_log.unlink(missing_ok=True)
     conf = base.with_suffix(".toml")
-    conf.write_text(render_config(inst, event_log))
-    proc = lab.spawn(host, "halab-vrrp", [sys.executable, "-u", "-m", "ha.vrrp", "--config", str(conf)])
+    conf.write_text(f'event_log = "{event_log}"\n{instances_toml}')
+    proc = lab.spawn(host, name, [sys.executable, "-u", "-m", "ha.vrrp", "--config", str(conf)])
     deadline = time.monotonic() + 10
     while not event_log.exists() and proc.alive() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -50,25 +50,21 @@ class Request:
 # --- responder ------------------------------------------------------------------------------
 
 
-def serve(name: str, port: int, bind: str = "0.0.0.0", stop_after: float | None = None) -> None:
-    """Answer UDP and TCP probes on `port` until SIGTERM (or `stop_after` seconds).
+def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop_after: float | None = None) -> None:
+    """Answer UDP and TCP probes on `port`, IPv4 and IPv6, until SIGTERM (or `stop_after` seconds).
 
-    UDP replies leave from the address the request was sent to (IP_PKTINFO), so a client
-    that talks to the VIP hears the VIP answer, not the server's own address.
+    UDP replies leave from the address the request was sent to (IP_PKTINFO / IPV6_PKTINFO), so
+    a client that talks to the VIP hears the VIP answer, not the server's own address.
     """
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    udp.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-    udp.bind((bind, port))
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    tcp.bind((bind, port))
-    tcp.listen(512)
-    for s in (udp, tcp):
-        s.setblocking(False)
     sel = selectors.DefaultSelector()
-    sel.register(udp, selectors.EVENT_READ, "udp")
-    sel.register(tcp, selectors.EVENT_READ, "listen")
+    listeners = []
+    for bind in binds:
+        try:
+            listeners += _listen(bind, port, sel)
+        except OSError as exc:
+            if ":" not in bind:
+                raise
+            print(f"no IPv6 here ({exc.strerror}); serving IPv4 only", flush=True)
     buffers: dict[socket.socket, bytes] = {}
     running = [True]
     signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
@@ -78,32 +74,54 @@ def serve(name: str, port: int, bind: str = "0.0.0.0", stop_after: float | None 
     while running[0] and (deadline is None or time.monotonic() < deadline):
         for key, _ in sel.select(timeout=0.5):
             if key.data == "udp":
-                _answer_udp(udp, suffix)
+                _answer_udp(key.fileobj, suffix)
             elif key.data == "listen":
-                _accept(tcp, sel, buffers)
+                _accept(key.fileobj, sel, buffers)
             else:
                 _answer_tcp(key.fileobj, sel, buffers, suffix)
-    for s in list(buffers):
+    for s in [*buffers, *listeners]:
         s.close()
-    udp.close()
-    tcp.close()
+
+
+def _listen(bind: str, port: int, sel: selectors.BaseSelector) -> list[socket.socket]:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    tcp = socket.socket(family, socket.SOCK_STREAM)
+    for s in (udp, tcp):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((bind, port))
+        s.setblocking(False)
+    if family == socket.AF_INET6:
+        udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    else:
+        udp.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    tcp.listen(512)
+    sel.register(udp, selectors.EVENT_READ, "udp")
+    sel.register(tcp, selectors.EVENT_READ, "listen")
+    return [udp, tcp]
 
 
 def _answer_udp(udp: socket.socket, suffix: bytes) -> None:
+    v6 = udp.family == socket.AF_INET6
     while True:
         try:
-            data, anc, _flags, addr = udp.recvmsg(512, socket.CMSG_SPACE(12))
+            data, anc, _flags, addr = udp.recvmsg(512, socket.CMSG_SPACE(20))
         except BlockingIOError:
             return
         if not data.startswith(MAGIC):
             continue
-        local = b"\0\0\0\0"
-        for level, kind, payload in anc:
-            if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
-                local = payload[8:12]  # struct in_pktinfo: ifindex, spec_dst, addr
-        pktinfo = struct.pack("=I4s4s", 0, local, b"\0\0\0\0")
+        # Reply from the address the request went to: struct in_pktinfo / in6_pktinfo.
+        if v6:
+            local = next((p[:16] for lvl, k, p in anc if lvl == socket.IPPROTO_IPV6 and k == socket.IPV6_PKTINFO),
+                         bytes(16))
+            cmsg = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local + struct.pack("@I", 0))
+        else:
+            local = next((p[8:12] for lvl, k, p in anc if lvl == socket.IPPROTO_IP and k == IP_PKTINFO), bytes(4))
+            cmsg = (socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=I4s4s", 0, local, bytes(4)))
         try:
-            udp.sendmsg([data.rstrip(b"\n") + suffix], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, addr)
+            udp.sendmsg([data.rstrip(b"\n") + suffix], [cmsg], 0, addr)
         except OSError:
             pass  # unreachable client: it will count the loss itself
 
@@ -202,8 +220,8 @@ async def probe(target: str, port: int, proto: str, rate: float, duration: float
     pending: dict[int, asyncio.Future] = {}
     transport = None
     if proto == "udp":
-        transport, _ = await loop.create_datagram_endpoint(lambda: _UdpReplies(nonce, pending),
-                                                           family=socket.AF_INET)
+        family = socket.AF_INET6 if ":" in target else socket.AF_INET
+        transport, _ = await loop.create_datagram_endpoint(lambda: _UdpReplies(nonce, pending), family=family)
     count = int(rate * duration)
     requests = [Request(seq=i, sent=0.0) for i in range(count)]
     tasks = []
@@ -263,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("serve", help="answer probes with this server's name")
     s.add_argument("--name", required=True)
     s.add_argument("--port", type=int, default=7000)
-    s.add_argument("--bind", default="0.0.0.0")
+    s.add_argument("--bind", action="append", help="address to listen on (repeatable; default 0.0.0.0 and ::)")
     c = sub.add_parser("client", help="send probes at a fixed rate and record the timeline")
     c.add_argument("--target", required=True)
     c.add_argument("--port", type=int, default=7000)
@@ -278,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("targets", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        serve(args.name, args.port, args.bind)
+        serve(args.name, args.port, tuple(args.bind or ("0.0.0.0", "::")))
     elif args.command == "client":
         print(f"sending {args.rate:g}/s over {args.proto} to {args.target}:{args.port}", flush=True)
         reqs = asyncio.run(probe(args.target, args.port, args.proto, args.rate, args.duration, args.timeout))

@@ -1,9 +1,10 @@
 """The VRRP agent daemon: one event loop around the state machines of its virtual routers.
 
-The loop waits on its raw sockets until the earliest timer of any router, hands each packet
-that survives the receive checks to its router, fires due timers, and carries out the actions
-the state machines return (send an advert, take or release the addresses, log, notify).
-Deadlines are absolute on the monotonic clock, so a late wake-up is never carried forward.
+The loop waits, on one selector, for VRRP packets, link events from netlink and the end of
+health-check scripts, until the earliest timer of any router. It hands each packet that passes
+the receive checks (RFC 9568 7.1) to its router, feeds tracking changes in as FAULT or priority
+changes, fires due timers, and carries out the actions the state machines return. Deadlines
+are absolute on the monotonic clock, so a late wake-up is never carried forward.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from pathlib import Path
 
 from ha import announce, netlink
+from ha.checks import CheckRunner
 from ha.eventlog import EventLog
+from ha.track import Health, ScriptHealth, effect
 from ha.vrrp.config import AgentConfig, ConfigError, InstanceConfig
 from ha.vrrp.fsm import (
     Action,
@@ -35,12 +36,10 @@ from ha.vrrp.fsm import (
     Transition,
     VirtualRouter,
 )
-from ha.vrrp.packet import PROTO_VRRP, Advert, PacketError, decode, encode
+from ha.vrrp.packet import Address, Advert, PacketError, decode, encode
+from ha.vrrp.transport import MULTICAST, TTL, Received, Transport
 
-MULTICAST_V4 = IPv4Address("224.0.0.18")
-TTL = 255
 STATUS_EVERY_S = 1.0
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 
 
 def status_dir() -> Path:
@@ -54,14 +53,17 @@ class Instance:
     cfg: InstanceConfig
     router: VirtualRouter
     link: netlink.Link
-    source: IPv4Address
+    source: Address
+    transport: Transport
+    health: list[Health]
+    checks: list[tuple[CheckRunner, ScriptHealth]]
     drops: Counter = field(default_factory=Counter)
     adverts_sent: int = 0
-    garp_due: list[float] = field(default_factory=list)
+    garp_due: float | None = None
 
     @property
-    def destinations(self) -> list[IPv4Address]:
-        return list(self.cfg.unicast_peer) or [MULTICAST_V4]
+    def destinations(self) -> list[Address]:
+        return list(self.cfg.unicast_peer) or [MULTICAST[self.cfg.family]]
 
 
 class Agent:
@@ -69,9 +71,11 @@ class Agent:
         self.config = config
         self.log = EventLog(config.event_log)
         self.instances: list[Instance] = []
-        self.sockets: dict[str, socket.socket] = {}  # one raw socket per interface
+        self.transports: dict[tuple[str, int], Transport] = {}
         self.sel = selectors.DefaultSelector()
-        self.children: list[subprocess.Popen] = []
+        self.links = netlink.LinkMonitor()
+        self.sel.register(self.links, selectors.EVENT_READ, "netlink")
+        self.notifiers: list[subprocess.Popen] = []
         self.stopping = False
         self.status_path = status_dir() / f"agent-{os.getpid()}.json"
 
@@ -79,110 +83,155 @@ class Agent:
 
     def setup(self) -> None:
         for cfg in self.config.instances:
-            if cfg.family != 4:
-                raise ConfigError(f"vrrp_instance {cfg.name!r}: IPv6 virtual addresses are not supported yet")
             try:
                 link = netlink.link(cfg.interface)
-                source = netlink.primary_address(link.index, 4)
+                source = netlink.primary_address(link.index, cfg.family)
+                health = [Health(cfg.interface, 0, not link.up)]
+                health += [Health(t.interface, t.weight, not netlink.link(t.interface).up)
+                           for t in cfg.track_interface]
             except ValueError as exc:
-                raise ConfigError(f"vrrp_instance {cfg.name!r}: interface = {cfg.interface!r}: {exc}") from None
+                raise ConfigError(f"vrrp_instance {cfg.name!r}: {exc}") from None
+            checks = [(CheckRunner(s.argv, s.interval, s.timeout),
+                       ScriptHealth(" ".join(s.argv), s.weight, fall=s.fall, rise=s.rise)) for s in cfg.track_script]
+            health += [h for _runner, h in checks]
+            key = (cfg.interface, cfg.family)
+            if key not in self.transports:
+                self.transports[key] = Transport(cfg.interface, link.index, cfg.family)
+                self.sel.register(self.transports[key], selectors.EVENT_READ, key)
             router = VirtualRouter(RouterConfig(cfg.virtual_router_id, cfg.priority, cfg.advert_int, source,
                                                 cfg.preempt, cfg.preempt_delay, cfg.accept))
-            self.instances.append(Instance(cfg, router, link, source))
-            if cfg.interface not in self.sockets:
-                self.sockets[cfg.interface] = self._open_socket(link)
-                self.sel.register(self.sockets[cfg.interface], selectors.EVENT_READ, cfg.interface)
-
-    @staticmethod
-    def _open_socket(link: netlink.Link) -> socket.socket:
-        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTO_VRRP)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, link.name.encode())
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-        mreqn = struct.pack("4s4si", MULTICAST_V4.packed, b"\0" * 4, link.index)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
-        s.setblocking(False)
-        return s
+            self.instances.append(Instance(cfg, router, link, source, self.transports[key], health, checks))
 
     # --- the loop -----------------------------------------------------------------------
 
     def run(self) -> int:
         wake_r, wake_w = socket.socketpair()
-        wake_r.setblocking(False)
-        wake_w.setblocking(False)
+        for s in (wake_r, wake_w):
+            s.setblocking(False)
         signal.set_wakeup_fd(wake_w.fileno())
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: setattr(self, "stopping", True))
-        self.sel.register(wake_r, selectors.EVENT_READ, None)
+        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
         now = time.monotonic()
         for inst in self.instances:
             self._apply(inst, inst.router.startup(now), now)
+            self._track(inst, now, "tracking at startup")
         status_due = now
         while not self.stopping:
             now = time.monotonic()
-            deadline = min(self._next_deadline() or status_due, status_due)
-            timeout = None if deadline is None else max(0.0, deadline - now)
+            timeout = max(0.0, min([*self._deadlines(), status_due]) - now)
             for key, _ in self.sel.select(timeout):
-                if key.data is None:
+                if key.data == "wake":
                     wake_r.recv(64)
+                elif key.data == "netlink":
+                    self._link_changes(time.monotonic())
+                elif key.data == "check":
+                    pass  # a health-check script ended: _run_checks below collects it
                 else:
-                    self._receive(key.data)
+                    self._receive(self.transports[key.data])
             now = time.monotonic()
             for inst in self.instances:
+                self._run_checks(inst, now)
                 self._apply(inst, inst.router.on_timer(now), now)
-                self._repeat_garps(inst, now)
-            self._reap_children()
+                if inst.garp_due is not None and now >= inst.garp_due:
+                    inst.garp_due = None
+                    self._announce(inst)
+            self.notifiers = [n for n in self.notifiers if n.poll() is None]
             if now >= status_due:
                 self._write_status()
                 status_due = now + STATUS_EVERY_S
-        now = time.monotonic()
-        for inst in self.instances:
-            self._apply(inst, inst.router.shutdown(now), now)
-        self.status_path.unlink(missing_ok=True)
+        self._shutdown(time.monotonic())
         return 0
 
-    def _next_deadline(self) -> float | None:
-        times = [t for i in self.instances for t in (i.router.next_deadline(), *i.garp_due[:1]) if t is not None]
-        return min(times, default=None)
+    def _deadlines(self) -> list[float]:
+        times = []
+        for inst in self.instances:
+            times += [t for t in (inst.router.next_deadline(), inst.garp_due) if t is not None]
+            times += [runner.deadline() for runner, _h in inst.checks]
+        return times
+
+    def _shutdown(self, now: float) -> None:
+        for inst in self.instances:
+            for runner, _h in inst.checks:
+                runner.stop()
+            self._apply(inst, inst.router.shutdown(now), now)
+        for n in self.notifiers:
+            try:
+                n.wait(2)
+            except subprocess.TimeoutExpired:
+                n.kill()
+        self.status_path.unlink(missing_ok=True)
+
+    # --- tracking -----------------------------------------------------------------------
+
+    def _link_changes(self, now: float) -> None:
+        for ifname, up in self.links.changes():
+            for inst in self.instances:
+                touched = [h for h in inst.health if h.name == ifname and not isinstance(h, ScriptHealth)]
+                for h in touched:
+                    h.failed = not up
+                if touched:
+                    self._track(inst, now, f"{ifname} {'up' if up else 'down'}")
+
+    def _run_checks(self, inst: Instance, now: float) -> None:
+        for runner, health in inst.checks:
+            pidfd = runner.pidfd
+            verdict = runner.finish(now)
+            if verdict is not None and pidfd is not None:
+                self.sel.unregister(pidfd)
+            if verdict is not None and health.result(verdict):
+                self._track(inst, now, f"track_script {health.name} {'failed' if health.failed else 'recovered'}")
+            if runner.proc is None and now >= runner.next_run:
+                pidfd = runner.start(now)
+                if pidfd is None:
+                    if health.result(False):
+                        self._track(inst, now, f"track_script {health.name} cannot start")
+                else:
+                    self.sel.register(pidfd, selectors.EVENT_READ, "check")
+
+    def _track(self, inst: Instance, now: float, reason: str) -> None:
+        """Turn the health of everything tracked into FAULT, recovery or a new priority."""
+        fault, priority = effect(inst.cfg.priority, inst.health)
+        if fault:
+            self._apply(inst, inst.router.fault(now, reason), now)
+            return
+        if priority != inst.router.priority:
+            self._apply(inst, inst.router.set_priority(now, priority), now)
+        if inst.router.state is State.FAULT:
+            self._apply(inst, inst.router.recover(now, reason), now)
 
     # --- receiving ----------------------------------------------------------------------
 
-    def _receive(self, ifname: str) -> None:
-        sock = self.sockets[ifname]
-        while True:
-            try:
-                data = sock.recv(2048)
-            except BlockingIOError:
-                return
-            self._handle(ifname, data, time.monotonic())
+    def _receive(self, transport: Transport) -> None:
+        while (packet := transport.receive()) is not None:
+            self._handle(transport, packet, time.monotonic())
 
-    def _handle(self, ifname: str, data: bytes, now: float) -> None:
-        """Apply every receive check of RFC 9568 7.1; a failed check counts a drop and nothing else."""
-        candidates = [i for i in self.instances if i.cfg.interface == ifname]
-        if len(data) < 20 or data[0] >> 4 != 4:
+    def _handle(self, transport: Transport, pkt: Received, now: float) -> None:
+        """Every receive check of RFC 9568 7.1; a failed check counts a drop and does nothing else."""
+        candidates = [i for i in self.instances if i.transport is transport]
+        if pkt.ttl is None:
             candidates[0].drops["bad_ip_header"] += 1
             return
-        ihl, ttl = (data[0] & 0x0F) * 4, data[8]
-        src, dst = IPv4Address(data[12:16]), IPv4Address(data[16:20])
-        if any(src == i.source for i in candidates):
+        if any(pkt.src == i.source for i in candidates):
             return  # our own advert
         try:
-            adv = decode(data[ihl:], src, dst)
+            adv = decode(pkt.payload, pkt.src, pkt.dst)
         except PacketError as exc:
             candidates[0].drops[exc.reason] += 1
             return
         inst = next((i for i in candidates if i.cfg.virtual_router_id == adv.vrid), None)
         if inst is None:
             candidates[0].drops["unknown_vrid"] += 1
-            return
-        if not inst.cfg.unicast_peer and (ttl != TTL or dst != MULTICAST_V4):
-            inst.drops["bad_ttl" if ttl != TTL else "bad_destination"] += 1
-            return
-        if inst.cfg.unicast_peer and src not in inst.cfg.unicast_peer:
+        elif not inst.cfg.unicast_peer and pkt.ttl != TTL:
+            inst.drops["bad_ttl"] += 1
+        elif not inst.cfg.unicast_peer and pkt.dst != MULTICAST[inst.cfg.family]:
+            inst.drops["bad_destination"] += 1
+        elif inst.cfg.unicast_peer and pkt.src not in inst.cfg.unicast_peer:
             inst.drops["not_a_peer"] += 1
-            return
-        self._apply(inst, inst.router.on_advert(now, adv, src), now)
+        elif inst.router.state is State.FAULT:
+            inst.drops["in_fault"] += 1
+        else:
+            self._apply(inst, inst.router.on_advert(now, adv, pkt.src), now)
 
     # --- acting -------------------------------------------------------------------------
 
@@ -192,53 +241,63 @@ class Agent:
                 self._send(inst, action.priority)
             elif isinstance(action, TakeAddresses):
                 netlink.add_addresses(inst.link.index, inst.cfg.virtual_ipaddress)
-                self._garp(inst)
-                inst.garp_due = [now + inst.cfg.garp_master_delay] if inst.cfg.garp_master_delay > 0 else []
+                if not inst.cfg.accept:
+                    self._refuse_traffic(inst, True)
+                self._announce(inst)
+                inst.garp_due = now + inst.cfg.garp_master_delay if inst.cfg.garp_master_delay > 0 else None
             elif isinstance(action, Announce):
-                self._garp(inst)
+                self._announce(inst)
             elif isinstance(action, ReleaseAddresses):
-                inst.garp_due = []
+                inst.garp_due = None
                 netlink.remove_addresses(inst.link.index, inst.cfg.virtual_ipaddress)
+                if not inst.cfg.accept:
+                    self._refuse_traffic(inst, False)
             elif isinstance(action, Transition):
                 self._transition(inst, action)
 
     def _send(self, inst: Instance, priority: int) -> None:
         adv = Advert(inst.cfg.virtual_router_id, priority, round(inst.cfg.advert_int * 100),
                      tuple(a.ip for a in inst.cfg.virtual_ipaddress))
-        pktinfo = struct.pack("=I4s4s", inst.link.index, inst.source.packed, b"\0" * 4)
         for dst in inst.destinations:
-            payload = encode(adv, inst.source, dst, inst.cfg.checksum_with_pseudo_header)
             try:
-                self.sockets[inst.cfg.interface].sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0,
-                                                          (str(dst), 0))
+                inst.transport.send(encode(adv, inst.source, dst, inst.cfg.checksum_with_pseudo_header),
+                                    inst.source, dst)
                 inst.adverts_sent += 1
             except OSError:
-                inst.drops["send_failed"] += 1  # link down: FAULT handling is the tracker's job
+                inst.drops["send_failed"] += 1  # link down: tracking turns that into FAULT
 
-    def _garp(self, inst: Instance) -> None:
+    def _announce(self, inst: Instance) -> None:
         vips = [a.ip for a in inst.cfg.virtual_ipaddress]
         for _ in range(max(1, inst.cfg.garp_master_repeat)):
             try:
-                announce.send_gratuitous_arps(inst.cfg.interface, inst.link.mac, vips)
+                announce.announce(inst.cfg.interface, inst.link.index, inst.link.mac, vips)
             except OSError:
-                inst.drops["garp_failed"] += 1
+                inst.drops["announce_failed"] += 1
 
-    def _repeat_garps(self, inst: Instance, now: float) -> None:
-        if inst.garp_due and now >= inst.garp_due[0]:
-            inst.garp_due = []
-            self._garp(inst)
+    def _refuse_traffic(self, inst: Instance, refuse: bool) -> None:
+        """accept = false (RFC 9568 Accept_Mode False): a master does not accept packets for the VIPs."""
+        table = f"halab_vrrp_{inst.cfg.virtual_router_id}_{inst.cfg.family}"
+        if refuse:
+            fam = "ip" if inst.cfg.family == 4 else "ip6"
+            vips = ", ".join(str(a.ip) for a in inst.cfg.virtual_ipaddress)
+            rules = (f"table inet {table} {{ chain input {{ type filter hook input priority 0; "
+                     f"{fam} daddr {{ {vips} }} drop; }} }}")
+        else:
+            rules = f"delete table inet {table}"
+        subprocess.run(["nft", rules], capture_output=True, check=False)
 
     def _transition(self, inst: Instance, t: Transition) -> None:
         self.log.write(instance=inst.cfg.name, **{"from": t.old.value, "to": t.new.value}, reason=t.reason,
                        priority=inst.router.priority)
         if inst.cfg.notify:
             state = "STOP" if t.new is State.INIT else t.new.value
-            self.children.append(subprocess.Popen([inst.cfg.notify, "INSTANCE", inst.cfg.name, state,
-                                                   str(inst.router.priority)], stdin=subprocess.DEVNULL))
+            try:
+                self.notifiers.append(subprocess.Popen(
+                    [inst.cfg.notify, "INSTANCE", inst.cfg.name, state, str(inst.router.priority)],
+                    stdin=subprocess.DEVNULL))
+            except OSError:
+                inst.drops["notify_failed"] += 1
         self._write_status()
-
-    def _reap_children(self) -> None:
-        self.children = [c for c in self.children if c.poll() is None]
 
     def _write_status(self) -> None:
         status = {
@@ -249,6 +308,7 @@ class Agent:
                 "state": i.router.state.value, "priority": i.router.priority,
                 "master_adver_interval": i.router.master_adver_interval, "adverts_sent": i.adverts_sent,
                 "drops": dict(i.drops), "vips": [str(a) for a in i.cfg.virtual_ipaddress],
+                "failed": [h.name for h in i.health if h.failed],
             } for i in self.instances],
         }
         self.status_path.parent.mkdir(parents=True, exist_ok=True)
@@ -269,4 +329,3 @@ def read_statuses(all_hosts: bool = False) -> list[dict]:
         if Path(f"/proc/{status['pid']}").exists() and (all_hosts or status["netns"] == here):
             found.append(status)
     return found
-

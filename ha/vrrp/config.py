@@ -15,6 +15,7 @@ A wrong value fails with a message that names the key, the value and what is all
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
@@ -26,12 +27,29 @@ TOP_KEYS = {"vrrp_instance", "event_log"}
 INSTANCE_KEYS = {
     "name", "interface", "virtual_router_id", "priority", "advert_int", "virtual_ipaddress", "preempt",
     "preempt_delay", "accept", "unicast_peer", "notify", "garp_master_repeat", "garp_master_delay",
-    "checksum_with_pseudo_header",
+    "checksum_with_pseudo_header", "track_interface", "track_script",
 }
+SCRIPT_KEYS = {"script", "interval", "timeout", "weight", "fall", "rise"}
 
 
 class ConfigError(ValueError):
     """A configuration the agent refuses to start with."""
+
+
+@dataclass(frozen=True)
+class TrackInterface:
+    interface: str
+    weight: int = 0  # 0: FAULT while down; otherwise added to the priority while down
+
+
+@dataclass(frozen=True)
+class TrackScript:
+    argv: tuple[str, ...]
+    interval: float = 1.0
+    timeout: float = 1.0
+    weight: int = 0
+    fall: int = 1
+    rise: int = 1
 
 
 @dataclass(frozen=True)
@@ -44,12 +62,14 @@ class InstanceConfig:
     virtual_ipaddress: tuple[IPv4Interface | IPv6Interface, ...]
     preempt: bool = True
     preempt_delay: float = 0.0
-    accept: bool = False
+    accept: bool = True  # keepalived's behaviour unless vrrp_strict; false: RFC 9568's default
     unicast_peer: tuple[Address, ...] = ()
     notify: str | None = None
     garp_master_repeat: int = 5
     garp_master_delay: float = 5.0
     checksum_with_pseudo_header: bool = True
+    track_interface: tuple[TrackInterface, ...] = ()
+    track_script: tuple[TrackScript, ...] = ()
 
     @property
     def family(self) -> int:
@@ -147,7 +167,7 @@ def _instance(t: dict, where: str) -> InstanceConfig:
         preempt=_get(t, "preempt", bool, where, default=True, allowed="true or false"),
         preempt_delay=float(_get(t, "preempt_delay", (int, float), where, default=0.0,
                                  check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
-        accept=_get(t, "accept", bool, where, default=False, allowed="true or false"),
+        accept=_get(t, "accept", bool, where, default=True, allowed="true or false"),
         unicast_peer=tuple(peers),
         notify=_get(t, "notify", str, where, default=None, allowed="a command path"),
         garp_master_repeat=_get(t, "garp_master_repeat", int, where, default=5, check=lambda v: 0 <= v <= 100,
@@ -156,4 +176,40 @@ def _instance(t: dict, where: str) -> InstanceConfig:
                                      check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
         checksum_with_pseudo_header=_get(t, "checksum_with_pseudo_header", bool, where, default=True,
                                          allowed="true (keepalived's default) or false (RFC 9568)"),
+        track_interface=tuple(_track_interface(x, where) for x in
+                              _get(t, "track_interface", list, where, default=[], allowed="a list")),
+        track_script=tuple(_track_script(x, f"{where}: track_script[{i}]") for i, x in
+                           enumerate(_get(t, "track_script", list, where, default=[], allowed="a list of tables"))),
+    )
+
+
+WEIGHT = "an integer from -253 to 253 (0: FAULT while failed)"
+
+
+def _track_interface(item: object, where: str) -> TrackInterface:
+    if isinstance(item, str) and 0 < len(item) < 16:
+        return TrackInterface(item)
+    if isinstance(item, dict):
+        _no_unknown(item, {"interface", "weight"}, f"{where}: track_interface entry")
+        return TrackInterface(
+            _get(item, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
+            _get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT))
+    raise ConfigError(f"{where}: track_interface entry {item!r} is not an interface name or "
+                      '{interface = "eth1", weight = -20}')
+
+
+def _track_script(item: object, where: str) -> TrackScript:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: must be a table like {{script = \"/usr/bin/check\", interval = 1}}")
+    _no_unknown(item, SCRIPT_KEYS, where)
+    argv = shlex.split(_get(item, "script", str, where, allowed="a command line", check=lambda v: v.strip()))
+    interval = float(_get(item, "interval", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 3600,
+                          allowed="seconds from 0.01 to 3600"))
+    return TrackScript(
+        argv=tuple(argv), interval=interval,
+        timeout=float(_get(item, "timeout", (int, float), where, default=interval,
+                           check=lambda v: 0.01 <= v <= 3600, allowed="seconds from 0.01 to 3600")),
+        weight=_get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT),
+        fall=_get(item, "fall", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
+        rise=_get(item, "rise", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
     )

@@ -21,7 +21,8 @@ def _free_port() -> int:
 def responder():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-u", "-m", "harness.probe", "serve", "--name", "lo-server",
-                             "--bind", "127.0.0.1", "--port", str(port)], stdout=subprocess.PIPE, text=True)
+                             "--bind", "127.0.0.1", "--bind", "::1", "--port", str(port)],
+                            stdout=subprocess.PIPE, text=True)
     assert "serving" in proc.stdout.readline()
     yield port
     proc.terminate()
@@ -36,6 +37,12 @@ def test_every_request_is_answered_with_the_server_name(responder, proto):
     assert all(r.sent <= r.replied < r.sent + 1.0 for r in reqs)
     # sent on schedule: 0.5 s of sending at 200/s
     assert 0.45 < reqs[-1].sent - reqs[0].sent < 1.0
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_ipv6_too(responder, proto):
+    reqs = asyncio.run(probe("::1", responder, proto, rate=100, duration=0.1, timeout=1.0))
+    assert [r.server for r in reqs] == ["lo-server"] * 10
 
 
 def test_nothing_listening_counts_as_lost():

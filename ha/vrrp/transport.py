@@ -1,0 +1,86 @@
+"""Raw VRRP sockets (IP protocol 112) for one interface and one IP version.
+
+IPv4 raw sockets hand us the IP header (TTL, source, destination); IPv6 ones do not, so the
+hop limit and destination come as ancillary data. Sending, the kernel builds the IP header;
+we set TTL / hop limit 255 and the source address, and add the checksum ourselves.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from ha.vrrp.packet import PROTO_VRRP, Address
+
+MULTICAST = {4: IPv4Address("224.0.0.18"), 6: IPv6Address("ff02::12")}
+TTL = 255
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+
+
+@dataclass(frozen=True)
+class Received:
+    payload: bytes
+    src: Address
+    dst: Address
+    ttl: int | None  # None: the header was unreadable
+
+
+class Transport:
+    def __init__(self, ifname: str, ifindex: int, version: int) -> None:
+        self.ifname, self.ifindex, self.version = ifname, ifindex, version
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        s = socket.socket(family, socket.SOCK_RAW, PROTO_VRRP)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        if version == 4:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            mreqn = struct.pack("4s4si", MULTICAST[4].packed, b"\0" * 4, ifindex)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        else:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, TTL)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                         MULTICAST[6].packed + struct.pack("@I", ifindex))
+        s.setblocking(False)
+        self.sock = s
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def receive(self) -> Received | None:
+        """One packet, or None when there is nothing left to read."""
+        try:
+            data, anc, _flags, addr = self.sock.recvmsg(2048, 256)
+        except BlockingIOError:
+            return None
+        if self.version == 4:
+            if len(data) < 20 or data[0] >> 4 != 4:
+                return Received(data, IPv4Address(0), IPv4Address(0), None)
+            ihl = (data[0] & 0x0F) * 4
+            return Received(data[ihl:], IPv4Address(data[12:16]), IPv4Address(data[16:20]), data[8])
+        ttl, dst = None, IPv6Address(0)
+        for level, kind, value in anc:
+            if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
+                ttl = struct.unpack("@i", value[:4])[0]
+            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
+                dst = IPv6Address(value[:16])
+        return Received(data, ip_address(addr[0].split("%")[0]), dst, ttl)
+
+    def send(self, payload: bytes, src: Address, dst: Address) -> None:
+        if self.version == 4:
+            pktinfo = struct.pack("=I4s4s", self.ifindex, src.packed, b"\0" * 4)
+            self.sock.sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, (str(dst), 0))
+        else:
+            pktinfo = src.packed + struct.pack("@I", self.ifindex)
+            self.sock.sendmsg([payload], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)], 0,
+                              (str(dst), 0, 0, self.ifindex))

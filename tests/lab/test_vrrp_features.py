@@ -1,0 +1,123 @@
+"""halab-vrrp's keepalived-style features on real hosts: tracking, notify, unicast peers,
+preemption back, several virtual routers in one agent, accept mode."""
+
+import time
+
+import pytest
+
+from harness.faults import Faults
+from harness.halab_vrrp import start_with
+from harness.lab import Lab
+from tests.lab.helpers import answers, start_responders, wait_until
+from topologies import ActiveStandbyTopo
+
+pytestmark = pytest.mark.mininet
+VIP, VIP2 = "10.0.0.100", "10.0.0.200"
+
+
+def table(server: str, priority: int, vrid: int = 51, vip: str = VIP, name: str = "VI_1", **extra) -> str:
+    lines = [f'name = "{name}"', f'interface = "{server}-eth0"', f"virtual_router_id = {vrid}",
+             f"priority = {priority}", "advert_int = 0.1", f'virtual_ipaddress = ["{vip}/24"]']
+    lines += [f"{k} = {v}" for k, v in extra.items()]
+    return "\n[[vrrp_instance]]\n" + "\n".join(lines) + "\n"
+
+
+def state(agent, instance: str = "VI_1") -> str | None:
+    ev = [e for e in agent.events() if e.instance == instance]
+    return ev[-1].state if ev else None
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with Lab(ActiveStandbyTopo(), tmp_path) as lab:
+        start_responders(lab, ["server1", "server2"])
+        yield lab
+
+
+def serving(lab, vip: str = VIP) -> str | None:
+    return answers(lab, "client1", [vip])[vip]
+
+
+def test_track_interface_weight_hands_over_and_back(lab):
+    # server1's "uplink": a veth pair inside server1; taking trk1 down takes trk0's carrier away
+    lab.run("server1", ["ip", "link", "add", "trk0", "type", "veth", "peer", "name", "trk1"])
+    lab.run("server1", ["ip", "link", "set", "trk0", "up"])
+    lab.run("server1", ["ip", "link", "set", "trk1", "up"])
+    s1 = start_with(lab, "server1", table("server1", 200,
+                                          track_interface='[{interface = "trk0", weight = -150}]'))
+    s2 = start_with(lab, "server2", table("server2", 100))
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
+    lab.run("server1", ["ip", "link", "set", "trk1", "down"])  # priority 200 - 150 = 50 < 100
+    assert wait_until(lambda: state(s2) == "MASTER" and state(s1) == "BACKUP", timeout=3)
+    assert wait_until(lambda: serving(lab) == "server2", timeout=3)
+    lab.run("server1", ["ip", "link", "set", "trk1", "up"])  # 200 again: preempts back
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=3)
+    assert wait_until(lambda: serving(lab) == "server1", timeout=3)
+
+
+def test_track_script_failure_is_a_fault_and_recovery_preempts_back(lab):
+    flag = lab.run_dir / "server1-healthy"
+    flag.touch()
+    script = f'[{{script = "test -e {flag}", interval = 0.1, fall = 2, rise = 2}}]'
+    s1 = start_with(lab, "server1", table("server1", 200, track_script=script))
+    s2 = start_with(lab, "server2", table("server2", 100))
+    assert wait_until(lambda: state(s1) == "MASTER", timeout=10)
+    flag.unlink()
+    assert wait_until(lambda: state(s1) == "FAULT" and state(s2) == "MASTER", timeout=3)
+    assert wait_until(lambda: serving(lab) == "server2", timeout=3)
+    flag.touch()
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=3)
+    assert wait_until(lambda: serving(lab) == "server1", timeout=3)
+
+
+def test_notify_is_called_like_keepalived(lab):
+    out = lab.run_dir / "notify.out"
+    script = lab.run_dir / "notify.sh"
+    script.write_text(f'#!/bin/sh\necho "$1 $2 $3 $4" >> {out}\n')
+    script.chmod(0o755)
+    agent = start_with(lab, "server1", table("server1", 150, notify=f'"{script}"'))
+    assert wait_until(lambda: state(agent) == "MASTER", timeout=10)
+    agent.process.stop()
+    assert wait_until(lambda: out.exists() and "STOP" in out.read_text(), timeout=3)
+    assert out.read_text().splitlines() == ["INSTANCE VI_1 BACKUP 150", "INSTANCE VI_1 MASTER 150",
+                                            "INSTANCE VI_1 STOP 150"]
+
+
+def test_unicast_peers_elect_and_fail_over(lab):
+    s1 = start_with(lab, "server1", table("server1", 200, unicast_peer='["10.0.0.2"]'))
+    s2 = start_with(lab, "server2", table("server2", 100, unicast_peer='["10.0.0.1"]'))
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
+    time.sleep(0.5)
+    assert state(s2) == "BACKUP"
+    s1.process.stop()
+    assert wait_until(lambda: state(s2) == "MASTER", timeout=2)
+    assert wait_until(lambda: serving(lab) == "server2", timeout=3)
+
+
+def test_the_master_takes_its_place_back_when_its_link_returns(lab):
+    s1 = start_with(lab, "server1", table("server1", 200))
+    s2 = start_with(lab, "server2", table("server2", 100))
+    assert wait_until(lambda: state(s1) == "MASTER", timeout=10)
+    faults = Faults(lab)
+    faults.cut_link("server1", "s1")
+    assert wait_until(lambda: state(s1) == "FAULT" and state(s2) == "MASTER", timeout=3)
+    faults.restore_link("server1", "s1")
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=5)
+    assert wait_until(lambda: serving(lab) == "server1", timeout=3)
+
+
+def test_two_virtual_routers_in_one_agent_each_with_its_own_master(lab):
+    s1 = start_with(lab, "server1", table("server1", 200) + table("server1", 100, 52, VIP2, "VI_2"))
+    s2 = start_with(lab, "server2", table("server2", 100) + table("server2", 200, 52, VIP2, "VI_2"))
+    assert wait_until(lambda: (state(s1), state(s1, "VI_2"), state(s2), state(s2, "VI_2")) ==
+                      ("MASTER", "BACKUP", "BACKUP", "MASTER"), timeout=10)
+    assert wait_until(lambda: answers(lab, "client1", [VIP, VIP2]) == {VIP: "server1", VIP2: "server2"}, timeout=3)
+
+
+def test_accept_false_holds_the_vip_but_refuses_its_traffic(lab):
+    agent = start_with(lab, "server1", table("server1", 150, accept="false"))
+    assert wait_until(lambda: state(agent) == "MASTER", timeout=10)
+    assert VIP in lab.run("server1", ["ip", "-4", "addr", "show", "server1-eth0"]).stdout
+    assert answers(lab, "client1", [VIP, "10.0.0.1"]) == {VIP: None, "10.0.0.1": "server1"}
+    agent.process.stop()
+    assert "halab_vrrp" not in lab.run("server1", ["nft", "list", "tables"]).stdout
