@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from ha.vrrp.packet import Address
 
@@ -62,23 +65,33 @@ def remove_addresses(ifindex: int, addresses: tuple[IPv4Interface | IPv6Interfac
 
 
 class LinkMonitor:
-    """Link up/down events from the kernel (RTNLGRP_LINK), for the agent's selector: no polling."""
+    """Link up/down events from the kernel (RTMGRP_LINK), for the agent's selector: no polling.
+
+    The socket is our own and pyroute2 only parses: pyroute2's own sockets read ahead into an
+    internal queue, which a selector cannot see, so events would wait for the next packet.
+    """
 
     def __init__(self) -> None:
-        self.ipr = IPRoute()
-        self.ipr.bind()
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self.sock.bind((0, RTMGRP_LINK))
+        self.sock.setblocking(False)
+        self.marshal = MarshalRtnl()
 
     def fileno(self) -> int:
-        return self.ipr.fileno()
+        return self.sock.fileno()
 
     def changes(self) -> list[tuple[str, bool]]:
-        """(interface, up) for every link message waiting; address and route messages are skipped."""
+        """(interface, up) for every link message waiting."""
         found = []
-        for msg in self.ipr.get():
-            if msg["event"] in ("RTM_NEWLINK", "RTM_DELLINK"):
-                up = msg["event"] == "RTM_NEWLINK" and msg.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN")
-                found.append((msg.get_attr("IFLA_IFNAME"), up))
-        return found
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return found
+            for msg in self.marshal.parse(data):
+                if msg["event"] in ("RTM_NEWLINK", "RTM_DELLINK"):
+                    up = msg["event"] == "RTM_NEWLINK" and msg.get_attr("IFLA_OPERSTATE") in ("UP", "UNKNOWN")
+                    found.append((msg.get_attr("IFLA_IFNAME"), up))
 
     def close(self) -> None:
-        self.ipr.close()
+        self.sock.close()

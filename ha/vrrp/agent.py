@@ -280,11 +280,13 @@ class Agent:
         if refuse:
             fam = "ip" if inst.cfg.family == 4 else "ip6"
             vips = ", ".join(str(a.ip) for a in inst.cfg.virtual_ipaddress)
-            rules = (f"table inet {table} {{ chain input {{ type filter hook input priority 0; "
-                     f"{fam} daddr {{ {vips} }} drop; }} }}")
+            rules = (f"table inet {table} {{\n  chain input {{\n    type filter hook input priority 0;\n"
+                     f"    {fam} daddr {{ {vips} }} drop;\n  }}\n}}\n")
         else:
             rules = f"delete table inet {table}"
-        subprocess.run(["nft", rules], capture_output=True, check=False)
+        done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            inst.drops["accept_rule_failed"] += 1
 
     def _transition(self, inst: Instance, t: Transition) -> None:
         self.log.write(instance=inst.cfg.name, **{"from": t.old.value, "to": t.new.value}, reason=t.reason,
@@ -326,6 +328,8 @@ def read_statuses(all_hosts: bool = False) -> list[dict]:
             status = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if Path(f"/proc/{status['pid']}").exists() and (all_hosts or status["netns"] == here):
+        if not Path(f"/proc/{status['pid']}").exists():
+            path.unlink(missing_ok=True)  # an agent that was killed could not remove it
+        elif all_hosts or status["netns"] == here:
             found.append(status)
     return found
