@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario: bring up, probe, inject the fault, report")
     run.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
     run.add_argument("--fault", default="link-cut", help=f"one of: {', '.join(FAULTS)} (default: link-cut)")
-    run.add_argument("--agent", default="keepalived", help="VRRP agent on the servers: keepalived or halab")
+    run.add_argument("--agent", default="halab", help="VRRP agent on the servers: halab (default) or keepalived")
     run.add_argument("--advert-int", type=float, default=1.0, help="VRRP advertisement interval, seconds")
     run.add_argument("--rate", type=float, default=100.0, help="probe requests per second (10 to 1000)")
     run.add_argument("--proto", default="udp", help="probe protocol: udp or tcp")

@@ -1,8 +1,8 @@
 """Scenarios: bring a lab up, probe the VIP, inject one fault, measure what the client saw.
 
 A scenario run is one fresh lab from start to teardown, so runs are independent and their
-medians mean something. The default (what `halab demo` runs) is Active-Standby with keepalived
-on both servers and the master's link cut.
+medians mean something. The default (what `halab demo` runs) is Active-Standby with halab's own
+VRRP agent on both servers and the master's link cut; keepalived is the baseline beside it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ActiveStandbyOptions:
     """What a user can choose for the Active-Standby scenario."""
 
     fault: str = "link-cut"
-    agent: str = "keepalived"
+    agent: str = "halab"
     advert_int: float = 1.0
     rate: float = 100.0
     proto: str = "udp"

@@ -49,8 +49,8 @@ def halab_leftovers() -> list[str]:
     """Everything of halab's that is still there: state files, marked bridges, lab processes."""
     found = [f"state file {p.name}" for p in sorted(state_dir().glob("run-*.json"))]
     found += [f"bridge {b}" for b in bridges_of_run(None)]
-    ps = subprocess.run(["pgrep", "-a", "-f", "--", r"-m harness\.probe|-m controller\.launcher|^bash .* mininet:"],
-                        capture_output=True, text=True, check=False).stdout
+    ours = r"-m harness\.probe|-m controller\.launcher|-m ha\.vrrp|^bash .* mininet:"
+    ps = subprocess.run(["pgrep", "-a", "-f", "--", ours], capture_output=True, text=True, check=False).stdout
     ps += subprocess.run(["pgrep", "-a", "-x", "keepalived"], capture_output=True, text=True, check=False).stdout
     found += [f"process {line}" for line in ps.splitlines() if _running(line)]
     return found

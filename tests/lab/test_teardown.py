@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
 def _start_run(out) -> subprocess.Popen:
     """`halab run active-standby` in the background, returned once keepalived runs on its hosts."""
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "active-standby", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv = [sys.executable, "-m", "harness.cli", "run", "active-standby", "--agent", "keepalived", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     started = wait_until(lambda: any("keepalived" in p.read_text() for p in state_dir().glob("run-*.json"))
                          or proc.poll() is not None, timeout=60)
     assert started and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "slow"
