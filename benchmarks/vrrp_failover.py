@@ -4,9 +4,12 @@
 
 For every advert_int and fault, the two agents take turns (halab, keepalived, halab, ...) so
 that the machine's noise falls on both alike; every run is a fresh Active-Standby lab with a
-1000 requests/s UDP probe on the VIP. Printed: the median outage of each, the ratio
-halab / keepalived, and the target for a link cut, Master_Down_Interval + 30 ms (the backup,
-priority 100, may not take over before 3 x advert_int + skew; RFC 9568). Everything also goes to
+1000 requests/s UDP probe on the VIP. The fault is injected right after one of the master's
+adverts reached the client (fault_phase 0): the backup's Master_Down_Interval then starts with
+the fault, so a link cut costs Master_Down_Interval plus what the agent itself adds, and the two
+agents are compared on that, not on where the cut happened to fall between two adverts.
+Printed: the median outage of each, the ratio halab / keepalived, and the target for a link cut,
+Master_Down_Interval + 30 ms (backup priority 100; RFC 9568). Everything also goes to
 runs/benchmark-<date>/summary.json.
 """
 
@@ -50,7 +53,7 @@ def main() -> int:
             for i in range(args.runs):
                 for agent in args.agents:
                     opts = ActiveStandbyOptions(fault=fault, agent=agent, advert_int=adv, rate=args.rate,
-                                                after=3.5 * adv + 1.5)
+                                                after=3.5 * adv + 1.5, fault_phase=0.0)
                     with console.status(f"advert_int {adv:g} s, {fault}, {agent}, run {i + 1}/{args.runs}"):
                         rec = run_active_standby(opts, out / f"adv{adv:g}-{fault}-{agent}-{i + 1}")
                     outages[agent].append(rec.outcome.outage)

@@ -49,6 +49,9 @@ class L2Switch(app_manager.OSKenApp):
         if eth is None:
             return
         table = self.mac_to_port.setdefault(dp.id, {})
+        if table.get(eth.src, in_port) != in_port:
+            # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
+            self._delete_flows_to_mac(dp, eth.src)
         table[eth.src] = in_port
         out_port = table.get(eth.dst, ofp.OFPP_FLOOD)
         actions = [parser.OFPActionOutput(out_port)]
@@ -82,6 +85,12 @@ class L2Switch(app_manager.OSKenApp):
                                       command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                                       out_port=port_no, out_group=ofp.OFPG_ANY,
                                       match=parser.OFPMatch()))
+
+    def _delete_flows_to_mac(self, dp, mac: str) -> None:
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, cookie_mask=0xFFFF_FFFF_FFFF_FFFF,
+                                      command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
+                                      out_group=ofp.OFPG_ANY, match=parser.OFPMatch(eth_dst=mac)))
 
     def _packet_out(self, dp, msg, in_port: int, actions) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto

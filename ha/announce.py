@@ -17,11 +17,12 @@ def gratuitous_arp_frame(mac: bytes, address: IPv4Address) -> bytes:
     return eth + arp
 
 
-def send_gratuitous_arps(ifname: str, mac: bytes, addresses: list[IPv4Address]) -> None:
+def send_gratuitous_arps(ifname: str, mac: bytes, addresses: list[IPv4Address], repeat: int = 1) -> None:
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
         s.bind((ifname, 0))
-        for address in addresses:
-            s.send(gratuitous_arp_frame(mac, address))
+        for _ in range(repeat):
+            for address in addresses:
+                s.send(gratuitous_arp_frame(mac, address))
 
 
 ALL_NODES = IPv6Address("ff02::1")
@@ -37,20 +38,23 @@ def unsolicited_na(mac: bytes, target: IPv6Address) -> bytes:
     return struct.pack("!BBHI16sBB6s", ND_NEIGHBOR_ADVERT, 0, 0, flags, target.packed, 2, 1, mac)
 
 
-def send_unsolicited_nas(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv6Address]) -> None:
+def send_unsolicited_nas(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv6Address],
+                         repeat: int = 1) -> None:
     with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-        for address in addresses:
-            s.sendto(unsolicited_na(mac, address), (str(ALL_NODES), 0, 0, ifindex))
+        for _ in range(repeat):
+            for address in addresses:
+                s.sendto(unsolicited_na(mac, address), (str(ALL_NODES), 0, 0, ifindex))
 
 
-def announce(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv4Address | IPv6Address]) -> None:
-    """Gratuitous ARPs for the IPv4 addresses, unsolicited NAs for the IPv6 ones."""
+def announce(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv4Address | IPv6Address],
+             repeat: int = 1) -> None:
+    """`repeat` gratuitous ARPs for each IPv4 address, unsolicited NAs for each IPv6 one."""
     v4 = [a for a in addresses if a.version == 4]
     v6 = [a for a in addresses if a.version == 6]
     if v4:
-        send_gratuitous_arps(ifname, mac, v4)
+        send_gratuitous_arps(ifname, mac, v4, repeat)
     if v6:
-        send_unsolicited_nas(ifname, ifindex, mac, v6)
+        send_unsolicited_nas(ifname, ifindex, mac, v6, repeat)

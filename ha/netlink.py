@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from ha.vrrp.packet import Address
@@ -43,25 +46,37 @@ def primary_address(ifindex: int, version: int) -> Address:
     raise ValueError(f"interface index {ifindex} has no IPv{version} {'link-local ' if version == 6 else ''}address")
 
 
+_shared: IPRoute | None = None
+
+
+def _ipr() -> IPRoute:
+    """One netlink socket for address changes, kept open: a takeover should not wait to open one."""
+    global _shared
+    if _shared is None:
+        _shared = IPRoute()
+    return _shared
+
+
 def add_addresses(ifindex: int, addresses: tuple[IPv4Interface | IPv6Interface, ...]) -> None:
-    with IPRoute() as ipr:
-        for a in addresses:
-            try:
-                ipr.addr("add", index=ifindex, address=str(a.ip), prefixlen=a.network.prefixlen,
-                         **({"IFA_F_NODAD": True} if a.version == 6 else {}))
-            except Exception as exc:
-                if getattr(exc, "code", None) != 17:
-                    raise
+    ipr = _ipr()
+    for a in addresses:
+        try:
+            # a VIP must be usable at once: no duplicate address detection for IPv6
+            ipr.addr("add", index=ifindex, address=str(a.ip), prefixlen=a.network.prefixlen,
+                     flags=IFA_F_NODAD if a.version == 6 else 0)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
 
 
 def remove_addresses(ifindex: int, addresses: tuple[IPv4Interface | IPv6Interface, ...]) -> None:
-    with IPRoute() as ipr:
-        for a in addresses:
-            try:
-                ipr.addr("del", index=ifindex, address=str(a.ip), prefixlen=a.network.prefixlen)
-            except Exception as exc:
-                if getattr(exc, "code", None) != 99:
-                    raise
+    ipr = _ipr()
+    for a in addresses:
+        try:
+            ipr.addr("del", index=ifindex, address=str(a.ip), prefixlen=a.network.prefixlen)
+        except NetlinkError as exc:
+            if exc.code != errno.EADDRNOTAVAIL:
+                raise
 
 
 class LinkMonitor:

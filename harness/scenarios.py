@@ -41,6 +41,7 @@ class ActiveStandbyOptions:
     proto: str = "udp"
     before: float = 2.0
     after: float | None = None  # seconds of probing after the fault; None: enough to see the takeover
+    fault_phase: float | None = None  # inject this long after one of the master's adverts (benchmarks)
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
@@ -55,6 +56,9 @@ class ActiveStandbyOptions:
                              f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
         if self.proto not in ("udp", "tcp"):
             raise HalabError(f"Unknown probe protocol {self.proto!r}.", "Choose udp or tcp.")
+        if self.fault_phase is not None and not 0 <= self.fault_phase < self.advert_int:
+            raise HalabError(f"fault_phase {self.fault_phase:g} s is not within one advert interval.",
+                             f"Choose 0 to {self.advert_int:g} s.")
         if self.before < 0.5 or (self.after is not None and self.after < 0.5):
             raise HalabError("The probe needs at least 0.5 s before and after the fault.",
                              "Raise --before / --after.")
@@ -89,8 +93,16 @@ def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,
         client = lab.spawn("client1", "probe", _probe_cmd(
             "client", "--target", vip, "--port", str(PROBE_PORT), "--proto", opts.proto,
             "--rate", f"{opts.rate:g}", "--duration", f"{duration:g}", "--out", str(out)))
+        watch = None
+        if opts.fault_phase is not None:
+            watch = lab.spawn("client1", "advert-watch", [sys.executable, "-u", "-m", "harness.advert_watch",
+                                                          "--interface", "client1-eth0", "--seconds", f"{duration:g}"])
+            _wait_for_line(watch, "watching", timeout=15)
         _wait_for_line(client, "sending", timeout=15)
         time.sleep(opts.before)
+        if watch is not None:
+            master_ip = str(topo.addresses[master][0].ip)
+            _sleep_until(_next_advert(watch, master_ip, timeout=2 * opts.advert_int + 2) + opts.fault_phase)
         progress(f"injecting {opts.fault} on {master}")
         fault = _inject(Faults(lab), opts.fault, master, agents[master])
         progress(f"measuring for {opts.probe_after:.1f} s")
@@ -114,6 +126,25 @@ def _inject(faults: Faults, kind: str, master: str, agent: VrrpDaemon) -> FaultE
     if kind == "agent-freeze":
         return faults.freeze(agent.advertiser())
     return faults.record("agent-kill", agent.name, agent.crash())
+
+
+def _next_advert(watch: LabProcess, source: str, timeout: float) -> float:
+    """When the next advert from `source` reached the client (monotonic clock)."""
+    after = time.monotonic()
+    deadline = after + timeout
+    while time.monotonic() < deadline:
+        for line in watch.log_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == source and float(parts[0]) > after:
+                return float(parts[0])
+        time.sleep(0.0005)
+    raise HalabError(f"No VRRP advert from {source} reached the client within {timeout:.1f} s.",
+                     f"See the agent logs in {watch.log_path.parent}.")
+
+
+def _sleep_until(t: float) -> None:
+    while (left := t - time.monotonic()) > 0:
+        time.sleep(min(left, 0.001))
 
 
 def _probe_cmd(*args: str) -> list[str]:

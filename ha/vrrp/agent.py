@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ha import announce, netlink
+from ha import announce, netlink, vmac
 from ha.checks import CheckRunner
 from ha.eventlog import EventLog
 from ha.track import Health, ScriptHealth, effect
@@ -52,7 +52,8 @@ class Instance:
 
     cfg: InstanceConfig
     router: VirtualRouter
-    link: netlink.Link
+    link: netlink.Link  # where adverts go and come from
+    vip_link: netlink.Link  # where the VIPs live: the link itself, or its virtual-MAC macvlan
     source: Address
     transport: Transport
     health: list[Health]
@@ -98,9 +99,14 @@ class Agent:
             if key not in self.transports:
                 self.transports[key] = Transport(cfg.interface, link.index, cfg.family)
                 self.sel.register(self.transports[key], selectors.EVENT_READ, key)
+            vip_link = link
+            if cfg.use_vmac:
+                vmac.create(link.index, link.name, cfg.use_vmac, cfg.virtual_router_id, cfg.family)
+                vip_link = netlink.link(cfg.use_vmac)
             router = VirtualRouter(RouterConfig(cfg.virtual_router_id, cfg.priority, cfg.advert_int, source,
-                                                cfg.preempt, cfg.preempt_delay, cfg.accept))
-            self.instances.append(Instance(cfg, router, link, source, self.transports[key], health, checks))
+                                                cfg.preempt, cfg.preempt_delay))
+            self.instances.append(Instance(cfg, router, link, vip_link, source, self.transports[key], health,
+                                           checks))
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -155,6 +161,8 @@ class Agent:
             for runner, _h in inst.checks:
                 runner.stop()
             self._apply(inst, inst.router.shutdown(now), now)
+            if inst.cfg.use_vmac:
+                vmac.delete(inst.cfg.use_vmac)
         for n in self.notifiers:
             try:
                 n.wait(2)
@@ -240,7 +248,7 @@ class Agent:
             if isinstance(action, SendAdvert):
                 self._send(inst, action.priority)
             elif isinstance(action, TakeAddresses):
-                netlink.add_addresses(inst.link.index, inst.cfg.virtual_ipaddress)
+                netlink.add_addresses(inst.vip_link.index, inst.cfg.virtual_ipaddress)
                 if not inst.cfg.accept:
                     self._refuse_traffic(inst, True)
                 self._announce(inst)
@@ -249,7 +257,7 @@ class Agent:
                 self._announce(inst)
             elif isinstance(action, ReleaseAddresses):
                 inst.garp_due = None
-                netlink.remove_addresses(inst.link.index, inst.cfg.virtual_ipaddress)
+                netlink.remove_addresses(inst.vip_link.index, inst.cfg.virtual_ipaddress)
                 if not inst.cfg.accept:
                     self._refuse_traffic(inst, False)
             elif isinstance(action, Transition):
@@ -268,11 +276,11 @@ class Agent:
 
     def _announce(self, inst: Instance) -> None:
         vips = [a.ip for a in inst.cfg.virtual_ipaddress]
-        for _ in range(max(1, inst.cfg.garp_master_repeat)):
-            try:
-                announce.announce(inst.cfg.interface, inst.link.index, inst.link.mac, vips)
-            except OSError:
-                inst.drops["announce_failed"] += 1
+        try:
+            announce.announce(inst.vip_link.name, inst.vip_link.index, inst.vip_link.mac, vips,
+                              max(1, inst.cfg.garp_master_repeat))
+        except OSError:
+            inst.drops["announce_failed"] += 1
 
     def _refuse_traffic(self, inst: Instance, refuse: bool) -> None:
         """accept = false (RFC 9568 Accept_Mode False): a master does not accept packets for the VIPs."""

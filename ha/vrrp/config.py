@@ -27,7 +27,7 @@ TOP_KEYS = {"vrrp_instance", "event_log"}
 INSTANCE_KEYS = {
     "name", "interface", "virtual_router_id", "priority", "advert_int", "virtual_ipaddress", "preempt",
     "preempt_delay", "accept", "unicast_peer", "notify", "garp_master_repeat", "garp_master_delay",
-    "checksum_with_pseudo_header", "track_interface", "track_script",
+    "checksum_with_pseudo_header", "track_interface", "track_script", "use_vmac",
 }
 SCRIPT_KEYS = {"script", "interval", "timeout", "weight", "fall", "rise"}
 
@@ -70,6 +70,7 @@ class InstanceConfig:
     checksum_with_pseudo_header: bool = True
     track_interface: tuple[TrackInterface, ...] = ()
     track_script: tuple[TrackScript, ...] = ()
+    use_vmac: str | None = None  # the macvlan interface that carries the virtual MAC, or None
 
     @property
     def family(self) -> int:
@@ -178,9 +179,21 @@ def _instance(t: dict, where: str) -> InstanceConfig:
                                          allowed="true (keepalived's default) or false (RFC 9568)"),
         track_interface=tuple(_track_interface(x, where) for x in
                               _get(t, "track_interface", list, where, default=[], allowed="a list")),
+        use_vmac=_vmac_name(t.get("use_vmac", False), _get(t, "virtual_router_id", int, where), where),
         track_script=tuple(_track_script(x, f"{where}: track_script[{i}]") for i, x in
                            enumerate(_get(t, "track_script", list, where, default=[], allowed="a list of tables"))),
     )
+
+
+def _vmac_name(value: object, vrid: int, where: str) -> str | None:
+    """keepalived's use_vmac: true gives the interface vrrp.<VRID>, a string names it."""
+    if value is False:
+        return None
+    if value is True:
+        return f"vrrp.{vrid}"
+    if isinstance(value, str) and 0 < len(value) < 16:
+        return value
+    raise ConfigError(f"{where}: use_vmac = {value!r} is not allowed; expected true, false or an interface name")
 
 
 WEIGHT = "an integer from -253 to 253 (0: FAULT while failed)"

@@ -69,7 +69,6 @@ class RouterConfig:
     primary_address: Address
     preempt: bool = True
     preempt_delay: float = 0.0
-    accept: bool = False
 
     @property
     def owner(self) -> bool:

@@ -1,6 +1,7 @@
 """halab's VRRP agent on real Mininet hosts: election, failover, interop with keepalived, and
 adverts it must ignore (sent with scapy, the independent implementation)."""
 
+import bisect
 import json
 import sys
 import time
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from harness import halab_vrrp, keepalived
+from harness.faults import Faults
 from harness.lab import Lab
 from harness.scenarios import ActiveStandbyOptions, run_active_standby
 from harness.vrrp_daemons import VrrpInstance
@@ -67,8 +69,6 @@ def test_election_higher_priority_wins(lab, prio1, prio2, winner):
 def test_split_brain_heals_to_one_master_and_every_client_follows_it(lab, prio1, winner):
     """Partitioned, both become master; healed, the better one stays (priority, then the higher
     address) and the client's ARP cache ends up on it, not on the one that yielded."""
-    from harness.faults import Faults
-
     daemons = [halab_vrrp.start(lab, "server1", instance("server1", prio1)),
                halab_vrrp.start(lab, "server2", instance("server2", 100))]
     faults = Faults(lab)
@@ -171,3 +171,60 @@ def test_failover_at_advert_int_100ms(tmp_path, fault, low, high):
         assert low <= rec.outcome.outage <= high + 0.1, rec.outcome
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["options"]["agent"] == "halab"
+
+
+VIP_SAMPLER = """
+import json, sys, time
+from pyroute2 import IPRoute
+vip, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+samples = []
+with IPRoute() as ipr:
+    end = time.monotonic() + seconds
+    while (now := time.monotonic()) < end:
+        samples.append((now, bool(ipr.get_addr(address=vip))))
+        time.sleep(max(0.0, now + 0.01 - time.monotonic()))
+open(out, "w").write(json.dumps(samples))
+"""
+
+
+def test_never_two_masters_while_the_links_are_up(lab):
+    """Both servers sample every 10 ms whether they hold the VIP, through an election, a SIGTERM
+    failover, the old master's return and its preemption; no 10 ms slot may find it on both."""
+    sampler = lab.run_dir / "vip_sampler.py"
+    sampler.write_text(VIP_SAMPLER)
+    out = {s: lab.run_dir / f"vip-{s}.json" for s in ("server1", "server2")}
+    samplers = [lab.spawn(s, "sampler", [sys.executable, str(sampler), VIP, "9", str(out[s])]) for s in out]
+    s1 = halab_vrrp.start(lab, "server1", instance("server1", 200))
+    s2 = halab_vrrp.start(lab, "server2", instance("server2", 100))
+    assert wait_until(lambda: masters([s1, s2]) == ["server1"], timeout=5)
+    time.sleep(1)
+    s1.process.stop()
+    assert wait_until(lambda: masters([s2]) == ["server2"], timeout=2)
+    time.sleep(1)
+    s1 = halab_vrrp.start(lab, "server1", instance("server1", 200))
+    assert wait_until(lambda: masters([s1, s2]) == ["server1"], timeout=5)
+    for proc in samplers:
+        proc.popen.wait(15)
+    samples = {s: json.loads(out[s].read_text()) for s in out}
+    assert any(h for _t, h in samples["server1"]) and any(h for _t, h in samples["server2"]), "nothing seen"
+    times2 = [t for t, _h in samples["server2"]]
+    both = []
+    for t, held1 in samples["server1"]:
+        i = bisect.bisect(times2, t)
+        # server2 held it at t if it did at its samples just before and just after t
+        if held1 and 0 < i < len(times2) and samples["server2"][i - 1][1] and samples["server2"][i][1]:
+            both.append(t)
+    assert not both, f"{len(both)} samples with the VIP on both servers"
+
+
+def test_several_agents_on_one_host(lab):
+    """One agent process per virtual router on server1; status lists both."""
+    a = halab_vrrp.start(lab, "server1", instance("server1", 200))
+    b = halab_vrrp.start_with(lab, "server1", halab_vrrp.render_instance(VrrpInstance(
+        interface="server1-eth0", priority=200, virtual_ipaddress="10.0.0.200/24", virtual_router_id=52,
+        advert_int=0.1, name="VI_2")), name="halab-vrrp-2")
+    assert wait_until(lambda: masters([a, b]) == ["server1", "server1"], timeout=5)
+    assert wait_until(lambda: answers(lab, "client1", [VIP, "10.0.0.200"]) == {VIP: "server1",
+                                                                              "10.0.0.200": "server1"}, timeout=3)
+    status = lab.run("server1", [*VRRP, "status"]).stdout
+    assert "VI_1" in status and "VI_2" in status

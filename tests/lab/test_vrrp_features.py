@@ -167,3 +167,19 @@ def test_ipv6_election_and_failover(lab):
     Faults(lab).cut_link("server1", "s1")
     assert wait_until(lambda: state(s2) == "MASTER", timeout=3)
     assert wait_until(lambda: serving(lab, vip6) == "server2", timeout=5)
+
+
+def test_virtual_mac_stays_in_the_client_cache_across_a_failover(lab):
+    """use_vmac: the VIP answers ARP with 00:00:5e:00:01:33 whoever is master; at failover only the
+    switch relearns where that MAC lives (the controller drops the flows to its old port)."""
+    s1 = start_with(lab, "server1", table("server1", 200, use_vmac="true"))
+    s2 = start_with(lab, "server2", table("server2", 100, use_vmac="true"))
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
+    assert wait_until(lambda: serving(lab) == "server1", timeout=3)
+    neigh = lambda: lab.run("client1", ["ip", "neigh", "show", VIP]).stdout  # noqa: E731
+    assert "00:00:5e:00:01:33" in neigh()
+    s1.process.stop()
+    assert wait_until(lambda: state(s2) == "MASTER", timeout=2)
+    assert wait_until(lambda: serving(lab) == "server2", timeout=3)
+    assert "00:00:5e:00:01:33" in neigh()
+    assert lab.run("server1", ["ip", "link", "show", "vrrp.51"]).returncode != 0  # removed at stop
