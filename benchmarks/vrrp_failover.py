@@ -43,6 +43,8 @@ def main() -> int:
     parser.add_argument("--faults", nargs="+", default=["link-cut", "agent-term"])
     parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
     parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--free-phase", action="store_true",
+                        help="inject the fault when the scenario gets there, wherever it falls between adverts")
     args = parser.parse_args()
     console = Console()
     out = Path("runs") / f"benchmark-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -53,7 +55,8 @@ def main() -> int:
             for i in range(args.runs):
                 for agent in args.agents:
                     opts = ActiveStandbyOptions(fault=fault, agent=agent, advert_int=adv, rate=args.rate,
-                                                after=3.5 * adv + 1.5, fault_phase=0.0)
+                                                after=3.5 * adv + 1.5,
+                                                fault_phase=None if args.free_phase else 0.0)
                     with console.status(f"advert_int {adv:g} s, {fault}, {agent}, run {i + 1}/{args.runs}"):
                         rec = run_active_standby(opts, out / f"adv{adv:g}-{fault}-{agent}-{i + 1}")
                     outages[agent].append(rec.outcome.outage)
@@ -66,7 +69,8 @@ def main() -> int:
 
 
 def print_table(console: Console, rows: list[dict], args: argparse.Namespace) -> None:
-    table = Table(title=f"VRRP failover seen by the client: median of {args.runs} runs, {args.rate:g} UDP "
+    phase = "fault at a free phase" if args.free_phase else "fault right after an advert"
+    table = Table(title=f"VRRP failover seen by the client: median of {args.runs} runs, {phase}, {args.rate:g} UDP "
                         f"requests/s ({time.strftime('%Y-%m-%d')}, {platform.node()}, {platform.release()}, "
                         f"{platform.machine()})")
     for col in ("advert_int", "fault", *(f"{a} median (min-max)" for a in args.agents), "ratio", "target"):

@@ -57,6 +57,12 @@ def _ipr() -> IPRoute:
     return _shared
 
 
+def warm_up() -> None:
+    """Open the shared socket and let pyroute2 build its message classes now: done lazily at the
+    first takeover, that costs milliseconds of outage."""
+    _ipr().get_addr(index=1)
+
+
 def add_addresses(ifindex: int, addresses: tuple[IPv4Interface | IPv6Interface, ...]) -> None:
     ipr = _ipr()
     for a in addresses:

@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[bold red]halab-vrrp:[/] raw sockets and address changes need root; run it as root "
                       "(inside a lab host, halab does).", soft_wrap=True)
         return 2
+    except OSError as exc:
+        console.print(f"[bold red]halab-vrrp:[/] cannot set up the sockets and interfaces: {exc}. Check that "
+                      "the interfaces exist and that IPv6 is enabled if an instance uses it.", soft_wrap=True)
+        return 2
     return agent.run()
 
 

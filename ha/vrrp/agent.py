@@ -83,6 +83,7 @@ class Agent:
     # --- set-up -------------------------------------------------------------------------
 
     def setup(self) -> None:
+        netlink.warm_up()
         for cfg in self.config.instances:
             try:
                 link = netlink.link(cfg.interface)
