@@ -91,6 +91,18 @@ class LabProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Wait until the process has printed `text` (it is ready); a clear error if it died or is slow."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if not self.alive():
+                raise HalabError(f"{self.name} on {self.host} exited early:\n{self.log_text()[-1500:]}",
+                                 f"See {self.log_path}.")
+            if time.monotonic() > deadline:
+                raise HalabError(f"{self.name} on {self.host} did not start within {timeout:.0f} s.",
+                                 f"See {self.log_path}.")
+            time.sleep(0.02)
+
 
 class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""

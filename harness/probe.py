@@ -27,9 +27,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MAGIC = b"HALAB"
+#: The port responders listen on in every lab.
+PORT = 7000
 MIN_RATE, MAX_RATE = 10.0, 1000.0
 #: Linux's IP_PKTINFO; Python names it only on some builds.
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+
+
+def command(*args: str) -> list[str]:
+    """The argv that runs this module (serve, client, check) on a lab host."""
+    return [sys.executable, "-u", "-m", "harness.probe", *args]
 
 
 @dataclass
@@ -280,18 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="answer probes with this server's name")
     s.add_argument("--name", required=True)
-    s.add_argument("--port", type=int, default=7000)
+    s.add_argument("--port", type=int, default=PORT)
     s.add_argument("--bind", action="append", help="address to listen on (repeatable; default 0.0.0.0 and ::)")
     c = sub.add_parser("client", help="send probes at a fixed rate and record the timeline")
     c.add_argument("--target", required=True)
-    c.add_argument("--port", type=int, default=7000)
+    c.add_argument("--port", type=int, default=PORT)
     c.add_argument("--proto", choices=["udp", "tcp"], default="udp")
     c.add_argument("--rate", type=_rate, default=100.0, help="requests per second (10 to 1000)")
     c.add_argument("--duration", type=_positive, default=10.0, help="seconds of sending")
     c.add_argument("--timeout", type=_positive, default=1.0, help="seconds to wait for each reply")
     c.add_argument("--out", type=Path, required=True, help="where to write the JSON timeline")
     k = sub.add_parser("check", help="print which server answers at each address (JSON)")
-    k.add_argument("--port", type=int, default=7000)
+    k.add_argument("--port", type=int, default=PORT)
     k.add_argument("--proto", choices=["udp", "tcp"], default="udp")
     k.add_argument("targets", nargs="+")
     args = parser.parse_args(argv)

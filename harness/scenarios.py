@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness import halab_vrrp, keepalived
+from harness import halab_vrrp, keepalived, probe
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
 from harness.lab import Lab, LabProcess
@@ -24,7 +24,6 @@ from harness.report import RunRecord, plot_timeline, write_json
 from harness.vrrp_daemons import VrrpDaemon, VrrpInstance
 from topologies import ActiveStandbyTopo
 
-PROBE_PORT = 7000
 DAEMONS = {"keepalived": keepalived.start, "halab": halab_vrrp.start}
 FAULTS = ("link-cut", "host-crash", "agent-term", "agent-kill", "agent-freeze")
 Progress = Callable[[str], None]
@@ -78,7 +77,7 @@ def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,
     with Lab(topo, run_dir) as lab:
         progress(f"starting responders and {opts.agent}")
         for server in ("server1", "server2"):
-            lab.spawn(server, "responder", _probe_cmd("serve", "--name", server, "--port", str(PROBE_PORT)))
+            lab.spawn(server, "responder", probe.command("serve", "--name", server, "--port", str(probe.PORT)))
         agents = {
             server: DAEMONS[opts.agent](lab, server, VrrpInstance(
                 interface=f"{server}-eth0", priority=prio, virtual_ipaddress=str(topo.vip),
@@ -90,15 +89,15 @@ def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,
         progress(f"probing {vip} from client1; {master} is master")
         duration = opts.before + opts.probe_after
         out = run_dir / "probe.json"
-        client = lab.spawn("client1", "probe", _probe_cmd(
-            "client", "--target", vip, "--port", str(PROBE_PORT), "--proto", opts.proto,
+        client = lab.spawn("client1", "probe", probe.command(
+            "client", "--target", vip, "--port", str(probe.PORT), "--proto", opts.proto,
             "--rate", f"{opts.rate:g}", "--duration", f"{duration:g}", "--out", str(out)))
         watch = None
         if opts.fault_phase is not None:
             watch = lab.spawn("client1", "advert-watch", [sys.executable, "-u", "-m", "harness.advert_watch",
                                                           "--interface", "client1-eth0", "--seconds", f"{duration:g}"])
-            _wait_for_line(watch, "watching", timeout=15)
-        _wait_for_line(client, "sending", timeout=15)
+            watch.wait_for("watching", timeout=15)
+        client.wait_for("sending", timeout=15)
         time.sleep(opts.before)
         if watch is not None:
             master_ip = str(topo.addresses[master][0].ip)
@@ -147,32 +146,15 @@ def _sleep_until(t: float) -> None:
         time.sleep(min(left, 0.001))
 
 
-def _probe_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-u", "-m", "harness.probe", *args]
-
-
 def _wait_for_vip(lab: Lab, client: str, vip: str, timeout: float) -> str:
     """Poll the VIP from `client` until a server answers; return its name."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = lab.run(client, _probe_cmd("check", "--port", str(PROBE_PORT), vip), timeout=10)
+        result = lab.run(client, probe.command("check", "--port", str(probe.PORT), vip), timeout=10)
         if result.returncode == 0:
             answer = json.loads(result.stdout).get(vip)
             if answer:
                 return answer
         time.sleep(0.2)
     raise HalabError(f"Nobody answered on the VIP {vip} within {timeout:.0f} s.",
-                     f"See the keepalived logs in {lab.run_dir}.")
-
-
-def _wait_for_line(proc: LabProcess, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in proc.log_text():
-            return
-        if not proc.alive():
-            raise HalabError(f"{proc.name} on {proc.host} exited early:\n{proc.log_text()[-1500:]}",
-                             f"See {proc.log_path}.")
-        time.sleep(0.02)
-    raise HalabError(f"{proc.name} on {proc.host} did not start within {timeout:.0f} s.",
-                     f"See {proc.log_path}.")
+                     f"See the VRRP agents' logs in {lab.run_dir}.")

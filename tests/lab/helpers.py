@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from harness.cleanup import bridges_of_run
 from harness.lab import Lab
+from harness.probe import PORT
+from harness.probe import command as probe_cmd
 from harness.runstate import state_dir
 
-PORT = 7000
-
-
-def probe_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-u", "-m", "harness.probe", *args]
+__all__ = ["PORT", "answers", "halab_leftovers", "probe_cmd", "start_responders", "wait_until"]
 
 
 def start_responders(lab: Lab, hosts: list[str]) -> dict:
     procs = {h: lab.spawn(h, "responder", probe_cmd("serve", "--name", h, "--port", str(PORT))) for h in hosts}
-    deadline = time.monotonic() + 15
-    while not all("serving" in p.log_text() for p in procs.values()):
-        assert time.monotonic() < deadline, "responders did not start"
-        time.sleep(0.05)
+    for proc in procs.values():
+        proc.wait_for("serving", timeout=15)
     return procs
 
 
