@@ -23,6 +23,8 @@ class L2Switch(app_manager.OSKenApp):
     """Learn MAC -> port per switch; forward known destinations in the switch, flood the rest."""
 
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]  # noqa: RUF012 (os-ken reads this class attribute)
+    #: The table this app owns; an app that puts its own table in front sets it to 1.
+    TABLE = 0
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -49,16 +51,21 @@ class L2Switch(app_manager.OSKenApp):
         if eth is None:
             return
         table = self.mac_to_port.setdefault(dp.id, {})
-        if table.get(eth.src, in_port) != in_port:
-            # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
-            self._delete_flows_to_mac(dp, eth.src)
-        table[eth.src] = in_port
+        if self.learnable(eth.src):
+            if table.get(eth.src, in_port) != in_port:
+                # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
+                self._delete_flows_to_mac(dp, eth.src)
+            table[eth.src] = in_port
         out_port = table.get(eth.dst, ofp.OFPP_FLOOD)
         actions = [parser.OFPActionOutput(out_port)]
         if out_port != ofp.OFPP_FLOOD:
             match = parser.OFPMatch(in_port=in_port, eth_dst=eth.dst, eth_src=eth.src)
             self._add_flow(dp, priority=1, match=match, actions=actions, idle=IDLE_TIMEOUT_S)
         self._packet_out(dp, msg, in_port, actions)
+
+    def learnable(self, mac: str) -> bool:
+        """Whether a source MAC tells where a host is (not so for a VIP's MAC, sent from every backend)."""
+        return True
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def port_status_handler(self, ev) -> None:
@@ -76,8 +83,8 @@ class L2Switch(app_manager.OSKenApp):
     def _add_flow(self, dp, priority: int, match, actions, idle: int) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, priority=priority, match=match,
-                                      instructions=inst, idle_timeout=idle))
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, table_id=self.TABLE, priority=priority,
+                                      match=match, instructions=inst, idle_timeout=idle))
 
     def _delete_flows_to_port(self, dp, port_no: int) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
@@ -95,5 +102,7 @@ class L2Switch(app_manager.OSKenApp):
     def _packet_out(self, dp, msg, in_port: int, actions) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
         data = msg.data if msg.buffer_id == ofp.OFP_NO_BUFFER else None
-        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=msg.buffer_id, in_port=in_port,
-                                        actions=actions, data=data))
+        # OpenFlow 1.5 carries the input port in a match, 1.3 in a field of its own.
+        where = ({"match": parser.OFPMatch(in_port=in_port)} if dp.ofproto.OFP_VERSION >= 0x06
+                 else {"in_port": in_port})
+        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=msg.buffer_id, actions=actions, data=data, **where))

@@ -1,44 +1,130 @@
-"""Run halab's os-ken applications as one process: `halab-controller --port 6653`.
+"""Run halab's os-ken applications as one process, or talk to a running load balancer.
+
+    halab-controller [--port 6653]                       the L2 learning switch
+    halab-controller --config lb.toml [--api-port 6680]  the L4 load balancer (and L2 for the rest)
+    halab-controller status [--json]                      services, backends, health, counters
+    halab-controller drain SERVICE IP:PORT [--undo]       no new connections to a backend
 
 os-ken has no manager command of its own that we can rely on, so this is it: parse our own
-options, hand os-ken its configuration, and run the chosen apps until SIGTERM.
+options, check the configuration, hand os-ken its settings, and run until SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import signal
 import sys
+from pathlib import Path
+
+from controller import api
 
 #: App names the CLI accepts, mapped to their modules.
-APPS = {"l2": "controller.l2_switch"}
+APPS = {"l2": "controller.l2_switch", "lb": "controller.load_balancer"}
+CLIENT_COMMANDS = ("status", "drain")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="halab-controller", description=__doc__)
-    parser.add_argument("--app", action="append", choices=sorted(APPS),
-                        help="application to run (repeatable; default: l2)")
+    parser = argparse.ArgumentParser(prog="halab-controller", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--app", action="append", choices=["l2"],
+                        help="application to run without --config (default: l2)")
+    parser.add_argument("--config", type=Path, help="load balancer configuration (TOML); runs the lb app")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on for OpenFlow")
     parser.add_argument("--port", type=int, default=6653, help="OpenFlow TCP port")
+    parser.add_argument("--api-port", type=int, default=api.DEFAULT_PORT, help="status API port on 127.0.0.1")
     args = parser.parse_args(argv)
-    if not 1 <= args.port <= 65535:
-        parser.error(f"--port {args.port}: choose a TCP port from 1 to 65535")
+    for name in ("port", "api_port"):
+        value = getattr(args, name)
+        if not 1 <= value <= 65535:
+            parser.error(f"--{name.replace('_', '-')} {value}: choose a TCP port from 1 to 65535")
     return args
 
 
+def parse_client_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="halab-controller", description="Ask a running load balancer.")
+    parser.add_argument("--api-port", type=int, default=api.DEFAULT_PORT)
+    sub = parser.add_subparsers(dest="command", required=True)
+    status = sub.add_parser("status", help="services, backends, health and counters")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    drain = sub.add_parser("drain", help="stop sending new connections to a backend")
+    drain.add_argument("service")
+    drain.add_argument("backend", help="IP:PORT as in the configuration")
+    drain.add_argument("--undo", action="store_true", help="put the backend back in service")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if any(word in CLIENT_COMMANDS for word in argv if not word.startswith("-")):
+        return client(parse_client_args(argv))
+    args = parse_args(argv)
+    apps = [APPS[name] for name in (args.app or ["l2"])]
+    if args.config is not None:
+        from controller import lb_config, load_balancer
+        from ha.configcheck import ConfigError
+
+        try:
+            load_balancer.CONFIG = lb_config.load(args.config)
+            api.check_free(args.api_port)
+        except (ConfigError, api.ApiError) as exc:
+            print(f"halab-controller: {exc}", file=sys.stderr)
+            return 2
+        load_balancer.API_PORT = args.api_port
+        apps = [APPS["lb"]]
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
 
-    cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port)],
-             project="os_ken")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        AppManager.run_apps([APPS[name] for name in (args.app or ["l2"])])
-    except KeyboardInterrupt:
-        pass
+    logging.basicConfig(level=logging.DEBUG if os.environ.get("HALAB_DEBUG") else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port)], project="os_ken")
+    # Nothing to tidy: the flows stay in the switch on purpose (fail mode secure), and os-ken's own
+    # shutdown path raises on native threads. Leave at once.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: os._exit(0))
+    AppManager.run_apps(apps)
     return 0
+
+
+def client(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "drain":
+            answer = api.call(args.api_port, "/drain", {"service": args.service, "backend": args.backend,
+                                                        "drain": not args.undo})
+            print(answer["result"])
+            return 0
+        status = api.call(args.api_port, "/status")
+    except api.ApiError as exc:
+        print(f"halab-controller: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=1))
+    else:
+        print_status(status)
+    return 0
+
+
+def print_status(status: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for sw in status["switches"]:
+        for s in sw["services"]:
+            table = Table(title=f"{s['name']}  {s['vip']}:{s['port']}/{s['protocol']}  {s['algorithm']}  "
+                                f"(switch {sw['dpid']}, check {s['health_check']})")
+            for col in ("backend", "weight", "port", "health", "link", "drained", "in pool", "connections",
+                        "packets", "bytes", "reason"):
+                table.add_column(col)
+            for b in s["backends"]:
+                table.add_row(b["backend"], str(b["weight"]), str(b["port"]), b["health"], b["link"],
+                              "yes" if b["drained"] else "", "yes" if b["in_pool"] else "no",
+                              str(b["connections"]), str(b["packets"]), str(b["bytes"]), b["reason"])
+            console.print(table)
+    if not status["switches"]:
+        console.print("No switch is connected to the load balancer yet.")
 
 
 if __name__ == "__main__":

@@ -107,10 +107,16 @@ class LabProcess:
 class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
 
-    def __init__(self, topo: LabTopo, run_dir: Path, apps: tuple[str, ...] = ("l2",)) -> None:
+    def __init__(self, topo: LabTopo, run_dir: Path, apps: tuple[str, ...] = ("l2",),
+                 lb_config: str | None = None) -> None:
+        """`lb_config`: TOML text for the load balancer; the controller then runs it instead of `apps`."""
         self.topo = topo
         self.run_dir = run_dir
         self.apps = apps
+        self.lb_config = lb_config
+        self.controller: LabProcess | None = None
+        self.openflow_port = 0
+        self.api_port = 0
         self.net = None
         self.state: RunState | None = None
         self.processes: list[LabProcess] = []
@@ -138,8 +144,9 @@ class Lab:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.state = RunState.new()
             self.datapath = preflight.ovs_datapath()
-            port = self._start_controller()
-            self._start_network(port)
+            self.openflow_port, self.api_port = _free_tcp_port(), _free_tcp_port()
+            self.start_controller()
+            self._start_network(self.openflow_port)
         except BaseException:
             self.stop()
             raise
@@ -205,16 +212,21 @@ class Lab:
         self.state.track(proc.pid, f"{proc.host}:{proc.name}")
         return proc
 
-    def _start_controller(self) -> int:
-        port = _free_tcp_port()
+    def start_controller(self) -> LabProcess:
+        """Start the controller (again, after a fault killed it) and wait until it listens."""
+        port = self.openflow_port
         log_path = self.run_dir / "controller.log"
         out = log_path.open("ab")
         argv = [sys.executable, "-m", "controller.launcher", "--port", str(port)]
+        if self.lb_config is not None:
+            config = self.run_dir / "lb.toml"
+            config.write_text(self.lb_config)
+            argv += ["--config", str(config), "--api-port", str(self.api_port)]
         for app in self.apps:
             argv += ["--app", app]
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True)
-        proc = self._adopt(LabProcess("controller", "root", popen, log_path, out))
+        proc = self.controller = self._adopt(LabProcess("controller", "root", popen, log_path, out))
         deadline = time.monotonic() + CONTROLLER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if not proc.alive():
@@ -222,7 +234,7 @@ class Lab:
                                  f"See {log_path}; `sudo make setup` reinstalls os-ken.")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return port
+                return proc
             except OSError:
                 time.sleep(0.1)
         raise HalabError(f"The controller did not listen on port {port} within "
@@ -236,7 +248,7 @@ class Lab:
 
         assert self.state is not None
         setLogLevel("warning")
-        switch = partial(_lab_switch_class(), run_id=self.state.run_id, protocols="OpenFlow13",
+        switch = partial(_lab_switch_class(), run_id=self.state.run_id, protocols="OpenFlow13,OpenFlow15",
                          datapath=self.datapath, failMode="secure")
         # With the userspace datapath, TX checksum offload on veths makes OVS forward TCP/UDP
         # with bad checksums, which receivers drop silently (ICMP still works): turn it off.

@@ -4,6 +4,8 @@
     python -m harness.probe client --target 10.0.0.100 --port 7000 --proto udp --rate 100 \
         --duration 10 --out probe.json
     python -m harness.probe check --port 7000 10.0.0.1 10.0.0.2
+    python -m harness.probe session --target 10.0.0.100 --count 50     (one TCP connection)
+    python -m harness.probe sweep --target 10.0.0.100 --count 500      (many UDP source ports)
 
 Every send and reply is stamped with time.monotonic() (CLOCK_MONOTONIC, one clock for all
 network namespaces), so the harness can line the timeline up with the moment it injected a fault.
@@ -145,24 +147,25 @@ def _accept(tcp: socket.socket, sel: selectors.BaseSelector, buffers: dict) -> N
 
 
 def _answer_tcp(conn: socket.socket, sel: selectors.BaseSelector, buffers: dict, suffix: bytes) -> None:
+    """Answer every complete request line; a connection stays open until the client closes it."""
     try:
-        chunk = conn.recv(512)
+        chunk = conn.recv(4096)
     except (BlockingIOError, InterruptedError):
         return
     except OSError:
         chunk = b""
-    buffers[conn] += chunk
-    line = buffers[conn]
-    if chunk and b"\n" not in line and len(line) < 512:
-        return
-    if line.startswith(MAGIC) and b"\n" in line:
-        try:
-            conn.send(line.split(b"\n", 1)[0] + suffix)
-        except OSError:
-            pass
-    sel.unregister(conn)
-    del buffers[conn]
-    conn.close()
+    *lines, rest = (buffers[conn] + chunk).split(b"\n")
+    buffers[conn] = rest
+    try:
+        for line in lines:
+            if line.startswith(MAGIC):
+                conn.send(line + suffix)
+    except OSError:
+        chunk = b""
+    if not chunk or len(rest) >= 512:
+        sel.unregister(conn)
+        del buffers[conn]
+        conn.close()
 
 
 # --- client ---------------------------------------------------------------------------------
@@ -248,6 +251,53 @@ async def probe(target: str, port: int, proto: str, rate: float, duration: float
     return requests
 
 
+def session(target: str, port: int, count: int, gap: float, timeout: float = 1.0) -> list[str | None]:
+    """One TCP connection, `count` requests `gap` seconds apart: who answered each (None: nobody)."""
+    nonce = os.urandom(4).hex().encode()
+    answers: list[str | None] = []
+    try:
+        conn = socket.create_connection((target, port), timeout=timeout)
+    except OSError:
+        return [None] * count
+    with conn, conn.makefile("rb") as lines:
+        for seq in range(count):
+            try:
+                conn.sendall(MAGIC + b" %s %d\n" % (nonce, seq))
+                parts = lines.readline().split()
+                answers.append(parts[3].decode() if len(parts) == 4 and parts[1] == nonce else None)
+            except OSError:
+                answers.append(None)
+            time.sleep(gap)
+    return answers
+
+
+def sweep(target: str, port: int, first_port: int, count: int, timeout: float = 2.0) -> dict[int, str | None]:
+    """One UDP request from each source port first_port .. first_port+count-1: who answered each."""
+    sel = selectors.DefaultSelector()
+    answers: dict[int, str | None] = {}
+    socks = []
+    try:
+        for source in range(first_port, first_port + count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(sock)
+            sock.bind(("0.0.0.0", source))
+            sock.setblocking(False)
+            sel.register(sock, selectors.EVENT_READ, source)
+            answers[source] = None
+            sock.sendto(MAGIC + b" sweep %d\n" % source, (target, port))
+            time.sleep(0.001)  # a burst of hundreds would overrun small socket buffers
+        deadline = time.monotonic() + timeout
+        while None in answers.values() and time.monotonic() < deadline:
+            for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
+                parts = key.fileobj.recv(512).split()
+                if len(parts) == 4:
+                    answers[key.data] = parts[3].decode(errors="replace")
+    finally:
+        for sock in socks:
+            sock.close()
+    return answers
+
+
 def check(targets: list[str], port: int, proto: str, attempts: int = 3, timeout: float = 1.0) -> dict:
     """Which server answers at each target address (None: nothing answered)."""
 
@@ -301,8 +351,22 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--port", type=int, default=PORT)
     k.add_argument("--proto", choices=["udp", "tcp"], default="udp")
     k.add_argument("targets", nargs="+")
+    n = sub.add_parser("session", help="many requests over one TCP connection; who answered each (JSON)")
+    n.add_argument("--target", required=True)
+    n.add_argument("--port", type=int, default=PORT)
+    n.add_argument("--count", type=int, default=10)
+    n.add_argument("--gap", type=float, default=0.1, help="seconds between requests")
+    w = sub.add_parser("sweep", help="one UDP request from each of many source ports (JSON)")
+    w.add_argument("--target", required=True)
+    w.add_argument("--port", type=int, default=PORT)
+    w.add_argument("--first-port", type=int, default=20000)
+    w.add_argument("--count", type=int, default=100)
     args = parser.parse_args(argv)
-    if args.command == "serve":
+    if args.command == "session":
+        print(json.dumps(session(args.target, args.port, args.count, args.gap)))
+    elif args.command == "sweep":
+        print(json.dumps(sweep(args.target, args.port, args.first_port, args.count)))
+    elif args.command == "serve":
         serve(args.name, args.port, tuple(args.bind or ("0.0.0.0", "::")))
     elif args.command == "client":
         print(f"sending {args.rate:g}/s over {args.proto} to {args.target}:{args.port}", flush=True)

@@ -16,11 +16,11 @@ A wrong value fails with a message that names the key, the value and what is all
 from __future__ import annotations
 
 import shlex
-import tomllib
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
 from pathlib import Path
 
+from ha.configcheck import ConfigError, get, no_unknown, read_toml
 from ha.vrrp.packet import Address
 
 TOP_KEYS = {"vrrp_instance", "event_log"}
@@ -30,10 +30,6 @@ INSTANCE_KEYS = {
     "checksum_with_pseudo_header", "track_interface", "track_script", "use_vmac",
 }
 SCRIPT_KEYS = {"script", "interval", "timeout", "weight", "fall", "rise"}
-
-
-class ConfigError(ValueError):
-    """A configuration the agent refuses to start with."""
 
 
 @dataclass(frozen=True)
@@ -84,17 +80,11 @@ class AgentConfig:
 
 
 def load(path: Path) -> AgentConfig:
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; pass --config with the path of a TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return parse(raw, source=str(path))
+    return parse(read_toml(path), source=str(path))
 
 
 def parse(raw: dict, source: str = "config") -> AgentConfig:
-    _no_unknown(raw, TOP_KEYS, source)
+    no_unknown(raw, TOP_KEYS, source)
     tables = raw.get("vrrp_instance")
     if not isinstance(tables, list) or not tables:
         raise ConfigError(f"{source}: needs at least one [[vrrp_instance]] table")
@@ -111,31 +101,13 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
     return AgentConfig(instances, Path(log) if log else None)
 
 
-def _no_unknown(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}")
-
-
-def _get(t: dict, key: str, kind: type | tuple, where: str, default: object = ..., check=None, allowed: str = ""):
-    if key not in t:
-        if default is ...:
-            raise ConfigError(f"{where}: missing key {key!r}" + (f" ({allowed})" if allowed else ""))
-        return default
-    value = t[key]
-    ok = isinstance(value, kind) and not (kind in (int, float, (int, float)) and isinstance(value, bool))
-    if not ok or (check is not None and not check(value)):
-        raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected {allowed or kind}")
-    return value
-
-
 def _instance(t: dict, where: str) -> InstanceConfig:
     if not isinstance(t, dict):
         raise ConfigError(f"{where}: must be a table")
-    _no_unknown(t, INSTANCE_KEYS, where)
-    name = _get(t, "name", str, where, allowed="a non-empty string", check=bool)
+    no_unknown(t, INSTANCE_KEYS, where)
+    name = get(t, "name", str, where, allowed="a non-empty string", check=bool)
     where = f"{where.split(':')[0]}: vrrp_instance {name!r}"
-    vips = _get(t, "virtual_ipaddress", list, where, allowed='a non-empty list like ["10.0.0.100/24"]', check=bool)
+    vips = get(t, "virtual_ipaddress", list, where, allowed='a non-empty list like ["10.0.0.100/24"]', check=bool)
     parsed = []
     for v in vips:
         try:
@@ -146,42 +118,42 @@ def _instance(t: dict, where: str) -> InstanceConfig:
     if len({p.version for p in parsed}) != 1:
         raise ConfigError(f"{where}: virtual_ipaddress mixes IPv4 and IPv6; use one instance per family")
     peers = []
-    for p in _get(t, "unicast_peer", list, where, default=[], allowed="a list of addresses"):
+    for p in get(t, "unicast_peer", list, where, default=[], allowed="a list of addresses"):
         try:
             peers.append(ip_address(p))
         except (ValueError, TypeError):
             raise ConfigError(f"{where}: unicast_peer entry {p!r} is not an IP address") from None
-    advert_int = float(_get(t, "advert_int", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 40.95,
+    advert_int = float(get(t, "advert_int", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 40.95,
                             allowed="seconds from 0.01 to 40.95"))
     if abs(round(advert_int * 100) - advert_int * 100) > 1e-6:
         raise ConfigError(f"{where}: advert_int = {advert_int} is not allowed; VRRPv3 counts in centiseconds "
                           "(0.01 s steps)")
     return InstanceConfig(
         name=name,
-        interface=_get(t, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
-        virtual_router_id=_get(t, "virtual_router_id", int, where, check=lambda v: 1 <= v <= 255,
+        interface=get(t, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
+        virtual_router_id=get(t, "virtual_router_id", int, where, check=lambda v: 1 <= v <= 255,
                                allowed="an integer from 1 to 255"),
-        priority=_get(t, "priority", int, where, default=100, check=lambda v: 1 <= v <= 255,
+        priority=get(t, "priority", int, where, default=100, check=lambda v: 1 <= v <= 255,
                       allowed="an integer from 1 to 255 (255: the address owner)"),
         advert_int=advert_int,
         virtual_ipaddress=tuple(parsed),
-        preempt=_get(t, "preempt", bool, where, default=True, allowed="true or false"),
-        preempt_delay=float(_get(t, "preempt_delay", (int, float), where, default=0.0,
+        preempt=get(t, "preempt", bool, where, default=True, allowed="true or false"),
+        preempt_delay=float(get(t, "preempt_delay", (int, float), where, default=0.0,
                                  check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
-        accept=_get(t, "accept", bool, where, default=True, allowed="true or false"),
+        accept=get(t, "accept", bool, where, default=True, allowed="true or false"),
         unicast_peer=tuple(peers),
-        notify=_get(t, "notify", str, where, default=None, allowed="a command path"),
-        garp_master_repeat=_get(t, "garp_master_repeat", int, where, default=5, check=lambda v: 0 <= v <= 100,
+        notify=get(t, "notify", str, where, default=None, allowed="a command path"),
+        garp_master_repeat=get(t, "garp_master_repeat", int, where, default=5, check=lambda v: 0 <= v <= 100,
                                 allowed="an integer from 0 to 100"),
-        garp_master_delay=float(_get(t, "garp_master_delay", (int, float), where, default=5.0,
+        garp_master_delay=float(get(t, "garp_master_delay", (int, float), where, default=5.0,
                                      check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
-        checksum_with_pseudo_header=_get(t, "checksum_with_pseudo_header", bool, where, default=True,
+        checksum_with_pseudo_header=get(t, "checksum_with_pseudo_header", bool, where, default=True,
                                          allowed="true (keepalived's default) or false (RFC 9568)"),
         track_interface=tuple(_track_interface(x, where) for x in
-                              _get(t, "track_interface", list, where, default=[], allowed="a list")),
-        use_vmac=_vmac_name(t.get("use_vmac", False), _get(t, "virtual_router_id", int, where), where),
+                              get(t, "track_interface", list, where, default=[], allowed="a list")),
+        use_vmac=_vmac_name(t.get("use_vmac", False), get(t, "virtual_router_id", int, where), where),
         track_script=tuple(_track_script(x, f"{where}: track_script[{i}]") for i, x in
-                           enumerate(_get(t, "track_script", list, where, default=[], allowed="a list of tables"))),
+                           enumerate(get(t, "track_script", list, where, default=[], allowed="a list of tables"))),
     )
 
 
@@ -203,10 +175,10 @@ def _track_interface(item: object, where: str) -> TrackInterface:
     if isinstance(item, str) and 0 < len(item) < 16:
         return TrackInterface(item)
     if isinstance(item, dict):
-        _no_unknown(item, {"interface", "weight"}, f"{where}: track_interface entry")
+        no_unknown(item, {"interface", "weight"}, f"{where}: track_interface entry")
         return TrackInterface(
-            _get(item, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
-            _get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT))
+            get(item, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
+            get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT))
     raise ConfigError(f"{where}: track_interface entry {item!r} is not an interface name or "
                       '{interface = "eth1", weight = -20}')
 
@@ -214,15 +186,15 @@ def _track_interface(item: object, where: str) -> TrackInterface:
 def _track_script(item: object, where: str) -> TrackScript:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: must be a table like {{script = \"/usr/bin/check\", interval = 1}}")
-    _no_unknown(item, SCRIPT_KEYS, where)
-    argv = shlex.split(_get(item, "script", str, where, allowed="a command line", check=lambda v: v.strip()))
-    interval = float(_get(item, "interval", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 3600,
+    no_unknown(item, SCRIPT_KEYS, where)
+    argv = shlex.split(get(item, "script", str, where, allowed="a command line", check=lambda v: v.strip()))
+    interval = float(get(item, "interval", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 3600,
                           allowed="seconds from 0.01 to 3600"))
     return TrackScript(
         argv=tuple(argv), interval=interval,
-        timeout=float(_get(item, "timeout", (int, float), where, default=interval,
+        timeout=float(get(item, "timeout", (int, float), where, default=interval,
                            check=lambda v: 0.01 <= v <= 3600, allowed="seconds from 0.01 to 3600")),
-        weight=_get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT),
-        fall=_get(item, "fall", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
-        rise=_get(item, "rise", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
+        weight=get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT),
+        fall=get(item, "fall", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
+        rise=get(item, "rise", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
     )

@@ -1,0 +1,177 @@
+"""The load balancer's TOML configuration, checked before the controller starts.
+
+    [[service]]
+    name = "web"
+    vip = "10.0.0.100"
+    port = 80
+    protocol = "tcp"                  # or "udp"
+    algorithm = "consistent"          # round_robin | weighted | source_hash | consistent
+    backends = [{ip = "10.0.0.1", port = 80, weight = 1}, {ip = "10.0.0.2", port = 80}]
+    health_check = {kind = "tcp", interval = 0.1, timeout = 0.1, fall = 3, rise = 2}
+
+A wrong value fails with a message that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from ha.configcheck import ConfigError, get, no_unknown, read_toml
+
+ALGORITHMS = ("round_robin", "weighted", "source_hash", "consistent")
+CHECK_KINDS = ("tcp", "http", "udp", "none")
+SERVICE_KEYS = {"name", "vip", "port", "protocol", "algorithm", "backends", "health_check", "connection_idle"}
+BACKEND_KEYS = {"ip", "port", "weight"}
+CHECK_KEYS = {"kind", "interval", "timeout", "fall", "rise", "path", "send"}
+#: Weights become that many select-group buckets each (see selection.py), so keep them small.
+MAX_WEIGHT = 100
+
+
+@dataclass(frozen=True)
+class Backend:
+    ip: IPv4Address
+    port: int
+    weight: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    kind: str = "tcp"
+    interval: float = 1.0
+    timeout: float = 1.0
+    fall: int = 3
+    rise: int = 2
+    path: str = "/"
+    send: str = "halab-health-check\n"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    vip: IPv4Address
+    port: int
+    protocol: str
+    algorithm: str
+    backends: tuple[Backend, ...]
+    health_check: HealthCheck
+    connection_idle: int = 60  # seconds a pinned connection flow lives without packets
+
+    @property
+    def in_switch(self) -> bool:
+        """Hash algorithms run in the switch (select group); round robin needs the controller."""
+        return self.algorithm in ("source_hash", "consistent")
+
+
+@dataclass(frozen=True)
+class LbConfig:
+    services: tuple[Service, ...]
+
+    @property
+    def vips(self) -> tuple[IPv4Address, ...]:
+        return tuple(dict.fromkeys(s.vip for s in self.services))
+
+
+def load(path: Path) -> LbConfig:
+    return parse(read_toml(path), source=str(path))
+
+
+def parse(raw: dict, source: str = "config") -> LbConfig:
+    no_unknown(raw, {"service"}, source)
+    tables = raw.get("service")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{source}: needs at least one [[service]] table")
+    services = tuple(_service(t, f"{source}: service[{i}]") for i, t in enumerate(tables))
+    names = [s.name for s in services]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: service names must be unique, got {names}")
+    keys = [(s.vip, s.port, s.protocol) for s in services]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{source}: two services listen on the same vip, port and protocol")
+    vips = {s.vip for s in services}
+    for s in services:
+        for b in s.backends:
+            if b.ip in vips:
+                raise ConfigError(f"{source}: service {s.name!r}: backend {b.ip} is a VIP; "
+                                  "a backend must be a real host address")
+    return LbConfig(services)
+
+
+def _ipv4(value: object, key: str, where: str) -> IPv4Address:
+    try:
+        return IPv4Address(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected an IPv4 address "
+                          'like "10.0.0.100"') from None
+
+
+def _port(t: dict, where: str, default: object = ...) -> int:
+    return get(t, "port", int, where, default=default, check=lambda v: 1 <= v <= 65535,
+               allowed="a port number from 1 to 65535")
+
+
+def _service(t: object, where: str) -> Service:
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: must be a table")
+    no_unknown(t, SERVICE_KEYS, where)
+    name = get(t, "name", str, where, allowed="a non-empty string", check=bool)
+    where = f"{where.split(':')[0]}: service {name!r}"
+    port = _port(t, where)
+    raw_backends = get(t, "backends", list, where, check=bool,
+                       allowed='a non-empty list like [{ip = "10.0.0.1", port = 80, weight = 1}]')
+    backends = tuple(_backend(b, port, f"{where}: backends[{i}]") for i, b in enumerate(raw_backends))
+    if len({b.label for b in backends}) != len(backends):
+        raise ConfigError(f"{where}: a backend ip and port is listed twice")
+    protocol = get(t, "protocol", str, where, default="tcp", check=lambda v: v in ("tcp", "udp"),
+                   allowed='"tcp" or "udp"')
+    check = _health_check(get(t, "health_check", dict, where, default={}, allowed="a table"),
+                          f"{where}: health_check")
+    fits = {"tcp": ("tcp", "http", "none"), "udp": ("udp", "none")}[protocol]
+    if check.kind not in fits:
+        raise ConfigError(f"{where}: health_check kind = {check.kind!r} does not fit protocol = {protocol!r}; "
+                          f"use one of {', '.join(fits)}")
+    return Service(
+        name=name, vip=_ipv4(get(t, "vip", str, where, allowed="an IPv4 address"), "vip", where), port=port,
+        protocol=protocol,
+        algorithm=get(t, "algorithm", str, where, default="consistent", check=lambda v: v in ALGORITHMS,
+                      allowed=" | ".join(ALGORITHMS)),
+        backends=backends, health_check=check,
+        connection_idle=get(t, "connection_idle", int, where, default=60, check=lambda v: 1 <= v <= 3600,
+                            allowed="seconds from 1 to 3600"),
+    )
+
+
+def _backend(b: object, default_port: int, where: str) -> Backend:
+    if not isinstance(b, dict):
+        raise ConfigError(f'{where}: must be a table like {{ip = "10.0.0.1", port = 80, weight = 1}}')
+    no_unknown(b, BACKEND_KEYS, where)
+    return Backend(
+        ip=_ipv4(get(b, "ip", str, where, allowed="an IPv4 address"), "ip", where),
+        port=_port(b, where, default=default_port),
+        weight=get(b, "weight", int, where, default=1, check=lambda v: 1 <= v <= MAX_WEIGHT,
+                   allowed=f"an integer from 1 to {MAX_WEIGHT} (drain a backend instead of weight 0)"),
+    )
+
+
+def _health_check(t: dict, where: str) -> HealthCheck:
+    no_unknown(t, CHECK_KEYS, where)
+    interval = float(get(t, "interval", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 3600,
+                         allowed="seconds from 0.01 to 3600"))
+    return HealthCheck(
+        kind=get(t, "kind", str, where, default="tcp", check=lambda v: v in CHECK_KINDS,
+                 allowed=" | ".join(CHECK_KINDS)),
+        interval=interval,
+        timeout=float(get(t, "timeout", (int, float), where, default=min(interval, 1.0),
+                          check=lambda v: 0.01 <= v <= interval,
+                          allowed=f"seconds from 0.01 to the interval ({interval})")),
+        fall=get(t, "fall", int, where, default=3, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
+        rise=get(t, "rise", int, where, default=2, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
+        path=get(t, "path", str, where, default="/", check=lambda v: v.startswith("/") and " " not in v,
+                 allowed='a URL path like "/health"'),
+        send=get(t, "send", str, where, default="halab-health-check\n", allowed="a string"),
+    )

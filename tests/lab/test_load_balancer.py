@@ -1,0 +1,203 @@
+"""The SDN load balancer on real OVS with real os-ken: spread, stickiness, failover, drain, restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+
+from harness import lb
+from harness.faults import Faults
+from harness.lab import Lab
+from tests.lab.helpers import PORT, probe_cmd, start_responders, wait_until
+from topologies import ActiveActiveTopo
+
+pytestmark = pytest.mark.mininet
+VIP = "10.0.0.100"
+
+
+@contextmanager
+def balanced_lab(tmp_path, backends: int = 3, clients: int = 1, **service):
+    topo = ActiveActiveTopo(backends=backends, clients=clients)
+    config = service.pop("config", None) or lb.service_toml(topo, **service)
+    with Lab(topo, tmp_path, lb_config=config) as lab:
+        start_responders(lab, topo.hosts_with_role("backend"))
+        assert wait_until(lambda: all(b["in_pool"] for b in lb.backends(lab).values()), timeout=10), \
+            lb.status(lab)
+        yield lab
+
+
+def run_json(lab: Lab, host: str, *args: str, timeout: float = 60) -> object:
+    result = lab.run(host, probe_cmd(*args), timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def tcp_answers(lab: Lab, rate: float, duration: float, host: str = "client1",
+                timeout: float = 1.0) -> list[str | None]:
+    """Who answered each of rate*duration new TCP connections to the VIP."""
+    out = lab.run_dir / f"probe-{time.monotonic_ns()}.json"
+    result = lab.run(host, probe_cmd("client", "--target", VIP, "--port", str(PORT), "--proto", "tcp",
+                                     "--rate", str(rate), "--duration", str(duration), "--out", str(out),
+                                     "--timeout", str(timeout)),
+                     timeout=duration + 30)
+    assert result.returncode == 0, result.stderr
+    return [r["server"] for r in json.loads(out.read_text())["requests"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("algorithm", "rate"), [("weighted", 300), ("consistent", 600)])
+def test_connections_spread_by_weight(tmp_path, algorithm, rate):
+    """3000 connections; round robin asks the controller for each, so it gets a gentler rate."""
+    weights = {"backend1": 1, "backend2": 2, "backend3": 3}
+    with balanced_lab(tmp_path, algorithm=algorithm, weights=weights) as lab:
+        servers = tcp_answers(lab, rate=rate, duration=3000 / rate, timeout=3)
+    counts = Counter(servers)
+    assert counts[None] <= 30, counts
+    answered = len(servers) - counts[None]
+    for host, weight in weights.items():
+        expected = answered * weight / sum(weights.values())
+        assert abs(counts[host] - expected) <= 0.15 * expected, (algorithm, counts)
+
+
+def test_every_packet_of_a_connection_reaches_one_backend(tmp_path):
+    with balanced_lab(tmp_path, clients=2) as lab:
+        sessions = [run_json(lab, f"client{i % 2 + 1}", "session", "--target", VIP, "--count", "30", "--gap", "0.01")
+                    for i in range(6)]
+        status = lb.backends(lab)
+    for answers in sessions:
+        assert None not in answers and len(set(answers)) == 1, answers
+    assert sum(b["connections"] for b in status.values()) >= 0  # counters are served
+    assert len({s[0] for s in sessions}) >= 2, "six connections all hashed to one backend"
+
+
+def test_traffic_not_for_a_vip_is_switched(tmp_path):
+    with balanced_lab(tmp_path) as lab:
+        answers = run_json(lab, "client1", "check", "--port", str(PORT), "10.0.0.1", "10.0.0.2", "10.0.0.3")
+    assert answers == {"10.0.0.1": "backend1", "10.0.0.2": "backend2", "10.0.0.3": "backend3"}
+
+
+def test_link_cut_fails_over_in_the_switch_with_the_controller_frozen(tmp_path):
+    """The select group's bucket liveness moves new connections: no controller involved."""
+    with balanced_lab(tmp_path) as lab:
+        # Warm up first: the L2 flows and ARP entries for the replies come from the controller.
+        assert set(tcp_answers(lab, rate=100, duration=1)) == {"backend1", "backend2", "backend3"}
+        faults = Faults(lab)
+        faults.freeze(lab.controller)
+        try:
+            faults.cut_link("backend2", "s1")
+            servers = tcp_answers(lab, rate=100, duration=2)
+        finally:
+            faults.thaw(lab.controller)
+    counts = Counter(servers)
+    assert counts["backend2"] == 0 and counts[None] == 0, counts
+    assert counts["backend1"] > 0 and counts["backend3"] > 0, counts
+
+
+def test_link_cut_takes_the_backend_out_and_restore_brings_it_back(tmp_path):
+    with balanced_lab(tmp_path) as lab:
+        faults = Faults(lab)
+        faults.cut_link("backend1", "s1")
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.1:7000"]["link"] == "down", timeout=3)
+        assert not lb.backends(lab)["10.0.0.1:7000"]["in_pool"]
+        faults.restore_link("backend1", "s1")
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.1:7000"]["in_pool"], timeout=5), lb.status(lab)
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+def test_a_dead_process_leaves_the_pool_by_health_check_and_returns_after_rise(tmp_path, protocol):
+    with balanced_lab(tmp_path, protocol=protocol, check=protocol, interval=0.1, fall=3, rise=2) as lab:
+        victim = next(p for p in lab.processes if p.host == "backend3" and p.name == "responder")
+        victim.stop()
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.3:7000"]["health"] == "down", timeout=3)
+        if protocol == "tcp":
+            servers = tcp_answers(lab, rate=100, duration=1)
+            assert Counter(servers)["backend3"] == 0 and None not in servers, Counter(servers)
+        else:
+            answers = run_json(lab, "client1", "sweep", "--target", VIP, "--count", "60")
+            assert "backend3" not in answers.values() and None not in answers.values(), answers
+        start_responders(lab, ["backend3"])
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.3:7000"]["in_pool"], timeout=3)
+        assert "backend3" in tcp_answers(lab, rate=100, duration=1) if protocol == "tcp" else True
+
+
+def test_a_drained_backend_keeps_its_connections_and_gets_no_new_ones(tmp_path):
+    with balanced_lab(tmp_path) as lab:
+        # A long connection, then drain whichever backend it landed on.
+        long = lab.spawn("client1", "session", probe_cmd("session", "--target", VIP, "--count", "40", "--gap", "0.05"))
+        assert wait_until(lambda: any(b["connections"] for b in lb.backends(lab).values()), timeout=3)
+        label = next(label for label, b in lb.backends(lab).items() if b["connections"])
+        host = f"backend{label.split(':')[0].split('.')[-1]}"
+        lb.drain(lab, "probe", label)
+        new = tcp_answers(lab, rate=100, duration=1)
+        long.popen.wait(10)
+        kept = json.loads(long.log_text())
+        lb.drain(lab, "probe", label, drained=False)
+        after = tcp_answers(lab, rate=100, duration=1)
+        drained_status = lb.backends(lab)[label]
+    assert kept == [host] * 40, kept
+    assert host not in new and None not in new, Counter(new)
+    assert host in after, Counter(after)
+    assert not drained_status["drained"]
+
+
+@pytest.mark.slow
+def test_an_iperf3_stream_survives_a_controller_sigkill_and_restart(tmp_path):
+    topo = ActiveActiveTopo(backends=2, clients=1)
+    # iperf3 opens a control and a data connection that must meet on one server: source_hash.
+    config = lb.service_toml(topo, name="iperf", port=5201, algorithm="source_hash") + lb.service_toml(topo)
+    with Lab(topo, tmp_path, lb_config=config) as lab:
+        start_responders(lab, ["backend1", "backend2"])
+        for host in ("backend1", "backend2"):
+            lab.spawn(host, "iperf3", ["iperf3", "-s", "-p", "5201"])
+        assert wait_until(lambda: all(b["in_pool"] for b in lb.backends(lab, "iperf").values()), timeout=10)
+        client = lab.spawn("client1", "iperf3-client", ["iperf3", "-c", VIP, "-p", "5201", "-t", "8", "-J"])
+        time.sleep(2)
+        Faults(lab).kill(lab.controller)
+        time.sleep(2)
+        lab.start_controller()
+        assert wait_until(lambda: lb.status(lab)["switches"] and lb.status(lab)["switches"][0]["synced"],
+                          timeout=10)
+        client.popen.wait(30)
+        result = json.loads(client.log_text())
+        after = tcp_answers(lab, rate=50, duration=1)  # new connections, through the restarted controller
+    assert client.popen.returncode == 0, result.get("error")
+    per_second = [i["sum"]["bits_per_second"] for i in result["intervals"]]
+    assert len(per_second) >= 8 and min(per_second) > 1e6, per_second
+    assert None not in after
+
+
+def test_consistent_hashing_moves_only_the_removed_backends_flows(tmp_path):
+    topo = ActiveActiveTopo(backends=5, clients=1)
+    config = lb.service_toml(topo, protocol="udp", check="udp")
+    with balanced_lab(tmp_path, backends=5, config=config) as lab:
+        before = run_json(lab, "client1", "sweep", "--target", VIP, "--count", "400")
+        victim = next(p for p in lab.processes if p.host == "backend5" and p.name == "responder")
+        victim.stop()
+        assert wait_until(lambda: not lb.backends(lab)["10.0.0.5:7000"]["in_pool"], timeout=3)
+        # Live flows stay pinned; forget the pins so the next packets are hashed afresh.
+        subprocess.run(["ovs-ofctl", "-O", "OpenFlow15", "del-flows", "s1",
+                        "cookie=0x48414c4142030000/0xffffffffffff0000"], check=True)
+        after = run_json(lab, "client1", "sweep", "--target", VIP, "--count", "400")
+    kept = [p for p, server in before.items() if server not in (None, "backend5")]
+    same = sum(after[p] == before[p] for p in kept)
+    assert None not in before.values() and None not in after.values()
+    assert "backend5" not in after.values()
+    assert same >= 0.95 * len(kept), (same, len(kept))
+
+
+def test_a_backend_missing_from_the_network_is_down_and_the_rest_serve(tmp_path):
+    topo = ActiveActiveTopo(backends=2, clients=1)
+    config = lb.service_toml(topo).replace('backends = [', 'backends = [{ip = "10.0.0.99", port = 7000}, ')
+    with Lab(topo, tmp_path, lb_config=config) as lab:
+        start_responders(lab, ["backend1", "backend2"])
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.2:7000"]["in_pool"], timeout=10)
+        missing = lb.backends(lab)["10.0.0.99:7000"]
+        servers = tcp_answers(lab, rate=100, duration=1)
+        assert lab.controller.alive()
+    assert not missing["in_pool"] and missing["mac"] is None
+    assert set(servers) == {"backend1", "backend2"}, Counter(servers)
