@@ -44,12 +44,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def parse_client_args(argv: list[str]) -> argparse.Namespace:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--api-port", type=int, default=api.DEFAULT_PORT, help="status API port on 127.0.0.1")
     parser = argparse.ArgumentParser(prog="halab-controller", description="Ask a running load balancer.")
-    parser.add_argument("--api-port", type=int, default=api.DEFAULT_PORT)
     sub = parser.add_subparsers(dest="command", required=True)
-    status = sub.add_parser("status", help="services, backends, health and counters")
+    status = sub.add_parser("status", parents=[common], help="services, backends, health and counters")
     status.add_argument("--json", action="store_true", help="print the raw JSON")
-    drain = sub.add_parser("drain", help="stop sending new connections to a backend")
+    drain = sub.add_parser("drain", parents=[common], help="stop sending new connections to a backend")
     drain.add_argument("service")
     drain.add_argument("backend", help="IP:PORT as in the configuration")
     drain.add_argument("--undo", action="store_true", help="put the backend back in service")

@@ -1,0 +1,52 @@
+"""The arithmetic of choosing a backend: bucket ids, rendezvous hashing, smooth weighted round robin."""
+
+import os
+from collections import Counter
+
+from controller.selection import (
+    SmoothWeightedRoundRobin,
+    backend_of_bucket,
+    bucket_ids,
+    rendezvous_pick,
+)
+
+
+def test_a_weight_becomes_that_many_buckets_that_name_their_backend():
+    buckets = bucket_ids({0: 1, 3: 2})
+    assert len(buckets) == 3 and len(set(buckets)) == 3
+    assert Counter(backend_of_bucket(b) for b in buckets) == {0: 1, 3: 2}
+
+
+def test_removing_one_of_five_backends_moves_only_its_connections():
+    keys = [os.urandom(12) for _ in range(20000)]
+    five = bucket_ids(dict.fromkeys(range(5), 1))
+    four = bucket_ids(dict.fromkeys(range(4), 1))
+    before = {k: backend_of_bucket(rendezvous_pick(k, five)) for k in keys}
+    after = {k: backend_of_bucket(rendezvous_pick(k, four)) for k in keys}
+    others = [k for k in keys if before[k] != 4]
+    stayed = sum(before[k] == after[k] for k in others)
+    assert stayed >= 0.95 * len(others)
+    assert stayed == len(others)  # rendezvous: exactly the removed backend's share moves
+
+
+def test_replicated_buckets_give_shares_close_to_the_weights():
+    weights = {0: 1, 1: 2, 2: 3}
+    buckets = bucket_ids(weights)
+    counts = Counter(backend_of_bucket(rendezvous_pick(os.urandom(12), buckets)) for _ in range(30000))
+    for index, weight in weights.items():
+        assert abs(counts[index] / 30000 - weight / 6) < 0.02, counts
+
+
+def test_smooth_weighted_round_robin_is_exact_and_interleaved():
+    rr = SmoothWeightedRoundRobin()
+    picks = [rr.pick({0: 5, 1: 1, 2: 1}) for _ in range(7)]
+    assert Counter(picks) == {0: 5, 1: 1, 2: 1}
+    assert picks != sorted(picks)  # nginx's property: not five 0s in a row
+    assert max(len(run) for run in "".join(map(str, picks)).split("1")) < 5
+
+
+def test_round_robin_follows_the_pool_as_it_changes():
+    rr = SmoothWeightedRoundRobin()
+    assert rr.pick({}) is None
+    assert {rr.pick({0: 1, 1: 1}) for _ in range(4)} == {0, 1}
+    assert {rr.pick({1: 1}) for _ in range(3)} == {1}
