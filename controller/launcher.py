@@ -35,6 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on for OpenFlow")
     parser.add_argument("--port", type=int, default=6653, help="OpenFlow TCP port")
     parser.add_argument("--api-port", type=int, default=api.DEFAULT_PORT, help="status API port on 127.0.0.1")
+    parser.add_argument("--event-log", type=Path, help="JSON lines, one per backend state change (with --config)")
     args = parser.parse_args(argv)
     for name in ("port", "api_port"):
         value = getattr(args, name)
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"halab-controller: {exc}", file=sys.stderr)
             return 2
         load_balancer.API_PORT = args.api_port
+        load_balancer.EVENT_LOG = args.event_log
         apps = [APPS["lb"]]
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager

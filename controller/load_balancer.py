@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from pathlib import Path
 
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
@@ -35,6 +36,7 @@ from controller.lb_flows import (
     Member,
     vip_mac,
 )
+from ha.eventlog import EventLog
 
 log = logging.getLogger("halab.lb")
 
@@ -48,6 +50,7 @@ RR_MEMORY_S = 5.0
 #: Set by the launcher before os-ken starts the app (os-ken apps take no constructor arguments).
 CONFIG: LbConfig | None = None
 API_PORT = api.DEFAULT_PORT
+EVENT_LOG: Path | None = None
 
 
 @dataclass
@@ -98,6 +101,7 @@ class LoadBalancer(L2Switch):
         self.switches: dict[int, SwitchLb] = {}
         self.lock = threading.RLock()
         self.started = time.time()
+        self.event_log = EventLog(EVENT_LOG)  # not `events`: os-ken uses that name for its queue
         self.api = api.serve(self, API_PORT)
         hub.spawn(self._tick_loop)
 
@@ -219,7 +223,7 @@ class LoadBalancer(L2Switch):
                 b = self.config.services[state.service].backends[state.index]
                 if sw.located.get(b.ip, (None, None))[1] == msg.desc.port_no and state.link_up != up:
                     state.link_up = up
-                    log.info("%s: link %s", b.label, "up" if up else "down")
+                    self._event(state, "link up" if up else "link down", f"port {msg.desc.port_no}")
                     if not up:
                         sw.msgs.forget_connections(state.service, state.index)
                     else:
@@ -285,13 +289,17 @@ class LoadBalancer(L2Switch):
 
     def _check_result(self, sw: SwitchLb, state: BackendState, ok: bool, why: str) -> None:
         if state.health.record(ok):
-            b = self.config.services[state.service].backends[state.index]
             state.reason = why
-            log.info("%s %s: %s", self.config.services[state.service].name, b.label,
-                     "up" if ok else f"down ({why})")
+            self._event(state, "up" if ok else "down", why)
             if not ok:
                 sw.msgs.forget_connections(state.service, state.index)
             self._push_pools(sw)
+
+    def _event(self, state: BackendState, event: str, why: str) -> None:
+        service = self.config.services[state.service]
+        backend = service.backends[state.index]
+        log.info("%s %s: %s (%s)", service.name, backend.label, event, why)
+        self.event_log.write(service=service.name, backend=backend.label, event=event, reason=why)
 
     # --- pools ----------------------------------------------------------------------------
 
@@ -345,6 +353,7 @@ class LoadBalancer(L2Switch):
                     if b.label == backend_label:
                         for sw in self.switches.values():
                             sw.backends[si, bi].drained = drained
+                            self._event(sw.backends[si, bi], "drained" if drained else "undrained", "by request")
                             self._push_pools(sw)
                         return f"{service_name} {backend_label}: {'draining' if drained else 'in service'}"
                 raise KeyError(f"service {service_name!r} has no backend {backend_label!r}; "

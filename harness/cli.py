@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 
-from harness import cleanup, preflight
+from harness import active_active, cleanup, preflight
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
@@ -19,7 +21,9 @@ from harness.runstate import LabLock
 from harness.scenarios import FAULTS, ActiveStandbyOptions, run_active_standby
 
 SCENARIOS = {"active-standby": "two servers share a VIP through VRRPv3 (keepalived, or halab's agent); "
-                                "one fault on the master"}
+                                "one fault on the master",
+             "active-active": "the SDN switch balances three backends; one fails under client load"}
+Runner = Callable[[Path, Callable[[str], None]], RunRecord]
 
 console = Console(stderr=False, highlight=False)
 
@@ -31,11 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
     run = sub.add_parser("run", help="run a scenario: bring up, probe, inject the fault, report")
     run.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
-    run.add_argument("--fault", default="link-cut", help=f"one of: {', '.join(FAULTS)} (default: link-cut)")
+    run.add_argument("--fault", help=f"active-standby: {', '.join(FAULTS)} (default: link-cut); "
+                                     f"active-active: {', '.join(active_active.FAULTS)} (default: backend-crash)")
     run.add_argument("--agent", default="halab", help="VRRP agent on the servers: halab (default) or keepalived")
     run.add_argument("--advert-int", type=float, default=1.0, help="VRRP advertisement interval, seconds")
+    run.add_argument("--algorithm", default="consistent",
+                     help=f"active-active: {', '.join(active_active.ALGORITHMS)} (default: consistent)")
+    run.add_argument("--check-interval", type=float, default=0.1, help="active-active: health check interval, s")
     run.add_argument("--rate", type=float, default=100.0, help="probe requests per second (10 to 1000)")
-    run.add_argument("--proto", default="udp", help="probe protocol: udp or tcp")
+    run.add_argument("--proto", help="probe protocol: udp or tcp (default: udp; tcp for active-active)")
     run.add_argument("--before", type=float, default=2.0, help="seconds of probing before the fault")
     run.add_argument("--after", type=float, default=None, help="seconds of probing after the fault")
     run.add_argument("--runs", type=int, default=1, help="repeat on a fresh lab and report medians")
@@ -55,15 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "clean":
             return _clean()
         if args.command == "demo":
-            return _run("active-standby", ActiveStandbyOptions(), runs=1, out=args.out)
+            opts = ActiveStandbyOptions()
+            return _run("active-standby", opts, partial(run_active_standby, opts), runs=1, out=args.out)
         if args.scenario not in SCENARIOS:
             raise HalabError(f"There is no scenario {args.scenario!r}.",
                              f"Choose one of: {', '.join(SCENARIOS)} (`halab scenarios` lists them).")
         if not 1 <= args.runs <= 50:
             raise HalabError(f"--runs {args.runs} is out of range.", "Choose 1 to 50 runs.")
-        opts = ActiveStandbyOptions(fault=args.fault, agent=args.agent, advert_int=args.advert_int, rate=args.rate,
-                                    proto=args.proto, before=args.before, after=args.after)
-        return _run(args.scenario, opts, runs=args.runs, out=args.out)
+        opts, runner = _scenario(args)
+        return _run(args.scenario, opts, runner, runs=args.runs, out=args.out)
     except HalabError as exc:
         console.print(f"[bold red]halab:[/] {exc.problem}\n[bold]Fix:[/] {exc.fix}", soft_wrap=True)
         return 2
@@ -72,7 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(scenario: str, opts: ActiveStandbyOptions, runs: int, out: Path) -> int:
+def _scenario(args: argparse.Namespace) -> tuple[object, Runner]:
+    """The scenario's options from the command line, and the function that runs it once."""
+    if args.scenario == "active-active":
+        opts = active_active.ActiveActiveOptions(
+            fault=args.fault or "backend-crash", algorithm=args.algorithm, check_interval=args.check_interval,
+            rate=args.rate, proto=args.proto or "tcp", before=args.before,
+            after=args.after if args.after is not None else 3.0)
+        return opts, partial(active_active.run_active_active, opts)
+    opts = ActiveStandbyOptions(fault=args.fault or "link-cut", agent=args.agent, advert_int=args.advert_int,
+                                rate=args.rate, proto=args.proto or "udp", before=args.before, after=args.after)
+    return opts, partial(run_active_standby, opts)
+
+
+def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path) -> int:
     preflight.check_all()
     base = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}"
     records: list[RunRecord] = []
@@ -80,24 +101,26 @@ def _run(scenario: str, opts: ActiveStandbyOptions, runs: int, out: Path) -> int
         run_dir = base if runs == 1 else base / f"run-{i}"
         label = f"run {i}/{runs}: " if runs > 1 else ""
         with console.status(f"{label}starting") as status:
-            record = run_active_standby(opts, run_dir, progress=lambda m, s=status, lbl=label: s.update(lbl + m))
+            record = runner(run_dir, lambda m, s=status, lbl=label: s.update(lbl + m))
         records.append(record)
         o = record.outcome
         console.print(f"{label}outage {_fmt(o.outage)}, {o.lost} of {o.requests} requests lost "
-                      f"({o.server_before} -> {o.server_after}); plot: {run_dir / 'timeline.png'}")
+                      f"({o.server_before} -> {o.server_after}), last failure {_fmt(o.last_failure_after, 'none')} "
+                      f"after the fault; plot: {run_dir / 'timeline.png'}")
     print_summary(records, console)
     if runs > 1:
         summary = {"scenario": scenario, "options": asdict(opts),
                    "median_outage": median(r.outcome.outage for r in records),
                    "median_first_good_after": median(r.outcome.first_good_after for r in records),
+                   "median_last_failure_after": median(r.outcome.last_failure_after for r in records),
                    "outages": [r.outcome.outage for r in records]}
         (base / "summary.json").write_text(json.dumps(summary, indent=1))
     console.print(f"Results in {base}/ (result.json, timeline.png, logs).")
     return 0 if all(r.outcome.recovered for r in records) else 1
 
 
-def _fmt(seconds: float | None) -> str:
-    return "not recovered" if seconds is None else f"{seconds * 1000:.0f} ms"
+def _fmt(seconds: float | None, missing: str = "not recovered") -> str:
+    return missing if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
 def _clean() -> int:

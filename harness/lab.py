@@ -28,6 +28,8 @@ from topologies.base import LabTopo
 log = logging.getLogger("halab.lab")
 
 CONTROLLER_START_TIMEOUT_S = 20.0
+#: The load balancer's event log in the run directory.
+LB_EVENTS = "lb-events.jsonl"
 SWITCH_CONNECT_TIMEOUT_S = 20.0
 _TERMINATING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
@@ -221,9 +223,12 @@ class Lab:
         if self.lb_config is not None:
             config = self.run_dir / "lb.toml"
             config.write_text(self.lb_config)
-            argv += ["--config", str(config), "--api-port", str(self.api_port)]
+            argv += ["--config", str(config), "--api-port", str(self.api_port),
+                     "--event-log", str(self.run_dir / LB_EVENTS)]
         for app in self.apps:
             argv += ["--app", app]
+        out.write(f"$ {' '.join(argv)}\n".encode())
+        out.flush()
         popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True)
         proc = self.controller = self._adopt(LabProcess("controller", "root", popen, log_path, out))

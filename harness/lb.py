@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from controller import api
+from harness.errors import HalabError
 from harness.lab import Lab
 from harness.probe import PORT
 from topologies.base import LabTopo
@@ -36,6 +39,20 @@ def backends(lab: Lab, service: str = "probe") -> dict[str, dict]:
         if s["name"] == service:
             return {b["backend"]: b for b in s["backends"]}
     raise KeyError(service)
+
+
+def wait_for_pool(lab: Lab, timeout: float, service: str = "probe") -> None:
+    """Wait until every backend of `service` is in the pool; a clear error with the status if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(b["in_pool"] for b in backends(lab, service).values()):
+                return
+        except (api.ApiError, IndexError, KeyError):
+            pass  # not up yet, or no switch connected yet
+        time.sleep(0.1)
+    raise HalabError(f"Not every backend joined the pool of {service!r} within {timeout:.0f} s.",
+                     f"See {lab.run_dir / 'controller.log'} and the backends' logs there.")
 
 
 def drain(lab: Lab, service: str, backend: str, drained: bool = True) -> None:

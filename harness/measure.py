@@ -8,6 +8,8 @@ Definitions (the method in shared/DESIGN.md):
   probe interval (10 ms at 100 requests/s).
 - time to first good reply: from the fault to the reply of the request that ended the outage.
 - lost: requests that got no reply within the probe timeout.
+- last failure: how long after the fault the last request that failed was sent. With Active-Active
+  most requests succeed throughout; this is how long new requests still went to the dead server.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Outcome:
     server_after: str | None
     outage_start: float | None
     outage_end: float | None
+    last_failure_after: float | None = None  # None: nothing sent after the fault failed
 
     @property
     def recovered(self) -> bool:
@@ -67,6 +70,8 @@ def analyse(requests: Sequence[Request], fault_at: float) -> Outcome:
         server_after=end_req.server if end_req else None,
         outage_start=start,
         outage_end=end_req.sent if end_req else None,
+        last_failure_after=max((r.sent - fault_at for r in requests if not r.ok and r.sent >= fault_at),
+                               default=None),
     )
 
 

@@ -201,3 +201,17 @@ def test_a_backend_missing_from_the_network_is_down_and_the_rest_serve(tmp_path)
         assert lab.controller.alive()
     assert not missing["in_pool"] and missing["mac"] is None
     assert set(servers) == {"backend1", "backend2"}, Counter(servers)
+
+
+def test_the_active_active_scenario_shows_traffic_leaving_a_crashed_backend(tmp_path):
+    from harness.active_active import ActiveActiveOptions, run_active_active
+
+    record = run_active_active(ActiveActiveOptions(before=1.0, after=1.5), tmp_path)
+    t0 = record.fault.at
+    before = {r.server for r in record.requests if r.ok and r.sent < t0}
+    after = {r.server for r in record.requests if r.ok and r.sent > t0 + 0.2}
+    assert before == {"backend1", "backend2", "backend3"}
+    assert after == {"backend1", "backend3"}
+    assert record.outcome.lost <= 5, record.outcome
+    assert any(e.host == "backend2" and e.state == "link down" for e in record.events)
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000 and (tmp_path / "result.json").exists()
