@@ -6,6 +6,7 @@
     python -m harness.probe check --port 7000 10.0.0.1 10.0.0.2
     python -m harness.probe session --target 10.0.0.100 --count 50     (one TCP connection)
     python -m harness.probe sweep --target 10.0.0.100 --count 500      (many UDP source ports)
+    python -m harness.probe flood --target 10.0.0.100 --workers 32     (new connections per second)
 
 Every send and reply is stamped with time.monotonic() (CLOCK_MONOTONIC, one clock for all
 network namespaces), so the harness can line the timeline up with the moment it injected a fault.
@@ -298,6 +299,33 @@ def sweep(target: str, port: int, first_port: int, count: int, timeout: float = 
     return answers
 
 
+def flood(target: str, port: int, workers: int, duration: float, timeout: float = 1.0) -> dict:
+    """New TCP connections as fast as `workers` loops can open them for `duration` seconds.
+
+    Each loop connects, sends one request, reads the reply and closes, then starts again: the
+    rate of completed exchanges is the connection rate the path sustains.
+    """
+    duration = min(duration, 30.0)
+    nonce = os.urandom(4).hex().encode()
+
+    async def worker(stop: float, counts: list[int]) -> None:
+        seq = 0
+        while time.monotonic() < stop:
+            req = Request(seq=seq, sent=0.0)
+            await _tcp_request(req, (target, port), nonce, timeout)
+            counts[0 if req.ok else 1] += 1
+            seq += 1
+
+    async def run() -> list[int]:
+        counts = [0, 0]
+        stop = time.monotonic() + duration
+        await asyncio.gather(*(worker(stop, counts) for _ in range(workers)))
+        return counts
+
+    ok, failed = asyncio.run(run())
+    return {"ok": ok, "failed": failed, "seconds": duration, "per_second": ok / duration}
+
+
 def check(targets: list[str], port: int, proto: str, attempts: int = 3, timeout: float = 1.0) -> dict:
     """Which server answers at each target address (None: nothing answered)."""
 
@@ -361,8 +389,15 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--port", type=int, default=PORT)
     w.add_argument("--first-port", type=int, default=20000)
     w.add_argument("--count", type=int, default=100)
+    f = sub.add_parser("flood", help="as many new TCP connections as WORKERS loops open in DURATION (JSON)")
+    f.add_argument("--target", required=True)
+    f.add_argument("--port", type=int, default=PORT)
+    f.add_argument("--workers", type=int, default=32, choices=range(1, 257), metavar="1..256")
+    f.add_argument("--duration", type=_positive, default=3.0, help="seconds (bounded: at most 30)")
     args = parser.parse_args(argv)
-    if args.command == "session":
+    if args.command == "flood":
+        print(json.dumps(flood(args.target, args.port, args.workers, args.duration)))
+    elif args.command == "session":
         print(json.dumps(session(args.target, args.port, args.count, args.gap)))
     elif args.command == "sweep":
         print(json.dumps(sweep(args.target, args.port, args.first_port, args.count)))

@@ -16,7 +16,8 @@ class ActiveActiveTopo(LabTopo):
 
     vip = IPv4Interface("10.0.0.100/24")
 
-    def build(self, backends: int = 3, clients: int = 2, bw: float | None = None) -> None:
+    def build(self, backends: int = 3, clients: int = 2, bw: float | None = None, proxy: bool = False) -> None:
+        """`proxy`: also a host proxy1 (10.0.0.250) for a software load balancer to compare with."""
         require_count("backends", backends, 1, 99)
         require_count("clients", clients, 1, 99)
         link = {"bw": bw} if bw else {}
@@ -25,3 +26,5 @@ class ActiveActiveTopo(LabTopo):
             self.add_lab_link(self.add_lab_host(f"backend{i}", "backend", f"10.0.0.{i}/24"), switch, **link)
         for i in range(1, clients + 1):
             self.add_lab_link(self.add_lab_host(f"client{i}", "client", f"10.0.0.{100 + i}/24"), switch, **link)
+        if proxy:
+            self.add_lab_link(self.add_lab_host("proxy1", "proxy", "10.0.0.250/24"), switch, **link)
