@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from ha.configcheck import ConfigError, get, no_unknown, read_toml
+from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array, unique
 
 ALGORITHMS = ("round_robin", "weighted", "source_hash", "consistent")
 CHECK_KINDS = ("tcp", "http", "udp", "none")
@@ -83,16 +83,9 @@ def load(path: Path) -> LbConfig:
 
 def parse(raw: dict, source: str = "config") -> LbConfig:
     no_unknown(raw, {"service"}, source)
-    tables = raw.get("service")
-    if not isinstance(tables, list) or not tables:
-        raise ConfigError(f"{source}: needs at least one [[service]] table")
-    services = tuple(_service(t, f"{source}: service[{i}]") for i, t in enumerate(tables))
-    names = [s.name for s in services]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: service names must be unique, got {names}")
-    keys = [(s.vip, s.port, s.protocol) for s in services]
-    if len(set(keys)) != len(keys):
-        raise ConfigError(f"{source}: two services listen on the same vip, port and protocol")
+    services = table_array(raw, "service", source, _service)
+    unique([(s.vip, s.port, s.protocol) for s in services],
+           f"{source}: two services listen on the same vip, port and protocol")
     vips = {s.vip for s in services}
     for s in services:
         for b in s.backends:
@@ -116,11 +109,7 @@ def _port(t: dict, where: str, default: object = ...) -> int:
 
 
 def _service(t: object, where: str) -> Service:
-    if not isinstance(t, dict):
-        raise ConfigError(f"{where}: must be a table")
-    no_unknown(t, SERVICE_KEYS, where)
-    name = get(t, "name", str, where, allowed="a non-empty string", check=bool)
-    where = f"{where.split(':')[0]}: service {name!r}"
+    name, where = named_table(t, SERVICE_KEYS, where, "service")
     port = _port(t, where)
     raw_backends = get(t, "backends", list, where, check=bool,
                        allowed='a non-empty list like [{ip = "10.0.0.1", port = 80, weight = 1}]')

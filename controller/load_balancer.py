@@ -117,11 +117,11 @@ class LoadBalancer(L2Switch):
             sw = self.switches[dp.id] = SwitchLb(msgs)
             for si, service in enumerate(self.config.services):
                 check = service.health_check
-                for bi in range(len(service.backends)):
+                for bi, b in enumerate(service.backends):
                     sw.backends[si, bi] = BackendState(si, bi, HealthState(check.fall, check.rise))
-                msgs.arp_for_vip(service.vip)
-                for b in service.backends:
                     msgs.check_replies(service, b)
+            for vip in self.config.vips:
+                msgs.arp_for_vip(vip)
             msgs.table_miss()
             msgs.request_group_desc()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -35,3 +37,29 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: no such file; pass --config with the path of a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def table_array(raw: dict, key: str, source: str, parse_one: Callable[[Any, str], Any]) -> tuple:
+    """Every [[key]] table parsed by `parse_one`; at least one, and their `name`s unique."""
+    tables = raw.get(key)
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{source}: needs at least one [[{key}]] table")
+    items = tuple(parse_one(t, f"{source}: {key}[{i}]") for i, t in enumerate(tables))
+    names = [item.name for item in items]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{source}: {key} names must be unique, got {names}")
+    return items
+
+
+def unique(keys: list, message: str) -> None:
+    if len(set(keys)) != len(keys):
+        raise ConfigError(message)
+
+
+def named_table(t: object, allowed: set[str], where: str, kind: str) -> tuple[str, str]:
+    """A [[kind]] table's name, and the `where` that names it in every later message."""
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: must be a table")
+    no_unknown(t, allowed, where)
+    name = get(t, "name", str, where, allowed="a non-empty string", check=bool)
+    return name, f"{where.split(':')[0]}: {kind} {name!r}"

@@ -15,8 +15,9 @@ from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
 from harness.lab import LB_EVENTS, Lab
 from harness.measure import analyse
-from harness.probe import MAX_RATE, MIN_RATE, Request
+from harness.probe import Request
 from harness.report import RunRecord, plot_timeline, write_json
+from harness.scenarios import check_probe
 from harness.vrrp_daemons import StateEvent
 from topologies import ActiveActiveTopo
 
@@ -45,13 +46,7 @@ class ActiveActiveOptions:
             raise HalabError(f"Unknown algorithm {self.algorithm!r}.", f"Choose one of: {', '.join(ALGORITHMS)}.")
         if not 0.01 <= self.check_interval <= 10:
             raise HalabError(f"Check interval {self.check_interval:g} s is out of range.", "Choose 0.01 to 10 s.")
-        if not MIN_RATE <= self.rate <= MAX_RATE:
-            raise HalabError(f"Probe rate {self.rate:g}/s is out of range.",
-                             f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
-        if self.proto not in ("udp", "tcp"):
-            raise HalabError(f"Unknown probe protocol {self.proto!r}.", "Choose udp or tcp.")
-        if self.before < 0.5 or self.after < 0.5:
-            raise HalabError("The probe needs at least 0.5 s before and after the fault.", "Raise --before / --after.")
+        check_probe(self.rate, self.proto, self.before, self.after)
 
 
 def run_active_active(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:

@@ -50,22 +50,26 @@ class ActiveStandbyOptions:
         if not 0.01 <= self.advert_int <= 40.95:
             raise HalabError(f"advert_int {self.advert_int:g} s is outside what VRRPv3 allows.",
                              "Choose 0.01 to 40.95 seconds.")
-        if not MIN_RATE <= self.rate <= MAX_RATE:
-            raise HalabError(f"Probe rate {self.rate:g}/s is out of range.",
-                             f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
-        if self.proto not in ("udp", "tcp"):
-            raise HalabError(f"Unknown probe protocol {self.proto!r}.", "Choose udp or tcp.")
+        check_probe(self.rate, self.proto, self.before, self.after)
         if self.fault_phase is not None and not 0 <= self.fault_phase < self.advert_int:
             raise HalabError(f"fault_phase {self.fault_phase:g} s is not within one advert interval.",
                              f"Choose 0 to {self.advert_int:g} s.")
-        if self.before < 0.5 or (self.after is not None and self.after < 0.5):
-            raise HalabError("The probe needs at least 0.5 s before and after the fault.",
-                             "Raise --before / --after.")
 
     @property
     def probe_after(self) -> float:
         """Long enough for a backup to notice (3 x advert_int + skew) plus margin to see it serve."""
         return self.after if self.after is not None else 3.5 * self.advert_int + 3.0
+
+
+def check_probe(rate: float, proto: str, before: float, after: float | None) -> None:
+    """The probe options every scenario shares: rate, protocol, time around the fault."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise HalabError(f"Probe rate {rate:g}/s is out of range.",
+                         f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
+    if proto not in ("udp", "tcp"):
+        raise HalabError(f"Unknown probe protocol {proto!r}.", "Choose udp or tcp.")
+    if before < 0.5 or (after is not None and after < 0.5):
+        raise HalabError("The probe needs at least 0.5 s before and after the fault.", "Raise --before / --after.")
 
 
 def run_active_standby(opts: ActiveStandbyOptions, run_dir: Path,

@@ -108,6 +108,8 @@ class Agent:
                                                 cfg.preempt, cfg.preempt_delay))
             self.instances.append(Instance(cfg, router, link, vip_link, source, self.transports[key], health,
                                            checks))
+            for peer in cfg.unicast_peer:
+                _resolve_neighbour(peer)
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -342,3 +344,14 @@ def read_statuses(all_hosts: bool = False) -> list[dict]:
         elif all_hosts or status["netns"] == here:
             found.append(status)
     return found
+
+
+def _resolve_neighbour(peer: Address) -> None:
+    """Make the kernel resolve a unicast peer's MAC now (one datagram to the discard port), so the
+    first advert as master does not wait for ARP or ND while the peer's master-down timer runs."""
+    family = socket.AF_INET6 if peer.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.sendto(b"", (str(peer), 9))
+        except OSError:
+            pass  # no route yet: the adverts will resolve it

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
 from pathlib import Path
 
-from ha.configcheck import ConfigError, get, no_unknown, read_toml
+from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array, unique
 from ha.vrrp.packet import Address
 
 TOP_KEYS = {"vrrp_instance", "event_log"}
@@ -85,16 +85,9 @@ def load(path: Path) -> AgentConfig:
 
 def parse(raw: dict, source: str = "config") -> AgentConfig:
     no_unknown(raw, TOP_KEYS, source)
-    tables = raw.get("vrrp_instance")
-    if not isinstance(tables, list) or not tables:
-        raise ConfigError(f"{source}: needs at least one [[vrrp_instance]] table")
-    instances = tuple(_instance(t, f"{source}: vrrp_instance[{i}]") for i, t in enumerate(tables))
-    names = [i.name for i in instances]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: vrrp_instance names must be unique, got {names}")
-    keys = [(i.interface, i.virtual_router_id, i.family) for i in instances]
-    if len(set(keys)) != len(keys):
-        raise ConfigError(f"{source}: two instances use the same virtual_router_id on one interface and family")
+    instances = table_array(raw, "vrrp_instance", source, _instance)
+    unique([(i.interface, i.virtual_router_id, i.family) for i in instances],
+           f"{source}: two instances use the same virtual_router_id on one interface and family")
     log = raw.get("event_log")
     if log is not None and not isinstance(log, str):
         raise ConfigError(f"{source}: event_log = {log!r}: expected a file path (string)")
@@ -102,11 +95,7 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
 
 
 def _instance(t: dict, where: str) -> InstanceConfig:
-    if not isinstance(t, dict):
-        raise ConfigError(f"{where}: must be a table")
-    no_unknown(t, INSTANCE_KEYS, where)
-    name = get(t, "name", str, where, allowed="a non-empty string", check=bool)
-    where = f"{where.split(':')[0]}: vrrp_instance {name!r}"
+    name, where = named_table(t, INSTANCE_KEYS, where, "vrrp_instance")
     vips = get(t, "virtual_ipaddress", list, where, allowed='a non-empty list like ["10.0.0.100/24"]', check=bool)
     parsed = []
     for v in vips:

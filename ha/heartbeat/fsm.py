@@ -1,0 +1,123 @@
+"""Who runs the resources: the decisions of one node of a two-node cluster, free of I/O.
+
+The agent feeds a `View` (what it knows now) to `Node.step` and carries out the actions it
+gets back; a fencing request's answer comes back through `Node.fenced`. The rules:
+
+- Both alive: the node that outranks (higher priority; the smaller name on a tie) runs the
+  resources, unless the other already runs them and auto_failback is off.
+- The peer says FAULT (its monitor failed and it released everything): take over, no fencing.
+- The peer is silent on every link: take over only with quorum (the tie-breaker answers) and
+  only after the controller confirmed that the peer is fenced. No quorum, no takeover; no
+  confirmation, no takeover.
+- A failed local monitor: release everything (FAULT) for `failure_timeout` seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ha.heartbeat.packet import State
+
+
+class Role(Enum):
+    STANDBY = "STANDBY"
+    FENCING = "FENCING"  # the peer is silent: waiting for the controller to isolate it
+    ACTIVE = "ACTIVE"
+    FAULT = "FAULT"
+
+    @property
+    def wire(self) -> State:
+        """What the heartbeats say: fencing is not active yet."""
+        return {Role.ACTIVE: State.ACTIVE, Role.FAULT: State.FAULT}.get(self, State.STANDBY)
+
+
+@dataclass(frozen=True)
+class View:
+    now: float
+    peer_alive: bool
+    peer_state: State | None  # what the peer last said
+    quorum: bool
+    healthy: bool  # every monitor of the resources we run passes (meaningful while active)
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # "start", "stop", "fence"
+    reason: str
+
+
+@dataclass
+class Node:
+    name: str
+    priority: int
+    peer: str
+    peer_priority: int
+    auto_failback: bool = True
+    failure_timeout: float = 10.0
+    fence_retry: float = 1.0
+    started: float = 0.0
+    grace: float = 0.0  # after start, how long the peer may stay unheard before it counts as dead
+    role: Role = Role.STANDBY
+    fault_until: float = 0.0
+    fence_not_before: float = 0.0
+    reason: str = "startup"
+
+    @property
+    def outranks_peer(self) -> bool:
+        return (self.priority, self.peer) > (self.peer_priority, self.name)
+
+    def step(self, v: View) -> list[Action]:
+        if self.role is Role.ACTIVE:
+            return self._active(v)
+        if self.role is Role.FAULT and v.now >= self.fault_until:
+            self._become(Role.STANDBY, "failure timeout over")
+        if self.role is Role.STANDBY:
+            return self._standby(v)
+        return []
+
+    def fenced(self, ok: bool, now: float, detail: str = "") -> list[Action]:
+        """The controller's answer to our fencing request."""
+        if self.role is not Role.FENCING:
+            return []
+        if ok:
+            return self._take_over(f"{self.peer} fenced{': ' + detail if detail else ''}")
+        self.fence_not_before = now + self.fence_retry
+        self._become(Role.STANDBY, f"fencing {self.peer} failed ({detail}); not taking over")
+        return []
+
+    def _active(self, v: View) -> list[Action]:
+        if not v.healthy:
+            self.fault_until = v.now + self.failure_timeout
+            return self._release(Role.FAULT, "a resource monitor failed")
+        if v.peer_alive and v.peer_state is State.ACTIVE and not self.outranks_peer:
+            return self._release(Role.STANDBY, f"{self.peer} is active too and outranks us")
+        if (self.auto_failback and v.peer_alive and v.peer_state is State.STANDBY and not self.outranks_peer):
+            return self._release(Role.STANDBY, f"auto_failback to {self.peer}")
+        return []
+
+    def _standby(self, v: View) -> list[Action]:
+        if v.peer_alive:
+            if v.peer_state is State.FAULT:
+                return self._take_over(f"{self.peer} is in FAULT")
+            if v.peer_state is State.STANDBY and self.outranks_peer:
+                return self._take_over(f"{self.peer} is standby and we outrank it")
+            return []
+        if v.now < self.started + self.grace or v.now < self.fence_not_before:
+            return []
+        if not v.quorum:
+            self.reason = f"{self.peer} is silent but the tie-breaker does not answer: no quorum, no takeover"
+            return []
+        self._become(Role.FENCING, f"{self.peer} is silent on every link")
+        return [Action("fence", self.reason)]
+
+    def _take_over(self, why: str) -> list[Action]:
+        self._become(Role.ACTIVE, why)
+        return [Action("start", why)]
+
+    def _release(self, role: Role, why: str) -> list[Action]:
+        self._become(role, why)
+        return [Action("stop", why)]
+
+    def _become(self, role: Role, why: str) -> None:
+        self.role, self.reason = role, why

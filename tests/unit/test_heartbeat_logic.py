@@ -1,0 +1,151 @@
+"""The heartbeat agent's logic without a network: message codec, failure detectors, decisions."""
+
+import math
+
+import pytest
+
+from ha.heartbeat.detector import Arrivals, Detector
+from ha.heartbeat.fsm import Node, Role, View
+from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
+
+SECRET = b"cluster-secret"
+
+
+def test_a_heartbeat_survives_the_wire():
+    beat = Heartbeat("node1", incarnation=1_700_000_000_000_000_000, seq=42, state=State.ACTIVE)
+    assert decode(encode(beat, SECRET), SECRET) == beat
+
+
+@pytest.mark.parametrize(("mangle", "reason"), [
+    (lambda b: b[:10], "short"),
+    (lambda b: b"XXXX" + b[4:], "not a heartbeat"),
+    (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "bad signature"),
+    (lambda b: b + b"\0", "bad length"),
+])
+def test_a_damaged_or_forged_heartbeat_is_refused(mangle, reason):
+    data = encode(Heartbeat("node1", 1, 1, State.STANDBY), SECRET)
+    with pytest.raises(PacketError, match=reason):
+        decode(mangle(data), SECRET)
+
+
+def test_another_clusters_secret_does_not_pass():
+    with pytest.raises(PacketError, match="bad signature"):
+        decode(encode(Heartbeat("node1", 1, 1, State.STANDBY), b"other"), SECRET)
+
+
+def test_deadtime_declares_a_link_dead_only_after_the_silence():
+    d = Detector(("hb", "service"), interval=0.1, deadtime=0.3)
+    for t in (0.0, 0.1, 0.2):
+        d.beat("hb", t)
+        d.beat("service", t)
+    assert d.alive_links(0.45) == ["hb", "service"]
+    d.beat("service", 0.5)
+    assert d.alive_links(0.55) == ["service"] and d.peer_alive(0.55)  # degraded, not dead
+    assert not d.peer_alive(0.81)
+    assert d.next_change(0.55) == pytest.approx(0.8)
+
+
+def test_a_peer_never_heard_is_not_alive():
+    assert not Detector(("hb",), interval=0.1, deadtime=0.3).peer_alive(0.0)
+
+
+def test_phi_grows_with_silence_and_is_gentler_on_a_jittery_history():
+    steady, jittery = Arrivals(0.1), Arrivals(0.1)
+    t = 0.0
+    for i in range(100):
+        steady.beat(t)
+        jittery.beat(t + (0.04 if i % 2 else -0.04))
+        t += 0.1
+    last = t - 0.1
+    assert steady.phi(last + 0.1, min_std=0.005) < 1
+    assert steady.phi(last + 0.2, min_std=0.005) > 8
+    assert jittery.phi(last + 0.2, min_std=0.005) < steady.phi(last + 0.2, min_std=0.005)
+    assert math.isinf(Arrivals(0.1).phi(0.0, min_std=0.01))
+
+
+def test_phi_detector_tolerates_one_late_beat_but_not_a_dead_peer():
+    d = Detector(("hb",), interval=0.1, deadtime=0.3, method="phi", phi_threshold=8)
+    for i in range(50):
+        d.beat("hb", i * 0.1)
+    assert d.peer_alive(4.9 + 0.15)  # 50 % late
+    assert not d.peer_alive(4.9 + 0.5)
+
+
+def test_a_new_incarnation_starts_a_new_history():
+    d = Detector(("hb",), interval=0.1, deadtime=0.3)
+    d.beat("hb", 0.0)
+    d.forget()
+    assert not d.peer_alive(0.01)
+
+
+# --- who runs the resources -----------------------------------------------------------------
+
+
+def node(name="node1", priority=200, peer_priority=100, **kw) -> Node:
+    return Node(name, priority, "node2" if name == "node1" else "node1", peer_priority, grace=0.3, **kw)
+
+
+def view(now, alive=True, state=State.STANDBY, quorum=True, healthy=True) -> View:
+    return View(now, alive, state if alive else None, quorum, healthy)
+
+
+def kinds(actions) -> list[str]:
+    return [a.kind for a in actions]
+
+
+def test_the_node_that_outranks_takes_the_resources_at_startup():
+    high, low = node(), node("node2", 100, 200)
+    assert kinds(high.step(view(0.1))) == ["start"] and high.role is Role.ACTIVE
+    assert low.step(view(0.1)) == [] and low.role is Role.STANDBY
+    assert low.step(view(0.2, state=State.ACTIVE)) == []
+
+
+def test_a_silent_peer_is_fenced_before_takeover_and_only_with_quorum():
+    n = node("node2", 100, 200)
+    assert n.step(view(0.1, alive=False)) == []  # still in the startup grace
+    assert n.step(view(1.0, alive=False, quorum=False)) == [] and "no quorum" in n.reason
+    assert kinds(n.step(view(1.1, alive=False))) == ["fence"] and n.role is Role.FENCING
+    assert n.step(view(1.2, alive=False)) == []  # one request at a time
+    assert kinds(n.fenced(True, 1.3)) == ["start"] and n.role is Role.ACTIVE
+
+
+def test_no_confirmation_no_takeover_and_a_pause_before_trying_again():
+    n = node("node2", 100, 200, fence_retry=1.0)
+    n.step(view(1.0, alive=False))
+    assert n.fenced(False, 1.1, "controller unreachable") == [] and n.role is Role.STANDBY
+    assert n.step(view(1.5, alive=False)) == []
+    assert kinds(n.step(view(2.2, alive=False))) == ["fence"]
+
+
+def test_a_failed_monitor_releases_the_resources_and_the_peer_takes_them_without_fencing():
+    active, standby = node(failure_timeout=5.0), node("node2", 100, 200)
+    active.step(view(0.1))
+    assert kinds(active.step(view(1.0, state=State.STANDBY, healthy=False))) == ["stop"]
+    assert active.role is Role.FAULT and active.role.wire is State.FAULT
+    assert kinds(standby.step(view(1.1, state=State.FAULT))) == ["start"]
+    assert active.step(view(3.0, state=State.ACTIVE)) == [] and active.role is Role.FAULT
+    active.step(view(6.1, state=State.ACTIVE))
+    assert active.role is Role.STANDBY
+
+
+@pytest.mark.parametrize("auto_failback", [True, False])
+def test_auto_failback_decides_whether_the_preferred_node_gets_its_resources_back(auto_failback):
+    low = node("node2", 100, 200, auto_failback=auto_failback)
+    low.step(view(1.0, state=State.FAULT))  # node1 failed: node2 took over
+    assert low.role is Role.ACTIVE
+    actions = low.step(view(20.0, state=State.STANDBY))  # node1 is back and eligible
+    assert kinds(actions) == (["stop"] if auto_failback else [])
+
+
+def test_two_actives_after_a_healed_partition_resolve_to_the_one_that_outranks():
+    high, low = node(), node("node2", 100, 200)
+    high.step(view(0.1))
+    low.step(view(1.0, alive=False))
+    low.fenced(True, 1.1)
+    assert low.role is Role.ACTIVE
+    assert high.step(view(2.0, state=State.ACTIVE)) == []
+    assert kinds(low.step(view(2.0, state=State.ACTIVE))) == ["stop"] and low.role is Role.STANDBY
+
+
+def test_fencing_is_reported_on_the_wire_as_standby():
+    assert Role.FENCING.wire is State.STANDBY and Role.ACTIVE.wire is State.ACTIVE
