@@ -1,0 +1,184 @@
+"""The heartbeat agent's TOML configuration, checked before anything starts.
+
+    name = "node1"
+    priority = 200
+    secret = "change-me"          # shared by the cluster: signs heartbeats, authorises fencing
+    interval = 0.1                # seconds between heartbeats (0.01 to 10)
+    deadtime = 0.3                # silence on every link that makes the peer dead (default 3 x interval)
+    detector = "deadtime"         # or "phi" (phi accrual, threshold phi_threshold)
+    auto_failback = true
+    event_log = "/run/halab/heartbeat-node1.jsonl"
+
+    [peer]
+    name = "node2"
+    priority = 100
+
+    [[link]]                      # the dedicated heartbeat link, then the service network
+    interface = "node1-eth1"
+    peer_address = "192.168.1.2"
+
+    [quorum]
+    tiebreaker = "10.0.0.254"     # no answer from it: no takeover
+
+    [fencing]
+    socket = "/run/halab/fence.sock"
+
+    [[resource]]                  # started in this order, stopped in reverse
+    name = "vip"
+    kind = "vip"
+    address = "10.0.0.100/24"
+    interface = "node1-eth0"
+
+    [[resource]]
+    name = "web"
+    kind = "service"
+    start = "/usr/local/bin/web start"
+    stop = "/usr/local/bin/web stop"
+    monitor = "/usr/local/bin/web monitor"
+
+A wrong value fails with a message that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+
+from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array
+
+TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "detector", "phi_threshold", "auto_failback",
+            "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port"}
+RESOURCE_KEYS = {"name", "kind", "address", "interface", "start", "stop", "monitor", "monitor_interval",
+                 "monitor_timeout"}
+DEFAULT_PORT = 694  # Linux-HA heartbeat's UDP port
+
+
+@dataclass(frozen=True)
+class Link:
+    interface: str
+    peer_address: IPv4Address
+
+    @property
+    def name(self) -> str:
+        return self.interface
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    kind: str  # "vip" or "service"
+    address: IPv4Interface | None = None
+    interface: str = ""
+    start: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    monitor: tuple[str, ...] = ()
+    monitor_interval: float = 1.0
+    monitor_timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    name: str
+    priority: int
+    secret: bytes
+    peer: str
+    peer_priority: int
+    links: tuple[Link, ...]
+    resources: tuple[Resource, ...]
+    interval: float = 1.0
+    deadtime: float = 3.0
+    detector: str = "deadtime"
+    phi_threshold: float = 8.0
+    auto_failback: bool = True
+    failure_timeout: float = 10.0
+    tiebreaker: IPv4Address | None = None
+    fence_socket: Path | None = None
+    port: int = DEFAULT_PORT
+    event_log: Path | None = None
+
+
+def load(path: Path) -> HeartbeatConfig:
+    return parse(read_toml(path), source=str(path))
+
+
+def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
+    no_unknown(raw, TOP_KEYS, source)
+    interval = float(get(raw, "interval", (int, float), source, default=1.0, check=lambda v: 0.01 <= v <= 10,
+                         allowed="seconds from 0.01 to 10"))
+    peer = get(raw, "peer", dict, source, allowed='a table like {name = "node2", priority = 100}')
+    no_unknown(peer, {"name", "priority"}, f"{source}: peer")
+    links = table_array({"link": raw.get("link")}, "link", source, _link)
+    quorum = get(raw, "quorum", dict, source, default={}, allowed="a table")
+    no_unknown(quorum, {"tiebreaker"}, f"{source}: quorum")
+    fencing = get(raw, "fencing", dict, source, default={}, allowed="a table")
+    no_unknown(fencing, {"socket"}, f"{source}: fencing")
+    detector = get(raw, "detector", str, source, default="deadtime", check=lambda v: v in ("deadtime", "phi"),
+                   allowed='"deadtime" or "phi"')
+    log = get(raw, "event_log", str, source, default=None, allowed="a file path")
+    socket = get(fencing, "socket", str, f"{source}: fencing", default=None, allowed="a unix socket path")
+    return HeartbeatConfig(
+        name=get(raw, "name", str, source, check=lambda v: 0 < len(v.encode()) <= 64, allowed="1 to 64 bytes"),
+        priority=get(raw, "priority", int, source, default=100, check=lambda v: 1 <= v <= 255, allowed="1 to 255"),
+        secret=get(raw, "secret", str, source, check=lambda v: len(v) >= 8,
+                   allowed="a shared secret of at least 8 characters").encode(),
+        peer=get(peer, "name", str, f"{source}: peer", check=bool, allowed="the peer's name"),
+        peer_priority=get(peer, "priority", int, f"{source}: peer", default=100, check=lambda v: 1 <= v <= 255,
+                          allowed="1 to 255"),
+        links=links,
+        resources=table_array({"resource": raw.get("resource")}, "resource", source, _resource),
+        interval=interval,
+        deadtime=float(get(raw, "deadtime", (int, float), source, default=3 * interval,
+                           check=lambda v: interval <= v <= 3600,
+                           allowed=f"seconds from the interval ({interval}) to 3600")),
+        detector=detector,
+        phi_threshold=float(get(raw, "phi_threshold", (int, float), source, default=8.0,
+                                check=lambda v: 0.5 <= v <= 30, allowed="0.5 to 30")),
+        auto_failback=get(raw, "auto_failback", bool, source, default=True, allowed="true or false"),
+        failure_timeout=float(get(raw, "failure_timeout", (int, float), source, default=10.0,
+                                  check=lambda v: 0 <= v <= 3600, allowed="seconds from 0 to 3600")),
+        tiebreaker=_address(quorum["tiebreaker"], "tiebreaker", f"{source}: quorum") if "tiebreaker" in quorum
+        else None,
+        fence_socket=Path(socket) if socket else None,
+        port=get(raw, "port", int, source, default=DEFAULT_PORT, check=lambda v: 1 <= v <= 65535,
+                 allowed="a UDP port"),
+        event_log=Path(log) if log else None,
+    )
+
+
+def _address(value: object, key: str, where: str) -> IPv4Address:
+    try:
+        return IPv4Address(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected an IPv4 address") from None
+
+
+def _link(t: object, where: str) -> Link:
+    if not isinstance(t, dict):
+        raise ConfigError(f'{where}: must be a table like {{interface = "eth1", peer_address = "192.168.1.2"}}')
+    no_unknown(t, {"interface", "peer_address"}, where)
+    return Link(get(t, "interface", str, where, check=lambda v: 0 < len(v) < 16, allowed="an interface name"),
+                _address(get(t, "peer_address", str, where, allowed="the peer's address on this link"),
+                         "peer_address", where))
+
+
+def _resource(t: object, where: str) -> Resource:
+    name, where = named_table(t, RESOURCE_KEYS, where, "resource")
+    kind = get(t, "kind", str, where, check=lambda v: v in ("vip", "service"), allowed='"vip" or "service"')
+    if kind == "vip":
+        try:
+            address = IPv4Interface(get(t, "address", str, where, allowed='an address/prefix like "10.0.0.100/24"'))
+        except ValueError:
+            raise ConfigError(f"{where}: address = {t['address']!r} is not an address/prefix like "
+                              '"10.0.0.100/24"') from None
+        return Resource(name, kind, address=address,
+                        interface=get(t, "interface", str, where, check=lambda v: 0 < len(v) < 16,
+                                      allowed="the interface the VIP goes on"))
+    command = {key: tuple(shlex.split(get(t, key, str, where, check=lambda v: v.strip(), allowed="a command line")))
+               for key in ("start", "stop", "monitor")}
+    interval = float(get(t, "monitor_interval", (int, float), where, default=1.0,
+                         check=lambda v: 0.01 <= v <= 3600, allowed="seconds from 0.01 to 3600"))
+    return Resource(name, kind, **command, monitor_interval=interval,
+                    monitor_timeout=float(get(t, "monitor_timeout", (int, float), where, default=interval,
+                                              check=lambda v: 0.01 <= v <= 3600, allowed="seconds")))
