@@ -7,16 +7,24 @@ destination is known, flood otherwise. All OpenFlow messages are built in `_add_
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from os_ken.base import app_manager
 from os_ken.controller import ofp_event
 from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
-from os_ken.lib.packet import ethernet, packet
+from os_ken.lib.packet import arp, ethernet, packet
 from os_ken.ofproto import ofproto_v1_3
+
+from controller.fencing import Fencer
 
 #: Learned flows expire when idle so that a host that moved (a VIP taken over) is relearned.
 IDLE_TIMEOUT_S = 30
 #: Cookie on every flow this app installs, so they can be told apart from others.
 COOKIE = 0x4841_4C41_4201  # "HALAB" 01
+#: Set by the launcher before os-ken starts the app: where fencing requests come in, and the
+#: cluster secret they must be signed with (None: no fencing).
+FENCE_SOCKET: Path | None = None
+FENCE_SECRET = b""
 
 
 class L2Switch(app_manager.OSKenApp):
@@ -29,6 +37,9 @@ class L2Switch(app_manager.OSKenApp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.mac_to_port: dict[int, dict[str, int]] = {}
+        self.fencer = Fencer(FENCE_SECRET) if FENCE_SOCKET is not None else None
+        if self.fencer is not None:
+            self.fencer.serve(FENCE_SOCKET)
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features_handler(self, ev) -> None:
@@ -47,10 +58,13 @@ class L2Switch(app_manager.OSKenApp):
         dp = msg.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
         in_port = msg.match["in_port"]
-        eth = packet.Packet(msg.data).get_protocol(ethernet.ethernet)
+        pkt = packet.Packet(msg.data)
+        eth = pkt.get_protocol(ethernet.ethernet)
         if eth is None:
             return
         table = self.mac_to_port.setdefault(dp.id, {})
+        if self.fencer is not None and (a := pkt.get_protocol(arp.arp)) is not None:
+            self.fencer.saw(dp, a.src_ip, in_port)
         if self.learnable(eth.src):
             if table.get(eth.src, in_port) != in_port:
                 # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
@@ -62,6 +76,11 @@ class L2Switch(app_manager.OSKenApp):
             match = parser.OFPMatch(in_port=in_port, eth_dst=eth.dst, eth_src=eth.src)
             self._add_flow(dp, priority=1, match=match, actions=actions, idle=IDLE_TIMEOUT_S)
         self._packet_out(dp, msg, in_port, actions)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def barrier_reply_handler(self, ev) -> None:
+        if self.fencer is not None:
+            self.fencer.confirmed(ev.msg.xid)
 
     def learnable(self, mac: str) -> bool:
         """Whether a source MAC tells where a host is (not so for a VIP's MAC, sent from every backend)."""

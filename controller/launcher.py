@@ -36,6 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=6653, help="OpenFlow TCP port")
     parser.add_argument("--api-port", type=int, default=api.DEFAULT_PORT, help="status API port on 127.0.0.1")
     parser.add_argument("--event-log", type=Path, help="JSON lines, one per backend state change (with --config)")
+    parser.add_argument("--fence-socket", type=Path, help="serve fencing requests on this unix socket")
+    parser.add_argument("--fence-secret-file", type=Path, help="the cluster secret fencing requests are signed with")
     args = parser.parse_args(argv)
     for name in ("port", "api_port"):
         value = getattr(args, name)
@@ -64,6 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         return client(parse_client_args(argv))
     args = parse_args(argv)
     apps = [APPS[name] for name in (args.app or ["l2"])]
+    if (args.fence_socket is None) != (args.fence_secret_file is None):
+        print("halab-controller: --fence-socket and --fence-secret-file go together", file=sys.stderr)
+        return 2
+    if args.fence_socket is not None:
+        from controller import l2_switch
+
+        try:
+            l2_switch.FENCE_SECRET = args.fence_secret_file.read_text().strip().encode()
+        except OSError as exc:
+            print(f"halab-controller: --fence-secret-file: {exc}", file=sys.stderr)
+            return 2
+        l2_switch.FENCE_SOCKET = args.fence_socket
     if args.config is not None:
         from controller import lb_config, load_balancer
         from ha.configcheck import ConfigError

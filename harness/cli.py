@@ -13,11 +13,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ha.heartbeat import fencing
 from harness import active_active, cleanup, preflight
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
-from harness.runstate import LabLock
+from harness.runstate import LabLock, RunState, leftover_states
 from harness.scenarios import FAULTS, ActiveStandbyOptions, run_active_standby
 
 SCENARIOS = {"active-standby": "two servers share a VIP through VRRPv3 (keepalived, or halab's agent); "
@@ -49,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runs", type=int, default=1, help="repeat on a fresh lab and report medians")
     run.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
     sub.add_parser("clean", help="remove what an interrupted or killed halab run left behind")
+    for action in ("fence", "unfence"):
+        f = sub.add_parser(action, help=f"{action} a host of the running lab through its controller "
+                                        "(its switch ports down / up)")
+        f.add_argument("host")
     sub.add_parser("scenarios", help="list the scenarios")
     return parser
 
@@ -62,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "clean":
             return _clean()
+        if args.command in ("fence", "unfence"):
+            return _fence(args.command, args.host)
         if args.command == "demo":
             opts = ActiveStandbyOptions()
             return _run("active-standby", opts, partial(run_active_standby, opts), runs=1, out=args.out)
@@ -121,6 +128,26 @@ def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path) -> i
 
 def _fmt(seconds: float | None, missing: str = "not recovered") -> str:
     return missing if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _fence(action: str, host: str) -> int:
+    """Fence or unfence a host of the running lab, signed with the lab cluster's secret."""
+    preflight.require_root()
+    states = [RunState.load(p) for p in leftover_states()]
+    running = [s for s in states if s.fence_socket]
+    if not running:
+        raise HalabError("No running halab lab serves fencing.",
+                         "Start a lab with a cluster (the heartbeat tests or scenarios do), then fence its hosts.")
+    state = running[-1]
+    if host not in state.hosts:
+        raise HalabError(f"The running lab has no host {host!r}.", f"Choose one of: {', '.join(sorted(state.hosts))}.")
+    secret = Path(state.fence_secret_file).read_bytes().strip()
+    answer = fencing.request(Path(state.fence_socket), secret, action, host, state.hosts[host])
+    if not answer.get("ok"):
+        raise HalabError(f"The controller did not {action} {host}: {answer.get('error')}.",
+                         f"See the controller's log in the run directory; `halab {action} {host}` can be retried.")
+    console.print(f"{action}d {host}: switch ports {answer['ports']}")
+    return 0
 
 
 def _clean() -> int:

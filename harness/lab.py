@@ -22,7 +22,7 @@ from typing import IO
 from harness import cleanup, preflight
 from harness.errors import HalabError
 from harness.procs import netns_inode
-from harness.runstate import LabLock, RunState
+from harness.runstate import LabLock, RunState, state_dir
 from topologies.base import LabTopo
 
 log = logging.getLogger("halab.lab")
@@ -110,12 +110,15 @@ class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
 
     def __init__(self, topo: LabTopo, run_dir: Path, apps: tuple[str, ...] = ("l2",),
-                 lb_config: str | None = None) -> None:
-        """`lb_config`: TOML text for the load balancer; the controller then runs it instead of `apps`."""
+                 lb_config: str | None = None, fence_secret: str | None = None) -> None:
+        """`lb_config`: TOML text for the load balancer; the controller then runs it instead of `apps`.
+        `fence_secret`: the controller serves fencing requests signed with it on `fence_socket`."""
         self.topo = topo
         self.run_dir = run_dir
         self.apps = apps
         self.lb_config = lb_config
+        self.fence_secret = fence_secret
+        self.fence_socket: Path | None = None
         self.controller: LabProcess | None = None
         self.openflow_port = 0
         self.api_port = 0
@@ -174,6 +177,8 @@ class Lab:
             if self.state is not None:
                 cleanup.undo(self.state)
                 self.state = None
+            if self.fence_socket is not None:
+                self.fence_socket.unlink(missing_ok=True)
         finally:
             self.processes.clear()
             self._restore_signals()
@@ -225,6 +230,15 @@ class Lab:
             config.write_text(self.lb_config)
             argv += ["--config", str(config), "--api-port", str(self.api_port),
                      "--event-log", str(self.run_dir / LB_EVENTS)]
+        if self.fence_secret is not None:
+            assert self.state is not None
+            secret_file = self.run_dir / "fence.secret"
+            secret_file.write_text(self.fence_secret)
+            secret_file.chmod(0o600)
+            # Unix socket paths are short (108 bytes): not in a test's deep run directory.
+            self.fence_socket = state_dir() / f"fence-{self.state.run_id}.sock"
+            self.state.fence_socket, self.state.fence_secret_file = str(self.fence_socket), str(secret_file)
+            argv += ["--fence-socket", str(self.fence_socket), "--fence-secret-file", str(secret_file)]
         for app in self.apps:
             argv += ["--app", app]
         out.write(f"$ {' '.join(argv)}\n".encode())
@@ -261,6 +275,7 @@ class Lab:
         self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False,
                            controller=partial(RemoteController, ip="127.0.0.1", port=controller_port))
         self.state.bridges = list(self.topo.switches())
+        self.state.hosts = {h: [str(a.ip) for a in addrs] for h, addrs in self.topo.addresses.items()}
         self.state.save()
         self.net.build()
         for host in self.net.hosts:

@@ -378,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("check", help="print which server answers at each address (JSON)")
     k.add_argument("--port", type=int, default=PORT)
     k.add_argument("--proto", choices=["udp", "tcp"], default="udp")
+    k.add_argument("--require", action="store_true", help="exit 1 unless every target answered (a monitor)")
+    k.add_argument("--attempts", type=int, default=3, choices=range(1, 11), metavar="1..10")
     k.add_argument("targets", nargs="+")
     n = sub.add_parser("session", help="many requests over one TCP connection; who answered each (JSON)")
     n.add_argument("--target", required=True)
@@ -409,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps({"target": args.target, "port": args.port, "proto": args.proto,
                                         "rate": args.rate, "requests": [asdict(r) for r in reqs]}))
     else:
-        print(json.dumps(check(args.targets, args.port, args.proto)))
+        answers = check(args.targets, args.port, args.proto, attempts=args.attempts)
+        print(json.dumps(answers))
+        if args.require and None in answers.values():
+            return 1
     return 0
 
 

@@ -41,6 +41,9 @@ class RunState:
     netns: dict[str, int] = field(default_factory=dict)
     processes: list[TrackedProcess] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
+    hosts: dict[str, list[str]] = field(default_factory=dict)  # host -> its IPv4 addresses
+    fence_socket: str | None = None
+    fence_secret_file: str | None = None
 
     @property
     def path(self) -> Path:

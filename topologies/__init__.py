@@ -3,6 +3,7 @@
 from topologies.active_active import ActiveActiveTopo
 from topologies.active_standby import ActiveStandbyTopo
 from topologies.base import LabTopo
+from topologies.cluster import ClusterTopo
 from topologies.reference import ReferenceTopo
 
 #: Topologies by the name the CLI and the tests use.
@@ -10,6 +11,7 @@ TOPOLOGIES: dict[str, type[LabTopo]] = {
     "active-standby": ActiveStandbyTopo,
     "active-active": ActiveActiveTopo,
     "reference": ReferenceTopo,
+    "cluster": ClusterTopo,
 }
 
-__all__ = ["TOPOLOGIES", "ActiveActiveTopo", "ActiveStandbyTopo", "LabTopo", "ReferenceTopo"]
+__all__ = ["TOPOLOGIES", "ActiveActiveTopo", "ActiveStandbyTopo", "ClusterTopo", "LabTopo", "ReferenceTopo"]

@@ -5,6 +5,7 @@
     secret = "change-me"          # shared by the cluster: signs heartbeats, authorises fencing
     interval = 0.1                # seconds between heartbeats (0.01 to 10)
     deadtime = 0.3                # silence on every link that makes the peer dead (default 3 x interval)
+    initdead = 2.0                # at start, how long to wait for a peer never heard (default 2 s or 2 x deadtime)
     detector = "deadtime"         # or "phi" (phi accrual, threshold phi_threshold)
     auto_failback = true
     event_log = "/run/halab/heartbeat-node1.jsonl"
@@ -48,8 +49,8 @@ from pathlib import Path
 
 from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array
 
-TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "detector", "phi_threshold", "auto_failback",
-            "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port"}
+TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
+            "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port"}
 RESOURCE_KEYS = {"name", "kind", "address", "interface", "start", "stop", "monitor", "monitor_interval",
                  "monitor_timeout"}
 DEFAULT_PORT = 694  # Linux-HA heartbeat's UDP port
@@ -89,6 +90,7 @@ class HeartbeatConfig:
     resources: tuple[Resource, ...]
     interval: float = 1.0
     deadtime: float = 3.0
+    initdead: float = 6.0
     detector: str = "deadtime"
     phi_threshold: float = 8.0
     auto_failback: bool = True
@@ -114,6 +116,9 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
     no_unknown(quorum, {"tiebreaker"}, f"{source}: quorum")
     fencing = get(raw, "fencing", dict, source, default={}, allowed="a table")
     no_unknown(fencing, {"socket"}, f"{source}: fencing")
+    deadtime = float(get(raw, "deadtime", (int, float), source, default=3 * interval,
+                         check=lambda v: interval <= v <= 3600,
+                         allowed=f"seconds from the interval ({interval}) to 3600"))
     detector = get(raw, "detector", str, source, default="deadtime", check=lambda v: v in ("deadtime", "phi"),
                    allowed='"deadtime" or "phi"')
     log = get(raw, "event_log", str, source, default=None, allowed="a file path")
@@ -129,9 +134,9 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
         links=links,
         resources=table_array({"resource": raw.get("resource")}, "resource", source, _resource),
         interval=interval,
-        deadtime=float(get(raw, "deadtime", (int, float), source, default=3 * interval,
-                           check=lambda v: interval <= v <= 3600,
-                           allowed=f"seconds from the interval ({interval}) to 3600")),
+        initdead=float(get(raw, "initdead", (int, float), source, default=max(2.0, 2 * deadtime),
+                           check=lambda v: 0 <= v <= 3600, allowed="seconds from 0 to 3600")),
+        deadtime=deadtime,
         detector=detector,
         phi_threshold=float(get(raw, "phi_threshold", (int, float), source, default=8.0,
                                 check=lambda v: 0.5 <= v <= 30, allowed="0.5 to 30")),
