@@ -57,7 +57,8 @@ class Node:
     failure_timeout: float = 10.0
     fence_retry: float = 1.0
     started: float = 0.0
-    grace: float = 0.0  # after start, how long the peer may stay unheard before it counts as dead
+    grace: float = 0.0  # after start, how long a peer never heard may stay silent before it counts as dead
+    peer_heard: bool = False
     role: Role = Role.STANDBY
     fault_until: float = 0.0
     fence_not_before: float = 0.0
@@ -68,6 +69,7 @@ class Node:
         return (self.priority, self.peer) > (self.peer_priority, self.name)
 
     def step(self, v: View) -> list[Action]:
+        self.peer_heard = self.peer_heard or v.peer_alive
         if self.role is Role.ACTIVE:
             return self._active(v)
         if self.role is Role.FAULT and v.now >= self.fault_until:
@@ -103,7 +105,7 @@ class Node:
             if v.peer_state is State.STANDBY and self.outranks_peer:
                 return self._take_over(f"{self.peer} is standby and we outrank it")
             return []
-        if v.now < self.started + self.grace or v.now < self.fence_not_before:
+        if (not self.peer_heard and v.now < self.started + self.grace) or v.now < self.fence_not_before:
             return []
         if not v.quorum:
             self.reason = f"{self.peer} is silent but the tie-breaker does not answer: no quorum, no takeover"

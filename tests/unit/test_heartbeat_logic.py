@@ -149,3 +149,10 @@ def test_two_actives_after_a_healed_partition_resolve_to_the_one_that_outranks()
 
 def test_fencing_is_reported_on_the_wire_as_standby():
     assert Role.FENCING.wire is State.STANDBY and Role.ACTIVE.wire is State.ACTIVE
+
+
+def test_the_startup_grace_ends_once_the_peer_has_been_heard():
+    n = node("node2", 100, 200)
+    n.grace = 30.0
+    n.step(view(0.1, state=State.ACTIVE))
+    assert kinds(n.step(view(1.0, alive=False))) == ["fence"]

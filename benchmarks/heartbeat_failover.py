@@ -1,0 +1,154 @@
+"""Benchmark: the heartbeat agent's client-visible failover, against VRRP, and its false failovers.
+
+    sudo .venv/bin/python benchmarks/heartbeat_failover.py [--runs 3] [--load-seconds 60]
+
+Part 1, failover. On the cluster topology (node1 active, node2 standby, a client probing the
+VIP with 1000 UDP requests/s), node1 crashes (every process killed, every link down). Compared
+in the same run, setting by setting, the agents taking turns: halab's heartbeat agent at
+heartbeat intervals 1 s, 100 ms and 20 ms with deadtime 3 intervals and with phi accrual
+(threshold 8); halab's VRRP agent and keepalived at the same advert intervals. Medians over
+--runs, and the ratio to keepalived at the same interval.
+
+Part 2, false failovers. Both agents run for --load-seconds with both CPUs kept busy (two
+spinning processes that stop by themselves), no fault at all: every takeover by node2 is false.
+
+Everything goes to runs/benchmark-heartbeat-<date>/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import platform
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from harness import halab_vrrp, keepalived, probe
+from harness import heartbeat as hb
+from harness.faults import Faults
+from harness.lab import Lab
+from harness.measure import analyse, median, ratio
+from harness.probe import Request
+from harness.vrrp_daemons import VrrpInstance
+from topologies import ClusterTopo
+
+VIP = "10.0.0.100"
+RATE = 1000.0
+SETTINGS = [(agent, detector) for agent, detector in
+            (("heartbeat", "deadtime"), ("heartbeat", "phi"), ("halab-vrrp", None), ("keepalived", None))]
+
+
+def start_agents(lab: Lab, agent: str, interval: float, detector: str | None) -> None:
+    if agent == "heartbeat":
+        for node in ("node1", "node2"):
+            hb.start(lab, node, hb.render(node, lab, interval=interval, detector=detector or "deadtime"))
+        return
+    start = halab_vrrp.start if agent == "halab-vrrp" else keepalived.start
+    for node, prio in (("node1", 200), ("node2", 100)):
+        start(lab, node, VrrpInstance(interface=f"{node}-eth0", priority=prio, virtual_ipaddress=f"{VIP}/24",
+                                      advert_int=interval))
+
+
+def wait_for(lab: Lab, server: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = lab.run("client1", probe.command("check", VIP)).stdout
+        if json.loads(out or "{}").get(VIP) == server:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server} did not answer on the VIP within {timeout:.0f} s")
+
+
+def failover(run_dir: Path, agent: str, interval: float, detector: str | None) -> float | None:
+    """One fresh lab: node1 serves, it crashes, the client's outage in seconds (None: never back)."""
+    with Lab(ClusterTopo(), run_dir, fence_secret=hb.SECRET) as lab:
+        for node in ("node1", "node2"):
+            lab.spawn(node, "responder", probe.command("serve", "--name", node)).wait_for("serving", 15)
+        start_agents(lab, agent, interval, detector)
+        wait_for(lab, "node1", timeout=10 * interval + 15)
+        after = 6 * interval + 2
+        out = run_dir / "probe.json"
+        client = lab.spawn("client1", "probe", probe.command(
+            "client", "--target", VIP, "--proto", "udp", "--rate", f"{RATE:g}", "--duration", f"{1 + after:g}",
+            "--out", str(out)))
+        client.wait_for("sending", timeout=15)
+        time.sleep(1)
+        fault = Faults(lab).crash_host("node1")
+        client.popen.wait(timeout=after + 30)
+        requests = [Request(**r) for r in json.loads(out.read_text())["requests"]]
+    return analyse(requests, fault.at).outage
+
+
+def spin(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def false_failovers(run_dir: Path, interval: float, detector: str, seconds: float) -> int:
+    """Takeovers by node2 while nothing fails and both CPUs are busy."""
+    with Lab(ClusterTopo(), run_dir, fence_secret=hb.SECRET) as lab:
+        for node in ("node1", "node2"):
+            lab.spawn(node, "responder", probe.command("serve", "--name", node)).wait_for("serving", 15)
+        agents = [hb.start(lab, n, hb.render(n, lab, interval=interval, detector=detector)) for n in ("node1", "node2")]
+        wait_for(lab, "node1", timeout=20)
+        load = [multiprocessing.Process(target=spin, args=(seconds,)) for _ in range(multiprocessing.cpu_count())]
+        for p in load:
+            p.start()
+        for p in load:
+            p.join(seconds + 10)
+        return sum(1 for r in agents[1].records() if r.get("to") == "ACTIVE")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, choices=range(1, 21), metavar="1..20")
+    parser.add_argument("--intervals", type=float, nargs="+", default=[1.0, 0.1, 0.02])
+    parser.add_argument("--load-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    console = Console()
+    base = Path("runs") / f"benchmark-heartbeat-{time.strftime('%Y%m%d-%H%M%S')}"
+    outages: dict[str, list[float | None]] = {}
+    for interval in args.intervals:
+        for i in range(args.runs):
+            for agent, detector in SETTINGS:
+                key = f"{agent}{'-' + detector if detector else ''}@{interval:g}"
+                console.log(f"{key}: run {i + 1}/{args.runs}")
+                outages.setdefault(key, []).append(
+                    failover(base / f"{key}-{i + 1}", agent, interval, detector))
+    false: dict[str, int] = {}
+    for interval in args.intervals:
+        for detector in ("deadtime", "phi"):
+            key = f"heartbeat-{detector}@{interval:g}"
+            console.log(f"{key}: {args.load_seconds:g} s under CPU load")
+            false[key] = false_failovers(base / f"load-{key}", interval, detector, args.load_seconds)
+    table = Table(title=f"Client-visible failover on a node crash, medians of {args.runs} runs; false failovers "
+                        f"in {args.load_seconds:g} s of full CPU load")
+    for col in ("interval", "agent", "outage", "vs keepalived", f"false failovers / {args.load_seconds:g} s"):
+        table.add_column(col, justify="right")
+    medians = {key: median(values) for key, values in outages.items()}
+    for interval in args.intervals:
+        base_line = medians[f"keepalived@{interval:g}"]
+        for agent, detector in SETTINGS:
+            key = f"{agent}{'-' + detector if detector else ''}@{interval:g}"
+            m = medians[key]
+            r = ratio(m, base_line)
+            table.add_row(f"{interval:g} s", key.split("@")[0], "-" if m is None else f"{m * 1000:.0f} ms",
+                          "-" if r is None else f"{r:.2f}", str(false.get(key, "")))
+    console.print(table)
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "summary.json").write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.node()} {platform.machine()} {platform.release()}",
+        "outages": outages, "medians": medians, "false_failovers": false, "load_seconds": args.load_seconds,
+        "python": sys.version.split()[0]}, indent=1))
+    console.print(f"Written to {base / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
