@@ -201,8 +201,8 @@ class Agent:
         tmp.replace(self.status_path)
 
     def _shutdown(self) -> None:
+        self.worker.shutdown(wait=True, cancel_futures=True)  # a start in progress ends first
         self.resources.stop()
-        self.worker.shutdown(wait=True, cancel_futures=True)
         for s in self.sockets.values():
             s.close()
         self._event(Role.STANDBY, "shutdown")

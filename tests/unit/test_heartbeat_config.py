@@ -1,0 +1,67 @@
+"""The heartbeat agent's configuration and the fencing request's signature."""
+
+import pytest
+
+from ha.configcheck import ConfigError
+from ha.heartbeat.config import parse
+from ha.heartbeat.fencing import signature
+
+
+def minimal(**extra) -> dict:
+    raw = {"name": "node1", "secret": "long-enough", "peer": {"name": "node2"},
+           "link": [{"interface": "node1-eth1", "peer_address": "192.168.1.2"}],
+           "resource": [{"name": "vip", "kind": "vip", "address": "10.0.0.100/24", "interface": "node1-eth0"}]}
+    raw.update(extra)
+    return raw
+
+
+def test_defaults_follow_the_interval():
+    cfg = parse(minimal(interval=0.1))
+    assert cfg.deadtime == pytest.approx(0.3) and cfg.initdead == 2.0 and cfg.detector == "deadtime"
+    assert cfg.port == 694 and cfg.auto_failback and cfg.tiebreaker is None and cfg.fence_socket is None
+    assert cfg.links[0].name == "node1-eth1" and cfg.resources[0].address.ip.exploded == "10.0.0.100"
+
+
+def test_a_service_resource_is_three_commands():
+    cfg = parse(minimal(resource=[{"name": "web", "kind": "service", "start": "/bin/web start",
+                                   "stop": "/bin/web stop", "monitor": "/bin/web check --quick"}]))
+    r = cfg.resources[0]
+    assert r.start == ("/bin/web", "start") and r.monitor == ("/bin/web", "check", "--quick")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"interval": 0.001}, "interval = 0.001 is not allowed; expected seconds from 0.01 to 10"),
+    ({"interval": 0.1, "deadtime": 0.05}, "deadtime = 0.05 is not allowed"),
+    ({"detector": "gut"}, "detector = 'gut' is not allowed; expected \"deadtime\" or \"phi\""),
+    ({"secret": "short"}, "secret = 'short' is not allowed; expected a shared secret of at least 8"),
+    ({"quorum": {"tiebreaker": "gateway"}}, "tiebreaker = 'gateway' is not allowed; expected an IPv4 address"),
+    ({"link": []}, r"needs at least one \[\[link\]\] table"),
+    ({"resource": [{"name": "x", "kind": "disk"}]}, "kind = 'disk' is not allowed"),
+    ({"resource": [{"name": "x", "kind": "vip", "address": "10.0.0.300/24", "interface": "e"}]},
+     "address = '10.0.0.300/24' is not an address/prefix"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+])
+def test_a_wrong_value_names_the_key_and_what_is_allowed(extra, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(minimal(**extra))
+
+
+def test_a_fencing_signature_binds_the_action_the_node_and_the_addresses():
+    base = signature(b"secret", "fence", "node1", ["10.0.0.1", "192.168.1.1"])
+    assert base == signature(b"secret", "fence", "node1", ["192.168.1.1", "10.0.0.1"])
+    assert base != signature(b"secret", "unfence", "node1", ["10.0.0.1", "192.168.1.1"])
+    assert base != signature(b"secret", "fence", "node2", ["10.0.0.1", "192.168.1.1"])
+    assert base != signature(b"other", "fence", "node1", ["10.0.0.1", "192.168.1.1"])
+
+
+def test_the_agent_refuses_a_wrong_file_with_a_message_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "hb.toml"
+    path.write_text('name = "node1"\nsecret = "long-enough"\ndetector = "gut"\n[peer]\nname = "node2"\n'
+                    '[[link]]\ninterface = "eth1"\npeer_address = "192.168.1.2"\n'
+                    '[[resource]]\nname = "vip"\nkind = "vip"\naddress = "10.0.0.100/24"\ninterface = "eth0"\n')
+    result = subprocess.run([sys.executable, "-m", "ha.heartbeat", "--config", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "detector = 'gut'" in result.stderr and "Traceback" not in result.stderr
