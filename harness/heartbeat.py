@@ -40,8 +40,9 @@ def render(node: str, lab: Lab, interval: float = 0.1, deadtime: float | None = 
     VIP and the probe responder (which runs on both nodes; the resource watches the local one)."""
     me, peer = (1, 2) if node == "node1" else (2, 1)
     topo: ClusterTopo = lab.topo  # type: ignore[assignment]
-    monitor = " ".join([sys.executable, "-m", "harness.probe", "check", "--require", "--attempts", "1",
-                        "--port", str(PORT), "127.0.0.1"])
+    # A TCP connect to the local responder, by bash itself: a monitor that starts a Python
+    # interpreter every few hundred ms would steal the CPU the heartbeats need on two cores.
+    monitor = f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{PORT}'"
     lines = [
         f'name = "node{me}"', f"priority = {200 if me == 1 else 100}", f'secret = "{SECRET}"',
         f"interval = {interval}", f"deadtime = {deadtime if deadtime is not None else 3 * interval}",

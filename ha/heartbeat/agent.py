@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ha import netlink
-from ha.checks import CheckRunner
 from ha.eventlog import EventLog
 from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig
@@ -26,9 +25,9 @@ from ha.heartbeat.detector import Detector
 from ha.heartbeat.fsm import Action, Node, Role, View
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 from ha.heartbeat.resources import Resources
+from ha.heartbeat.tiebreaker import TieBreaker
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-QUORUM_INTERVAL_S = 0.2
 STATUS_EVERY_S = 0.5
 
 
@@ -49,9 +48,9 @@ class Agent:
         self.peer_incarnation: int | None = None
         self.peer_state: State | None = None
         self.resources = Resources(config.resources)
-        self.quorum_check = (CheckRunner(("ping", "-c", "1", "-W", "1", str(config.tiebreaker)),
-                                         QUORUM_INTERVAL_S, 1.0) if config.tiebreaker else None)
-        self.quorum = config.tiebreaker is None
+        self.tiebreaker = (TieBreaker(config.tiebreaker, min(max(config.interval / 2, 0.01), 0.5))
+                           if config.tiebreaker else None)
+        self.reachable = config.tiebreaker is None  # the tie-breaker answers (for the log and status)
         self.monitor_failed = False
         self.node = Node(config.name, config.priority, config.peer, config.peer_priority, config.auto_failback,
                          config.failure_timeout, started=time.monotonic(), grace=config.initdead)
@@ -59,6 +58,7 @@ class Agent:
         self.fencing: Future | None = None
         self.degraded: set[str] = set()
         self.stopping = False
+        self.logged: tuple[Role, str] | None = None
         self.status_path = status_dir() / f"agent-{os.getpid()}.json"
 
     def setup(self) -> None:
@@ -72,6 +72,8 @@ class Agent:
             s.setblocking(False)
             self.sockets[link.interface] = s
             self.sel.register(s, selectors.EVENT_READ, link)
+        if self.tiebreaker is not None:
+            self.sel.register(self.tiebreaker, selectors.EVENT_READ, "tiebreaker")
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -87,7 +89,10 @@ class Agent:
                 self._beat()
                 next_beat = now + self.cfg.interval
             for key, _ in self.sel.select(max(0.0, min(next_beat, now + tick) - now)):
-                self._receive(key.data, key.fileobj)
+                if key.data == "tiebreaker":
+                    self.tiebreaker.receive()
+                else:
+                    self._receive(key.data, key.fileobj)
             now = time.monotonic()
             self._checks(now)
             self._links(now)
@@ -95,7 +100,8 @@ class Agent:
                 answer, self.fencing = self.fencing.result(), None
                 detail = answer.get("error", "") if not answer.get("ok") else f"ports {answer.get('ports')}"
                 self._carry_out(self.node.fenced(bool(answer.get("ok")), now, detail), now)
-            view = View(now, self.detector.peer_alive(now), self.peer_state, self.quorum, not self.monitor_failed)
+            view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now),
+                        not self.monitor_failed)
             self._carry_out(self.node.step(view), now)
             if now >= status_due:
                 self._write_status()
@@ -131,20 +137,28 @@ class Agent:
             self.detector.beat(link.interface, time.monotonic())
             self.peer_state = beat.state
 
+    def _quorum(self, now: float) -> bool:
+        """May we take over a silent peer: the tie-breaker answered since the peer fell silent."""
+        if self.tiebreaker is None:
+            return True
+        self.tiebreaker.tick(now)
+        reachable = self.tiebreaker.reachable(now, max(self.cfg.deadtime, 1.0))
+        if reachable != self.reachable:
+            self.log.write(node=self.cfg.name, event="quorum" if reachable else "no quorum")
+            self.reachable = reachable
+        last_heard = max((a.last for a in self.detector.arrivals.values() if a.last is not None), default=-1e18)
+        # An echo sent once the next heartbeat was already due: an answer to one sent just before a
+        # cut would vouch for a network this node may no longer be part of.
+        return self.tiebreaker.answered_since(last_heard + self.cfg.interval)
+
     def _checks(self, now: float) -> None:
-        runners = [("quorum", self.quorum_check)] if self.quorum_check else []
-        runners += list(self.resources.monitors.items())
-        for name, runner in runners:
+        for name, runner in list(self.resources.monitors.items()):
             if runner.proc is None and now >= runner.next_run:
                 runner.start(now)
             verdict = runner.finish(now)
             if verdict is None:
                 continue
-            if name == "quorum":
-                if verdict != self.quorum:
-                    self.log.write(node=self.cfg.name, event="quorum" if verdict else "no quorum")
-                self.quorum = verdict
-            elif not verdict:
+            if not verdict:
                 self.monitor_failed = True
                 self.log.write(node=self.cfg.name, event="monitor failed", resource=name)
 
@@ -161,7 +175,9 @@ class Agent:
         self.degraded = degraded
 
     def _carry_out(self, actions: list[Action], now: float) -> None:
-        """Fencing and resource commands run in one worker thread, in order: the loop keeps beating."""
+        """Fencing and resource commands run in one worker thread, in order: the loop keeps beating.
+
+        Every change of role or of its reason is logged, with or without actions."""
         for action in actions:
             if action.kind == "fence":
                 self.fencing = self.worker.submit(self._fence)
@@ -170,7 +186,7 @@ class Agent:
                 self.worker.submit(self._start)
             elif action.kind == "stop":
                 self.worker.submit(self.resources.stop)
-        if actions:
+        if (self.node.role, self.node.reason) != self.logged:
             self._event(self.node.role, self.node.reason)
 
     def _start(self) -> None:
@@ -186,6 +202,7 @@ class Agent:
         return fencing.request(self.cfg.fence_socket, self.cfg.secret, "fence", self.cfg.peer, addresses)
 
     def _event(self, role: Role, reason: str) -> None:
+        self.logged = (role, reason)
         self.log.write(node=self.cfg.name, to=role.value, reason=reason)
 
     def _write_status(self) -> None:
@@ -194,7 +211,7 @@ class Agent:
                   "reason": self.node.reason, "peer": self.cfg.peer,
                   "peer_state": self.peer_state.name if self.peer_state else None,
                   "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
-                  "quorum": self.quorum, "resources": [r.name for r in self.resources.running]}
+                  "quorum": self.reachable, "resources": [r.name for r in self.resources.running]}
         self.status_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.status_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(status))

@@ -107,6 +107,19 @@ def test_a_standby_cut_off_from_everything_does_not_take_over(cluster):
     assert serving(cluster) == "node1"
 
 
+def test_a_node_that_cannot_fence_does_not_take_over(cluster):
+    a1, a2 = start_both(cluster)
+    faults = Faults(cluster)
+    faults.freeze(cluster.controller)  # the fencing device does not answer
+    try:
+        faults.partition(["node1"], ["node2"])
+        assert wait_until(lambda: any("fencing node1 failed" in r.get("reason", "") for r in a2.records()),
+                          timeout=8), a2.records()[-4:]
+        assert a2.role() == "STANDBY" and a1.role() == "ACTIVE"
+    finally:
+        faults.thaw(cluster.controller)
+
+
 def test_a_flapping_link_causes_at_most_one_failover(cluster):
     _a1, a2 = start_both(cluster)
     faults = Faults(cluster)

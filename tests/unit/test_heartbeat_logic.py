@@ -156,3 +156,10 @@ def test_the_startup_grace_ends_once_the_peer_has_been_heard():
     n.grace = 30.0
     n.step(view(0.1, state=State.ACTIVE))
     assert kinds(n.step(view(1.0, alive=False))) == ["fence"]
+
+
+def test_the_tiebreakers_echo_checksum_is_the_internet_checksum():
+    from ha.heartbeat.tiebreaker import checksum
+
+    # RFC 1071's example words: 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement 220d).
+    assert checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
