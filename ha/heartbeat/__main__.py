@@ -18,13 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="halab-heartbeat", description="halab's heartbeat cluster agent.")
     parser.add_argument("command", nargs="?", choices=["run", "status"], default="run")
     parser.add_argument("--config", type=Path, help="the agent's TOML file")
+    parser.add_argument("--all", action="store_true", help="status: agents of every host, not only this one")
     args = parser.parse_args(argv)
     console = Console()
     if args.command == "status":
         table = Table(title="heartbeat agents on this host")
         for col in ("node", "role", "peer", "peer says", "links alive", "quorum", "resources", "why"):
             table.add_column(col)
-        for s in read_statuses():
+        for s in read_statuses(args.all):
             links = ", ".join(f"{name}{'' if ok else ' (silent)'}" for name, ok in s["links"].items())
             table.add_row(s["node"], s["role"], s["peer"], str(s["peer_state"]), links, str(s["quorum"]),
                           ", ".join(s["resources"]), s["reason"])

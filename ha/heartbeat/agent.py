@@ -8,16 +8,13 @@ the controller to fence the peer (in a worker thread; the loop keeps beating mea
 
 from __future__ import annotations
 
-import json
-import os
 import selectors
 import signal
 import socket
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
-from ha import netlink
+from ha import netlink, statusfile
 from ha.eventlog import EventLog
 from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig
@@ -29,10 +26,6 @@ from ha.heartbeat.tiebreaker import TieBreaker
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 STATUS_EVERY_S = 0.5
-
-
-def status_dir() -> Path:
-    return Path(os.environ.get("HALAB_STATE_DIR", "/run/halab")) / "heartbeat"
 
 
 class Agent:
@@ -59,7 +52,7 @@ class Agent:
         self.degraded: set[str] = set()
         self.stopping = False
         self.logged: tuple[Role, str] | None = None
-        self.status_path = status_dir() / f"agent-{os.getpid()}.json"
+        self.status_path = statusfile.own_path("heartbeat")
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -207,15 +200,11 @@ class Agent:
 
     def _write_status(self) -> None:
         now = time.monotonic()
-        status = {"pid": os.getpid(), "node": self.cfg.name, "role": self.node.role.value,
-                  "reason": self.node.reason, "peer": self.cfg.peer,
-                  "peer_state": self.peer_state.name if self.peer_state else None,
-                  "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
-                  "quorum": self.reachable, "resources": [r.name for r in self.resources.running]}
-        self.status_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.status_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(status))
-        tmp.replace(self.status_path)
+        statusfile.write(self.status_path, {
+            "node": self.cfg.name, "role": self.node.role.value, "reason": self.node.reason, "peer": self.cfg.peer,
+            "peer_state": self.peer_state.name if self.peer_state else None,
+            "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
+            "quorum": self.reachable, "resources": [r.name for r in self.resources.running]})
 
     def _shutdown(self) -> None:
         self.worker.shutdown(wait=True, cancel_futures=True)  # a start in progress ends first
@@ -226,13 +215,5 @@ class Agent:
         self.status_path.unlink(missing_ok=True)
 
 
-def read_statuses() -> list[dict]:
-    out = []
-    for path in sorted(status_dir().glob("agent-*.json")):
-        try:
-            status = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if Path(f"/proc/{status['pid']}").exists():
-            out.append(status)
-    return out
+def read_statuses(all_hosts: bool = False) -> list[dict]:
+    return statusfile.read("heartbeat", all_hosts)

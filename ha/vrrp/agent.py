@@ -9,8 +9,6 @@ are absolute on the monotonic clock, so a late wake-up is never carried forward.
 
 from __future__ import annotations
 
-import json
-import os
 import selectors
 import signal
 import socket
@@ -18,9 +16,8 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ha import announce, netlink, vmac
+from ha import announce, netlink, statusfile, vmac
 from ha.checks import CheckRunner
 from ha.eventlog import EventLog
 from ha.track import Health, ScriptHealth, effect
@@ -40,10 +37,6 @@ from ha.vrrp.packet import Address, Advert, PacketError, decode, encode
 from ha.vrrp.transport import MULTICAST, TTL, Received, Transport
 
 STATUS_EVERY_S = 1.0
-
-
-def status_dir() -> Path:
-    return Path(os.environ.get("HALAB_STATE_DIR", "/run/halab")) / "vrrp"
 
 
 @dataclass
@@ -78,7 +71,7 @@ class Agent:
         self.sel.register(self.links, selectors.EVENT_READ, "netlink")
         self.notifiers: list[subprocess.Popen] = []
         self.stopping = False
-        self.status_path = status_dir() / f"agent-{os.getpid()}.json"
+        self.status_path = statusfile.own_path("vrrp")
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -313,9 +306,7 @@ class Agent:
         self._write_status()
 
     def _write_status(self) -> None:
-        status = {
-            "pid": os.getpid(),
-            "netns": os.stat("/proc/self/ns/net").st_ino,
+        statusfile.write(self.status_path, {
             "instances": [{
                 "name": i.cfg.name, "interface": i.cfg.interface, "vrid": i.cfg.virtual_router_id,
                 "state": i.router.state.value, "priority": i.router.priority,
@@ -323,27 +314,11 @@ class Agent:
                 "drops": dict(i.drops), "vips": [str(a) for a in i.cfg.virtual_ipaddress],
                 "failed": [h.name for h in i.health if h.failed],
             } for i in self.instances],
-        }
-        self.status_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.status_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(status))
-        os.replace(tmp, self.status_path)
+        })
 
 
 def read_statuses(all_hosts: bool = False) -> list[dict]:
-    """Status of the live agents in this network namespace (every namespace with all_hosts)."""
-    here = os.stat("/proc/self/ns/net").st_ino
-    found = []
-    for path in sorted(status_dir().glob("agent-*.json")):
-        try:
-            status = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not Path(f"/proc/{status['pid']}").exists():
-            path.unlink(missing_ok=True)  # an agent that was killed could not remove it
-        elif all_hosts or status["netns"] == here:
-            found.append(status)
-    return found
+    return statusfile.read("vrrp", all_hosts)
 
 
 def _resolve_neighbour(peer: Address) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -81,6 +82,11 @@ def test_cutting_only_the_heartbeat_link_is_a_degraded_link_not_a_failover(clust
     time.sleep(1.5)
     assert a1.role() == "ACTIVE" and a2.role() == "STANDBY"
     assert serving(cluster) == "node1"
+    shown = cluster.run("node2", [sys.executable, "-c", "import json; from ha.heartbeat.agent import read_statuses; "
+                                                        "print(json.dumps(read_statuses()))"]).stdout
+    [status] = json.loads(shown)
+    assert status["node"] == "node2" and status["peer_state"] == "ACTIVE" and status["quorum"]
+    assert status["links"] == {"node2-eth1": False, "node2-eth0": True}
 
 
 def test_a_partition_is_fenced_through_the_controller_and_two_never_answer(cluster):
