@@ -39,6 +39,9 @@ from ha.vrrp.transport import MULTICAST, TTL, Received, Transport
 STATUS_EVERY_S = 1.0
 
 
+#: Linux ignores an ARP update within this long of an entry's last update (neigh locktime, 1 s).
+NEIGH_LOCKTIME_S = 1.1
+
 @dataclass
 class Instance:
     """One configured virtual router with what the loop needs around its state machine."""
@@ -250,7 +253,11 @@ class Agent:
                 self._announce(inst)
                 inst.garp_due = now + inst.cfg.garp_master_delay if inst.cfg.garp_master_delay > 0 else None
             elif isinstance(action, Announce):
+                # A client that refreshed its ARP entry for the VIP in the last second (Linux's
+                # neigh locktime) ignores this burst: send one more once that second has passed.
                 self._announce(inst)
+                again = now + NEIGH_LOCKTIME_S
+                inst.garp_due = again if inst.garp_due is None else min(inst.garp_due, again)
             elif isinstance(action, ReleaseAddresses):
                 inst.garp_due = None
                 netlink.remove_addresses(inst.vip_link.index, inst.cfg.virtual_ipaddress)
