@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.lab import Lab, LabProcess
 from harness.probe import PORT
@@ -18,7 +19,7 @@ SECRET = "halab-lab-cluster-secret"
 class HeartbeatAgent:
     host: str
     process: LabProcess
-    log_path: object
+    log_path: Path
 
     def records(self) -> list[dict]:
         if not self.log_path.exists():

@@ -81,9 +81,3 @@ class Detector:
 
     def peer_alive(self, now: float) -> bool:
         return bool(self.alive_links(now))
-
-    def next_change(self, now: float) -> float:
-        """When a deadtime verdict can next change (phi is polled on the tick instead)."""
-        pending = [a.last + self.deadtime for a in self.arrivals.values() if a.last is not None
-                   and a.last + self.deadtime > now]
-        return min(pending, default=now + self.interval)
