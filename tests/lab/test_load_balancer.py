@@ -51,9 +51,10 @@ def tcp_answers(lab: Lab, rate: float, duration: float, host: str = "client1",
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("algorithm", "rate"), [("weighted", 300), ("consistent", 600)])
+@pytest.mark.parametrize(("algorithm", "rate"), [("weighted", 150), ("consistent", 600)])
 def test_connections_spread_by_weight(tmp_path, algorithm, rate):
-    """3000 connections; round robin asks the controller for each, so it gets a gentler rate."""
+    """3000 connections. Round robin asks the controller for each: it gets half the 330/s that
+    benchmarks/lb_vs_haproxy.py measured as its ceiling (at 300/s a CI run lost 2.5 %)."""
     weights = {"backend1": 1, "backend2": 2, "backend3": 3}
     with balanced_lab(tmp_path, algorithm=algorithm, weights=weights) as lab:
         servers = tcp_answers(lab, rate=rate, duration=3000 / rate, timeout=3)
