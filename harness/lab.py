@@ -31,6 +31,7 @@ CONTROLLER_START_TIMEOUT_S = 20.0
 #: The load balancer's event log in the run directory.
 LB_EVENTS = "lb-events.jsonl"
 SWITCH_CONNECT_TIMEOUT_S = 20.0
+CONNECT_CHECK_TIMEOUT_S = 2.0
 _TERMINATING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
@@ -48,6 +49,30 @@ def _lab_switch_class():
             return super().bridgeOpts() + f" external_ids:{cleanup.RUN_KEY}={self.run_id}"
 
     return LabSwitch
+
+
+def lab_controller_class():
+    from mininet.node import RemoteController
+
+    class LabController(RemoteController):
+        """The lab's os-ken controller, checked with a plain TCP connect.
+
+        Mininet's own check pipes `telnet` to the port and decodes the answer as UTF-8; the
+        controller's OpenFlow HELLO often arrives first, and its random transaction id is not
+        valid UTF-8 (UnicodeDecodeError at start-up). `Lab.start_controller` has already
+        waited until the port listens; this only confirms it, without reading a byte.
+        """
+
+        def checkListening(self) -> None:  # noqa: N802 (Mininet's name)
+            try:
+                socket.create_connection((self.ip, self.port), timeout=CONNECT_CHECK_TIMEOUT_S).close()
+            except OSError as exc:
+                self.terminate()  # the node's shell started before this check
+                raise HalabError(f"The controller does not listen on {self.ip}:{self.port} "
+                                 f"({exc.strerror or exc}).",
+                                 "See controller.log in the run directory.") from None
+
+    return LabController
 
 
 @dataclass
@@ -263,7 +288,6 @@ class Lab:
         from mininet.link import TCLink
         from mininet.log import setLogLevel
         from mininet.net import Mininet
-        from mininet.node import RemoteController
 
         assert self.state is not None
         setLogLevel("warning")
@@ -273,7 +297,7 @@ class Lab:
         # with bad checksums, which receivers drop silently (ICMP still works): turn it off.
         link = partial(TCLink, txo=False, rxo=False) if self.datapath == "user" else TCLink
         self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False,
-                           controller=partial(RemoteController, ip="127.0.0.1", port=controller_port))
+                           controller=partial(lab_controller_class(), ip="127.0.0.1", port=controller_port))
         self.state.bridges = list(self.topo.switches())
         self.state.hosts = {h: [str(a.ip) for a in addrs] for h, addrs in self.topo.addresses.items()}
         self.state.save()

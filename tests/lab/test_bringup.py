@@ -4,11 +4,14 @@ Reachability is checked with UDP and TCP, not ping: with the userspace datapath,
 offload breaks TCP and UDP while ICMP still passes.
 """
 
+import socket
+import threading
 from collections import defaultdict
 
 import pytest
 
-from harness.lab import Lab
+from harness.errors import HalabError
+from harness.lab import Lab, lab_controller_class
 from tests.lab.helpers import answers, halab_leftovers, start_responders
 from topologies import TOPOLOGIES
 
@@ -42,3 +45,33 @@ def test_an_exception_inside_the_lab_still_tears_it_down(tmp_path):
         start_responders(lab, ["server1"])
         raise RuntimeError("boom")
     assert halab_leftovers() == []
+
+
+def test_the_controller_check_survives_a_binary_openflow_hello():
+    """Mininet's own check piped telnet to the port and decoded the controller's HELLO as UTF-8;
+    its random transaction id often is not UTF-8, and the lab died at start-up."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.1)
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def greet() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    conn.sendall(b"\x04\x00\x00\x08C\xb3\xa7P")  # OFPT_HELLO, xid not valid UTF-8
+
+        greeter = threading.Thread(target=greet)
+        greeter.start()
+        try:
+            lab_controller_class()("c0", ip="127.0.0.1", port=port).terminate()
+        finally:
+            stop.set()
+            greeter.join()
+    with pytest.raises(HalabError, match="does not listen"):
+        lab_controller_class()("c0", ip="127.0.0.1", port=port)
