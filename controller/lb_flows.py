@@ -27,6 +27,8 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from os_ken.ofproto import ofproto_v1_5_parser
+
 from controller.lb_config import Backend, Service
 
 LB_TABLE = 0
@@ -44,6 +46,9 @@ ALL_BITS = 0xFFFF_FFFF_FFFF_FFFF
 CHECK_PORT_BASE = 0xF000
 #: A TCP connection flow learned by the switch lingers this long after a FIN or RST.
 FIN_IDLE_S = 2
+#: At most this many pinned connections per backend and direction (see LearnWithLimit).
+PINNED_PER_BACKEND = 65_536
+NXAST_LEARN2 = 45
 
 PRIO_ARP, PRIO_CHECK, PRIO_CONN, PRIO_SERVICE = 300, 250, 200, 100
 ETH_IP, ETH_ARP = 0x0800, 0x0806
@@ -250,8 +255,8 @@ class LbMessages:
             out(src=("in_port", 0), dst="", n_bits=32),
         ]
         fin = FIN_IDLE_S if proto == "tcp" else 0
-        return [p.NXActionLearn(table_id=LB_TABLE, priority=PRIO_CONN, idle_timeout=service.connection_idle,
-                                fin_idle_timeout=fin, cookie=base | key, specs=specs)
+        return [LearnWithLimit(table_id=LB_TABLE, priority=PRIO_CONN, idle_timeout=service.connection_idle,
+                               fin_idle_timeout=fin, cookie=base | key, specs=specs)
                 for base, specs in ((CONN_COOKIE, client_side), (REPLY_COOKIE, reply_side))]
 
     def _to_controller(self):
@@ -265,6 +270,28 @@ class LbMessages:
         p = self.parser
         self.dp.send_msg(p.OFPFlowMod(self.dp, cookie=cookie, table_id=table, priority=priority, match=match,
                                       instructions=instructions, idle_timeout=idle))
+
+
+class LearnWithLimit(ofproto_v1_5_parser.NXActionLearn):
+    """OVS's `learn` with a limit (NXAST_LEARN2), which os-ken has no class for.
+
+    The limit caps the pinned connections of one backend (a SYN flood cannot grow the flow
+    table without bound), and it changes how OVS revalidates: without one, a datapath flow
+    whose learned pins are gone (a backend left the pool, or they expired) is kept and quietly
+    retargeted, and a new connection that reuses its 5-tuple (a client port freed by a refused
+    or reset connection) reaches the new backend with no pin learned, so its SYN-ACK leaves
+    untranslated and the connection fails. With a limit, OVS drops such a datapath flow
+    instead ("the translated actions depend on the result of learning"), and the next packet
+    is translated afresh, learn included. Layout (OVS's nx_action_learn2): nx_action_learn's
+    fields, then limit (32 bits), result_dst_ofs and padding (16 bits each), then the specs.
+    """
+
+    _subtype = NXAST_LEARN2
+
+    def serialize_body(self) -> bytearray:
+        body = super().serialize_body()
+        fixed = struct.calcsize(self._fmt_str)
+        return body[:fixed] + struct.pack("!IHH", PINNED_PER_BACKEND, 0, 0) + body[fixed:]
 
 
 #: Open vSwitch's "add, or modify if it exists" group command: a restarted controller rewrites

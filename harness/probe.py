@@ -252,12 +252,18 @@ async def probe(target: str, port: int, proto: str, rate: float, duration: float
     return requests
 
 
-def session(target: str, port: int, count: int, gap: float, timeout: float = 1.0) -> list[str | None]:
-    """One TCP connection, `count` requests `gap` seconds apart: who answered each (None: nobody)."""
+def session(target: str, port: int, count: int, gap: float, timeout: float = 1.0,
+            source_port: int = 0) -> list[str | None]:
+    """One TCP connection, `count` requests `gap` seconds apart: who answered each (None: nobody).
+
+    With a `source_port`, the connection leaves from it and ends with a reset, as a refused or
+    aborted one does: the port is free again at once (no TIME_WAIT), ready to be reused.
+    """
     nonce = os.urandom(4).hex().encode()
     answers: list[str | None] = []
     try:
-        conn = socket.create_connection((target, port), timeout=timeout)
+        conn = socket.create_connection((target, port), timeout=timeout,
+                                        source_address=("0.0.0.0", source_port) if source_port else None)
     except OSError:
         return [None] * count
     with conn, conn.makefile("rb") as lines:
@@ -269,6 +275,8 @@ def session(target: str, port: int, count: int, gap: float, timeout: float = 1.0
             except OSError:
                 answers.append(None)
             time.sleep(gap)
+        if source_port:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return answers
 
 
@@ -386,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--port", type=int, default=PORT)
     n.add_argument("--count", type=int, default=10)
     n.add_argument("--gap", type=float, default=0.1, help="seconds between requests")
+    n.add_argument("--source-port", type=int, default=0, choices=range(1024, 65536), metavar="1024..65535",
+                   help="leave from this port and end with a reset (default: any port, a normal close)")
     w = sub.add_parser("sweep", help="one UDP request from each of many source ports (JSON)")
     w.add_argument("--target", required=True)
     w.add_argument("--port", type=int, default=PORT)
@@ -400,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "flood":
         print(json.dumps(flood(args.target, args.port, args.workers, args.duration)))
     elif args.command == "session":
-        print(json.dumps(session(args.target, args.port, args.count, args.gap)))
+        print(json.dumps(session(args.target, args.port, args.count, args.gap, source_port=args.source_port)))
     elif args.command == "sweep":
         print(json.dumps(sweep(args.target, args.port, args.first_port, args.count)))
     elif args.command == "serve":
