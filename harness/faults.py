@@ -155,12 +155,13 @@ class Faults:
             self._nft(host, ruleset)
         return self.record("partition", f"{','.join(side_a)}|{','.join(side_b)}", at)
 
-    def heal(self) -> FaultEvent:
-        """Undo every partition."""
+    def heal(self, hosts: list[str] | None = None) -> FaultEvent:
+        """Undo every partition; only on `hosts` if given, so that it heals one way first (those
+        hosts hear the other side again, the other side does not hear them yet)."""
         at = time.monotonic()
-        for host in self.lab.topo.roles:
+        for host in hosts or self.lab.topo.roles:
             self._nft(host, f"delete table netdev {PARTITION_TABLE}\n", check=False)
-        return self.record("heal", "all", at)
+        return self.record("heal", ",".join(hosts) if hosts else "all", at)
 
     def loss(self, a: str, b: str, percent: float) -> FaultEvent:
         """Drop `percent` % of the frames in each direction on the a-b link (one end a host)."""

@@ -101,7 +101,7 @@ class Agent:
                 vmac.create(link.index, link.name, cfg.use_vmac, cfg.virtual_router_id, cfg.family)
                 vip_link = netlink.link(cfg.use_vmac)
             router = VirtualRouter(RouterConfig(cfg.virtual_router_id, cfg.priority, cfg.advert_int, source,
-                                                cfg.preempt, cfg.preempt_delay))
+                                                cfg.preempt, cfg.preempt_delay, cfg.garp_lower_prio_delay))
             self.instances.append(Instance(cfg, router, link, vip_link, source, self.transports[key], health,
                                            checks))
             for peer in cfg.unicast_peer:

@@ -27,6 +27,7 @@ TOP_KEYS = {"vrrp_instance", "event_log"}
 INSTANCE_KEYS = {
     "name", "interface", "virtual_router_id", "priority", "advert_int", "virtual_ipaddress", "preempt",
     "preempt_delay", "accept", "unicast_peer", "notify", "garp_master_repeat", "garp_master_delay",
+    "garp_lower_prio_delay",
     "checksum_with_pseudo_header", "track_interface", "track_script", "use_vmac",
 }
 SCRIPT_KEYS = {"script", "interval", "timeout", "weight", "fall", "rise"}
@@ -63,6 +64,7 @@ class InstanceConfig:
     notify: str | None = None
     garp_master_repeat: int = 5
     garp_master_delay: float = 5.0
+    garp_lower_prio_delay: float = 5.0  # keepalived's default: garp_master_delay
     checksum_with_pseudo_header: bool = True
     track_interface: tuple[TrackInterface, ...] = ()
     track_script: tuple[TrackScript, ...] = ()
@@ -117,6 +119,8 @@ def _instance(t: dict, where: str) -> InstanceConfig:
     if abs(round(advert_int * 100) - advert_int * 100) > 1e-6:
         raise ConfigError(f"{where}: advert_int = {advert_int} is not allowed; VRRPv3 counts in centiseconds "
                           "(0.01 s steps)")
+    garp_master_delay = float(get(t, "garp_master_delay", (int, float), where, default=5.0,
+                                  check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000"))
     return InstanceConfig(
         name=name,
         interface=get(t, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
@@ -134,8 +138,9 @@ def _instance(t: dict, where: str) -> InstanceConfig:
         notify=get(t, "notify", str, where, default=None, allowed="a command path"),
         garp_master_repeat=get(t, "garp_master_repeat", int, where, default=5, check=lambda v: 0 <= v <= 100,
                                 allowed="an integer from 0 to 100"),
-        garp_master_delay=float(get(t, "garp_master_delay", (int, float), where, default=5.0,
-                                     check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
+        garp_master_delay=garp_master_delay,
+        garp_lower_prio_delay=float(get(t, "garp_lower_prio_delay", (int, float), where, default=garp_master_delay,
+                                         check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
         checksum_with_pseudo_header=get(t, "checksum_with_pseudo_header", bool, where, default=True,
                                          allowed="true (keepalived's default) or false (RFC 9568)"),
         track_interface=tuple(_track_interface(x, where) for x in

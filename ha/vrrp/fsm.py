@@ -69,6 +69,9 @@ class RouterConfig:
     primary_address: Address
     preempt: bool = True
     preempt_delay: float = 0.0
+    #: After re-announcing on a lower master's advert, ignore further ones this long (keepalived's
+    #: garp_lower_prio_delay): a flood of lower adverts must not become a flood of ARP bursts.
+    lower_prio_holdoff: float = 5.0
 
     @property
     def owner(self) -> bool:
@@ -86,6 +89,10 @@ class VirtualRouter:
     master_down_timer: float | None = None
     started_at: float = 0.0
     priority: int = field(init=False)
+    #: A master that yielded keeps sending its own adverts until `farewell_until`, one per interval.
+    farewell_timer: float | None = None
+    farewell_until: float = 0.0
+    announce_after: float = float("-inf")  # lower masters heard before this do not re-announce
 
     def __post_init__(self) -> None:
         self.master_adver_interval = self.cfg.advert_int
@@ -102,7 +109,7 @@ class VirtualRouter:
         return 3 * self.master_adver_interval + self.skew_time
 
     def next_deadline(self) -> float | None:
-        timers = [t for t in (self.adver_timer, self.master_down_timer) if t is not None]
+        timers = [t for t in (self.adver_timer, self.master_down_timer, self.farewell_timer) if t is not None]
         return min(timers, default=None)
 
     # --- events ---------------------------------------------------------------------------
@@ -119,7 +126,7 @@ class VirtualRouter:
         if self.state is State.MASTER:
             actions = [SendAdvert(0), ReleaseAddresses()]
         actions.append(self._go(State.INIT, "shutdown"))
-        self.adver_timer = self.master_down_timer = None
+        self.adver_timer = self.master_down_timer = self.farewell_timer = None
         return actions
 
     def fault(self, now: float, reason: str) -> list[Action]:
@@ -129,7 +136,7 @@ class VirtualRouter:
         actions: list[Action] = []
         if self.state is State.MASTER:
             actions = [SendAdvert(0), ReleaseAddresses()]
-        self.adver_timer = self.master_down_timer = None
+        self.adver_timer = self.master_down_timer = self.farewell_timer = None
         actions.append(self._go(State.FAULT, reason))
         return actions
 
@@ -144,6 +151,7 @@ class VirtualRouter:
     def set_priority(self, now: float, priority: int) -> list[Action]:
         """Tracking changed the effective priority; a master advertises the change at once."""
         self.priority = max(1, min(254, priority)) if not self.cfg.owner else OWNER_PRIORITY
+        self.farewell_timer = None  # it would now speak for another priority
         if self.state is State.MASTER:
             self.adver_timer = now + self.cfg.advert_int
             return [SendAdvert(self.priority)]
@@ -154,6 +162,10 @@ class VirtualRouter:
             return self._become_master(now, "master down timer expired")
         if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
             self.adver_timer = now + self.cfg.advert_int
+            return [SendAdvert(self.priority)]
+        if self.farewell_timer is not None and now >= self.farewell_timer:
+            following = self.farewell_timer + self.cfg.advert_int
+            self.farewell_timer = following if following <= self.farewell_until else None
             return [SendAdvert(self.priority)]
         return []
 
@@ -182,28 +194,38 @@ class VirtualRouter:
         """RFC 9568 6.4.3, plus what heals a split brain for the clients.
 
         Two masters at once (a healed partition) leave some clients' ARP caches pointing at
-        the one that yields. So the master that stays re-announces the addresses whenever it
-        hears a master it outranks, and the master that yields first sends one last advert,
-        which makes sure the survivor hears it (keepalived: garp_lower_prio_repeat).
+        the one that yields. So the master that stays re-announces the addresses when it hears
+        a master it outranks (keepalived: garp_lower_prio_repeat, at most once per
+        lower_prio_holdoff), and the master that yields keeps sending its own adverts for one
+        Master_Down_Interval, so the survivor hears one even when the partition heals one way
+        first (the yielder already hears the survivor, the survivor does not hear it yet).
         """
         if adv.priority == 0:
             self.adver_timer = now + self.cfg.advert_int
             return [SendAdvert(self.priority), Announce()]
         if self.cfg.owner:
-            return [Announce()]
+            return self._announce_to_lower(now)
         if adv.priority > self.priority or (adv.priority == self.priority and src > self.cfg.primary_address):
             self.adver_timer = None
             self.master_adver_interval = adv.interval
             self.master_down_timer = now + self.master_down_interval
+            self.farewell_until = now + self.master_down_interval
+            self.farewell_timer = now + self.cfg.advert_int
             return [SendAdvert(self.priority), ReleaseAddresses(),
                     self._go(State.BACKUP, f"higher priority master {src} ({adv.priority})")]
         self.adver_timer = now + self.cfg.advert_int
-        return [SendAdvert(self.priority), Announce()]
+        return [SendAdvert(self.priority), *self._announce_to_lower(now)]
+
+    def _announce_to_lower(self, now: float) -> list[Action]:
+        if now < self.announce_after:
+            return []
+        self.announce_after = now + self.cfg.lower_prio_holdoff
+        return [Announce()]
 
     # --- transitions ----------------------------------------------------------------------
 
     def _become_master(self, now: float, reason: str) -> list[Action]:
-        self.master_down_timer = None
+        self.master_down_timer = self.farewell_timer = None
         self.adver_timer = now + self.cfg.advert_int
         return [SendAdvert(self.priority), TakeAddresses(), self._go(State.MASTER, reason)]
 

@@ -139,6 +139,45 @@ def test_a_master_hearing_a_lower_master_stays_and_reannounces():
     assert r.state is State.MASTER
 
 
+def test_lower_masters_heard_again_within_the_holdoff_are_not_reannounced_to():
+    r = router(priority=100, lower_prio_holdoff=2.0)
+    r.startup(0.0)
+    r.on_timer(4.0)
+    assert Announce() in r.on_advert(5.0, advert(50), PEER_HIGH)
+    assert r.on_advert(6.9, advert(50), PEER_HIGH) == [SendAdvert(100)]
+    assert Announce() in r.on_advert(7.0, advert(50), PEER_HIGH)
+
+
+def test_a_yielded_master_keeps_advertising_for_one_master_down_interval():
+    """The survivor may not hear the first farewell (the partition heals one way first)."""
+    r = router(priority=100, advert_int=0.1)
+    r.startup(0.0)
+    r.on_timer(0.4)
+    r.on_advert(1.0, advert(150, interval_cs=10), PEER_LOW)
+    until = 1.0 + r.master_down_interval
+    sent = []
+    for step in range(1, 200):  # 2 s in 10 ms steps; the survivor advertises every 100 ms
+        t = 1.0 + step / 100
+        sent += [t for a in r.on_timer(t) if a == SendAdvert(100)]
+        if step % 10 == 5:
+            r.on_advert(t, advert(150, interval_cs=10), PEER_LOW)
+    assert r.state is State.BACKUP
+    assert sent == pytest.approx([1.1, 1.2, 1.3], abs=0.011)
+    assert until == pytest.approx(1.36, abs=0.01)
+
+
+@pytest.mark.parametrize("event", ["fault", "priority", "shutdown"])
+def test_the_farewell_stops_when_the_router_changes(event):
+    r = router(priority=100, advert_int=0.1)
+    r.startup(0.0)
+    r.on_timer(0.4)
+    r.on_advert(1.0, advert(150, interval_cs=10), PEER_LOW)
+    {"fault": lambda: r.fault(1.05, "eth1 down"), "priority": lambda: r.set_priority(1.05, 90),
+     "shutdown": lambda: r.shutdown(1.05)}[event]()
+    assert r.farewell_timer is None
+    assert SendAdvert(100) not in r.on_timer(1.1)
+
+
 def test_the_address_owner_is_master_at_once_and_ignores_adverts():
     r = router(priority=255)
     actions = r.startup(0.0)
