@@ -2,7 +2,7 @@
 VENV := .venv
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup demo test test-fast test-unit lint clean
+.PHONY: setup demo test test-fast test-unit soak lint clean
 
 setup:            ## install packages, start Open vSwitch, build .venv (idempotent)
 	@bash vagrant/provision.sh
@@ -18,6 +18,17 @@ test-fast: setup  ## everything but the slow failover measurements
 
 test-unit:        ## unit tests only: no root, a few seconds
 	$(PYTEST) tests/unit
+
+SOAK_RUNS ?= 5
+soak: setup       ## the whole suite SOAK_RUNS times in a row (default 5): a flaky test shows here first
+	@mkdir -p runs/soak; failed=0; \
+	for i in $$(seq 1 $(SOAK_RUNS)); do \
+	    log=runs/soak/run-$$i.log; \
+	    if HALAB_REQUIRE_MININET=1 $(PYTEST) -q -p no:cacheprovider >$$log 2>&1; \
+	    then echo "soak run $$i/$(SOAK_RUNS): $$(tail -1 $$log)"; \
+	    else failed=$$((failed + 1)); echo "soak run $$i/$(SOAK_RUNS) FAILED ($$log):"; grep -E '^(FAILED|ERROR) ' $$log; fi; \
+	done; \
+	echo "soak: $$failed of $(SOAK_RUNS) runs failed"; [ $$failed -eq 0 ]
 
 lint:
 	$(VENV)/bin/ruff check .
