@@ -28,13 +28,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import halab_vrrp, keepalived, probe
-from harness import heartbeat as hb
+from harness import probe
+from harness.daemons import HalabHeartbeat
+from harness.daemons.heartbeat import PRIORITIES, node_config
+from harness.daemons.vrrp import VRRP_DAEMONS, instance
 from harness.faults import Faults
 from harness.lab import Lab
 from harness.measure import analyse, median, ratio
 from harness.probe import Request
-from harness.vrrp_daemons import VrrpInstance
 from topologies import ClusterTopo
 
 VIP = "10.0.0.100"
@@ -43,34 +44,21 @@ SETTINGS = [(agent, detector) for agent, detector in
             (("heartbeat", "deadtime"), ("heartbeat", "phi"), ("halab-vrrp", None), ("keepalived", None))]
 
 
-def start_agents(lab: Lab, agent: str, interval: float, detector: str | None) -> None:
+def start_agents(lab: Lab, agent: str, interval: float, detector: str | None) -> list:
     if agent == "heartbeat":
-        for node in ("node1", "node2"):
-            hb.start(lab, node, hb.render(node, lab, interval=interval, detector=detector or "deadtime"))
-        return
-    start = halab_vrrp.start if agent == "halab-vrrp" else keepalived.start
-    for node, prio in (("node1", 200), ("node2", 100)):
-        start(lab, node, VrrpInstance(interface=f"{node}-eth0", priority=prio, virtual_ipaddress=f"{VIP}/24",
-                                      advert_int=interval))
-
-
-def wait_for(lab: Lab, server: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = lab.run("client1", probe.command("check", VIP)).stdout
-        if json.loads(out or "{}").get(VIP) == server:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{server} did not answer on the VIP within {timeout:.0f} s")
+        return [HalabHeartbeat(lab, node, node_config(lab, node, interval, detector=detector or "deadtime")).start()
+                for node in PRIORITIES]
+    daemon = VRRP_DAEMONS["halab" if agent == "halab-vrrp" else "keepalived"]
+    return [daemon(lab, node, instance(lab.topo, node, prio, interval)).start() for node, prio in PRIORITIES.items()]
 
 
 def failover(run_dir: Path, agent: str, interval: float, detector: str | None) -> float | None:
     """One fresh lab: node1 serves, it crashes, the client's outage in seconds (None: never back)."""
-    with Lab(ClusterTopo(), run_dir, fence_secret=hb.SECRET) as lab:
-        for node in ("node1", "node2"):
-            lab.spawn(node, "responder", probe.command("serve", "--name", node)).wait_for("serving", 15)
+    with Lab(ClusterTopo(), run_dir, fencing=True) as lab:
+        for node in PRIORITIES:
+            lab.responder(node)
         start_agents(lab, agent, interval, detector)
-        wait_for(lab, "node1", timeout=10 * interval + 15)
+        lab.wait_for_answer("client1", VIP, timeout=10 * interval + 15, expect="node1")
         after = 6 * interval + 2
         out = run_dir / "probe.json"
         client = lab.spawn("client1", "probe", probe.command(
@@ -92,17 +80,17 @@ def spin(seconds: float) -> None:
 
 def false_failovers(run_dir: Path, interval: float, detector: str, seconds: float) -> int:
     """Takeovers by node2 while nothing fails and both CPUs are busy."""
-    with Lab(ClusterTopo(), run_dir, fence_secret=hb.SECRET) as lab:
-        for node in ("node1", "node2"):
-            lab.spawn(node, "responder", probe.command("serve", "--name", node)).wait_for("serving", 15)
-        agents = [hb.start(lab, n, hb.render(n, lab, interval=interval, detector=detector)) for n in ("node1", "node2")]
-        wait_for(lab, "node1", timeout=20)
+    with Lab(ClusterTopo(), run_dir, fencing=True) as lab:
+        for node in PRIORITIES:
+            lab.responder(node)
+        agents = start_agents(lab, "heartbeat", interval, detector)
+        lab.wait_for_answer("client1", VIP, timeout=20, expect="node1")
         load = [multiprocessing.Process(target=spin, args=(seconds,)) for _ in range(multiprocessing.cpu_count())]
         for p in load:
             p.start()
         for p in load:
             p.join(seconds + 10)
-        return sum(1 for r in agents[1].records() if r.get("to") == "ACTIVE")
+        return sum(1 for e in agents[1].events() if e.subject == "node2" and e.state == "ACTIVE")
 
 
 def main() -> int:

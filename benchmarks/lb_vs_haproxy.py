@@ -31,9 +31,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import haproxy, lb, probe
+from controller.lb_config import LbConfig
+from harness import lb, probe
+from harness.daemons import HAProxy, Responder
 from harness.faults import Faults
-from harness.lab import Lab, LabProcess
+from harness.lab import Lab
 from harness.measure import median, ratio
 from harness.probe import PORT, Request
 from topologies import ActiveActiveTopo
@@ -45,10 +47,10 @@ PROBE_RATE, BEFORE, AFTER = 200.0, 1.0, 2.0
 ROUNDS = 3
 
 
-def lab_config(topo: ActiveActiveTopo) -> str:
-    return (lb.service_toml(topo) + lb.service_toml(topo, name="probe-rr", port=RR_PORT, backend_port=PORT,
-                                                    algorithm="round_robin")
-            + lb.service_toml(topo, name="iperf", port=IPERF_PORT, algorithm="source_hash"))
+def lab_config(topo: ActiveActiveTopo) -> LbConfig:
+    return lb.config(lb.service(topo), lb.service(topo, name="probe-rr", port=RR_PORT, backend_port=PORT,
+                                                  algorithm="round_robin"),
+                     lb.service(topo, name="iperf", port=IPERF_PORT, algorithm="source_hash"))
 
 
 def last_failure_after(lab: Lab, target: str, fault) -> float:
@@ -95,18 +97,16 @@ def conn_rate(lab: Lab, target: str, port: int) -> float:
 def one_run(run_dir: Path, console: Console) -> dict[str, float]:
     topo = ActiveActiveTopo(backends=3, clients=1, proxy=True)
     out: dict[str, float] = {}
-    with Lab(topo, run_dir, lb_config=lab_config(topo)) as lab:
-        responders: dict[str, LabProcess] = {}
+    with Lab(topo, run_dir, lb=lab_config(topo)) as lab:
+        responders: dict[str, Responder] = {}
 
         def serve(host: str) -> None:
-            responders[host] = lab.spawn(host, "responder", probe.command("serve", "--name", host))
-            responders[host].wait_for("serving", timeout=15)
+            responders[host] = lab.responder(host)
 
         for host in topo.hosts_with_role("backend"):
             serve(host)
             lab.spawn(host, "iperf3", ["iperf3", "-s", "-p", str(IPERF_PORT)])
-        haproxy.start(lab, "proxy1", haproxy.render(topo, PROXY, {"probe": (PORT, "roundrobin"),
-                                                                 "iperf": (IPERF_PORT, "source")}))
+        HAProxy(lab, "proxy1", PROXY, {"probe": (PORT, "roundrobin"), "iperf": (IPERF_PORT, "source")}).start()
         lb.wait_for_pool(lab, timeout=20)
         faults = Faults(lab)
         for name, target in (("sdn", VIP), ("haproxy", PROXY)):

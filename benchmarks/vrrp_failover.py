@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.measure import median, ratio
-from harness.scenarios import ActiveStandbyOptions, run_active_standby
+from harness.scenarios.active_standby import ActiveStandbyOptions, run
 
 BACKUP_PRIORITY = 100
 AGENTS = ("halab", "keepalived")
@@ -58,7 +58,7 @@ def main() -> int:
                                                 after=3.5 * adv + 1.5,
                                                 fault_phase=None if args.free_phase else 0.0)
                     with console.status(f"advert_int {adv:g} s, {fault}, {agent}, run {i + 1}/{args.runs}"):
-                        rec = run_active_standby(opts, out / f"adv{adv:g}-{fault}-{agent}-{i + 1}")
+                        rec = run(opts, out / f"adv{adv:g}-{fault}-{agent}-{i + 1}")
                     outages[agent].append(rec.outcome.outage)
             rows.append({"advert_int": adv, "fault": fault, "outages": outages,
                          "medians": {a: median(o) for a, o in outages.items()},

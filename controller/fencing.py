@@ -16,12 +16,11 @@ import socketserver
 import threading
 from pathlib import Path
 
+from controller.ids import ALL_BITS, FENCE_COOKIE
 from ha.heartbeat.fencing import signature
 
 log = logging.getLogger("halab.fencing")
 CONFIRM_TIMEOUT_S = 2.0
-#: Cookie of the drop flows that keep a fenced port silent.
-FENCE_COOKIE = 0x4841_4C41_4206_0000
 
 
 class Fencer:
@@ -111,6 +110,6 @@ def _set_port(dp, port: int, down: bool) -> None:
         dp.send_msg(parser.OFPFlowMod(dp, cookie=FENCE_COOKIE, table_id=0, priority=0xFFFF, match=match,
                                       instructions=[]))
     else:
-        dp.send_msg(parser.OFPFlowMod(dp, cookie=FENCE_COOKIE, cookie_mask=0xFFFF_FFFF_FFFF_FFFF, table_id=0,
+        dp.send_msg(parser.OFPFlowMod(dp, cookie=FENCE_COOKIE, cookie_mask=ALL_BITS, table_id=0,
                                       command=ofp.OFPFC_DELETE_STRICT, priority=0xFFFF, out_port=ofp.OFPP_ANY,
                                       out_group=ofp.OFPG_ANY, match=match))

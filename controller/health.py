@@ -10,7 +10,7 @@ answers clients, so a check tests the path clients use. The cost is a tiny TCP c
 - udp:  a datagram -> any datagram back is healthy, ICMP unreachable or silence is not.
 
 Replies come back to ports 61440-65535, above Linux's ephemeral range, so they never collide
-with client connections to the VIP. `HealthState` is the fall/rise arithmetic HAProxy uses.
+with client connections to the VIP. The fall/rise arithmetic is pool.HealthState.
 """
 
 from __future__ import annotations
@@ -22,28 +22,8 @@ from ipaddress import IPv4Address
 
 from os_ken.lib.packet import ethernet, icmp, ipv4, packet, tcp, udp
 
-from controller.lb_flows import CHECK_PORT_BASE, ETH_IP, PROTO_NUMBER
-
-
-@dataclass
-class HealthState:
-    """Up after `rise` good checks in a row, down after `fall` bad ones."""
-
-    fall: int
-    rise: int
-    up: bool = True
-    streak: int = 0  # consecutive results that disagree with `up`
-
-    def record(self, ok: bool) -> bool:
-        """Count one result; True when it flips the state."""
-        if ok == self.up:
-            self.streak = 0
-            return False
-        self.streak += 1
-        if self.streak >= (self.rise if ok else self.fall):
-            self.up, self.streak = ok, 0
-            return True
-        return False
+from controller.ids import CHECK_PORT_BASE
+from controller.lb_flows import ETH_IP, PROTO_NUMBER
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,12 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev
 from os_ken.lib.packet import arp, ethernet, packet
 from os_ken.ofproto import ofproto_v1_3
 
+from controller import options  # noqa: F401 (registers the options this app reads from CONF)
 from controller.fencing import Fencer
+from controller.ids import ALL_BITS, L2_COOKIE
 
 #: Learned flows expire when idle so that a host that moved (a VIP taken over) is relearned.
 IDLE_TIMEOUT_S = 30
-#: Cookie on every flow this app installs, so they can be told apart from others.
-COOKIE = 0x4841_4C41_4201  # "HALAB" 01
-#: Set by the launcher before os-ken starts the app: where fencing requests come in, and the
-#: cluster secret they must be signed with (None: no fencing).
-FENCE_SOCKET: Path | None = None
-FENCE_SECRET = b""
 
 
 class L2Switch(app_manager.OSKenApp):
@@ -37,9 +33,10 @@ class L2Switch(app_manager.OSKenApp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.mac_to_port: dict[int, dict[str, int]] = {}
-        self.fencer = Fencer(FENCE_SECRET) if FENCE_SOCKET is not None else None
-        if self.fencer is not None:
-            self.fencer.serve(FENCE_SOCKET)
+        self.fencer = None
+        if self.CONF.halab_fence_socket:
+            self.fencer = Fencer(Path(self.CONF.halab_fence_secret_file).read_text().strip().encode())
+            self.fencer.serve(Path(self.CONF.halab_fence_socket))
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features_handler(self, ev) -> None:
@@ -102,19 +99,19 @@ class L2Switch(app_manager.OSKenApp):
     def _add_flow(self, dp, priority: int, match, actions, idle: int) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, table_id=self.TABLE, priority=priority,
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, table_id=self.TABLE, priority=priority,
                                       match=match, instructions=inst, idle_timeout=idle))
 
     def _delete_flows_to_port(self, dp, port_no: int) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, cookie_mask=0xFFFF_FFFF_FFFF_FFFF,
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, cookie_mask=ALL_BITS,
                                       command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                                       out_port=port_no, out_group=ofp.OFPG_ANY,
                                       match=parser.OFPMatch()))
 
     def _delete_flows_to_mac(self, dp, mac: str) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=COOKIE, cookie_mask=0xFFFF_FFFF_FFFF_FFFF,
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, cookie_mask=ALL_BITS,
                                       command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
                                       out_group=ofp.OFPG_ANY, match=parser.OFPMatch(eth_dst=mac)))
 

@@ -24,6 +24,8 @@ from controller import api
 #: App names the CLI accepts, mapped to their modules.
 APPS = {"l2": "controller.l2_switch", "lb": "controller.load_balancer"}
 CLIENT_COMMANDS = ("status", "drain")
+#: A fencing secret shorter than this is refused: a request signed with an empty key would pass.
+MIN_SECRET_LENGTH = 16
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -69,34 +71,38 @@ def main(argv: list[str] | None = None) -> int:
     if (args.fence_socket is None) != (args.fence_secret_file is None):
         print("halab-controller: --fence-socket and --fence-secret-file go together", file=sys.stderr)
         return 2
-    if args.fence_socket is not None:
-        from controller import l2_switch
-
+    if args.fence_secret_file is not None:
         try:
-            l2_switch.FENCE_SECRET = args.fence_secret_file.read_text().strip().encode()
-        except OSError as exc:
-            print(f"halab-controller: --fence-secret-file: {exc}", file=sys.stderr)
+            secret = args.fence_secret_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"halab-controller: --fence-secret-file {args.fence_secret_file}: {exc}", file=sys.stderr)
             return 2
-        l2_switch.FENCE_SOCKET = args.fence_socket
+        if len(secret) < MIN_SECRET_LENGTH:
+            print(f"halab-controller: --fence-secret-file {args.fence_secret_file}: the secret has {len(secret)} "
+                  f"characters; use at least {MIN_SECRET_LENGTH}", file=sys.stderr)
+            return 2
     if args.config is not None:
-        from controller import lb_config, load_balancer
+        from controller import lb_config
         from ha.configcheck import ConfigError
 
         try:
-            load_balancer.CONFIG = lb_config.load(args.config)
+            lb_config.load(args.config)
             api.check_free(args.api_port)
         except (ConfigError, api.ApiError) as exc:
             print(f"halab-controller: {exc}", file=sys.stderr)
             return 2
-        load_balancer.API_PORT = args.api_port
-        load_balancer.EVENT_LOG = args.event_log
         apps = [APPS["lb"]]
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
 
+    from controller import options
+
     logging.basicConfig(level=logging.DEBUG if os.environ.get("HALAB_DEBUG") else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port)], project="os_ken")
+    cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port),
+                   *options.as_args(lb_config=args.config, api_port=args.api_port, event_log=args.event_log,
+                                    fence_socket=args.fence_socket, fence_secret_file=args.fence_secret_file)],
+             project="os_ken")
     # Nothing to tidy: the flows stay in the switch on purpose (fail mode secure), and os-ken's own
     # shutdown path raises on native threads. Leave at once.
     for sig in (signal.SIGTERM, signal.SIGINT):

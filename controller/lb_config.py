@@ -16,17 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from pathlib import Path
 
-from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array, unique
+import tomli_w
+
+from controller.ids import MAX_BACKENDS, MAX_SERVICES, MAX_WEIGHT
+from ha.configcheck import ConfigError, checker, get, loader, named_table, no_unknown, table_array, unique
 
 ALGORITHMS = ("round_robin", "weighted", "source_hash", "consistent")
 CHECK_KINDS = ("tcp", "http", "udp", "none")
 SERVICE_KEYS = {"name", "vip", "port", "protocol", "algorithm", "backends", "health_check", "connection_idle"}
 BACKEND_KEYS = {"ip", "port", "weight"}
 CHECK_KEYS = {"kind", "interval", "timeout", "fall", "rise", "path", "send"}
-#: Weights become that many select-group buckets each (see selection.py), so keep them small.
-MAX_WEIGHT = 100
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,28 @@ class LbConfig:
         return tuple(dict.fromkeys(s.vip for s in self.services))
 
 
-def load(path: Path) -> LbConfig:
-    return parse(read_toml(path), source=str(path))
+
+
+
+def dump(cfg: LbConfig) -> str:
+    """The TOML that `parse` reads back into `cfg`: how the harness hands the controller its services."""
+    return tomli_w.dumps({"service": [_service_table(s) for s in cfg.services]})
+
+
+def _service_table(s: Service) -> dict:
+    c = s.health_check
+    return {"name": s.name, "vip": str(s.vip), "port": s.port, "protocol": s.protocol, "algorithm": s.algorithm,
+            "backends": [{"ip": str(b.ip), "port": b.port, "weight": b.weight} for b in s.backends],
+            "health_check": {"kind": c.kind, "interval": c.interval, "timeout": c.timeout, "fall": c.fall,
+                             "rise": c.rise, "path": c.path, "send": c.send},
+            "connection_idle": s.connection_idle}
 
 
 def parse(raw: dict, source: str = "config") -> LbConfig:
     no_unknown(raw, {"service"}, source)
     services = table_array(raw, "service", source, _service)
+    if len(services) > MAX_SERVICES:
+        raise ConfigError(f"{source}: {len(services)} services; at most {MAX_SERVICES}")
     unique([(s.vip, s.port, s.protocol) for s in services],
            f"{source}: two services listen on the same vip, port and protocol")
     vips = {s.vip for s in services}
@@ -111,8 +126,8 @@ def _port(t: dict, where: str, default: object = ...) -> int:
 def _service(t: object, where: str) -> Service:
     name, where = named_table(t, SERVICE_KEYS, where, "service")
     port = _port(t, where)
-    raw_backends = get(t, "backends", list, where, check=bool,
-                       allowed='a non-empty list like [{ip = "10.0.0.1", port = 80, weight = 1}]')
+    raw_backends = get(t, "backends", list, where, check=lambda v: 0 < len(v) <= MAX_BACKENDS,
+                       allowed=f'a list of 1 to {MAX_BACKENDS} backends like [{{ip = "10.0.0.1", port = 80}}]')
     backends = tuple(_backend(b, port, f"{where}: backends[{i}]") for i, b in enumerate(raw_backends))
     if len({b.label for b in backends}) != len(backends):
         raise ConfigError(f"{where}: a backend ip and port is listed twice")
@@ -160,7 +175,12 @@ def _health_check(t: dict, where: str) -> HealthCheck:
                           allowed=f"seconds from 0.01 to the interval ({interval})")),
         fall=get(t, "fall", int, where, default=3, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
         rise=get(t, "rise", int, where, default=2, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
-        path=get(t, "path", str, where, default="/", check=lambda v: v.startswith("/") and " " not in v,
-                 allowed='a URL path like "/health"'),
+        path=get(t, "path", str, where, default="/",
+                 check=lambda v: v.startswith("/") and v.isprintable() and " " not in v and len(v) <= 200,
+                 allowed='a URL path like "/health" (no spaces or control characters)'),
         send=get(t, "send", str, where, default="halab-health-check\n", allowed="a string"),
     )
+
+
+load = loader(parse)
+check = checker(parse, dump)

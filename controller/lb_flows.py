@@ -24,26 +24,18 @@ not in the bucket, because Open vSwitch 3.1 silently skips a `learn` inside a se
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from os_ken.ofproto import ofproto_v1_5_parser
 
+from controller import ids
+from controller.ids import CHECK_PORT_BASE, LB_STATIC_COOKIE, BackendKey
 from controller.lb_config import Backend, Service
+from controller.pool import Member
 
 LB_TABLE = 0
 L2_TABLE = 1
 BACKEND_TABLE = 2
-#: Cookies: static LB flows, and the two pinned flows of a connection (service and backend index
-#: in the low bits). PINNED_MASK matches both directions, CONN_MASK the client's side only.
-STATIC_COOKIE = 0x4841_4C41_4202_0000
-CONN_COOKIE = 0x4841_4C41_4204_0000
-REPLY_COOKIE = 0x4841_4C41_4205_0000
-CONN_MASK = 0xFFFF_FFFF_FFFF_0000
-PINNED_MASK = 0xFFFF_FFFF_FFFE_0000
-ALL_BITS = 0xFFFF_FFFF_FFFF_FFFF
-#: Health checks use source ports 61440-65535, above Linux's ephemeral range (32768-60999).
-CHECK_PORT_BASE = 0xF000
 #: A TCP connection flow learned by the switch lingers this long after a FIN or RST.
 FIN_IDLE_S = 2
 #: At most this many pinned connections per backend and direction (see LearnWithLimit).
@@ -63,16 +55,6 @@ def vip_mac(vip: IPv4Address) -> str:
 
 def mac_int(mac: str) -> int:
     return int(mac.replace(":", ""), 16)
-
-
-@dataclass(frozen=True)
-class Member:
-    """A backend in a pool: where it is (learned from its ARP reply) and how much it weighs."""
-
-    index: int
-    backend: Backend
-    mac: str
-    port: int
 
 
 class LbMessages:
@@ -118,27 +100,26 @@ class LbMessages:
                            ipv4_dst=str(service.vip), **{f"{proto}_dst": (CHECK_PORT_BASE, CHECK_PORT_BASE)})
         self._flow(PRIO_CHECK, match, self._apply([self._to_controller()]))
 
-    def service_entry(self, service: Service, group_id: int | None) -> None:
+    def service_entry(self, service: Service, service_index: int) -> None:
         """New connections to VIP:port go to the select group, or to the controller for round robin."""
         p = self.parser
-        action = p.OFPActionGroup(group_id) if group_id is not None else self._to_controller()
+        action = p.OFPActionGroup(ids.group_id(service_index)) if service.in_switch else self._to_controller()
         self._flow(PRIO_SERVICE, self._service_match(service), self._apply([action]))
 
     # --- the pool -------------------------------------------------------------------------
 
-    def group(self, service: Service, service_index: int, group_id: int, pool: list[Member],
-              buckets: list[int]) -> None:
+    def group(self, service: Service, service_index: int, pool: list[Member], buckets: list[int]) -> None:
         """(Re)write the service's select group: one bucket per unit of weight, liveness on the port.
 
-        `buckets` are the bucket ids from selection.bucket_ids; OVS's `hash` method over the
+        `buckets` are the bucket ids from pool.bucket_ids; OVS's `hash` method over the
         connection's fields (or the source address alone) picks among the live ones.
         """
         p, ofp = self.parser, self.ofp
         by_index = {m.index: m for m in pool}
         out = []
         for bid in buckets:
-            member = by_index[bid >> 7]
-            actions = [p.OFPActionSetField(reg1=service_index << 8 | member.index),
+            member = by_index[ids.backend_of_bucket(bid)]
+            actions = [p.OFPActionSetField(reg1=BackendKey(service_index, member.index).reg),
                        p.NXActionResubmitTable(table_id=BACKEND_TABLE)]
             # Weight 1, never 0: OVS treats a weight-0 select bucket as dead.
             props = [p.OFPGroupBucketPropWeight(type_=ofp.OFPGBPT_WEIGHT, weight=1),
@@ -147,13 +128,14 @@ class LbMessages:
         fields = ["ipv4_src"] if service.algorithm == "source_hash" else [
             "ip_proto", "ipv4_src", "ipv4_dst", f"{service.protocol}_src", f"{service.protocol}_dst"]
         self.dp.send_msg(p.OFPGroupMod(self.dp, command=OFPGC_ADD_OR_MOD, type_=ofp.OFPGT_SELECT,
-                                       group_id=group_id, buckets=out, properties=[SelectionMethod.hash_of(fields)]))
+                                       group_id=ids.group_id(service_index), buckets=out,
+                                       properties=[SelectionMethod.hash_of(fields)]))
 
     def backend(self, service: Service, service_index: int, member: Member) -> None:
         """Table 2: what a bucket that chose `member` does (learn the pin, rewrite, output)."""
         p = self.parser
         match = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[service.protocol],
-                           reg1=service_index << 8 | member.index)
+                           reg1=BackendKey(service_index, member.index).reg)
         # The learned flow's output port is read from reg0 when it is learned, so set it first.
         actions = [p.OFPActionSetField(reg0=member.port), *self._learn(service, service_index, member),
                    *self._to_backend(service, member)]
@@ -163,23 +145,24 @@ class LbMessages:
             client_port: int, client_switch_port: int) -> None:
         """Install a connection's two flows (round robin): the same flows the switch learns otherwise."""
         p, proto = self.parser, service.protocol
-        key = service_index << 8 | member.index
+        key = BackendKey(service_index, member.index)
         match = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_src=str(client),
                            ipv4_dst=str(service.vip), **{f"{proto}_src": client_port, f"{proto}_dst": service.port})
-        self._flow(PRIO_CONN, match, self._apply(self._to_backend(service, member)),
-                   cookie=CONN_COOKIE | key, idle=service.connection_idle)
+        self._flow(PRIO_CONN, match, self._apply([*self._fin_timeout(service), *self._to_backend(service, member)]),
+                   cookie=key.conn_cookie(), idle=service.connection_idle)
         reply = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_src=str(member.backend.ip),
                            ipv4_dst=str(client), **{f"{proto}_src": member.backend.port, f"{proto}_dst": client_port})
-        self._flow(PRIO_CONN, reply, self._apply([*self._as_vip(service), p.OFPActionOutput(client_switch_port)]),
-                   cookie=REPLY_COOKIE | key, idle=service.connection_idle)
+        self._flow(PRIO_CONN, reply, self._apply([*self._fin_timeout(service), *self._as_vip(service),
+                                                  p.OFPActionOutput(client_switch_port)]),
+                   cookie=key.reply_cookie(), idle=service.connection_idle)
 
-    def forget_connections(self, service_index: int, backend_index: int) -> None:
+    def forget_connections(self, key: BackendKey) -> None:
         """Delete the pinned flows of one backend (it died: let its clients hash again)."""
         p, ofp = self.parser, self.ofp
-        for base in (CONN_COOKIE, REPLY_COOKIE):
-            self.dp.send_msg(p.OFPFlowMod(self.dp, cookie=base | service_index << 8 | backend_index,
-                                          cookie_mask=ALL_BITS, table_id=LB_TABLE, command=ofp.OFPFC_DELETE,
-                                          out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=p.OFPMatch()))
+        for cookie in (key.conn_cookie(), key.reply_cookie()):
+            self.dp.send_msg(p.OFPFlowMod(self.dp, cookie=cookie, cookie_mask=ids.ALL_BITS, table_id=LB_TABLE,
+                                          command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                                          match=p.OFPMatch()))
 
     # --- packets and statistics -----------------------------------------------------------
 
@@ -197,10 +180,15 @@ class LbMessages:
     def request_group_desc(self) -> None:
         self.dp.send_msg(self.parser.OFPGroupDescStatsRequest(self.dp, 0, self.ofp.OFPG_ALL))
 
-    def request_connection_stats(self) -> None:
+    def request_connection_stats(self, cookie: int) -> int:
+        """Flows, packets and bytes of the pinned flows with this cookie, summed by the switch
+        (a few bytes whatever the number of connections); the request's xid."""
         p, ofp = self.parser, self.ofp
-        self.dp.send_msg(p.OFPFlowDescStatsRequest(self.dp, 0, LB_TABLE, ofp.OFPP_ANY, ofp.OFPG_ANY,
-                                                   CONN_COOKIE, PINNED_MASK, p.OFPMatch()))
+        request = p.OFPAggregateStatsRequest(self.dp, 0, LB_TABLE, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, ids.ALL_BITS,
+                                             p.OFPMatch())
+        self.dp.set_xid(request)
+        self.dp.send_msg(request)
+        return request.xid
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -229,7 +217,7 @@ class LbMessages:
         """
         p, proto = self.parser, service.protocol
         m, ld, out = p.NXFlowSpecMatch, p.NXFlowSpecLoad, p.NXFlowSpecOutput
-        key = service_index << 8 | member.index
+        key = BackendKey(service_index, member.index)
         ip_proto = [m(src=ETH_IP, dst=("eth_type", 0), n_bits=16),
                     m(src=PROTO_NUMBER[proto], dst=("ip_proto", 0), n_bits=8)]
         client_side = [
@@ -256,8 +244,13 @@ class LbMessages:
         ]
         fin = FIN_IDLE_S if proto == "tcp" else 0
         return [LearnWithLimit(table_id=LB_TABLE, priority=PRIO_CONN, idle_timeout=service.connection_idle,
-                               fin_idle_timeout=fin, cookie=base | key, specs=specs)
-                for base, specs in ((CONN_COOKIE, client_side), (REPLY_COOKIE, reply_side))]
+                               fin_idle_timeout=fin, cookie=cookie, specs=specs)
+                for cookie, specs in ((key.conn_cookie(), client_side), (key.reply_cookie(), reply_side))]
+
+    def _fin_timeout(self, service: Service) -> list:
+        """A TCP connection's flows go FIN_IDLE_S after its FIN or RST, as learned ones do."""
+        return [self.parser.NXActionFinTimeout(fin_idle_timeout=FIN_IDLE_S, fin_hard_timeout=0)] \
+            if service.protocol == "tcp" else []
 
     def _to_controller(self):
         return self.parser.OFPActionOutput(self.ofp.OFPP_CONTROLLER, self.ofp.OFPCML_NO_BUFFER)
@@ -265,7 +258,7 @@ class LbMessages:
     def _apply(self, actions: list) -> list:
         return [self.parser.OFPInstructionActions(self.ofp.OFPIT_APPLY_ACTIONS, actions)]
 
-    def _flow(self, priority: int, match, instructions: list, cookie: int = STATIC_COOKIE, idle: int = 0,
+    def _flow(self, priority: int, match, instructions: list, cookie: int = LB_STATIC_COOKIE, idle: int = 0,
               table: int = LB_TABLE) -> None:
         p = self.parser
         self.dp.send_msg(p.OFPFlowMod(self.dp, cookie=cookie, table_id=table, priority=priority, match=match,

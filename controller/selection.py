@@ -6,8 +6,8 @@ Two families, because Open vSwitch can do one and not the other:
   selection method scores every live bucket by a hash of (bucket_id, packet fields) and takes the
   highest: rendezvous hashing. A weight becomes that many buckets with their own ids, so a backend
   of weight w wins w/sum(w) of the flows; the ids depend only on the backend's place in the config,
-  so removing one backend moves only the flows that were on it. `rendezvous_pick` is the same rule
-  in Python, for tests and for reasoning.
+  so removing one backend moves only the flows that were on it (pool.bucket_ids).
+  `rendezvous_pick` is the same rule in Python, for tests and for reasoning.
 - round_robin and weighted need a counter, which a select group does not have: the controller
   picks (smooth weighted round robin, as nginx does) and pins the connection with a flow.
 """
@@ -16,22 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-
-#: Bits of a bucket id that number the replicas of one backend (weights are at most 100).
-REPLICA_BITS = 7
-
-
-def bucket_id(backend_index: int, replica: int) -> int:
-    return backend_index << REPLICA_BITS | replica
-
-
-def backend_of_bucket(bucket: int) -> int:
-    return bucket >> REPLICA_BITS
-
-
-def bucket_ids(weights: dict[int, int]) -> list[int]:
-    """Buckets for the backends in the pool, `weights` mapping config index -> weight."""
-    return [bucket_id(index, r) for index, weight in sorted(weights.items()) for r in range(weight)]
 
 
 def rendezvous_pick(key: bytes, buckets: Iterable[int]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -54,6 +55,24 @@ class CheckRunner:
             os.close(self.pidfd)
             self.pidfd = None
         return ok
+
+    def step(self, now: float, watch: Callable[[int, object], None], unwatch: Callable[[int], None]) -> list[bool]:
+        """Collect a run that ended and start the next one when due, keeping the pidfd of the run
+        in the agent's selector; the verdicts that came out (a command that cannot start fails)."""
+        verdicts = []
+        pidfd = self.pidfd
+        verdict = self.finish(now)
+        if verdict is not None:
+            verdicts.append(verdict)
+            if pidfd is not None:
+                unwatch(pidfd)
+        if self.proc is None and now >= self.next_run:
+            pidfd = self.start(now)
+            if pidfd is None:
+                verdicts.append(False)
+            else:
+                watch(pidfd, "check")
+        return verdicts
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+Config = TypeVar("Config")
 
 
 class ConfigError(ValueError):
@@ -30,13 +32,31 @@ def get(t: dict, key: str, kind: type | tuple, where: str, default: object = ...
     return value
 
 
+#: A configuration is a few kilobytes; anything far larger is a mistake (or an attack on the parser).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_toml(path: Path) -> dict:
+    """The file as TOML, or a ConfigError that names the file and what is wrong with it."""
     try:
-        return tomllib.loads(path.read_text())
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file; pass --config with the path of a TOML file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; pass --config with the path of a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; is it the right file?")
+    try:
+        return tomllib.loads(data.decode())
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration") from None
 
 
 def table_array(raw: dict, key: str, source: str, parse_one: Callable[[Any, str], Any]) -> tuple:
@@ -63,3 +83,13 @@ def named_table(t: object, allowed: set[str], where: str, kind: str) -> tuple[st
     no_unknown(t, allowed, where)
     name = get(t, "name", str, where, allowed="a non-empty string", check=bool)
     return name, f"{where.split(':')[0]}: {kind} {name!r}"
+
+
+def loader(parse: Callable[[dict, str], Config]) -> Callable[[Path], Config]:
+    """`load(path)` for a configuration module: read the file, parse it, name the file in errors."""
+    return lambda path: parse(read_toml(path), str(path))
+
+
+def checker(parse: Callable[[dict, str], Config], dump: Callable[[Config], str]) -> Callable[[Config], Config]:
+    """`check(cfg)` for a configuration built in code: the same checks a file gets (ConfigError)."""
+    return lambda cfg: parse(tomllib.loads(dump(cfg)), "the configuration built by halab")

@@ -1,4 +1,4 @@
-"""The `halab` command: demo, run a scenario, clean up after a crashed run."""
+"""The `halab` command: demo, run a scenario, clean up after a crashed run, fence a host."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from functools import partial
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import active_active, cleanup, preflight
+from harness import cleanup, daemons, preflight
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
 from harness.runstate import LabLock, RunState, leftover_states
-from harness.scenarios import FAULTS, ActiveStandbyOptions, run_active_standby
+from harness.scenarios import SCENARIOS
+from harness.scenarios.common import add_arguments, options_from
 
-SCENARIOS = {"active-standby": "two servers share a VIP through VRRPv3 (keepalived, or halab's agent); "
-                                "one fault on the master",
-             "active-active": "the SDN switch balances three backends; one fails under client load"}
+MAX_RUNS = 50
 Runner = Callable[[Path, Callable[[str], None]], RunRecord]
 
 console = Console(stderr=False, highlight=False)
@@ -35,20 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the default Active-Standby failover, measured and plotted")
     demo.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
     run = sub.add_parser("run", help="run a scenario: bring up, probe, inject the fault, report")
-    run.add_argument("scenario", help=f"one of: {', '.join(SCENARIOS)}")
-    run.add_argument("--fault", help=f"active-standby: {', '.join(FAULTS)} (default: link-cut); "
-                                     f"active-active: {', '.join(active_active.FAULTS)} (default: backend-crash)")
-    run.add_argument("--agent", default="halab", help="VRRP agent on the servers: halab (default) or keepalived")
-    run.add_argument("--advert-int", type=float, default=1.0, help="VRRP advertisement interval, seconds")
-    run.add_argument("--algorithm", default="consistent",
-                     help=f"active-active: {', '.join(active_active.ALGORITHMS)} (default: consistent)")
-    run.add_argument("--check-interval", type=float, default=0.1, help="active-active: health check interval, s")
-    run.add_argument("--rate", type=float, default=100.0, help="probe requests per second (10 to 1000)")
-    run.add_argument("--proto", help="probe protocol: udp or tcp (default: udp; tcp for active-active)")
-    run.add_argument("--before", type=float, default=2.0, help="seconds of probing before the fault")
-    run.add_argument("--after", type=float, default=None, help="seconds of probing after the fault")
-    run.add_argument("--runs", type=int, default=1, help="repeat on a fresh lab and report medians")
-    run.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
+    scenarios = run.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    for name, scenario in SCENARIOS.items():
+        one = scenarios.add_parser(name, help=scenario.summary, description=scenario.summary)
+        add_arguments(one, scenario.options)
+        one.add_argument("--runs", type=int, default=1, help=f"repeat on a fresh lab, 1 to {MAX_RUNS}, and report "
+                                                               "medians (default: 1)")
+        one.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
     sub.add_parser("clean", help="remove what an interrupted or killed halab run left behind")
     for action in ("fence", "unfence"):
         f = sub.add_parser(action, help=f"{action} a host of the running lab through its controller "
@@ -62,42 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "scenarios":
-            for name, text in SCENARIOS.items():
-                console.print(f"[bold]{name}[/]: {text}")
+            for name, scenario in SCENARIOS.items():
+                console.print(f"[bold]{name}[/]: {escape(scenario.summary)}")
             return 0
         if args.command == "clean":
             return _clean()
         if args.command in ("fence", "unfence"):
             return _fence(args.command, args.host)
-        if args.command == "demo":
-            opts = ActiveStandbyOptions()
-            return _run("active-standby", opts, partial(run_active_standby, opts), runs=1, out=args.out)
-        if args.scenario not in SCENARIOS:
-            raise HalabError(f"There is no scenario {args.scenario!r}.",
-                             f"Choose one of: {', '.join(SCENARIOS)} (`halab scenarios` lists them).")
-        if not 1 <= args.runs <= 50:
-            raise HalabError(f"--runs {args.runs} is out of range.", "Choose 1 to 50 runs.")
-        opts, runner = _scenario(args)
-        return _run(args.scenario, opts, runner, runs=args.runs, out=args.out)
+        scenario = SCENARIOS["active-standby" if args.command == "demo" else args.scenario]
+        opts = scenario.options() if args.command == "demo" else options_from(args, scenario.options)
+        runs = 1 if args.command == "demo" else args.runs
+        if not 1 <= runs <= MAX_RUNS:
+            raise HalabError(f"--runs {runs} is out of range.", f"Choose 1 to {MAX_RUNS} runs.")
+        return _run(scenario.name, opts, partial(scenario.run, opts), runs=runs, out=args.out)
     except HalabError as exc:
-        console.print(f"[bold red]halab:[/] {exc.problem}\n[bold]Fix:[/] {exc.fix}", soft_wrap=True)
+        print(f"halab: {exc.problem}\nFix: {exc.fix}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        console.print("[yellow]halab: interrupted; the lab was torn down.[/]")
+        print("halab: interrupted; the lab was torn down.", file=sys.stderr)
         return 130
-
-
-def _scenario(args: argparse.Namespace) -> tuple[object, Runner]:
-    """The scenario's options from the command line, and the function that runs it once."""
-    if args.scenario == "active-active":
-        opts = active_active.ActiveActiveOptions(
-            fault=args.fault or "backend-crash", algorithm=args.algorithm, check_interval=args.check_interval,
-            rate=args.rate, proto=args.proto or "tcp", before=args.before,
-            after=args.after if args.after is not None else 3.0)
-        return opts, partial(active_active.run_active_active, opts)
-    opts = ActiveStandbyOptions(fault=args.fault or "link-cut", agent=args.agent, advert_int=args.advert_int,
-                                rate=args.rate, proto=args.proto or "udp", before=args.before, after=args.after)
-    return opts, partial(run_active_standby, opts)
 
 
 def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path) -> int:
@@ -154,9 +130,14 @@ def _clean() -> int:
     preflight.require_root()
     with LabLock():
         removed = cleanup.clean_leftovers()
+        strays = daemons.running()  # with the lock held, no lab is running: these outlived theirs
     for line in removed:
-        console.print(f"removed {line}")
+        console.print(f"removed {escape(line)}")
     console.print("nothing to clean" if not removed else f"cleaned {len(removed)} leftover(s)")
+    # What no run recorded is not halab's to kill; say where it is.
+    for line in strays:
+        console.print(f"still running, started by no recorded halab run: {escape(line)} (stop it with "
+                      f"`kill {line.split()[0]}` if it is yours)")
     return 0
 
 

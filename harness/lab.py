@@ -8,28 +8,30 @@ Both paths go through the same code: runstate records, cleanup.undo removes.
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO
 
-from harness import cleanup, preflight
+from controller.lb_config import LbConfig
+from ha.statusfile import state_root
+from harness import cleanup, preflight, probe
+from harness.daemons.controller import Controller
+from harness.daemons.responder import Responder
 from harness.errors import HalabError
+from harness.process import LabProcess
 from harness.procs import netns_inode
-from harness.runstate import LabLock, RunState, state_dir
+from harness.runstate import LabLock, RunState
 from topologies.base import LabTopo
 
 log = logging.getLogger("halab.lab")
 
 CONTROLLER_START_TIMEOUT_S = 20.0
-#: The load balancer's event log in the run directory.
-LB_EVENTS = "lb-events.jsonl"
 SWITCH_CONNECT_TIMEOUT_S = 20.0
 CONNECT_CHECK_TIMEOUT_S = 2.0
 _TERMINATING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -75,76 +77,19 @@ def lab_controller_class():
     return LabController
 
 
-@dataclass
-class LabProcess:
-    """A process the lab started on a host (or in the root namespace, for the controller)."""
-
-    name: str
-    host: str
-    popen: subprocess.Popen
-    log_path: Path
-    _log: IO[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal(self, sig: int) -> float:
-        """Send `sig` and return the monotonic time it was sent."""
-        t = time.monotonic()
-        self.popen.send_signal(sig)
-        return t
-
-    def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; a stopped (SIGSTOP) process is continued first."""
-        if self.alive():
-            for sig in (signal.SIGCONT, signal.SIGTERM):
-                try:
-                    self.popen.send_signal(sig)
-                except ProcessLookupError:
-                    break
-            try:
-                self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        if self._log:
-            self._log.close()
-            self._log = None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        """Wait until the process has printed `text` (it is ready); a clear error if it died or is slow."""
-        deadline = time.monotonic() + timeout
-        while text not in self.log_text():
-            if not self.alive():
-                raise HalabError(f"{self.name} on {self.host} exited early:\n{self.log_text()[-1500:]}",
-                                 f"See {self.log_path}.")
-            if time.monotonic() > deadline:
-                raise HalabError(f"{self.name} on {self.host} did not start within {timeout:.0f} s.",
-                                 f"See {self.log_path}.")
-            time.sleep(0.02)
-
-
 class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
 
-    def __init__(self, topo: LabTopo, run_dir: Path, apps: tuple[str, ...] = ("l2",),
-                 lb_config: str | None = None, fence_secret: str | None = None) -> None:
-        """`lb_config`: TOML text for the load balancer; the controller then runs it instead of `apps`.
-        `fence_secret`: the controller serves fencing requests signed with it on `fence_socket`."""
+    def __init__(self, topo: LabTopo, run_dir: Path, lb: LbConfig | None = None, fencing: bool = False) -> None:
+        """`lb`: the controller runs the load balancer with these services (besides the L2 switch).
+        `fencing`: the controller serves fencing requests on `fence_socket`, signed with
+        `cluster_secret`, which is made for this lab alone and never leaves its run directory."""
         self.topo = topo
         self.run_dir = run_dir
-        self.apps = apps
-        self.lb_config = lb_config
-        self.fence_secret = fence_secret
+        self.lb = lb
+        self.cluster_secret = secrets.token_hex(16) if fencing else None
         self.fence_socket: Path | None = None
-        self.controller: LabProcess | None = None
+        self.controller: Controller | None = None
         self.openflow_port = 0
         self.api_port = 0
         self.net = None
@@ -217,13 +162,43 @@ class Lab:
             raise KeyError(f"no host {name!r} in this lab")
         return self.net[name]
 
-    def spawn(self, host: str, name: str, argv: list[str]) -> LabProcess:
-        """Start a long-running process on `host`, output to <run_dir>/<host>-<name>.log."""
-        log_path = self.run_dir / f"{host}-{name}.log"
+    def spawn(self, host: str | None, name: str, argv: list[str]) -> LabProcess:
+        """Start a long-running process on `host` (None: the root namespace, in a session of its
+        own), output to <run_dir>/<host>-<name>.log (<name>.log in the root namespace)."""
+        log_path = self.run_dir / (f"{host}-{name}.log" if host else f"{name}.log")
         out = log_path.open("ab")
-        popen = self.host(host).popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT)
-        return self._adopt(LabProcess(name, host, popen, log_path, out))
+        if host is None:
+            out.write(f"$ {' '.join(argv)}\n".encode())  # several starts share the log: say which is which
+            out.flush()
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        else:
+            popen = self.host(host).popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        return self._adopt(LabProcess(name, host or "root", popen, log_path, out))
+
+    def responder(self, host: str) -> Responder:
+        """Start the probe responder on `host` (it answers with the host's name) and wait until it serves."""
+        return Responder(self, host).start()
+
+    def who_answers(self, src: str, targets: list[str], proto: str = "udp", port: int = probe.PORT) -> dict:
+        """Which server answers at each target address, as seen from host `src` (None: nobody)."""
+        result = self.run(src, probe.command("check", "--proto", proto, "--port", str(port), *targets), timeout=30)
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            raise HalabError(f"The probe on {src} failed: {result.stderr.strip()[-500:]}",
+                             f"See the logs in {self.run_dir}.") from None
+
+    def wait_for_answer(self, src: str, target: str, timeout: float, expect: str | None = None) -> str:
+        """Poll `target` from `src` until a server (or the one named `expect`) answers; its name."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = self.who_answers(src, [target]).get(target)
+            if answer is not None and expect in (None, answer):
+                return answer
+            time.sleep(0.2)
+        raise HalabError(f"{expect or 'No server'} did not answer on {target} from {src} within {timeout:.0f} s.",
+                         f"See the daemons' logs in {self.run_dir}.")
 
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a short command on `host` and wait for it (killed after `timeout` seconds)."""
@@ -244,45 +219,22 @@ class Lab:
         self.state.track(proc.pid, f"{proc.host}:{proc.name}")
         return proc
 
-    def start_controller(self) -> LabProcess:
+    def start_controller(self) -> Controller:
         """Start the controller (again, after a fault killed it) and wait until it listens."""
-        port = self.openflow_port
-        log_path = self.run_dir / "controller.log"
-        out = log_path.open("ab")
-        argv = [sys.executable, "-m", "controller.launcher", "--port", str(port)]
-        if self.lb_config is not None:
-            config = self.run_dir / "lb.toml"
-            config.write_text(self.lb_config)
-            argv += ["--config", str(config), "--api-port", str(self.api_port),
-                     "--event-log", str(self.run_dir / LB_EVENTS)]
-        if self.fence_secret is not None:
+        if self.cluster_secret is not None and self.fence_socket is None:
             assert self.state is not None
-            secret_file = self.run_dir / "fence.secret"
-            secret_file.write_text(self.fence_secret)
-            secret_file.chmod(0o600)
             # Unix socket paths are short (108 bytes): not in a test's deep run directory.
-            self.fence_socket = state_dir() / f"fence-{self.state.run_id}.sock"
-            self.state.fence_socket, self.state.fence_secret_file = str(self.fence_socket), str(secret_file)
-            argv += ["--fence-socket", str(self.fence_socket), "--fence-secret-file", str(secret_file)]
-        for app in self.apps:
-            argv += ["--app", app]
-        out.write(f"$ {' '.join(argv)}\n".encode())
-        out.flush()
-        popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-        proc = self.controller = self._adopt(LabProcess("controller", "root", popen, log_path, out))
-        deadline = time.monotonic() + CONTROLLER_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise HalabError(f"The controller exited at start:\n{proc.log_text()[-2000:]}",
-                                 f"See {log_path}; `sudo make setup` reinstalls os-ken.")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return proc
-            except OSError:
-                time.sleep(0.1)
-        raise HalabError(f"The controller did not listen on port {port} within "
-                         f"{CONTROLLER_START_TIMEOUT_S:.0f} s.", f"See {log_path}.")
+            self.fence_socket = state_root() / f"fence-{self.state.run_id}.sock"
+        self.controller = Controller(self, self.openflow_port, self.api_port, self.lb, self.fence_socket,
+                                     self.cluster_secret)
+        if self.fence_socket is not None and self.state is not None:
+            self.state.fence_socket = str(self.fence_socket)
+            self.state.fence_secret_file = str(self.controller.secret_file)
+            self.state.save()
+        try:
+            return self.controller.start(CONTROLLER_START_TIMEOUT_S)
+        except HalabError as exc:
+            raise HalabError(exc.problem, f"{exc.fix} `sudo make setup` reinstalls os-ken.") from None
 
     def _start_network(self, controller_port: int) -> None:
         from mininet.link import TCLink

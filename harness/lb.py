@@ -1,59 +1,68 @@
-"""The load balancer in a lab: its configuration for a topology, and its status API."""
+"""The load balancer in a lab: its services built from a topology, and its status API."""
 
 from __future__ import annotations
 
 import time
 
-from controller import api
+from controller import api, lb_config
+from controller.lb_config import Backend, HealthCheck, LbConfig, Service
+from ha.configcheck import ConfigError
 from harness.errors import HalabError
 from harness.lab import Lab
 from harness.probe import PORT
 from topologies.base import LabTopo
 
 #: A UDP check the probe responders answer (they ignore datagrams without the probe's header).
-UDP_CHECK = ', send = "HALAB health 0\\n"'
+UDP_CHECK_SEND = "HALAB health 0\n"
 
 
-def service_toml(topo: LabTopo, name: str = "probe", protocol: str = "tcp", port: int = PORT,
-                 backend_port: int | None = None, algorithm: str = "consistent",
-                 weights: dict[str, int] | None = None, check: str = "tcp", interval: float = 0.1,
-                 fall: int = 3, rise: int = 2) -> str:
-    """One [[service]] on the topology's VIP, every host with role "backend" behind it."""
+def service(topo: LabTopo, name: str = "probe", protocol: str = "tcp", port: int = PORT,
+            backend_port: int | None = None, algorithm: str = "consistent", weights: dict[str, int] | None = None,
+            check: str = "tcp", interval: float = 0.1, fall: int = 3, rise: int = 2,
+            extra_backends: tuple[Backend, ...] = ()) -> Service:
+    """One service on the topology's VIP, every host with role "backend" behind it (then `extra_backends`)."""
     weights = weights or {}
-    backends = ", ".join(
-        f'{{ip = "{topo.addresses[h][0].ip}", port = {backend_port or port}, weight = {weights.get(h, 1)}}}'
-        for h in topo.hosts_with_role("backend"))
-    return (f'[[service]]\nname = "{name}"\nvip = "{topo.vip.ip}"\nport = {port}\nprotocol = "{protocol}"\n'
-            f'algorithm = "{algorithm}"\nbackends = [{backends}]\n'
-            f'health_check = {{kind = "{check}", interval = {interval}, timeout = {interval}, '
-            f"fall = {fall}, rise = {rise}{UDP_CHECK if check == 'udp' else ''}}}\n")
+    assert topo.vip is not None
+    backends = tuple(Backend(topo.addresses[h][0].ip, backend_port or port, weights.get(h, 1))
+                     for h in topo.hosts_with_role("backend"))
+    send = {"send": UDP_CHECK_SEND} if check == "udp" else {}
+    return Service(name, topo.vip.ip, port, protocol, algorithm, extra_backends + backends,
+                   HealthCheck(check, interval, interval, fall, rise, **send))
+
+
+def config(*services: Service) -> LbConfig:
+    """The services, checked as a configuration file would be."""
+    try:
+        return lb_config.check(LbConfig(services))
+    except ConfigError as exc:
+        raise HalabError(f"load balancer configuration: {exc}", "Choose a value in the range it names.") from None
 
 
 def status(lab: Lab) -> dict:
     return api.call(lab.api_port, "/status")
 
 
-def backends(lab: Lab, service: str = "probe") -> dict[str, dict]:
-    """The backends of `service` on the first switch, by "ip:port"."""
+def backends(lab: Lab, service_name: str = "probe") -> dict[str, dict]:
+    """The backends of a service on the first switch, by "ip:port"."""
     for s in status(lab)["switches"][0]["services"]:
-        if s["name"] == service:
+        if s["name"] == service_name:
             return {b["backend"]: b for b in s["backends"]}
-    raise KeyError(service)
+    raise KeyError(service_name)
 
 
-def wait_for_pool(lab: Lab, timeout: float, service: str = "probe") -> None:
-    """Wait until every backend of `service` is in the pool; a clear error with the status if not."""
+def wait_for_pool(lab: Lab, timeout: float, service_name: str = "probe") -> None:
+    """Wait until every backend of the service is in the pool; a clear error with the status if not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if all(b["in_pool"] for b in backends(lab, service).values()):
+            if all(b["in_pool"] for b in backends(lab, service_name).values()):
                 return
         except (api.ApiError, IndexError, KeyError):
             pass  # not up yet, or no switch connected yet
         time.sleep(0.1)
-    raise HalabError(f"Not every backend joined the pool of {service!r} within {timeout:.0f} s.",
+    raise HalabError(f"Not every backend joined the pool of {service_name!r} within {timeout:.0f} s.",
                      f"See {lab.run_dir / 'controller.log'} and the backends' logs there.")
 
 
-def drain(lab: Lab, service: str, backend: str, drained: bool = True) -> None:
-    api.call(lab.api_port, "/drain", {"service": service, "backend": backend, "drain": drained})
+def drain(lab: Lab, service_name: str, backend: str, drained: bool = True) -> None:
+    api.call(lab.api_port, "/drain", {"service": service_name, "backend": backend, "drain": drained})

@@ -1,6 +1,7 @@
 """Failover arithmetic on a probe timeline: pure functions, one clock (CLOCK_MONOTONIC).
 
-Definitions (the method in shared/DESIGN.md):
+Definitions (the one method every scenario, test and benchmark uses; README, "How failover is
+measured"):
 - outage: the longest span without a successful request from the fault on, measured between
   the send times of two consecutive successful requests, the later one sent after the fault.
   Usually that span covers the fault; after a graceful stop the service may answer a few more

@@ -23,7 +23,7 @@ def start_ticks(pid: int) -> int | None:
 
 def is_same_process(pid: int, ticks: int) -> bool:
     """True while `pid` is still the process that started at `ticks` and has not exited."""
-    return start_ticks(pid) == ticks and _is_running(pid)
+    return start_ticks(pid) == ticks and is_running(pid)
 
 
 def netns_inode(pid: int) -> int | None:
@@ -57,13 +57,13 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
     alive = list(pids)
     while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _is_running(p)]
+        alive = [p for p in alive if is_running(p)]
         if alive:
             time.sleep(0.02)
     return alive
 
 
-def _is_running(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):

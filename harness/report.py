@@ -10,10 +10,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.events import Event
 from harness.faults import FaultEvent
 from harness.measure import Outcome, median
 from harness.probe import Request
-from harness.vrrp_daemons import StateEvent
 
 
 @dataclass
@@ -24,7 +24,7 @@ class RunRecord:
     options: dict
     fault: FaultEvent
     outcome: Outcome
-    events: list[StateEvent]
+    events: list[Event]
     requests: list[Request]
     run_dir: Path
     notes: list[str] = field(default_factory=list)
@@ -57,7 +57,7 @@ def plot_timeline(record: RunRecord) -> Path:
     t0 = record.fault.at
     servers = sorted({r.server for r in record.requests if r.server})
     rows = {name: i + 1 for i, name in enumerate(servers)}
-    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
     for name, y in rows.items():
         xs = [r.sent - t0 for r in record.requests if r.server == name]
         ax.scatter(xs, [y] * len(xs), s=6, label=f"answered by {name}")
@@ -73,10 +73,13 @@ def plot_timeline(record: RunRecord) -> Path:
     for i, ev in enumerate(e for e in record.events if record.requests and
                            record.requests[0].sent - 1 <= e.at <= record.requests[-1].sent + 1):
         ax.axvline(ev.at - t0, color="gray", linestyle="--", linewidth=0.8)
-        ax.annotate(f"{ev.host} {ev.state}", (ev.at - t0, 0.4 + (i % 3) * 0.3), fontsize=7, rotation=90,
-                    xytext=(2, 0), textcoords="offset points", color="dimgray")
+        why = ev.reason if len(ev.reason) <= 32 else ev.reason[:31] + "…"
+        subject = "" if ev.subject == ev.host else f" {ev.subject}"
+        ax.annotate(f"{ev.host}{subject} {ev.state}: {why}", (ev.at - t0, -0.5 + (i % 3) * 0.15), fontsize=6,
+                    rotation=90, xytext=(2, 0), textcoords="offset points", color="dimgray", annotation_clip=True,
+                    clip_on=True, va="bottom")
     ax.set_yticks([0, *rows.values()], ["no reply", *rows])
-    ax.set_ylim(-0.6, len(rows) + 0.8)
+    ax.set_ylim(-0.6, max(len(rows), 2) + 0.8)
     ax.set_xlabel("seconds since the fault (CLOCK_MONOTONIC)")
     ax.set_title(f"{record.scenario}: what the client saw ({record.options.get('rate', '?'):g} requests/s, "
                  f"{record.options.get('proto', '?')})", fontsize=10)

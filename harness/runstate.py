@@ -15,13 +15,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ha.statusfile import UnsafeStateDirError, ensure_private, state_root, write_atomically
 from harness.errors import HalabError
 from harness.procs import start_ticks
 
 
-def state_dir() -> Path:
-    """Where locks and state files live: tmpfs, so a reboot (which ends every run) clears them."""
-    return Path(os.environ.get("HALAB_STATE_DIR", "/run/halab"))
+def private_state_root() -> Path:
+    """The state directory, created 0700; a HalabError if it is not halab's alone."""
+    try:
+        return ensure_private(state_root())
+    except UnsafeStateDirError as exc:
+        raise HalabError(f"The state directory is unsafe: {exc}.", "Fix it, then run again.") from None
 
 
 @dataclass
@@ -47,14 +51,12 @@ class RunState:
 
     @property
     def path(self) -> Path:
-        return state_dir() / f"run-{self.run_id}.json"
+        return state_root() / f"run-{self.run_id}.json"
 
     def save(self) -> None:
         """Write atomically, so a crash mid-write leaves the previous complete version."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, self.path)
+        private_state_root()
+        write_atomically(self.path, json.dumps(asdict(self), indent=1))
 
     def track(self, pid: int, what: str) -> None:
         ticks = start_ticks(pid)
@@ -81,7 +83,7 @@ class RunState:
 
 def leftover_states() -> list[Path]:
     """State files of earlier runs (call only while holding the lock)."""
-    return sorted(state_dir().glob("run-*.json"))
+    return sorted(state_root().glob("run-*.json"))
 
 
 class LabLock:
@@ -91,9 +93,12 @@ class LabLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        state_dir().mkdir(parents=True, exist_ok=True)
-        path = state_dir() / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        path = private_state_root() / "lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:  # ELOOP: a link at the lock's name
+            raise HalabError(f"Cannot open the lab lock {path} ({exc.strerror}).",
+                             f"Remove {path}; halab makes a new one.") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

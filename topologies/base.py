@@ -7,7 +7,7 @@ records that while it builds, so tests and scenarios read it instead of guessing
 
 from __future__ import annotations
 
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from mininet.topo import Topo
 
@@ -50,6 +50,20 @@ class LabTopo(Topo):
 
     def hosts_with_role(self, role: str) -> list[str]:
         return sorted(name for name, r in self.roles.items() if r == role)
+
+    def interfaces(self, host: str) -> list[tuple[str, IPv4Interface]]:
+        """(interface name, address) of each of the host's links, as Mininet names them: in link order."""
+        return [(f"{host}-eth{i}", address) for i, address in enumerate(self.addresses[host])]
+
+    def interface_on(self, host: str, network: IPv4Network) -> tuple[str, IPv4Interface]:
+        """The host's interface and address in `network` (KeyError if it has none there)."""
+        for name, address in self.interfaces(host):
+            if address.ip in network:
+                return name, address
+        raise KeyError(f"{host} has no address in {network}")
+
+    def address_on(self, host: str, network: IPv4Network) -> IPv4Address:
+        return self.interface_on(host, network)[1].ip
 
     def reachable_pairs(self) -> list[tuple[str, str, str]]:
         """Every (source host, destination host, destination address) that share a subnet.

@@ -1,44 +1,45 @@
 """The heartbeat agent's event loop: send heartbeats on every link, listen on every link, decide.
 
-One selector; every `tick` the loop sends a heartbeat on each link, reads the detector (peer
-alive on which links), the quorum check and the resource monitors, hands the `View` to the
-decision logic (fsm.Node) and carries out what it says: start or stop the resources, or ask
-the controller to fence the peer (in a worker thread; the loop keeps beating meanwhile).
+The loop (ha.daemon) sleeps until the next thing that can change a decision: the next
+heartbeat to send, the moment a link would fall silent, the next tie-breaker echo, a monitor's
+run, the end of a FAULT or a retry pause, or a worker's result. Then it hands the `View` (what
+it knows now) to the decision logic (fsm.Node) and carries out what comes back: start or stop
+the resources, or ask the controller to fence the peer. Those run in one worker thread, in
+order, so heartbeats never stop; their results come back as futures, read on the loop.
 """
 
 from __future__ import annotations
 
-import selectors
-import signal
 import socket
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ha import netlink, statusfile
-from ha.eventlog import EventLog
+from ha import daemon, netlink
 from ha.heartbeat import fencing
-from ha.heartbeat.config import HeartbeatConfig
+from ha.heartbeat.config import HeartbeatConfig, Link
 from ha.heartbeat.detector import Detector
-from ha.heartbeat.fsm import Action, Node, Role, View
+from ha.heartbeat.freshness import Freshness
+from ha.heartbeat.fsm import Action, FencePeer, Node, StartResources, StopResources, Transition, View
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 from ha.heartbeat.resources import Resources
 from ha.heartbeat.tiebreaker import TieBreaker
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-STATUS_EVERY_S = 0.5
 
 
-class Agent:
+class Agent(daemon.Agent):
+    kind = "heartbeat"
+    source = "halab-heartbeat"
+
     def __init__(self, config: HeartbeatConfig) -> None:
+        super().__init__(config.event_log)
         self.cfg = config
-        self.log = EventLog(config.event_log)
         self.incarnation = time.time_ns()
         self.seq = 0
-        self.sel = selectors.DefaultSelector()
         self.sockets: dict[str, socket.socket] = {}
         self.detector = Detector(tuple(link.interface for link in config.links), config.interval, config.deadtime,
                                  config.detector, config.phi_threshold)
-        self.peer_incarnation: int | None = None
+        self.freshness = Freshness(window=max(config.deadtime + 2 * config.interval, 1.0))
         self.peer_state: State | None = None
         self.resources = Resources(config.resources)
         self.tiebreaker = (TieBreaker(config.tiebreaker, min(max(config.interval / 2, 0.01), 0.5))
@@ -48,11 +49,10 @@ class Agent:
         self.node = Node(config.name, config.priority, config.peer, config.peer_priority, config.auto_failback,
                          config.failure_timeout, started=time.monotonic(), grace=config.initdead)
         self.worker = ThreadPoolExecutor(1)
-        self.fencing: Future | None = None
+        self.pending: list[tuple[Action, Future]] = []
         self.degraded: set[str] = set()
-        self.stopping = False
-        self.logged: tuple[Role, str] | None = None
-        self.status_path = statusfile.own_path("heartbeat")
+        self.heard_since: float | None = None  # since when the peer has been alive on some link
+        self.next_beat = 0.0
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -64,71 +64,111 @@ class Agent:
             s.bind(("0.0.0.0", self.cfg.port))
             s.setblocking(False)
             self.sockets[link.interface] = s
-            self.sel.register(s, selectors.EVENT_READ, link)
+            self.watch(s, link)
         if self.tiebreaker is not None:
-            self.sel.register(self.tiebreaker, selectors.EVENT_READ, "tiebreaker")
+            self.watch(self.tiebreaker, "tiebreaker")
 
-    # --- the loop -------------------------------------------------------------------------
+    # --- the loop (see ha.daemon.Agent) ---------------------------------------------------
 
-    def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: setattr(self, "stopping", True))
-        self._event(Role.STANDBY, "startup")
-        tick = min(self.cfg.interval, 0.05)
-        next_beat = status_due = time.monotonic()
-        while not self.stopping:
-            now = time.monotonic()
-            if now >= next_beat:
-                self._beat()
-                next_beat = now + self.cfg.interval
-            for key, _ in self.sel.select(max(0.0, min(next_beat, now + tick) - now)):
-                if key.data == "tiebreaker":
-                    self.tiebreaker.receive()
-                else:
-                    self._receive(key.data, key.fileobj)
-            now = time.monotonic()
-            self._checks(now)
-            self._links(now)
-            if self.fencing is not None and self.fencing.done():
-                answer, self.fencing = self.fencing.result(), None
-                detail = answer.get("error", "") if not answer.get("ok") else f"ports {answer.get('ports')}"
-                self._carry_out(self.node.fenced(bool(answer.get("ok")), now, detail), now)
-            view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now),
-                        not self.monitor_failed)
-            self._carry_out(self.node.step(view), now)
-            if now >= status_due:
-                self._write_status()
-                status_due = now + STATUS_EVERY_S
-        self._shutdown()
-        return 0
+    def start(self, now: float) -> None:
+        self.events.write(self.cfg.name, None, self.node.role.value, "startup")
 
-    def _beat(self) -> None:
+    def deadlines(self) -> list[float]:
+        now = time.monotonic()
+        times = [self.next_beat, *(r.deadline() for r in self.resources.monitors.values())]
+        times += [t for t in (self.detector.next_change(now), self.node.next_change(now)) if t is not None]
+        if self.tiebreaker is not None:
+            times.append(self.tiebreaker.next_send)
+        return times
+
+    def ready(self, data: object, now: float) -> None:
+        if data == "tiebreaker":
+            self.tiebreaker.receive()
+        elif data != "check":  # a monitor that ended is collected by tick()
+            self._receive(data, self.sockets[data.interface])
+
+    def tick(self, now: float) -> None:
+        if now >= self.next_beat:
+            self._beat(now)
+            self.next_beat = now + self.cfg.interval
+        self._monitors(now)
+        self._links(now)
+        self._results(now)
+        view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now), not self.monitor_failed)
+        self._carry_out(self.node.step(view), now)
+
+    def shutdown(self, now: float) -> None:
+        self.worker.shutdown(wait=True, cancel_futures=True)  # a start in progress ends first
+        for error in self.resources.stop():
+            self.events.write("resources", "running", "stop failed", error)
+        for s in self.sockets.values():
+            s.close()
+        self.events.write(self.cfg.name, self.node.role.value, "STOPPED", "shutdown")
+
+    def status(self) -> dict:
+        now = time.monotonic()
+        return {"node": self.cfg.name, "role": self.node.role.value, "reason": self.node.reason,
+                "peer": self.cfg.peer, "peer_state": self.peer_state.name if self.peer_state else None,
+                "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
+                "quorum": self.reachable, "resources": [r.name for r in self.resources.running],
+                "dropped": dict(self.freshness.dropped)}
+
+    # --- heartbeats -------------------------------------------------------------------------
+
+    def _beat(self, now: float) -> None:
         self.seq += 1
-        data = encode(Heartbeat(self.cfg.name, self.incarnation, self.seq, self.node.role.wire), self.cfg.secret)
+        beat = Heartbeat(self.cfg.name, self.incarnation, self.seq, self.node.role.wire,
+                         nonce=self.freshness.next_nonce(now), echo=self.freshness.heard)
+        data = encode(beat, self.cfg.secret)
         for link in self.cfg.links:
             try:
                 self.sockets[link.interface].sendto(data, (str(link.peer_address), self.cfg.port))
             except OSError:
                 pass  # link down: its silence is what the peer will notice
 
-    def _receive(self, link, sock: socket.socket) -> None:
-        while True:
+    def _receive(self, link: Link, sock: socket.socket) -> None:
+        """Take what arrived on `link`, at most a bounded batch (a flood must not starve the timers)."""
+        for _ in range(daemon.RECEIVE_BATCH):
             try:
-                data, _addr = sock.recvfrom(512)
+                data, (source, _port) = sock.recvfrom(512)
             except BlockingIOError:
                 return
+            now = time.monotonic()
+            if source != str(link.peer_address):
+                self.freshness.drop("not from the peer's address on that link")
+                continue
             try:
                 beat = decode(data, self.cfg.secret)
-            except PacketError:
+            except PacketError as exc:
+                self.freshness.drop(str(exc))
                 continue
             if beat.node != self.cfg.peer:
+                self.freshness.drop("from another node")
                 continue
-            if beat.incarnation != self.peer_incarnation:
-                if self.peer_incarnation is not None:
-                    self.detector.forget()
-                self.peer_incarnation = beat.incarnation
-            self.detector.beat(link.interface, time.monotonic())
+            life = self.freshness.life
+            if not self.freshness.accept(link.interface, beat, now):
+                continue
+            if life is not None and life != beat.incarnation:
+                self.detector.forget()  # a new life of the peer: its old rhythm says nothing
+            self.detector.beat(link.interface, now)
             self.peer_state = beat.state
+
+    def _links(self, now: float) -> None:
+        """Report a link that went silent while another still carries the peer's heartbeats."""
+        alive = set(self.detector.alive_links(now))
+        if not alive:
+            self.heard_since = None
+        elif self.heard_since is None:
+            self.heard_since = now
+        if self.heard_since is None or now < self.heard_since + self.cfg.deadtime:
+            return  # when the peer (re)appears, one link is simply heard first
+        degraded = set(self.detector.links) - alive if alive else set()
+        for link in sorted(degraded - self.degraded):
+            heard = ", ".join(sorted(alive))
+            self.events.write(link, "alive", "silent", f"link degraded: the peer is still heard on {heard}")
+        for link in sorted(self.degraded - degraded):
+            self.events.write(link, "silent", "alive", "link restored")
+        self.degraded = degraded
 
     def _quorum(self, now: float) -> bool:
         """May we take over a silent peer: the tie-breaker answered since the peer fell silent."""
@@ -137,83 +177,62 @@ class Agent:
         self.tiebreaker.tick(now)
         reachable = self.tiebreaker.reachable(now, max(self.cfg.deadtime, 1.0))
         if reachable != self.reachable:
-            self.log.write(node=self.cfg.name, event="quorum" if reachable else "no quorum")
+            where = f"tie-breaker {self.cfg.tiebreaker}"
+            self.events.write("quorum", "no quorum" if reachable else "quorum", "quorum" if reachable else "no quorum",
+                              f"{where} answers" if reachable else f"{where} does not answer")
             self.reachable = reachable
         last_heard = max((a.last for a in self.detector.arrivals.values() if a.last is not None), default=-1e18)
         # An echo sent once the next heartbeat was already due: an answer to one sent just before a
         # cut would vouch for a network this node may no longer be part of.
         return self.tiebreaker.answered_since(last_heard + self.cfg.interval)
 
-    def _checks(self, now: float) -> None:
+    def _monitors(self, now: float) -> None:
         for name, runner in list(self.resources.monitors.items()):
-            if runner.proc is None and now >= runner.next_run:
-                runner.start(now)
-            verdict = runner.finish(now)
-            if verdict is None:
-                continue
-            if not verdict:
+            if False in runner.step(now, self.watch, self.unwatch) and not self.monitor_failed:
                 self.monitor_failed = True
-                self.log.write(node=self.cfg.name, event="monitor failed", resource=name)
+                self.events.write(f"resource {name}", "running", "failed", "its monitor failed")
 
-    def _links(self, now: float) -> None:
-        """Report a link that went silent while another still carries the peer's heartbeats."""
-        if now < self.node.started + self.cfg.deadtime:
-            return  # at start, one link is simply heard first
-        alive = set(self.detector.alive_links(now))
-        degraded = set(self.detector.links) - alive if alive else set()
-        for link in sorted(degraded - self.degraded):
-            self.log.write(node=self.cfg.name, event="link degraded", link=link)
-        for link in sorted(self.degraded - degraded):
-            self.log.write(node=self.cfg.name, event="link restored", link=link)
-        self.degraded = degraded
+    # --- acting -----------------------------------------------------------------------------
 
     def _carry_out(self, actions: list[Action], now: float) -> None:
-        """Fencing and resource commands run in one worker thread, in order: the loop keeps beating.
-
-        Every change of role or of its reason is logged, with or without actions."""
+        """Role changes are logged here and only here; the rest runs in the worker, in order."""
         for action in actions:
-            if action.kind == "fence":
-                self.fencing = self.worker.submit(self._fence)
-            elif action.kind == "start":
+            if isinstance(action, Transition):
+                self.events.write(self.cfg.name, action.old.value, action.new.value, action.reason)
+                self.write_status()
+                continue
+            if isinstance(action, StartResources):
                 self.monitor_failed = False
-                self.worker.submit(self._start)
-            elif action.kind == "stop":
-                self.worker.submit(self.resources.stop)
-        if (self.node.role, self.node.reason) != self.logged:
-            self._event(self.node.role, self.node.reason)
+                job = self.resources.start
+            elif isinstance(action, StopResources):
+                job = self.resources.stop
+            else:
+                job = self._fence
+            future = self.worker.submit(job)
+            future.add_done_callback(lambda _f: self.wake())
+            self.pending.append((action, future))
 
-    def _start(self) -> None:
-        error = self.resources.start()
-        if error is not None:
-            self.monitor_failed = True  # cannot run here: FAULT on the next step
-            self.log.write(node=self.cfg.name, event="start failed", error=error)
+    def _results(self, now: float) -> None:
+        """Read what the worker finished, in order: a failed start is a FAULT, a fencing answer decides."""
+        while self.pending and self.pending[0][1].done():
+            action, future = self.pending.pop(0)
+            try:
+                result = future.result()
+            except Exception as exc:  # a bug in an action must not stop the loop: count it as a failure
+                result = f"{type(exc).__name__}: {exc}"
+            if isinstance(action, FencePeer):
+                answer = result if isinstance(result, dict) else {"ok": False, "error": str(result)}
+                detail = answer.get("error", "") if not answer.get("ok") else f"ports {answer.get('ports')}"
+                self._carry_out(self.node.fenced(bool(answer.get("ok")), now, str(detail)), now)
+            elif isinstance(action, StartResources) and result is not None:
+                self.monitor_failed = True  # cannot run here: FAULT on this step
+                self.events.write("resources", "starting", "start failed", str(result))
+            elif isinstance(action, StopResources) and result:
+                for error in result if isinstance(result, list) else [result]:
+                    self.events.write("resources", "running", "stop failed", str(error))
 
     def _fence(self) -> dict:
         if self.cfg.fence_socket is None:
             return {"ok": False, "error": "no [fencing] socket configured"}
         addresses = [str(link.peer_address) for link in self.cfg.links]
         return fencing.request(self.cfg.fence_socket, self.cfg.secret, "fence", self.cfg.peer, addresses)
-
-    def _event(self, role: Role, reason: str) -> None:
-        self.logged = (role, reason)
-        self.log.write(node=self.cfg.name, to=role.value, reason=reason)
-
-    def _write_status(self) -> None:
-        now = time.monotonic()
-        statusfile.write(self.status_path, {
-            "node": self.cfg.name, "role": self.node.role.value, "reason": self.node.reason, "peer": self.cfg.peer,
-            "peer_state": self.peer_state.name if self.peer_state else None,
-            "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
-            "quorum": self.reachable, "resources": [r.name for r in self.resources.running]})
-
-    def _shutdown(self) -> None:
-        self.worker.shutdown(wait=True, cancel_futures=True)  # a start in progress ends first
-        self.resources.stop()
-        for s in self.sockets.values():
-            s.close()
-        self._event(Role.STANDBY, "shutdown")
-        self.status_path.unlink(missing_ok=True)
-
-
-def read_statuses(all_hosts: bool = False) -> list[dict]:
-    return statusfile.read("heartbeat", all_hosts)

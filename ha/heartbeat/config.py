@@ -47,13 +47,17 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
-from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array
+import tomli_w
+
+from ha.configcheck import ConfigError, checker, get, loader, named_table, no_unknown, table_array
 
 TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
             "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port"}
 RESOURCE_KEYS = {"name", "kind", "address", "interface", "start", "stop", "monitor", "monitor_interval",
                  "monitor_timeout"}
 DEFAULT_PORT = 694  # Linux-HA heartbeat's UDP port
+INTERVAL_MIN, INTERVAL_MAX = 0.01, 10.0
+DETECTORS = ("deadtime", "phi")
 
 
 @dataclass(frozen=True)
@@ -101,14 +105,42 @@ class HeartbeatConfig:
     event_log: Path | None = None
 
 
-def load(path: Path) -> HeartbeatConfig:
-    return parse(read_toml(path), source=str(path))
+
+
+
+def dump(cfg: HeartbeatConfig) -> str:
+    """The TOML that `parse` reads back into `cfg`: how the harness hands a node its configuration."""
+    raw: dict = {
+        "name": cfg.name, "priority": cfg.priority, "secret": cfg.secret.decode(), "interval": cfg.interval,
+        "deadtime": cfg.deadtime, "initdead": cfg.initdead, "detector": cfg.detector,
+        "phi_threshold": cfg.phi_threshold, "auto_failback": cfg.auto_failback,
+        "failure_timeout": cfg.failure_timeout, "port": cfg.port,
+        "peer": {"name": cfg.peer, "priority": cfg.peer_priority},
+        "link": [{"interface": link.interface, "peer_address": str(link.peer_address)} for link in cfg.links],
+        "resource": [_resource_table(r) for r in cfg.resources],
+    }
+    if cfg.event_log:
+        raw["event_log"] = str(cfg.event_log)
+    if cfg.tiebreaker:
+        raw["quorum"] = {"tiebreaker": str(cfg.tiebreaker)}
+    if cfg.fence_socket:
+        raw["fencing"] = {"socket": str(cfg.fence_socket)}
+    return tomli_w.dumps(raw)
+
+
+def _resource_table(r: Resource) -> dict:
+    if r.kind == "vip":
+        return {"name": r.name, "kind": r.kind, "address": str(r.address), "interface": r.interface}
+    return {"name": r.name, "kind": r.kind, "start": shlex.join(r.start), "stop": shlex.join(r.stop),
+            "monitor": shlex.join(r.monitor), "monitor_interval": r.monitor_interval,
+            "monitor_timeout": r.monitor_timeout}
 
 
 def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
     no_unknown(raw, TOP_KEYS, source)
-    interval = float(get(raw, "interval", (int, float), source, default=1.0, check=lambda v: 0.01 <= v <= 10,
-                         allowed="seconds from 0.01 to 10"))
+    interval = float(get(raw, "interval", (int, float), source, default=1.0,
+                         check=lambda v: INTERVAL_MIN <= v <= INTERVAL_MAX,
+                         allowed=f"seconds from {INTERVAL_MIN:g} to {INTERVAL_MAX:g}"))
     peer = get(raw, "peer", dict, source, allowed='a table like {name = "node2", priority = 100}')
     no_unknown(peer, {"name", "priority"}, f"{source}: peer")
     links = table_array({"link": raw.get("link")}, "link", source, _link)
@@ -119,8 +151,8 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
     deadtime = float(get(raw, "deadtime", (int, float), source, default=3 * interval,
                          check=lambda v: interval <= v <= 3600,
                          allowed=f"seconds from the interval ({interval}) to 3600"))
-    detector = get(raw, "detector", str, source, default="deadtime", check=lambda v: v in ("deadtime", "phi"),
-                   allowed='"deadtime" or "phi"')
+    detector = get(raw, "detector", str, source, default="deadtime", check=lambda v: v in DETECTORS,
+                   allowed=" or ".join(f'"{d}"' for d in DETECTORS))
     log = get(raw, "event_log", str, source, default=None, allowed="a file path")
     socket = get(fencing, "socket", str, f"{source}: fencing", default=None, allowed="a unix socket path")
     return HeartbeatConfig(
@@ -187,3 +219,7 @@ def _resource(t: object, where: str) -> Resource:
     return Resource(name, kind, **command, monitor_interval=interval,
                     monitor_timeout=float(get(t, "monitor_timeout", (int, float), where, default=interval,
                                               check=lambda v: 0.01 <= v <= 3600, allowed="seconds")))
+
+
+load = loader(parse)
+check = checker(parse, dump)

@@ -39,11 +39,19 @@ class Arrivals:
         """Suspicion that the sender is gone, given how long it has been silent."""
         if self.last is None:
             return math.inf
-        mean = statistics.fmean(self.gaps) if self.gaps else self.interval
-        std = max(statistics.pstdev(self.gaps) if len(self.gaps) > 1 else 0.0, min_std)
+        mean, std = self._spread(min_std)
         # P(gap > silence) for a normal distribution, via the complementary error function.
         tail = 0.5 * math.erfc((self.silence(now) - mean) / (std * math.sqrt(2)))
         return math.inf if tail <= 0 else -math.log10(tail)
+
+    def silence_for_phi(self, threshold: float, min_std: float) -> float:
+        """How long a silence makes phi reach `threshold`: the inverse of `phi`."""
+        mean, std = self._spread(min_std)
+        return mean - std * statistics.NormalDist().inv_cdf(10 ** -threshold)
+
+    def _spread(self, min_std: float) -> tuple[float, float]:
+        mean = statistics.fmean(self.gaps) if self.gaps else self.interval
+        return mean, max(statistics.pstdev(self.gaps) if len(self.gaps) > 1 else 0.0, min_std)
 
 
 @dataclass
@@ -72,9 +80,24 @@ class Detector:
     def link_alive(self, link: str, now: float) -> bool:
         a = self.arrivals[link]
         if self.method == "phi":
-            # A floor on the spread: a perfectly regular history would make one late beat fatal.
-            return a.phi(now, min_std=self.interval / 4) < self.phi_threshold
+            return a.phi(now, min_std=self.min_std) < self.phi_threshold
         return a.silence(now) < self.deadtime
+
+    @property
+    def min_std(self) -> float:
+        """A floor on phi's spread: a perfectly regular history would make one late beat fatal."""
+        return self.interval / 4
+
+    def next_change(self, now: float) -> float | None:
+        """When a link heard so far goes silent for good if nothing more arrives (the agent wakes then)."""
+        times = []
+        for a in self.arrivals.values():
+            if a.last is not None:
+                limit = (a.silence_for_phi(self.phi_threshold, self.min_std) if self.method == "phi"
+                         else self.deadtime)
+                if a.last + limit > now:
+                    times.append(a.last + limit)
+        return min(times, default=None)
 
     def alive_links(self, now: float) -> list[str]:
         return [link for link in self.links if self.link_alive(link, now)]

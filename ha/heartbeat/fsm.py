@@ -1,7 +1,9 @@
 """Who runs the resources: the decisions of one node of a two-node cluster, free of I/O.
 
 The agent feeds a `View` (what it knows now) to `Node.step` and carries out the actions it
-gets back; a fencing request's answer comes back through `Node.fenced`. The rules:
+gets back; a fencing request's answer comes back through `Node.fenced`. Every change of role
+leaves through `_go`, which returns the `Transition` the agent logs (FRR vrrpd's
+vrrp_change_state is the model). The rules:
 
 - Both alive: the node that outranks (higher priority; the smaller name on a tie) runs the
   resources, unless the other already runs them and auto_failback is off.
@@ -42,9 +44,32 @@ class View:
 
 
 @dataclass(frozen=True)
-class Action:
-    kind: str  # "start", "stop", "fence"
+class _Job:
+    """Work for the agent's worker thread, and why."""
+
     reason: str
+
+
+class StartResources(_Job):
+    pass
+
+
+class StopResources(_Job):
+    pass
+
+
+class FencePeer(_Job):
+    pass
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: Role
+    new: Role
+    reason: str
+
+
+Action = StartResources | StopResources | FencePeer | Transition
 
 
 @dataclass
@@ -72,11 +97,12 @@ class Node:
         self.peer_heard = self.peer_heard or v.peer_alive
         if self.role is Role.ACTIVE:
             return self._active(v)
+        actions: list[Action] = []
         if self.role is Role.FAULT and v.now >= self.fault_until:
-            self._become(Role.STANDBY, "failure timeout over")
+            actions.append(self._go(Role.STANDBY, "failure timeout over"))
         if self.role is Role.STANDBY:
-            return self._standby(v)
-        return []
+            actions += self._standby(v)
+        return actions
 
     def fenced(self, ok: bool, now: float, detail: str = "") -> list[Action]:
         """The controller's answer to our fencing request."""
@@ -85,8 +111,12 @@ class Node:
         if ok:
             return self._take_over(f"{self.peer} fenced{': ' + detail if detail else ''}")
         self.fence_not_before = now + self.fence_retry
-        self._become(Role.STANDBY, f"fencing {self.peer} failed ({detail}); not taking over")
-        return []
+        return [self._go(Role.STANDBY, f"fencing {self.peer} failed ({detail}); not taking over")]
+
+    def next_change(self, now: float) -> float | None:
+        """When time alone may change a decision: the end of a FAULT, of the grace, of a retry pause."""
+        times = [t for t in (self.fault_until, self.started + self.grace, self.fence_not_before) if t > now]
+        return min(times, default=None)
 
     def _active(self, v: View) -> list[Action]:
         if not v.healthy:
@@ -110,16 +140,15 @@ class Node:
         if not v.quorum:
             self.reason = f"{self.peer} is silent but the tie-breaker does not answer: no quorum, no takeover"
             return []
-        self._become(Role.FENCING, f"{self.peer} is silent on every link")
-        return [Action("fence", self.reason)]
+        why = f"{self.peer} is silent on every link"
+        return [self._go(Role.FENCING, why), FencePeer(why)]
 
     def _take_over(self, why: str) -> list[Action]:
-        self._become(Role.ACTIVE, why)
-        return [Action("start", why)]
+        return [self._go(Role.ACTIVE, why), StartResources(why)]
 
     def _release(self, role: Role, why: str) -> list[Action]:
-        self._become(role, why)
-        return [Action("stop", why)]
+        return [self._go(role, why), StopResources(why)]
 
-    def _become(self, role: Role, why: str) -> None:
-        self.role, self.reason = role, why
+    def _go(self, role: Role, why: str) -> Transition:
+        old, self.role, self.reason = self.role, role, why
+        return Transition(old, role, why)

@@ -22,29 +22,31 @@ class Resources:
     monitors: dict[str, CheckRunner] = field(default_factory=dict)
 
     def start(self) -> str | None:
-        """Start everything in order; on the first failure stop what started and say which failed."""
+        """Start everything in order; on the first failure stop what started and say which failed.
+
+        A resource counts as running from the moment its start begins, so a start that half
+        worked (the address added, its announcement failed) is still stopped afterwards.
+        """
         for r in self.items:
+            self.running.append(r)
             error = self._start(r)
             if error is not None:
                 self.stop()
                 return f"{r.name}: {error}"
-            self.running.append(r)
             if r.kind == "service":
                 self.monitors[r.name] = CheckRunner(r.monitor, r.monitor_interval, r.monitor_timeout)
         return None
 
     def stop(self) -> list[str]:
-        """Stop in reverse order; returns the failures (a stop that fails is reported, not retried)."""
+        """Stop in reverse order, every one of them even when one fails; the failures, by name."""
         errors = []
         for r in reversed(self.running):
             runner = self.monitors.pop(r.name, None)
             if runner is not None:
                 runner.stop()
-            if r.kind == "vip":
-                link = netlink.link(r.interface)
-                netlink.remove_addresses(link.index, (r.address,))
-            elif _run(r.stop) is not None:
-                errors.append(r.name)
+            error = self._stop(r)
+            if error is not None:
+                errors.append(f"{r.name}: {error}")
         self.running.clear()
         return errors
 
@@ -53,10 +55,19 @@ class Resources:
             return _run(r.start)
         try:
             link = netlink.link(r.interface)
-        except ValueError as exc:
-            return str(exc)
-        netlink.add_addresses(link.index, (r.address,))
-        announce.announce(link.name, link.index, link.mac, [r.address.ip], repeat=GARP_REPEAT)
+            netlink.add_addresses(link.index, (r.address,))
+            announce.announce(link.name, link.index, link.mac, [r.address.ip], repeat=GARP_REPEAT)
+        except Exception as exc:  # ValueError (no such interface), OSError, NetlinkError
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _stop(self, r: Resource) -> str | None:
+        if r.kind == "service":
+            return _run(r.stop)
+        try:
+            netlink.remove_addresses(netlink.link(r.interface).index, (r.address,))
+        except Exception as exc:
+            return str(exc) or type(exc).__name__
         return None
 
 

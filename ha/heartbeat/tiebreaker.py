@@ -14,16 +14,9 @@ import socket
 import struct
 from ipaddress import IPv4Address
 
+from ha.inet import internet_checksum
+
 ECHO_REQUEST, ECHO_REPLY = 8, 0
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
 
 
 class TieBreaker:
@@ -47,7 +40,7 @@ class TieBreaker:
         self.seq = (self.seq + 1) & 0xFFFF
         header = struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, self.ident, self.seq)
         body = b"halab-quorum"
-        packet = struct.pack("!BBHHH", ECHO_REQUEST, 0, checksum(header + body), self.ident, self.seq) + body
+        packet = struct.pack("!BBHHH", ECHO_REQUEST, 0, internet_checksum(header + body), self.ident, self.seq) + body
         self.sent[self.seq] = now
         for old in [s for s, t in self.sent.items() if now - t > 5]:
             del self.sent[old]

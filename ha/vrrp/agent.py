@@ -1,25 +1,23 @@
 """The VRRP agent daemon: one event loop around the state machines of its virtual routers.
 
-The loop waits, on one selector, for VRRP packets, link events from netlink and the end of
-health-check scripts, until the earliest timer of any router. It hands each packet that passes
-the receive checks (RFC 9568 7.1) to its router, feeds tracking changes in as FAULT or priority
-changes, fires due timers, and carries out the actions the state machines return. Deadlines
-are absolute on the monotonic clock, so a late wake-up is never carried forward.
+The loop (ha.daemon) waits for VRRP packets, link events from netlink and the end of
+health-check scripts, until the earliest timer of any router. This agent hands each packet that
+passes the receive checks (RFC 9568 7.1) to its router, feeds tracking changes in as FAULT or
+priority changes, fires due timers, and carries out the actions the state machines return.
+Deadlines are absolute on the monotonic clock, so a late wake-up is never carried forward.
 """
 
 from __future__ import annotations
 
-import selectors
-import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ha import announce, netlink, statusfile, vmac
+from ha import announce, daemon, netlink, vmac
 from ha.checks import CheckRunner
-from ha.eventlog import EventLog
 from ha.track import Health, ScriptHealth, effect
 from ha.vrrp.config import AgentConfig, ConfigError, InstanceConfig
 from ha.vrrp.fsm import (
@@ -35,9 +33,6 @@ from ha.vrrp.fsm import (
 )
 from ha.vrrp.packet import Address, Advert, PacketError, decode, encode
 from ha.vrrp.transport import MULTICAST, TTL, Received, Transport
-
-STATUS_EVERY_S = 1.0
-
 
 #: Linux ignores an ARP update within this long of an entry's last update (neigh locktime, 1 s).
 NEIGH_LOCKTIME_S = 1.1
@@ -63,18 +58,18 @@ class Instance:
         return list(self.cfg.unicast_peer) or [MULTICAST[self.cfg.family]]
 
 
-class Agent:
+class Agent(daemon.Agent):
+    kind = "vrrp"
+    source = "halab-vrrp"
+
     def __init__(self, config: AgentConfig) -> None:
+        super().__init__(config.event_log)
         self.config = config
-        self.log = EventLog(config.event_log)
         self.instances: list[Instance] = []
         self.transports: dict[tuple[str, int], Transport] = {}
-        self.sel = selectors.DefaultSelector()
         self.links = netlink.LinkMonitor()
-        self.sel.register(self.links, selectors.EVENT_READ, "netlink")
+        self.watch(self.links, "netlink")
         self.notifiers: list[subprocess.Popen] = []
-        self.stopping = False
-        self.status_path = statusfile.own_path("vrrp")
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -95,7 +90,7 @@ class Agent:
             key = (cfg.interface, cfg.family)
             if key not in self.transports:
                 self.transports[key] = Transport(cfg.interface, link.index, cfg.family)
-                self.sel.register(self.transports[key], selectors.EVENT_READ, key)
+                self.watch(self.transports[key], key)
             vip_link = link
             if cfg.use_vmac:
                 vmac.create(link.index, link.name, cfg.use_vmac, cfg.virtual_router_id, cfg.family)
@@ -109,65 +104,48 @@ class Agent:
 
     # --- the loop -----------------------------------------------------------------------
 
-    def run(self) -> int:
-        wake_r, wake_w = socket.socketpair()
-        for s in (wake_r, wake_w):
-            s.setblocking(False)
-        signal.set_wakeup_fd(wake_w.fileno())
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: setattr(self, "stopping", True))
-        self.sel.register(wake_r, selectors.EVENT_READ, "wake")
-        now = time.monotonic()
+    def start(self, now: float) -> None:
         for inst in self.instances:
             self._apply(inst, inst.router.startup(now), now)
             self._track(inst, now, "tracking at startup")
-        status_due = now
-        while not self.stopping:
-            now = time.monotonic()
-            timeout = max(0.0, min([*self._deadlines(), status_due]) - now)
-            for key, _ in self.sel.select(timeout):
-                if key.data == "wake":
-                    wake_r.recv(64)
-                elif key.data == "netlink":
-                    self._link_changes(time.monotonic())
-                elif key.data == "check":
-                    pass  # a health-check script ended: _run_checks below collects it
-                else:
-                    self._receive(self.transports[key.data])
-            now = time.monotonic()
-            for inst in self.instances:
-                self._run_checks(inst, now)
-                self._apply(inst, inst.router.on_timer(now), now)
-                if inst.garp_due is not None and now >= inst.garp_due:
-                    inst.garp_due = None
-                    self._announce(inst)
-            self.notifiers = [n for n in self.notifiers if n.poll() is None]
-            if now >= status_due:
-                self._write_status()
-                status_due = now + STATUS_EVERY_S
-        self._shutdown(time.monotonic())
-        return 0
 
-    def _deadlines(self) -> list[float]:
+    def ready(self, data: object, now: float) -> None:
+        if data == "netlink":
+            self._link_changes(now)
+        elif data != "check":  # a check that ended is collected by tick()
+            self._receive(self.transports[data])
+
+    def tick(self, now: float) -> None:
+        for inst in self.instances:
+            self._run_checks(inst, now)
+            self._apply(inst, inst.router.on_timer(now), now)
+            if inst.garp_due is not None and now >= inst.garp_due:
+                inst.garp_due = None
+                self._announce(inst)
+        self.notifiers = [n for n in self.notifiers if n.poll() is None]
+
+    def deadlines(self) -> list[float]:
         times = []
         for inst in self.instances:
             times += [t for t in (inst.router.next_deadline(), inst.garp_due) if t is not None]
             times += [runner.deadline() for runner, _h in inst.checks]
         return times
 
-    def _shutdown(self, now: float) -> None:
+    def shutdown(self, now: float) -> None:
         for inst in self.instances:
             for runner, _h in inst.checks:
                 runner.stop()
-            self._apply(inst, inst.router.shutdown(now), now)
-            if inst.cfg.use_vmac:
-                vmac.delete(inst.cfg.use_vmac)
+            try:
+                self._apply(inst, inst.router.shutdown(now), now)
+                if inst.cfg.use_vmac:
+                    vmac.delete(inst.cfg.use_vmac)
+            except Exception as exc:  # the interface may be gone already: nothing left to release there
+                print(f"halab-vrrp: {inst.cfg.name}: shutdown: {exc}", file=sys.stderr, flush=True)
         for n in self.notifiers:
             try:
                 n.wait(2)
             except subprocess.TimeoutExpired:
                 n.kill()
-        self.status_path.unlink(missing_ok=True)
 
     # --- tracking -----------------------------------------------------------------------
 
@@ -182,19 +160,9 @@ class Agent:
 
     def _run_checks(self, inst: Instance, now: float) -> None:
         for runner, health in inst.checks:
-            pidfd = runner.pidfd
-            verdict = runner.finish(now)
-            if verdict is not None and pidfd is not None:
-                self.sel.unregister(pidfd)
-            if verdict is not None and health.result(verdict):
-                self._track(inst, now, f"track_script {health.name} {'failed' if health.failed else 'recovered'}")
-            if runner.proc is None and now >= runner.next_run:
-                pidfd = runner.start(now)
-                if pidfd is None:
-                    if health.result(False):
-                        self._track(inst, now, f"track_script {health.name} cannot start")
-                else:
-                    self.sel.register(pidfd, selectors.EVENT_READ, "check")
+            for verdict in runner.step(now, self.watch, self.unwatch):
+                if health.result(verdict):
+                    self._track(inst, now, f"track_script {health.name} {'failed' if health.failed else 'recovered'}")
 
     def _track(self, inst: Instance, now: float, reason: str) -> None:
         """Turn the health of everything tracked into FAULT, recovery or a new priority."""
@@ -210,7 +178,11 @@ class Agent:
     # --- receiving ----------------------------------------------------------------------
 
     def _receive(self, transport: Transport) -> None:
-        while (packet := transport.receive()) is not None:
+        """A bounded batch per wake-up: a flood must not starve the timers (the rest waits in the socket)."""
+        for _ in range(daemon.RECEIVE_BATCH):
+            packet = transport.receive()
+            if packet is None:
+                return
             self._handle(transport, packet, time.monotonic())
 
     def _handle(self, transport: Transport, pkt: Received, now: float) -> None:
@@ -300,8 +272,7 @@ class Agent:
             inst.drops["accept_rule_failed"] += 1
 
     def _transition(self, inst: Instance, t: Transition) -> None:
-        self.log.write(instance=inst.cfg.name, **{"from": t.old.value, "to": t.new.value}, reason=t.reason,
-                       priority=inst.router.priority)
+        self.events.write(inst.cfg.name, t.old.value, t.new.value, t.reason, priority=inst.router.priority)
         if inst.cfg.notify:
             state = "STOP" if t.new is State.INIT else t.new.value
             try:
@@ -310,10 +281,10 @@ class Agent:
                     stdin=subprocess.DEVNULL))
             except OSError:
                 inst.drops["notify_failed"] += 1
-        self._write_status()
+        self.write_status()
 
-    def _write_status(self) -> None:
-        statusfile.write(self.status_path, {
+    def status(self) -> dict:
+        return {
             "instances": [{
                 "name": i.cfg.name, "interface": i.cfg.interface, "vrid": i.cfg.virtual_router_id,
                 "state": i.router.state.value, "priority": i.router.priority,
@@ -321,11 +292,7 @@ class Agent:
                 "drops": dict(i.drops), "vips": [str(a) for a in i.cfg.virtual_ipaddress],
                 "failed": [h.name for h in i.health if h.failed],
             } for i in self.instances],
-        })
-
-
-def read_statuses(all_hosts: bool = False) -> list[dict]:
-    return statusfile.read("vrrp", all_hosts)
+        }
 
 
 def _resolve_neighbour(peer: Address) -> None:

@@ -20,8 +20,15 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address, ip_interface
 from pathlib import Path
 
-from ha.configcheck import ConfigError, get, named_table, no_unknown, read_toml, table_array, unique
+import tomli_w
+
+from ha.configcheck import ConfigError, checker, get, loader, named_table, no_unknown, table_array, unique
 from ha.vrrp.packet import Address
+
+#: VRRPv3 counts the advertisement interval in centiseconds, in 12 bits.
+ADVERT_INT_MIN, ADVERT_INT_MAX = 0.01, 40.95
+PRIORITY_MIN, PRIORITY_MAX = 1, 255  # 255: the address owner
+VRID_MIN, VRID_MAX = 1, 255
 
 TOP_KEYS = {"vrrp_instance", "event_log"}
 INSTANCE_KEYS = {
@@ -81,8 +88,32 @@ class AgentConfig:
     event_log: Path | None = None
 
 
-def load(path: Path) -> AgentConfig:
-    return parse(read_toml(path), source=str(path))
+
+
+
+def dump(cfg: AgentConfig) -> str:
+    """The TOML that `parse` reads back into `cfg`: how the harness hands a daemon its configuration."""
+    raw: dict = {"event_log": str(cfg.event_log)} if cfg.event_log else {}
+    raw["vrrp_instance"] = [_instance_table(i) for i in cfg.instances]
+    return tomli_w.dumps(raw)
+
+
+def _instance_table(i: InstanceConfig) -> dict:
+    table = {
+        "name": i.name, "interface": i.interface, "virtual_router_id": i.virtual_router_id, "priority": i.priority,
+        "advert_int": i.advert_int, "virtual_ipaddress": [str(v) for v in i.virtual_ipaddress],
+        "preempt": i.preempt, "preempt_delay": i.preempt_delay, "accept": i.accept,
+        "unicast_peer": [str(p) for p in i.unicast_peer], "garp_master_repeat": i.garp_master_repeat,
+        "garp_master_delay": i.garp_master_delay, "garp_lower_prio_delay": i.garp_lower_prio_delay,
+        "checksum_with_pseudo_header": i.checksum_with_pseudo_header,
+        "track_interface": [{"interface": t.interface, "weight": t.weight} for t in i.track_interface],
+        "track_script": [{"script": shlex.join(t.argv), "interval": t.interval, "timeout": t.timeout,
+                          "weight": t.weight, "fall": t.fall, "rise": t.rise} for t in i.track_script],
+        "use_vmac": i.use_vmac or False,
+    }
+    if i.notify is not None:
+        table["notify"] = i.notify
+    return table
 
 
 def parse(raw: dict, source: str = "config") -> AgentConfig:
@@ -97,6 +128,10 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
 
 
 def _instance(t: dict, where: str) -> InstanceConfig:
+    if isinstance(t, dict) and "state" in t:
+        raise ConfigError(f"{where}: state = {t['state']!r}: halab-vrrp has no configured state; every router "
+                          "starts as BACKUP and the election makes the highest priority MASTER (keepalived "
+                          "treats `state` as a hint too); remove the line and give the master the higher priority")
     name, where = named_table(t, INSTANCE_KEYS, where, "vrrp_instance")
     vips = get(t, "virtual_ipaddress", list, where, allowed='a non-empty list like ["10.0.0.100/24"]', check=bool)
     parsed = []
@@ -114,8 +149,9 @@ def _instance(t: dict, where: str) -> InstanceConfig:
             peers.append(ip_address(p))
         except (ValueError, TypeError):
             raise ConfigError(f"{where}: unicast_peer entry {p!r} is not an IP address") from None
-    advert_int = float(get(t, "advert_int", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 40.95,
-                            allowed="seconds from 0.01 to 40.95"))
+    advert_int = float(get(t, "advert_int", (int, float), where, default=1.0,
+                           check=lambda v: ADVERT_INT_MIN <= v <= ADVERT_INT_MAX,
+                           allowed=f"seconds from {ADVERT_INT_MIN} to {ADVERT_INT_MAX}"))
     if abs(round(advert_int * 100) - advert_int * 100) > 1e-6:
         raise ConfigError(f"{where}: advert_int = {advert_int} is not allowed; VRRPv3 counts in centiseconds "
                           "(0.01 s steps)")
@@ -124,10 +160,10 @@ def _instance(t: dict, where: str) -> InstanceConfig:
     return InstanceConfig(
         name=name,
         interface=get(t, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
-        virtual_router_id=get(t, "virtual_router_id", int, where, check=lambda v: 1 <= v <= 255,
-                               allowed="an integer from 1 to 255"),
-        priority=get(t, "priority", int, where, default=100, check=lambda v: 1 <= v <= 255,
-                      allowed="an integer from 1 to 255 (255: the address owner)"),
+        virtual_router_id=get(t, "virtual_router_id", int, where, check=lambda v: VRID_MIN <= v <= VRID_MAX,
+                               allowed=f"an integer from {VRID_MIN} to {VRID_MAX}"),
+        priority=get(t, "priority", int, where, default=100, check=lambda v: PRIORITY_MIN <= v <= PRIORITY_MAX,
+                      allowed=f"an integer from {PRIORITY_MIN} to {PRIORITY_MAX} (255: the address owner)"),
         advert_int=advert_int,
         virtual_ipaddress=tuple(parsed),
         preempt=get(t, "preempt", bool, where, default=True, allowed="true or false"),
@@ -192,3 +228,7 @@ def _track_script(item: object, where: str) -> TrackScript:
         fall=get(item, "fall", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
         rise=get(item, "rise", int, where, default=1, check=lambda v: 1 <= v <= 100, allowed="1 to 100"),
     )
+
+
+load = loader(parse)
+check = checker(parse, dump)

@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from ha.inet import internet_checksum
+
 VERSION = 3
 TYPE_ADVERTISEMENT = 1
 PROTO_VRRP = 112
@@ -46,15 +48,6 @@ class Advert:
         return self.max_adver_int_cs / 100
 
 
-def _sum16(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def checksum(message: bytes, src: Address, dst: Address, pseudo_header: bool = True) -> int:
     """Internet checksum of `message` (its checksum field zero), with or without the pseudo-header."""
     pseudo = b""
@@ -63,7 +56,7 @@ def checksum(message: bytes, src: Address, dst: Address, pseudo_header: bool = T
             pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, PROTO_VRRP, len(message))
         else:
             pseudo = src.packed + dst.packed + struct.pack("!I3xB", len(message), PROTO_VRRP)
-    return ~_sum16(pseudo + message) & 0xFFFF
+    return internet_checksum(pseudo + message)
 
 
 def encode(adv: Advert, src: Address, dst: Address, pseudo_header: bool = True) -> bytes:

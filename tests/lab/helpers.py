@@ -1,33 +1,26 @@
-"""Plumbing the Mininet tests share: responders on hosts and reachability checks."""
+"""Plumbing the Mininet tests share: responders on hosts, bounded waits, leftovers."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
-from pathlib import Path
 
+from ha.statusfile import state_root
+from harness import daemons
 from harness.cleanup import bridges_of_run
 from harness.lab import Lab
 from harness.probe import PORT
 from harness.probe import command as probe_cmd
-from harness.runstate import state_dir
 
-__all__ = ["PORT", "answers", "halab_leftovers", "probe_cmd", "start_responders", "wait_until"]
+__all__ = ["PORT", "answers", "halab_leftovers", "probe_cmd", "start_responders", "stayed_share", "wait_until"]
 
 
 def start_responders(lab: Lab, hosts: list[str]) -> dict:
-    procs = {h: lab.spawn(h, "responder", probe_cmd("serve", "--name", h, "--port", str(PORT))) for h in hosts}
-    for proc in procs.values():
-        proc.wait_for("serving", timeout=15)
-    return procs
+    return {h: lab.responder(h) for h in hosts}
 
 
 def answers(lab: Lab, src: str, targets: list[str], proto: str = "udp") -> dict[str, str | None]:
     """Which server answers each target address, as seen from host `src`."""
-    result = lab.run(src, probe_cmd("check", "--proto", proto, "--port", str(PORT), *targets), timeout=30)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return lab.who_answers(src, targets, proto)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
@@ -42,19 +35,13 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
 
 def halab_leftovers() -> list[str]:
     """Everything of halab's that is still there: state files, marked bridges, lab processes."""
-    found = [f"state file {p.name}" for p in sorted(state_dir().glob("run-*.json"))]
+    found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
     found += [f"bridge {b}" for b in bridges_of_run(None)]
-    ours = r"-m harness\.probe|-m controller\.launcher|-m ha\.vrrp|^bash .* mininet:"
-    ps = subprocess.run(["pgrep", "-a", "-f", "--", ours], capture_output=True, text=True, check=False).stdout
-    ps += subprocess.run(["pgrep", "-a", "-x", "keepalived"], capture_output=True, text=True, check=False).stdout
-    found += [f"process {line}" for line in ps.splitlines() if _running(line)]
+    found += [f"process {line}" for line in daemons.running()]
     return found
 
 
-def _running(pgrep_line: str) -> bool:
-    stat = Path(f"/proc/{pgrep_line.split()[0]}/stat")
-    try:
-        text = stat.read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
+def stayed_share(before: dict, after: dict, removed: str) -> float:
+    """Of the flows that were not on the removed backend, the share that kept their backend."""
+    kept = [flow for flow, server in before.items() if server not in (None, removed)]
+    return sum(after[flow] == before[flow] for flow in kept) / len(kept)

@@ -54,14 +54,14 @@ def test_freeze_hangs_the_server_and_thaw_resumes_it(lab, faults):
 def test_kill_ends_the_process(lab, faults):
     proc = lab.responders["server2"]
     faults.kill(proc)
-    proc.popen.wait(5)
+    proc.process.popen.wait(5)
     assert answers(lab, "client1", [S2], proto="tcp") == {S2: None}
     lab.responders.update(start_responders(lab, ["server2"]))
 
 
 def test_crash_host_kills_everything_on_it_and_cuts_its_links(lab, faults):
     faults.crash_host("server2")
-    assert lab.responders["server2"].popen.wait(5) is not None
+    assert lab.responders["server2"].process.popen.wait(5) is not None
     ping = lab.run("client1", ["ping", "-c1", "-W1", S2])
     assert ping.returncode != 0
     faults.restore_host("server2")

@@ -10,13 +10,13 @@ import json
 
 import pytest
 
-from harness.scenarios import ActiveStandbyOptions, run_active_standby
+from harness.scenarios.active_standby import ActiveStandbyOptions, run
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
 
 def test_link_cut_fails_over_to_the_backup_in_about_three_adverts(tmp_path):
-    record = run_active_standby(ActiveStandbyOptions(fault="link-cut", agent="keepalived", advert_int=1.0), tmp_path)
+    record = run(ActiveStandbyOptions(fault="link-cut", agent="keepalived", advert_int=1.0), tmp_path)
     out = record.outcome
     assert (out.server_before, out.server_after) == ("server1", "server2")
     assert 2.5 <= out.outage <= 4.5, f"outage {out.outage:.3f} s"
@@ -31,6 +31,6 @@ def test_link_cut_fails_over_to_the_backup_in_about_three_adverts(tmp_path):
 
 def test_sigterm_on_the_master_hands_over_faster_than_a_cut(tmp_path):
     """keepalived leaving cleanly sends priority 0: the backup waits only Skew_Time."""
-    record = run_active_standby(ActiveStandbyOptions(fault="agent-term", agent="keepalived", advert_int=1.0), tmp_path)
+    record = run(ActiveStandbyOptions(fault="agent-term", agent="keepalived", advert_int=1.0), tmp_path)
     assert record.outcome.server_after == "server2"
     assert record.outcome.outage < 2.0, f"outage {record.outcome.outage:.3f} s"

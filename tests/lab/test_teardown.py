@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from ha.statusfile import state_root
 from harness.lab import Lab
-from harness.runstate import state_dir
 from tests.lab.helpers import answers, halab_leftovers, start_responders, wait_until
 from topologies import ActiveStandbyTopo
 
@@ -21,7 +21,7 @@ def _start_run(out) -> subprocess.Popen:
     """`halab run active-standby` in the background, returned once keepalived runs on its hosts."""
     argv = [sys.executable, "-m", "harness.cli", "run", "active-standby", "--agent", "keepalived", "--out", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    started = wait_until(lambda: any("keepalived" in p.read_text() for p in state_dir().glob("run-*.json"))
+    started = wait_until(lambda: any("keepalived" in p.read_text() for p in state_root().glob("run-*.json"))
                          or proc.poll() is not None, timeout=60)
     assert started and proc.poll() is None, proc.stderr.read().decode() if proc.poll() is not None else "slow"
     time.sleep(1)

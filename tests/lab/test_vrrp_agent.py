@@ -5,14 +5,15 @@ import bisect
 import json
 import sys
 import time
+from ipaddress import IPv4Interface
 
 import pytest
 
-from harness import halab_vrrp, keepalived
+from harness.daemons import HalabVrrp, Keepalived
+from harness.daemons.vrrp import instance
 from harness.faults import Faults
 from harness.lab import Lab
-from harness.scenarios import ActiveStandbyOptions, run_active_standby
-from harness.vrrp_daemons import VrrpInstance
+from harness.scenarios import active_standby
 from tests.lab.helpers import answers, start_responders, wait_until
 from topologies import ActiveStandbyTopo
 
@@ -37,14 +38,14 @@ send(pkt, iface="client1-eth0", count=3, inter=0.02, verbose=False)
 """
 
 
-def instance(server: str, priority: int, advert_int: float = 0.1) -> VrrpInstance:
-    return VrrpInstance(interface=f"{server}-eth0", priority=priority, virtual_ipaddress=f"{VIP}/24",
-                        advert_int=advert_int)
+def vrrp(lab: Lab, host: str, priority: int, advert_int: float = 0.1, **more) -> HalabVrrp:
+    """halab's agent on `host`, started and ready."""
+    return HalabVrrp(lab, host, instance(lab.topo, host, priority, advert_int, **more)).start()
 
 
 def masters(daemons) -> list[str]:
-    """Hosts whose latest reported state is MASTER."""
-    return [d.host for d in daemons if (ev := d.events()) and ev[-1].state == "MASTER"]
+    """Hosts whose agent holds an instance as MASTER now (one entry per instance)."""
+    return [d.host for d in daemons for _instance in d.masters()]
 
 
 @pytest.fixture
@@ -56,8 +57,8 @@ def lab(tmp_path):
 
 @pytest.mark.parametrize(("prio1", "prio2", "winner"), [(200, 100, "server1"), (100, 200, "server2")])
 def test_election_higher_priority_wins(lab, prio1, prio2, winner):
-    daemons = [halab_vrrp.start(lab, "server1", instance("server1", prio1)),
-               halab_vrrp.start(lab, "server2", instance("server2", prio2))]
+    daemons = [vrrp(lab, "server1", prio1),
+               vrrp(lab, "server2", prio2)]
     assert wait_until(lambda: masters(daemons) == [winner], timeout=10), [d.events() for d in daemons]
     assert wait_until(lambda: answers(lab, "client1", [VIP]) == {VIP: winner}, timeout=5)
     # stable: still exactly one master a second later
@@ -74,8 +75,8 @@ def test_split_brain_heals_to_one_master_and_every_client_follows_it(lab, prio1,
     A partition heals one way first as often as not: `first` hears the other side 150 ms (1.5
     adverts) before the other side hears it. When the loser hears first, it yields at once, and
     the winner only learns of the split brain from the adverts the loser keeps sending after."""
-    daemons = [halab_vrrp.start(lab, "server1", instance("server1", prio1)),
-               halab_vrrp.start(lab, "server2", instance("server2", 100))]
+    daemons = [vrrp(lab, "server1", prio1),
+               vrrp(lab, "server2", 100)]
     faults = Faults(lab)
     faults.partition(["server1"], ["server2"])
     assert wait_until(lambda: sorted(masters(daemons)) == ["server1", "server2"], timeout=10)
@@ -106,27 +107,28 @@ def arp_of_vip(lab) -> str | None:
 
 def test_interop_halab_and_keepalived_fail_over_to_each_other(lab):
     """halab master + keepalived backup in one VRID; then the other way round after a restart."""
-    ours = halab_vrrp.start(lab, "server1", instance("server1", 200))
-    theirs = keepalived.start(lab, "server2", instance("server2", 100))
+    ours = vrrp(lab, "server1", 200)
+    theirs = Keepalived(lab, "server2", instance(lab.topo, "server2", 100, 0.1)).start()
     assert wait_until(lambda: masters([ours, theirs]) == ["server1"], timeout=10)
     time.sleep(1)  # keepalived must stay backup: it hears and accepts our adverts
     assert masters([ours, theirs]) == ["server1"]
-    ours.process.stop()  # SIGTERM: priority 0, keepalived takes over after Skew_Time
+    ours.stop()  # SIGTERM: priority 0, keepalived takes over after Skew_Time
     assert wait_until(lambda: masters([theirs]) == ["server2"], timeout=3)
     assert wait_until(lambda: answers(lab, "client1", [VIP]) == {VIP: "server2"}, timeout=5)
-    ours = halab_vrrp.start(lab, "server1", instance("server1", 50))
+    ours = vrrp(lab, "server1", 50)
     time.sleep(1)
     assert masters([ours, theirs]) == ["server2"]  # our backup accepts keepalived's adverts
-    theirs.process.stop()
+    theirs.stop()
     assert wait_until(lambda: masters([ours]) == ["server1"], timeout=3)
     assert wait_until(lambda: answers(lab, "client1", [VIP]) == {VIP: "server1"}, timeout=5)
 
 
 def test_status_shows_the_live_agent(lab):
-    halab_vrrp.start(lab, "server1", instance("server1", 200))
+    vrrp(lab, "server1", 200)
     assert wait_until(lambda: "MASTER" in lab.run("server1", [*VRRP, "status"]).stdout, timeout=10)
     elsewhere = lab.run("server2", [*VRRP, "status"])
-    assert elsewhere.returncode == 1 and "no halab-vrrp agent" in elsewhere.stdout
+    assert elsewhere.returncode == 1 and "no agent is running" in elsewhere.stderr
+    assert json.loads(lab.run("server2", [*VRRP, "status", "--json"]).stdout) == []
 
 
 def test_bad_config_fails_at_start_naming_the_key(lab):
@@ -135,20 +137,18 @@ def test_bad_config_fails_at_start_naming_the_key(lab):
                     'virtual_ipaddress = ["10.0.0.100/24"]\n')
     result = lab.run("server1", [*VRRP, "--config", str(conf)])
     assert result.returncode == 2
-    assert "virtual_router_id = 300" in result.stdout and "1 to 255" in result.stdout
-    assert "Traceback" not in result.stdout + result.stderr
+    assert "virtual_router_id = 300" in result.stderr and "1 to 255" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stdout + result.stderr
 
 
-def _drops(lab, host: str) -> dict:
-    out = lab.run(host, [sys.executable, "-c", "import json; from ha.vrrp.agent import read_statuses; "
-                                              "print(json.dumps(read_statuses()))"]).stdout
-    return json.loads(out)[0]["instances"][0]["drops"]
+def _drops(agent: HalabVrrp) -> dict:
+    return agent.status()[0]["drops"]
 
 
 def test_malformed_and_spoofed_adverts_change_nothing(lab):
     """A stranger's priority-255 adverts that fail a receive check must not move the master."""
-    daemons = [halab_vrrp.start(lab, "server1", instance("server1", 200, advert_int=0.2)),
-               halab_vrrp.start(lab, "server2", instance("server2", 100, advert_int=0.2))]
+    daemons = [vrrp(lab, "server1", 200, 0.2),
+               vrrp(lab, "server2", 100, 0.2)]
     assert wait_until(lambda: masters(daemons) == ["server1"], timeout=10)
     script = lab.run_dir / "spoof.py"
     script.write_text(SPOOF)
@@ -157,8 +157,8 @@ def test_malformed_and_spoofed_adverts_change_nothing(lab):
     for kind, reason in expected.items():
         sent = lab.run("client1", [sys.executable, str(script), kind], timeout=60)
         assert sent.returncode == 0, sent.stderr
-        for host in ("server1", "server2"):
-            assert wait_until(lambda h=host, r=reason: _drops(lab, h).get(r, 0) >= 3, timeout=3), (kind, host)
+        for agent in daemons:
+            assert wait_until(lambda a=agent, r=reason: _drops(a).get(r, 0) >= 3, timeout=3), (kind, agent.host)
     time.sleep(0.5)
     assert masters(daemons) == ["server1"]
     assert [e.state for e in daemons[1].events()] == ["BACKUP"]
@@ -170,7 +170,8 @@ def test_malformed_and_spoofed_adverts_change_nothing(lab):
                                                     ("agent-kill", 0.0, 0.5), ("agent-freeze", 0.0, 0.5)])
 def test_failover_at_advert_int_100ms(tmp_path, fault, low, high):
     """At advert_int 0.1 s the backup (priority 100) takes over within Master_Down_Interval = 0.36 s."""
-    rec = run_active_standby(ActiveStandbyOptions(fault=fault, agent="halab", advert_int=0.1, rate=500), tmp_path)
+    rec = active_standby.run(active_standby.ActiveStandbyOptions(fault=fault, agent="halab", advert_int=0.1,
+                                                                 rate=500), tmp_path)
     took_over = [e for e in rec.events if e.host == "server2" and e.state == "MASTER" and e.at > rec.fault.at]
     assert took_over, rec.events
     assert low <= took_over[0].at - rec.fault.at <= high
@@ -202,14 +203,14 @@ def test_never_two_masters_while_the_links_are_up(lab):
     sampler.write_text(VIP_SAMPLER)
     out = {s: lab.run_dir / f"vip-{s}.json" for s in ("server1", "server2")}
     samplers = [lab.spawn(s, "sampler", [sys.executable, str(sampler), VIP, "9", str(out[s])]) for s in out]
-    s1 = halab_vrrp.start(lab, "server1", instance("server1", 200))
-    s2 = halab_vrrp.start(lab, "server2", instance("server2", 100))
+    s1 = vrrp(lab, "server1", 200)
+    s2 = vrrp(lab, "server2", 100)
     assert wait_until(lambda: masters([s1, s2]) == ["server1"], timeout=5)
     time.sleep(1)
-    s1.process.stop()
+    s1.stop()
     assert wait_until(lambda: masters([s2]) == ["server2"], timeout=2)
     time.sleep(1)
-    s1 = halab_vrrp.start(lab, "server1", instance("server1", 200))
+    s1 = vrrp(lab, "server1", 200)
     assert wait_until(lambda: masters([s1, s2]) == ["server1"], timeout=5)
     for proc in samplers:
         proc.popen.wait(15)
@@ -227,10 +228,9 @@ def test_never_two_masters_while_the_links_are_up(lab):
 
 def test_several_agents_on_one_host(lab):
     """One agent process per virtual router on server1; status lists both."""
-    a = halab_vrrp.start(lab, "server1", instance("server1", 200))
-    b = halab_vrrp.start_with(lab, "server1", halab_vrrp.render_instance(VrrpInstance(
-        interface="server1-eth0", priority=200, virtual_ipaddress="10.0.0.200/24", virtual_router_id=52,
-        advert_int=0.1, name="VI_2")), name="halab-vrrp-2")
+    a = vrrp(lab, "server1", 200)
+    b = HalabVrrp(lab, "server1", instance(lab.topo, "server1", 200, 0.1, vip=IPv4Interface("10.0.0.200/24"),
+                                           virtual_router_id=52, name="VI_2"), tag="2").start()
     assert wait_until(lambda: masters([a, b]) == ["server1", "server1"], timeout=5)
     assert wait_until(lambda: answers(lab, "client1", [VIP, "10.0.0.200"]) == {VIP: "server1",
                                                                               "10.0.0.200": "server1"}, timeout=3)

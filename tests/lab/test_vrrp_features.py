@@ -3,12 +3,15 @@ preemption back, several virtual routers in one agent, accept mode."""
 
 import sys
 import time
+from ipaddress import ip_address, ip_interface
 from itertools import pairwise
 
 import pytest
 
+from ha.vrrp.config import InstanceConfig, TrackInterface, TrackScript
+from harness.daemons import HalabVrrp
+from harness.daemons.vrrp import instance
 from harness.faults import Faults
-from harness.halab_vrrp import start_with
 from harness.lab import Lab
 from tests.lab.helpers import answers, start_responders, wait_until
 from topologies import ActiveStandbyTopo
@@ -17,15 +20,18 @@ pytestmark = pytest.mark.mininet
 VIP, VIP2 = "10.0.0.100", "10.0.0.200"
 
 
-def table(server: str, priority: int, vrid: int = 51, vip: str = VIP, name: str = "VI_1", **extra) -> str:
-    lines = [f'name = "{name}"', f'interface = "{server}-eth0"', f"virtual_router_id = {vrid}",
-             f"priority = {priority}", "advert_int = 0.1", f'virtual_ipaddress = ["{vip}/24"]']
-    lines += [f"{k} = {v}" for k, v in extra.items()]
-    return "\n[[vrrp_instance]]\n" + "\n".join(lines) + "\n"
+def table(server: str, priority: int, vrid: int = 51, vip: str = f"{VIP}/24", name: str = "VI_1",
+          advert_int: float = 0.1, **extra) -> InstanceConfig:
+    return instance(ActiveStandbyTopo(), server, priority, advert_int, vip=ip_interface(vip),
+                    virtual_router_id=vrid, name=name, **extra)
 
 
-def state(agent, instance: str = "VI_1") -> str | None:
-    ev = [e for e in agent.events() if e.instance == instance]
+def start_with(lab: Lab, host: str, *instances: InstanceConfig) -> HalabVrrp:
+    return HalabVrrp(lab, host, instances).start()
+
+
+def state(agent: HalabVrrp, name: str = "VI_1") -> str | None:
+    ev = [e for e in agent.events() if e.subject == name]
     return ev[-1].state if ev else None
 
 
@@ -46,7 +52,7 @@ def test_track_interface_weight_hands_over_and_back(lab):
     lab.run("server1", ["ip", "link", "set", "trk0", "up"])
     lab.run("server1", ["ip", "link", "set", "trk1", "up"])
     s1 = start_with(lab, "server1", table("server1", 200,
-                                          track_interface='[{interface = "trk0", weight = -150}]'))
+                                          track_interface=(TrackInterface("trk0", -150),)))
     s2 = start_with(lab, "server2", table("server2", 100))
     assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
     lab.run("server1", ["ip", "link", "set", "trk1", "down"])  # priority 200 - 150 = 50 < 100
@@ -60,7 +66,7 @@ def test_track_interface_weight_hands_over_and_back(lab):
 def test_track_script_failure_is_a_fault_and_recovery_preempts_back(lab):
     flag = lab.run_dir / "server1-healthy"
     flag.touch()
-    script = f'[{{script = "test -e {flag}", interval = 0.1, fall = 2, rise = 2}}]'
+    script = (TrackScript(("test", "-e", str(flag)), interval=0.1, fall=2, rise=2),)
     s1 = start_with(lab, "server1", table("server1", 200, track_script=script))
     s2 = start_with(lab, "server2", table("server2", 100))
     assert wait_until(lambda: state(s1) == "MASTER", timeout=10)
@@ -77,21 +83,21 @@ def test_notify_is_called_like_keepalived(lab):
     script = lab.run_dir / "notify.sh"
     script.write_text(f'#!/bin/sh\necho "$1 $2 $3 $4" >> {out}\n')
     script.chmod(0o755)
-    agent = start_with(lab, "server1", table("server1", 150, notify=f'"{script}"'))
+    agent = start_with(lab, "server1", table("server1", 150, notify=str(script)))
     assert wait_until(lambda: state(agent) == "MASTER", timeout=10)
-    agent.process.stop()
+    agent.stop()
     assert wait_until(lambda: out.exists() and "STOP" in out.read_text(), timeout=3)
     assert out.read_text().splitlines() == ["INSTANCE VI_1 BACKUP 150", "INSTANCE VI_1 MASTER 150",
                                             "INSTANCE VI_1 STOP 150"]
 
 
 def test_unicast_peers_elect_and_fail_over(lab):
-    s1 = start_with(lab, "server1", table("server1", 200, unicast_peer='["10.0.0.2"]'))
-    s2 = start_with(lab, "server2", table("server2", 100, unicast_peer='["10.0.0.1"]'))
+    s1 = start_with(lab, "server1", table("server1", 200, unicast_peer=(ip_address("10.0.0.2"),)))
+    s2 = start_with(lab, "server2", table("server2", 100, unicast_peer=(ip_address("10.0.0.1"),)))
     assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
     time.sleep(0.5)
     assert state(s2) == "BACKUP"
-    s1.process.stop()
+    s1.stop()
     assert wait_until(lambda: state(s2) == "MASTER", timeout=2)
     assert wait_until(lambda: serving(lab) == "server2", timeout=3)
 
@@ -109,19 +115,19 @@ def test_the_master_takes_its_place_back_when_its_link_returns(lab):
 
 
 def test_two_virtual_routers_in_one_agent_each_with_its_own_master(lab):
-    s1 = start_with(lab, "server1", table("server1", 200) + table("server1", 100, 52, VIP2, "VI_2"))
-    s2 = start_with(lab, "server2", table("server2", 100) + table("server2", 200, 52, VIP2, "VI_2"))
+    s1 = start_with(lab, "server1", table("server1", 200), table("server1", 100, 52, f"{VIP2}/24", "VI_2"))
+    s2 = start_with(lab, "server2", table("server2", 100), table("server2", 200, 52, f"{VIP2}/24", "VI_2"))
     assert wait_until(lambda: (state(s1), state(s1, "VI_2"), state(s2), state(s2, "VI_2")) ==
                       ("MASTER", "BACKUP", "BACKUP", "MASTER"), timeout=10)
     assert wait_until(lambda: answers(lab, "client1", [VIP, VIP2]) == {VIP: "server1", VIP2: "server2"}, timeout=3)
 
 
 def test_accept_false_holds_the_vip_but_refuses_its_traffic(lab):
-    agent = start_with(lab, "server1", table("server1", 150, accept="false"))
+    agent = start_with(lab, "server1", table("server1", 150, accept=False))
     assert wait_until(lambda: state(agent) == "MASTER", timeout=10)
     assert VIP in lab.run("server1", ["ip", "-4", "addr", "show", "server1-eth0"]).stdout
     assert answers(lab, "client1", [VIP, "10.0.0.1"]) == {VIP: None, "10.0.0.1": "server1"}
-    agent.process.stop()
+    agent.stop()
     assert "halab_vrrp" not in lab.run("server1", ["nft", "list", "tables"]).stdout
 
 
@@ -130,7 +136,7 @@ def test_adverts_stay_on_time_while_both_cpus_are_busy(lab):
     more than one interval (gaps seen on the wire, timestamped by the kernel, below 0.04 s)."""
     from scapy.all import rdpcap
 
-    agent = start_with(lab, "server1", table("server1", 150).replace("advert_int = 0.1", "advert_int = 0.02"))
+    agent = start_with(lab, "server1", table("server1", 150, advert_int=0.02))
     assert wait_until(lambda: state(agent) == "MASTER", timeout=10)
     pcap = lab.run_dir / "adverts.pcap"
     capture = lab.spawn("client1", "tcpdump", ["timeout", "5", "tcpdump", "-q", "-i", "client1-eth0", "-w", str(pcap),
@@ -160,8 +166,8 @@ def _enable_ipv6(lab) -> None:
 def test_ipv6_election_and_failover(lab):
     _enable_ipv6(lab)
     vip6 = "fd00::100"
-    s1 = start_with(lab, "server1", table("server1", 200, vip=vip6).replace(f"{vip6}/24", f"{vip6}/64"))
-    s2 = start_with(lab, "server2", table("server2", 100, vip=vip6).replace(f"{vip6}/24", f"{vip6}/64"))
+    s1 = start_with(lab, "server1", table("server1", 200, vip=f"{vip6}/64"))
+    s2 = start_with(lab, "server2", table("server2", 100, vip=f"{vip6}/64"))
     assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10), (s1.events(), s2.events())
     assert wait_until(lambda: serving(lab, vip6) == "server1", timeout=5)
     Faults(lab).cut_link("server1", "s1")
@@ -172,13 +178,13 @@ def test_ipv6_election_and_failover(lab):
 def test_virtual_mac_stays_in_the_client_cache_across_a_failover(lab):
     """use_vmac: the VIP answers ARP with 00:00:5e:00:01:33 whoever is master; at failover only the
     switch relearns where that MAC lives (the controller drops the flows to its old port)."""
-    s1 = start_with(lab, "server1", table("server1", 200, use_vmac="true"))
-    s2 = start_with(lab, "server2", table("server2", 100, use_vmac="true"))
+    s1 = start_with(lab, "server1", table("server1", 200, use_vmac=True))
+    s2 = start_with(lab, "server2", table("server2", 100, use_vmac=True))
     assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
     assert wait_until(lambda: serving(lab) == "server1", timeout=3)
     neigh = lambda: lab.run("client1", ["ip", "neigh", "show", VIP]).stdout  # noqa: E731
     assert "00:00:5e:00:01:33" in neigh()
-    s1.process.stop()
+    s1.stop()
     assert wait_until(lambda: state(s2) == "MASTER", timeout=2)
     assert wait_until(lambda: serving(lab) == "server2", timeout=3)
     assert "00:00:5e:00:01:33" in neigh()

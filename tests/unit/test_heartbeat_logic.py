@@ -5,7 +5,7 @@ import math
 import pytest
 
 from ha.heartbeat.detector import Arrivals, Detector
-from ha.heartbeat.fsm import Node, Role, View
+from ha.heartbeat.fsm import FencePeer, Node, Role, StartResources, StopResources, Transition, View
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 
 SECRET = b"cluster-secret"
@@ -70,6 +70,17 @@ def test_phi_detector_tolerates_one_late_beat_but_not_a_dead_peer():
     assert not d.peer_alive(4.9 + 0.5)
 
 
+@pytest.mark.parametrize("method", ["deadtime", "phi"])
+def test_next_change_is_the_moment_the_link_would_be_declared_dead(method):
+    d = Detector(("hb",), interval=0.1, deadtime=0.3, method=method, phi_threshold=8)
+    assert d.next_change(0.0) is None  # nothing heard: nothing to wait for
+    for i in range(30):
+        d.beat("hb", i * 0.1 + (0.01 if i % 2 else 0))
+    change = d.next_change(2.95)
+    assert change is not None and change > 2.95
+    assert d.link_alive("hb", change - 1e-6) and not d.link_alive("hb", change + 1e-6)
+
+
 def test_a_new_incarnation_starts_a_new_history():
     d = Detector(("hb",), interval=0.1, deadtime=0.3)
     d.beat("hb", 0.0)
@@ -89,14 +100,40 @@ def view(now, alive=True, state=State.STANDBY, quorum=True, healthy=True) -> Vie
 
 
 def kinds(actions) -> list[str]:
-    return [a.kind for a in actions]
+    """The actions besides the role changes, by name."""
+    names = {StartResources: "start", StopResources: "stop", FencePeer: "fence"}
+    return [names[type(a)] for a in actions if not isinstance(a, Transition)]
+
+
+def roles(actions) -> list[tuple[Role, Role]]:
+    return [(a.old, a.new) for a in actions if isinstance(a, Transition)]
+
+
+def test_every_change_of_role_is_a_transition_with_its_reason():
+    n = node("node2", 100, 200, fence_retry=1.0)
+    fence = n.step(view(1.0, alive=False))
+    assert roles(fence) == [(Role.STANDBY, Role.FENCING)] and "silent" in fence[0].reason
+    failed = n.fenced(False, 1.1, "controller unreachable")
+    assert roles(failed) == [(Role.FENCING, Role.STANDBY)] and "controller unreachable" in failed[0].reason
+    assert n.step(view(1.5, alive=False)) == []  # no change, no transition
+    n.step(view(2.2, alive=False))
+    assert roles(n.fenced(True, 2.3)) == [(Role.FENCING, Role.ACTIVE)]
+
+
+def test_next_change_is_when_time_alone_can_decide():
+    n = node("node2", 100, 200, fence_retry=1.0)
+    assert n.next_change(0.0) == pytest.approx(0.3)  # the end of the startup grace
+    n.step(view(1.0, alive=False))
+    n.fenced(False, 1.1, "no answer")
+    assert n.next_change(1.2) == pytest.approx(2.1)  # the retry pause
+    assert n.next_change(5.0) is None
 
 
 def test_the_node_that_outranks_takes_the_resources_at_startup():
     high, low = node(), node("node2", 100, 200)
     assert kinds(high.step(view(0.1))) == ["start"] and high.role is Role.ACTIVE
-    assert low.step(view(0.1)) == [] and low.role is Role.STANDBY
-    assert low.step(view(0.2, state=State.ACTIVE)) == []
+    assert kinds(low.step(view(0.1))) == [] and low.role is Role.STANDBY
+    assert kinds(low.step(view(0.2, state=State.ACTIVE))) == []
 
 
 def test_a_silent_peer_is_fenced_before_takeover_and_only_with_quorum():
@@ -111,7 +148,7 @@ def test_a_silent_peer_is_fenced_before_takeover_and_only_with_quorum():
 def test_no_confirmation_no_takeover_and_a_pause_before_trying_again():
     n = node("node2", 100, 200, fence_retry=1.0)
     n.step(view(1.0, alive=False))
-    assert n.fenced(False, 1.1, "controller unreachable") == [] and n.role is Role.STANDBY
+    assert kinds(n.fenced(False, 1.1, "controller unreachable")) == [] and n.role is Role.STANDBY
     assert n.step(view(1.5, alive=False)) == []
     assert kinds(n.step(view(2.2, alive=False))) == ["fence"]
 
@@ -158,7 +195,7 @@ def test_the_startup_grace_ends_once_the_peer_has_been_heard():
 
 
 def test_the_tiebreakers_echo_checksum_is_the_internet_checksum():
-    from ha.heartbeat.tiebreaker import checksum
+    from ha.inet import internet_checksum as checksum
 
     # RFC 1071's example words: 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement 220d).
     assert checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.keepalived import render_config
-from harness.vrrp_daemons import VrrpInstance
+from harness.daemons.vrrp import instance, render_keepalived
+from harness.errors import HalabError
+from topologies import ActiveStandbyTopo
 
 
 def test_config_uses_keepalived_keys_and_vrrp_v3():
-    inst = VrrpInstance(interface="server1-eth0", priority=200, virtual_ipaddress="10.0.0.100/24",
-                        advert_int=0.1)
-    conf = render_config("server1", inst, Path("/run/x/notify.sh"))
+    conf = render_keepalived("server1", instance(ActiveStandbyTopo(), "server1", 200, advert_int=0.1),
+                             Path("/run/x/notify.sh"))
     for line in ("vrrp_version 3", "interface server1-eth0", "virtual_router_id 51", "priority 200",
                  "advert_int 0.1", "10.0.0.100/24", "notify /run/x/notify.sh", "state BACKUP"):
         assert line in conf
@@ -20,16 +20,15 @@ def test_config_uses_keepalived_keys_and_vrrp_v3():
 
 
 def test_nopreempt():
-    inst = VrrpInstance(interface="e", priority=100, virtual_ipaddress="10.0.0.100/24", preempt=False)
-    assert "nopreempt" in render_config("h", inst, Path("/n"))
+    inst = instance(ActiveStandbyTopo(), "server2", 100, preempt=False)
+    assert "nopreempt" in render_keepalived("h", inst, Path("/n"))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"priority": 0}, "priority=0"),
-    ({"advert_int": 0.001}, "advert_int=0.001"),
-    ({"virtual_router_id": 256}, "virtual_router_id=256"),
+    ({"priority": 0}, "priority = 0"),
+    ({"advert_int": 0.001}, "advert_int = 0.001"),
+    ({"virtual_router_id": 256}, "virtual_router_id = 256"),
 ])
 def test_out_of_range_values_are_named(kwargs, message):
-    base = {"interface": "e", "priority": 100, "virtual_ipaddress": "10.0.0.100/24"}
-    with pytest.raises(ValueError, match=message):
-        VrrpInstance(**{**base, **kwargs})
+    with pytest.raises(HalabError, match=message):
+        instance(ActiveStandbyTopo(), "server1", **{"priority": 100, **kwargs})

@@ -7,7 +7,8 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from controller.health import Check, Endpoints, HealthState
+from controller.health import Check, Endpoints
+from controller.pool import HealthState
 
 ENDS = Endpoints("02:48:0a:00:00:64", IPv4Address("10.0.0.100"), "02:00:00:00:00:01", IPv4Address("10.0.0.1"), 80)
 

@@ -3,12 +3,9 @@
 import os
 from collections import Counter
 
-from controller.selection import (
-    SmoothWeightedRoundRobin,
-    backend_of_bucket,
-    bucket_ids,
-    rendezvous_pick,
-)
+from controller.ids import backend_of_bucket
+from controller.pool import bucket_ids
+from controller.selection import SmoothWeightedRoundRobin, rendezvous_pick
 
 
 def test_a_weight_becomes_that_many_buckets_that_name_their_backend():
@@ -50,3 +47,17 @@ def test_round_robin_follows_the_pool_as_it_changes():
     assert rr.pick({}) is None
     assert {rr.pick({0: 1, 1: 1}) for _ in range(4)} == {0, 1}
     assert {rr.pick({1: 1}) for _ in range(3)} == {1}
+
+
+def test_the_lab_tests_bound_catches_a_hash_that_is_not_rendezvous():
+    """tests/lab's consistent-hashing check (95 % stay) fails against modulo selection."""
+    from tests.lab.helpers import stayed_share
+
+    keys = [os.urandom(12) for _ in range(2000)]
+    modulo = {k: f"backend{int.from_bytes(k, 'big') % 5 + 1}" for k in keys}
+    after = {k: f"backend{int.from_bytes(k, 'big') % 4 + 1}" for k in keys}
+    assert stayed_share(modulo, after, "backend5") < 0.5
+    five, four = bucket_ids(dict.fromkeys(range(5), 1)), bucket_ids(dict.fromkeys(range(4), 1))
+    rendezvous = {k: backend_of_bucket(rendezvous_pick(k, five)) for k in keys}
+    kept = {k: backend_of_bucket(rendezvous_pick(k, four)) for k in keys}
+    assert stayed_share(rendezvous, kept, 4) == 1.0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.probe import check, probe
+from harness.probe.client import check, probe
 
 
 def _free_port() -> int:

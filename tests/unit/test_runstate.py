@@ -78,3 +78,26 @@ def test_start_ticks_of_a_missing_process_is_none():
     proc.kill()
     proc.wait()
     assert start_ticks(proc.pid) is None
+
+
+def test_a_state_directory_others_can_write_to_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("HALAB_STATE_DIR", str(shared))
+    with pytest.raises(HalabError, match="unsafe"):
+        LabLock().acquire()
+
+
+def test_the_state_directory_is_created_private_and_a_link_at_the_lock_is_not_followed(tmp_path):
+    state = tmp_path / "state"
+    with LabLock():
+        pass
+    assert state.stat().st_mode & 0o777 == 0o700
+    (state / "lock").unlink()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (state / "lock").symlink_to(victim)
+    with pytest.raises(HalabError, match="lab lock"):
+        LabLock().acquire()
+    assert victim.read_text() == "precious"

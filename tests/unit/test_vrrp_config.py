@@ -1,5 +1,6 @@
 """The agent's TOML: what it accepts, and the error that names the key, the value and the rule."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,25 @@ def test_unreadable_files(tmp_path):
     bad.write_text("[[vrrp_instance]\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(bad)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "is a directory"),
+    (b"\xff\xfe[[vrrp_instance]]", "not UTF-8"),
+    (b"a = " + b"[" * 5000 + b"]" * 5000, "nested too deeply|not valid TOML"),
+    (b"x = 'unterminated", "not valid TOML"),
+])
+def test_files_that_are_not_configurations_are_named_not_tracebacks(tmp_path, content, message):
+    path = tmp_path / "vrrp.toml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load(path)
+
+
+def test_keepalived_users_state_line_is_explained():
+    raw = tomllib.loads(GOOD.replace('name = "VI_1"', 'name = "VI_1"\nstate = "MASTER"'))
+    with pytest.raises(ConfigError, match=r"no configured state.*priority"):
+        parse(raw)

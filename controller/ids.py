@@ -1,0 +1,77 @@
+"""Every identifier halab's controller writes into the switch, encoded and decoded here only.
+
+Cookies start with "HALAB" (0x48414C4142) and a byte that says whose the flow is; the load
+balancer's connection flows carry the service and backend index in their two low bytes, so
+one backend's pinned connections can be found, counted and deleted together. A backend in a
+select group is one or more buckets (its weight), numbered so that the backend can be read
+back from a bucket id; table 2 is reached with the backend's key in reg1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_BITS = 0xFFFF_FFFF_FFFF_FFFF
+#: The L2 learning switch's flows.
+L2_COOKIE = 0x4841_4C41_4201
+#: The load balancer's static flows; the two flows of a pinned connection (client and reply side).
+LB_STATIC_COOKIE = 0x4841_4C41_4202_0000
+CONN_COOKIE = 0x4841_4C41_4204_0000
+REPLY_COOKIE = 0x4841_4C41_4205_0000
+#: The drop flows of a fenced node.
+FENCE_COOKIE = 0x4841_4C41_4206_0000
+#: Matches the pinned flows of every connection, both sides (04 and 05), with CONN_COOKIE.
+PINNED_MASK = 0xFFFF_FFFF_FFFE_0000
+
+#: Service and backend indexes have 8 bits each in cookies and in reg1.
+MAX_SERVICES = MAX_BACKENDS = 256
+#: Bits of a bucket id that number the replicas of one backend (a weight is at most 2^7 buckets).
+REPLICA_BITS = 7
+MAX_WEIGHT = 100
+#: Health checks use source ports 61440-65535, above Linux's ephemeral range (32768-60999).
+CHECK_PORT_BASE = 0xF000
+
+
+@dataclass(frozen=True, order=True)
+class BackendKey:
+    """One backend of one service, by their places in the configuration."""
+
+    service: int
+    backend: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.service < MAX_SERVICES and 0 <= self.backend < MAX_BACKENDS):
+            raise ValueError(f"service {self.service} / backend {self.backend}: at most "
+                             f"{MAX_SERVICES} services of {MAX_BACKENDS} backends")
+
+    @property
+    def reg(self) -> int:
+        """reg1's value when a bucket chose this backend."""
+        return self.service << 8 | self.backend
+
+    def conn_cookie(self) -> int:
+        return CONN_COOKIE | self.reg
+
+    def reply_cookie(self) -> int:
+        return REPLY_COOKIE | self.reg
+
+    @classmethod
+    def of_cookie(cls, cookie: int) -> BackendKey:
+        return cls(cookie >> 8 & 0xFF, cookie & 0xFF)
+
+
+def group_id(service: int) -> int:
+    """The select group of a service (OpenFlow group ids start at 1 here)."""
+    return service + 1
+
+
+def service_of_group(group: int) -> int:
+    return group - 1
+
+
+def bucket_id(backend: int, replica: int) -> int:
+    return backend << REPLICA_BITS | replica
+
+
+def backend_of_bucket(bucket: int) -> int:
+    return bucket >> REPLICA_BITS

@@ -1,0 +1,39 @@
+"""Every program a lab runs, one class each (harness.daemons.base.Daemon), and the registry that
+the leftover checks and `halab clean` build their process patterns from."""
+
+from __future__ import annotations
+
+import subprocess
+
+from harness.daemons.base import Daemon
+from harness.daemons.controller import Controller
+from harness.daemons.haproxy import HAProxy
+from harness.daemons.heartbeat import HalabHeartbeat
+from harness.daemons.responder import Responder
+from harness.daemons.vrrp import HalabVrrp, Keepalived
+from harness.procs import is_running
+
+DAEMONS: dict[str, type[Daemon]] = {cls.program: cls for cls in
+                                    (Controller, Responder, HalabVrrp, Keepalived, HalabHeartbeat, HAProxy)}
+#: What else a lab starts that could outlive it: the shell Mininet keeps in every host.
+OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:"}
+
+
+def process_patterns() -> dict[str, str]:
+    return {**{name: cls.pattern for name, cls in DAEMONS.items()}, **OTHER_PATTERNS}
+
+
+def running() -> list[str]:
+    """`pid command line` of every live process a halab lab would have started."""
+    found: dict[int, str] = {}
+    for pattern in process_patterns().values():
+        out = subprocess.run(["pgrep", "-a", "-f", "--", pattern], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            pid = int(line.split()[0])
+            if is_running(pid):
+                found[pid] = line
+    return [found[pid] for pid in sorted(found)]
+
+
+__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "Responder",
+           "process_patterns", "running"]

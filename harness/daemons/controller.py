@@ -1,0 +1,68 @@
+"""The lab's os-ken controller, in the root namespace: the L2 switch, the load balancer, fencing."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+from controller import lb_config
+from controller.lb_config import LbConfig
+from harness import events
+from harness.daemons.base import Daemon, Lab
+
+#: The load balancer's event log in the run directory.
+LB_EVENTS = "lb-events.jsonl"
+
+
+class Controller(Daemon):
+    program = "controller"
+    pattern = r"-m controller\.launcher( |$)"
+
+    def __init__(self, lab: Lab, port: int, api_port: int, lb: LbConfig | None = None,
+                 fence_socket: Path | None = None, secret: str | None = None) -> None:
+        super().__init__(lab, None)
+        self.port, self.api_port, self.lb = port, api_port, lb
+        self.fence_socket, self.secret = fence_socket, secret
+
+    @property
+    def secret_file(self) -> Path:
+        return self.base.with_suffix(".secret")
+
+    @property
+    def event_log(self) -> Path:
+        return self.lab.run_dir / LB_EVENTS
+
+    def files(self) -> dict[Path, str]:
+        files = {}
+        if self.lb is not None:
+            files[self.base.with_suffix(".lb.toml")] = lb_config.dump(self.lb)
+        if self.secret is not None:
+            files[self.secret_file] = self.secret
+        return files
+
+    def argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "controller.launcher", "--port", str(self.port)]
+        if self.lb is not None:
+            argv += ["--config", str(self.base.with_suffix(".lb.toml")), "--api-port", str(self.api_port),
+                     "--event-log", str(self.event_log)]
+        if self.fence_socket is not None:
+            argv += ["--fence-socket", str(self.fence_socket), "--fence-secret-file", str(self.secret_file)]
+        return argv
+
+    def ready(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def events(self) -> list[events.Event]:
+        """The load balancer's backend events, placed on the host that has the backend's address."""
+        host_of = {str(a.ip): name for name, addrs in self.lab.topo.addresses.items() for a in addrs}
+
+        def host(record: dict) -> str:
+            address = record["subject"].split(" ")[-1].split(":")[0]
+            return host_of.get(address, address)
+
+        return events.read(self.event_log, host)

@@ -1,0 +1,55 @@
+"""HAProxy (the Debian package) on a lab host: the software load balancer people deploy, as a baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.daemons.base import Daemon, Lab
+from harness.errors import HalabError
+from topologies.base import LabTopo
+
+
+class HAProxy(Daemon):
+    """mode tcp; one `listen` per name: (port, balance), every backend of the topology behind it."""
+
+    program = "haproxy"
+    pattern = r"^haproxy( |$)"
+
+    def __init__(self, lab: Lab, host: str, bind: str, listeners: dict[str, tuple[int, str]], interval: float = 0.1,
+                 fall: int = 3, rise: int = 2) -> None:
+        super().__init__(lab, host)
+        self.bind, self.listeners = bind, listeners
+        self.interval, self.fall, self.rise = interval, fall, rise
+
+    @property
+    def config(self) -> Path:
+        return self.base.with_suffix(".cfg")
+
+    def files(self) -> dict[Path, str]:
+        return {self.config: render_haproxy(self.lab.topo, self.bind, self.listeners, self.interval, self.fall,
+                                            self.rise)}
+
+    def write_files(self) -> None:
+        super().write_files()
+        check = self.lab.run(self.host, ["haproxy", "-c", "-f", str(self.config)])
+        if check.returncode != 0:
+            raise HalabError(f"haproxy refused its configuration:\n{check.stdout}{check.stderr}", f"See {self.config}.")
+
+    def argv(self) -> list[str]:
+        return ["haproxy", "-db", "-f", str(self.config)]
+
+    def ready(self) -> bool:
+        """Every listener accepts a connection on its host."""
+        probes = " && ".join(f"exec 3<>/dev/tcp/{self.bind}/{port}" for port, _ in self.listeners.values())
+        return self.lab.run(self.host, ["bash", "-c", probes], timeout=2).returncode == 0
+
+
+def render_haproxy(topo: LabTopo, bind: str, listeners: dict[str, tuple[int, str]], interval: float,
+                   fall: int, rise: int) -> str:
+    lines = ["global", "    maxconn 4000", "defaults", "    mode tcp", "    timeout connect 1s",
+             "    timeout client 30s", "    timeout server 30s"]
+    for name, (port, balance) in listeners.items():
+        lines += [f"listen {name}", f"    bind {bind}:{port}", f"    balance {balance}"]
+        lines += [f"    server {h} {topo.addresses[h][0].ip}:{port} check inter {interval * 1000:.0f} "
+                  f"fall {fall} rise {rise}" for h in topo.hosts_with_role("backend")]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,21 @@
+"""The probe responder on a lab host: answers every probe with its server's name."""
+
+from __future__ import annotations
+
+from harness import probe
+from harness.daemons.base import Daemon, Lab
+
+
+class Responder(Daemon):
+    program = "responder"
+    pattern = r"-m harness\.probe( |$)"  # the responder and every other probe command
+
+    def __init__(self, lab: Lab, host: str, port: int = probe.PORT) -> None:
+        super().__init__(lab, host)
+        self.port = port
+
+    def argv(self) -> list[str]:
+        return probe.command("serve", "--name", self.host or "root", "--port", str(self.port))
+
+    def ready(self) -> bool:
+        return self.process is not None and "serving" in self.process.log_text()

@@ -1,0 +1,222 @@
+"""The two VRRP daemons a lab host can run, behind one interface: halab's agent and keepalived.
+
+Both take the same instance (ha.vrrp.config.InstanceConfig, in keepalived's vocabulary) and
+report their state changes in halab's event schema, so a scenario runs either, or both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from ipaddress import IPv4Interface, IPv6Interface
+from pathlib import Path
+
+from ha.configcheck import ConfigError
+from ha.vrrp import config as vrrp_config
+from ha.vrrp.config import AgentConfig, InstanceConfig
+from harness import events
+from harness.daemons.base import Daemon, Lab
+from harness.errors import HalabError
+from topologies.base import LabTopo
+
+VRRP = [sys.executable, "-u", "-m", "ha.vrrp"]
+
+
+def instance(topo: LabTopo, host: str, priority: int, advert_int: float = 1.0,
+             vip: IPv4Interface | IPv6Interface | None = None,
+             **more: object) -> InstanceConfig:
+    """One instance for `host` on the interface in the VIP's subnet (the topology's VIP by default),
+    checked as a configuration file would be: a bad value is a HalabError naming it."""
+    vip = vip or topo.vip
+    assert vip is not None, f"{type(topo).__name__} has no VIP"
+    # The topologies are IPv4: an IPv6 VIP goes on the host's first interface.
+    interface = topo.interface_on(host, vip.network)[0] if vip.version == 4 else topo.interfaces(host)[0][0]
+    inst = InstanceConfig(name=str(more.pop("name", "VI_1")), interface=str(more.pop("interface", interface)),
+                          virtual_router_id=int(more.pop("virtual_router_id", 51)), priority=priority,
+                          advert_int=advert_int, virtual_ipaddress=(vip,))
+    try:
+        return vrrp_config.check(AgentConfig((replace(inst, **more),))).instances[0]
+    except ConfigError as exc:
+        raise HalabError(f"VRRP instance for {host}: {exc}", "Choose a value in the range it names.") from None
+
+
+class VrrpDaemon(Daemon):
+    """What a scenario needs of either daemon."""
+
+    def masters(self) -> list[str]:
+        """The instances whose latest state is MASTER."""
+        latest: dict[str, str] = {}
+        for e in self.events():
+            latest[e.subject] = e.state
+        return [name for name, state in latest.items() if state == "MASTER"]
+
+    def advertiser(self) -> Daemon:
+        """What sends the adverts, to freeze or kill (keepalived: its VRRP child)."""
+        return self
+
+
+class HalabVrrp(VrrpDaemon):
+    program = "halab-vrrp"
+    pattern = r"-m ha\.vrrp( |$)"
+
+    def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],
+                 tag: str = "") -> None:
+        super().__init__(lab, host, tag)
+        self.instances = (instances,) if isinstance(instances, InstanceConfig) else instances
+
+    @property
+    def event_log(self) -> Path:
+        return self.base.with_suffix(".events.jsonl")
+
+    def files(self) -> dict[Path, str]:
+        self.event_log.unlink(missing_ok=True)
+        return {self.base.with_suffix(".toml"): vrrp_config.dump(AgentConfig(self.instances, self.event_log))}
+
+    def argv(self) -> list[str]:
+        return [*VRRP, "--config", str(self.base.with_suffix(".toml"))]
+
+    def ready(self) -> bool:
+        return self.event_log.exists()
+
+    def events(self) -> list[events.Event]:
+        return events.read(self.event_log, self.host or "root")
+
+    def status(self) -> list[dict]:
+        """This agent's instances, as `halab-vrrp status --json` shows them on its host."""
+        shown = self.lab.run(self.host, [*VRRP, "status", "--json"])
+        mine = [a for a in json.loads(shown.stdout or "[]") if self.process and a["pid"] == self.process.pid]
+        return mine[0]["instances"] if mine else []
+
+
+NOTIFY_SCRIPT = """#!/bin/sh
+# keepalived calls: notify INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>
+printf '{"wall": %s, "source": "keepalived", "subject": "%s", "to": "%s", "reason": "notify, priority %s"}\\n' \\
+    "$(date +%s.%N)" "$2" "$3" "$4" >> {events}
+"""
+
+
+class Keepalived(VrrpDaemon):
+    """keepalived, the VRRP daemon people run in production, as the baseline on lab hosts.
+
+    Its configuration is written in keepalived's own syntax from the same instance; it runs in
+    the foreground with pid files of its own, and a notify script logs each state change in
+    halab's event schema (wall clock only: the reader places it on the monotonic clock).
+    """
+
+    program = "keepalived"
+    pattern = r"^keepalived( |$)"
+
+    def __init__(self, lab: Lab, host: str, inst: InstanceConfig) -> None:
+        super().__init__(lab, host)
+        self.inst = inst
+
+    def pid_file(self, kind: str) -> Path:
+        return self.base.with_suffix(f".{kind}.pid")
+
+    @property
+    def event_log(self) -> Path:
+        return self.base.with_suffix(".events.jsonl")
+
+    def files(self) -> dict[Path, str]:
+        for kind in ("main", "vrrp", "checkers"):
+            self.pid_file(kind).unlink(missing_ok=True)
+        self.event_log.unlink(missing_ok=True)
+        notify = self.base.with_suffix(".notify.sh")
+        return {notify: NOTIFY_SCRIPT.replace("{events}", str(self.event_log)),
+                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.inst, notify)}
+
+    def write_files(self) -> None:
+        super().write_files()
+        os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
+
+    def argv(self) -> list[str]:
+        return ["keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
+                "--use-file", str(self.base.with_suffix(".conf")), "--pid", str(self.pid_file("main")),
+                "--vrrp_pid", str(self.pid_file("vrrp")), "--checkers_pid", str(self.pid_file("checkers"))]
+
+    def ready(self) -> bool:
+        return self.vrrp_pid() is not None
+
+    def vrrp_pid(self) -> int | None:
+        """PID of the VRRP child, the process that actually sends adverts."""
+        try:
+            text = self.pid_file("vrrp").read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def events(self) -> list[events.Event]:
+        return events.read(self.event_log, self.host or "root")
+
+    def advertiser(self) -> Daemon:
+        return _VrrpChild(self)
+
+    def crash(self) -> float:
+        """Kill keepalived as a crash would, and return when its VRRP process died.
+
+        The parent is frozen first: it would otherwise restart a dead child, and a child told
+        of its parent's death would leave cleanly with a priority-0 advert.
+        """
+        child = self._child()
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+        at = time.monotonic()
+        os.kill(child, signal.SIGKILL)
+        os.kill(self.process.pid, signal.SIGKILL)
+        return at
+
+    def _child(self) -> int:
+        pid = self.vrrp_pid()
+        if pid is None:
+            raise HalabError(f"keepalived on {self.host} wrote no VRRP pid file.", f"See {self.base}.conf and its log.")
+        return pid
+
+
+class _VrrpChild(Daemon):
+    """keepalived's VRRP process as a fault target (it is the one that sends adverts)."""
+
+    program = "keepalived-vrrp"
+    pattern = Keepalived.pattern
+
+    def __init__(self, parent: Keepalived) -> None:
+        super().__init__(parent.lab, parent.host)
+        self.parent = parent
+
+    def signal(self, sig: int) -> float:
+        pid = self.parent._child()
+        at = time.monotonic()
+        os.kill(pid, sig)
+        return at
+
+
+def render_keepalived(host: str, inst: InstanceConfig, notify: Path) -> str:
+    """keepalived.conf for one host and instance, VRRP version 3 (fractional advert_int)."""
+    vips = "\n        ".join(str(v) for v in inst.virtual_ipaddress)
+    return f"""global_defs {{
+    router_id {host}
+    vrrp_version 3
+    script_user root
+    enable_script_security
+}}
+
+vrrp_instance {inst.name} {{
+    state BACKUP
+    interface {inst.interface}
+    virtual_router_id {inst.virtual_router_id}
+    priority {inst.priority}
+    advert_int {inst.advert_int:g}
+    {"" if inst.preempt else "nopreempt"}
+    virtual_ipaddress {{
+        {vips}
+    }}
+    notify {notify}
+}}
+"""
+
+
+#: The VRRP daemons a scenario can choose, by the name the command line uses.
+VRRP_DAEMONS: dict[str, type[VrrpDaemon]] = {"halab": HalabVrrp, "keepalived": Keepalived}

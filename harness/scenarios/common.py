@@ -1,0 +1,107 @@
+"""What every scenario shares: its registration, the probe options and the probe run, and how a
+run becomes a record (analysed, written to result.json, plotted)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from harness import probe
+from harness.errors import HalabError
+from harness.events import Event
+from harness.faults import FaultEvent
+from harness.lab import Lab
+from harness.measure import analyse
+from harness.probe import MAX_RATE, MIN_RATE, Request
+from harness.report import RunRecord, plot_timeline, write_json
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    options: type  # a dataclass: each field is an option of `halab run NAME`
+    run: Callable[[Any, Path, Progress], RunRecord]
+
+
+def option(default: object, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
+    """A scenario option: its default, its help line, its choices; `cli=False` keeps it off the command line."""
+    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """The probe every scenario runs: rate, protocol, seconds around the fault."""
+
+    rate: float = option(100.0, f"probe requests per second ({MIN_RATE:g} to {MAX_RATE:g})")
+    proto: str = option("udp", "probe protocol", choices=("udp", "tcp"))
+    before: float = option(2.0, "seconds of probing before the fault")
+    after: float | None = option(None, "seconds of probing after the fault (default: enough to see the takeover)")
+
+    def __post_init__(self) -> None:
+        if not MIN_RATE <= self.rate <= MAX_RATE:
+            raise HalabError(f"Probe rate {self.rate:g}/s is out of range.",
+                             f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
+        if self.proto not in ("udp", "tcp"):
+            raise HalabError(f"Unknown probe protocol {self.proto!r}.", "Choose udp or tcp.")
+        if self.before < 0.5 or (self.after is not None and self.after < 0.5):
+            raise HalabError("The probe needs at least 0.5 s before and after the fault.",
+                             "Raise --before / --after.")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise HalabError(f"Unknown {f.name.replace('_', ' ')} {getattr(self, f.name)!r}.",
+                                 f"Choose one of: {', '.join(map(str, choices))}.")
+
+
+class ProbeRun:
+    """The probe client on a host, sending to `target` for `duration` seconds from its start."""
+
+    def __init__(self, lab: Lab, host: str, target: str, opts: ProbeOptions, duration: float) -> None:
+        self.out = lab.run_dir / "probe.json"
+        self.duration = duration
+        self.proc = lab.spawn(host, "probe", probe.command(
+            "client", "--target", target, "--port", str(probe.PORT), "--proto", opts.proto,
+            "--rate", f"{opts.rate:g}", "--duration", f"{duration:g}", "--out", str(self.out)))
+        self.proc.wait_for("sending", timeout=15)
+
+    def requests(self) -> list[Request]:
+        """Wait until the client is done; every request it sent."""
+        self.proc.popen.wait(timeout=self.duration + 30)
+        return [Request(**r) for r in json.loads(self.out.read_text())["requests"]]
+
+
+def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
+           run_dir: Path, **more_options: object) -> RunRecord:
+    """The run's record, written to result.json and plotted to timeline.png."""
+    rec = RunRecord(name, {**asdict(opts), **more_options}, fault, analyse(requests, fault.at),
+                    sorted(events, key=lambda e: e.at), requests, run_dir)
+    write_json(rec)
+    plot_timeline(rec)
+    return rec
+
+
+# --- the command line, generated from the options dataclasses ------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
+    hints = typing.get_type_hints(options)
+    for f in fields(options):
+        if not f.metadata.get("cli", True):
+            continue
+        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
+        default = None if f.default is MISSING else f.default
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default,
+                            choices=f.metadata.get("choices"), help=f.metadata.get("help", "") + shown)
+
+
+def options_from(args: argparse.Namespace, options: type) -> Any:
+    return options(**{f.name: getattr(args, f.name) for f in fields(options) if f.metadata.get("cli", True)})
