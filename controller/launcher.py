@@ -20,12 +20,11 @@ import sys
 from pathlib import Path
 
 from controller import api
+from ha.heartbeat.config import MIN_SECRET_LENGTH  # the cluster's secret signs fencing requests
 
 #: App names the CLI accepts, mapped to their modules.
 APPS = {"l2": "controller.l2_switch", "lb": "controller.load_balancer"}
 CLIENT_COMMANDS = ("status", "drain")
-#: A fencing secret shorter than this is refused: a request signed with an empty key would pass.
-MIN_SECRET_LENGTH = 16
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

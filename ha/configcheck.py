@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -93,3 +94,21 @@ def loader(parse: Callable[[dict, str], Config]) -> Callable[[Path], Config]:
 def checker(parse: Callable[[dict, str], Config], dump: Callable[[Config], str]) -> Callable[[Config], Config]:
     """`check(cfg)` for a configuration built in code: the same checks a file gets (ConfigError)."""
     return lambda cfg: parse(tomllib.loads(dump(cfg)), "the configuration built by halab")
+
+
+INTERFACE = "an interface name (1 to 15 characters, no '/', spaces or ':')"
+
+
+def interface_name(value: object) -> bool:
+    """What Linux accepts as a network interface name (dev_valid_name), nothing that walks a path."""
+    return (isinstance(value, str) and 0 < len(value) < 16 and value not in (".", "..")
+            and not any(c in value for c in "/: \t\n"))
+
+
+def command_line(t: dict, key: str, where: str) -> tuple[str, ...]:
+    """A command line split as a shell would (no shell runs it), or a ConfigError naming it."""
+    text = get(t, key, str, where, allowed="a command line", check=lambda v: v.strip())
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:  # an unbalanced quote
+        raise ConfigError(f"{where}: {key} = {text!r} is not a command line ({exc}); check its quotes") from None

@@ -22,9 +22,14 @@ def _sysctl(ifname: str, key: str, value: str) -> None:
 
 
 def create(base_index: int, base_name: str, name: str, vrid: int, version: int) -> int:
-    """Create (or re-create) the macvlan `name` on the base interface, up; return its index."""
+    """Create (or re-create) the macvlan `name` on the base interface, up; return its index.
+
+    An interface of that name that is not a macvlan is never deleted: a ValueError names it.
+    """
     with IPRoute() as ipr:
         for old in ipr.link_lookup(ifname=name):
+            if _kind(ipr, old) != "macvlan":
+                raise ValueError(f"use_vmac: {name} exists and is not a macvlan; halab will not replace it")
             ipr.link("del", index=old)
         ipr.link("add", ifname=name, kind="macvlan", link=base_index, macvlan_mode="private",
                  address=vmac_address(vrid, version))
@@ -38,6 +43,13 @@ def create(base_index: int, base_name: str, name: str, vrid: int, version: int) 
 
 
 def delete(name: str) -> None:
+    """Delete the macvlan `name` (anything else of that name is left alone)."""
     with IPRoute() as ipr:
         for index in ipr.link_lookup(ifname=name):
-            ipr.link("del", index=index)
+            if _kind(ipr, index) == "macvlan":
+                ipr.link("del", index=index)
+
+
+def _kind(ipr: IPRoute, index: int) -> str | None:
+    info = ipr.get_links(index)[0].get_attr("IFLA_LINKINFO")
+    return info.get_attr("IFLA_INFO_KIND") if info is not None else None

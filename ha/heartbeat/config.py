@@ -2,7 +2,7 @@
 
     name = "node1"
     priority = 200
-    secret = "change-me"          # shared by the cluster: signs heartbeats, authorises fencing
+    secret = "change-me-to-a-long-secret"   # shared by the cluster (16 characters or more)
     interval = 0.1                # seconds between heartbeats (0.01 to 10)
     deadtime = 0.3                # silence on every link that makes the peer dead (default 3 x interval)
     initdead = 2.0                # at start, how long to wait for a peer never heard (default 2 s or 2 x deadtime)
@@ -49,7 +49,18 @@ from pathlib import Path
 
 import tomli_w
 
-from ha.configcheck import ConfigError, checker, get, loader, named_table, no_unknown, table_array
+from ha.configcheck import (
+    INTERFACE,
+    ConfigError,
+    checker,
+    command_line,
+    get,
+    interface_name,
+    loader,
+    named_table,
+    no_unknown,
+    table_array,
+)
 
 TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
             "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port"}
@@ -57,6 +68,7 @@ RESOURCE_KEYS = {"name", "kind", "address", "interface", "start", "stop", "monit
                  "monitor_timeout"}
 DEFAULT_PORT = 694  # Linux-HA heartbeat's UDP port
 INTERVAL_MIN, INTERVAL_MAX = 0.01, 10.0
+MIN_SECRET_LENGTH = 16
 DETECTORS = ("deadtime", "phi")
 
 
@@ -155,12 +167,18 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
                    allowed=" or ".join(f'"{d}"' for d in DETECTORS))
     log = get(raw, "event_log", str, source, default=None, allowed="a file path")
     socket = get(fencing, "socket", str, f"{source}: fencing", default=None, allowed="a unix socket path")
+    name = get(raw, "name", str, source, check=lambda v: 0 < len(v.encode()) <= 64, allowed="1 to 64 bytes")
+    peer_name = get(peer, "name", str, f"{source}: peer", check=lambda v: 0 < len(v.encode()) <= 64 and v != name,
+                    allowed=f"the peer's name: 1 to 64 bytes, not this node's ({name!r})")
+    secret = raw.get("secret")
+    if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        # Never echo a secret, not even a wrong one.
+        raise ConfigError(f"{source}: secret: expected a shared secret of at least {MIN_SECRET_LENGTH} characters")
     return HeartbeatConfig(
-        name=get(raw, "name", str, source, check=lambda v: 0 < len(v.encode()) <= 64, allowed="1 to 64 bytes"),
+        name=name,
         priority=get(raw, "priority", int, source, default=100, check=lambda v: 1 <= v <= 255, allowed="1 to 255"),
-        secret=get(raw, "secret", str, source, check=lambda v: len(v) >= 8,
-                   allowed="a shared secret of at least 8 characters").encode(),
-        peer=get(peer, "name", str, f"{source}: peer", check=bool, allowed="the peer's name"),
+        secret=secret.encode(),
+        peer=peer_name,
         peer_priority=get(peer, "priority", int, f"{source}: peer", default=100, check=lambda v: 1 <= v <= 255,
                           allowed="1 to 255"),
         links=links,
@@ -195,7 +213,7 @@ def _link(t: object, where: str) -> Link:
     if not isinstance(t, dict):
         raise ConfigError(f'{where}: must be a table like {{interface = "eth1", peer_address = "192.168.1.2"}}')
     no_unknown(t, {"interface", "peer_address"}, where)
-    return Link(get(t, "interface", str, where, check=lambda v: 0 < len(v) < 16, allowed="an interface name"),
+    return Link(get(t, "interface", str, where, check=interface_name, allowed=INTERFACE),
                 _address(get(t, "peer_address", str, where, allowed="the peer's address on this link"),
                          "peer_address", where))
 
@@ -210,10 +228,8 @@ def _resource(t: object, where: str) -> Resource:
             raise ConfigError(f"{where}: address = {t['address']!r} is not an address/prefix like "
                               '"10.0.0.100/24"') from None
         return Resource(name, kind, address=address,
-                        interface=get(t, "interface", str, where, check=lambda v: 0 < len(v) < 16,
-                                      allowed="the interface the VIP goes on"))
-    command = {key: tuple(shlex.split(get(t, key, str, where, check=lambda v: v.strip(), allowed="a command line")))
-               for key in ("start", "stop", "monitor")}
+                        interface=get(t, "interface", str, where, check=interface_name, allowed=INTERFACE))
+    command = {key: command_line(t, key, where) for key in ("start", "stop", "monitor")}
     interval = float(get(t, "monitor_interval", (int, float), where, default=1.0,
                          check=lambda v: 0.01 <= v <= 3600, allowed="seconds from 0.01 to 3600"))
     return Resource(name, kind, **command, monitor_interval=interval,

@@ -93,7 +93,10 @@ class Agent(daemon.Agent):
                 self.watch(self.transports[key], key)
             vip_link = link
             if cfg.use_vmac:
-                vmac.create(link.index, link.name, cfg.use_vmac, cfg.virtual_router_id, cfg.family)
+                try:
+                    vmac.create(link.index, link.name, cfg.use_vmac, cfg.virtual_router_id, cfg.family)
+                except ValueError as exc:
+                    raise ConfigError(f"vrrp_instance {cfg.name!r}: {exc}") from None
                 vip_link = netlink.link(cfg.use_vmac)
             router = VirtualRouter(RouterConfig(cfg.virtual_router_id, cfg.priority, cfg.advert_int, source,
                                                 cfg.preempt, cfg.preempt_delay, cfg.garp_lower_prio_delay))

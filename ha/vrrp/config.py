@@ -22,7 +22,19 @@ from pathlib import Path
 
 import tomli_w
 
-from ha.configcheck import ConfigError, checker, get, loader, named_table, no_unknown, table_array, unique
+from ha.configcheck import (
+    INTERFACE,
+    ConfigError,
+    checker,
+    command_line,
+    get,
+    interface_name,
+    loader,
+    named_table,
+    no_unknown,
+    table_array,
+    unique,
+)
 from ha.vrrp.packet import Address
 
 #: VRRPv3 counts the advertisement interval in centiseconds, in 12 bits.
@@ -121,6 +133,7 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
     instances = table_array(raw, "vrrp_instance", source, _instance)
     unique([(i.interface, i.virtual_router_id, i.family) for i in instances],
            f"{source}: two instances use the same virtual_router_id on one interface and family")
+    unique([i.use_vmac for i in instances if i.use_vmac], f"{source}: two instances name the same use_vmac interface")
     log = raw.get("event_log")
     if log is not None and not isinstance(log, str):
         raise ConfigError(f"{source}: event_log = {log!r}: expected a file path (string)")
@@ -149,6 +162,9 @@ def _instance(t: dict, where: str) -> InstanceConfig:
             peers.append(ip_address(p))
         except (ValueError, TypeError):
             raise ConfigError(f"{where}: unicast_peer entry {p!r} is not an IP address") from None
+        if peers[-1].version != parsed[0].version:
+            raise ConfigError(f"{where}: unicast_peer entry {p!r} is IPv{peers[-1].version}, the instance's "
+                              f"virtual_ipaddress IPv{parsed[0].version}; use peers of the same family")
     advert_int = float(get(t, "advert_int", (int, float), where, default=1.0,
                            check=lambda v: ADVERT_INT_MIN <= v <= ADVERT_INT_MAX,
                            allowed=f"seconds from {ADVERT_INT_MIN} to {ADVERT_INT_MAX}"))
@@ -157,11 +173,19 @@ def _instance(t: dict, where: str) -> InstanceConfig:
                           "(0.01 s steps)")
     garp_master_delay = float(get(t, "garp_master_delay", (int, float), where, default=5.0,
                                   check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000"))
+    interface = get(t, "interface", str, where, allowed=INTERFACE, check=interface_name)
+    tracked = tuple(_track_interface(x, where) for x in get(t, "track_interface", list, where, default=[],
+                                                               allowed="a list"))
+    vrid = get(t, "virtual_router_id", int, where, check=lambda v: VRID_MIN <= v <= VRID_MAX,
+               allowed=f"an integer from {VRID_MIN} to {VRID_MAX}")
+    vmac = _vmac_name(t.get("use_vmac", False), vrid, parsed[0].version, where)
+    if vmac is not None and vmac in (interface, *(x.interface for x in tracked)):
+        raise ConfigError(f"{where}: use_vmac = {vmac!r} names an interface the instance uses; the virtual-MAC "
+                          "interface is created and deleted by the agent: give it a name of its own")
     return InstanceConfig(
         name=name,
-        interface=get(t, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
-        virtual_router_id=get(t, "virtual_router_id", int, where, check=lambda v: VRID_MIN <= v <= VRID_MAX,
-                               allowed=f"an integer from {VRID_MIN} to {VRID_MAX}"),
+        interface=interface,
+        virtual_router_id=vrid,
         priority=get(t, "priority", int, where, default=100, check=lambda v: PRIORITY_MIN <= v <= PRIORITY_MAX,
                       allowed=f"an integer from {PRIORITY_MIN} to {PRIORITY_MAX} (255: the address owner)"),
         advert_int=advert_int,
@@ -179,21 +203,21 @@ def _instance(t: dict, where: str) -> InstanceConfig:
                                          check=lambda v: 0 <= v <= 1000, allowed="seconds from 0 to 1000")),
         checksum_with_pseudo_header=get(t, "checksum_with_pseudo_header", bool, where, default=True,
                                          allowed="true (keepalived's default) or false (RFC 9568)"),
-        track_interface=tuple(_track_interface(x, where) for x in
-                              get(t, "track_interface", list, where, default=[], allowed="a list")),
-        use_vmac=_vmac_name(t.get("use_vmac", False), get(t, "virtual_router_id", int, where), where),
+        track_interface=tracked,
+        use_vmac=vmac,
         track_script=tuple(_track_script(x, f"{where}: track_script[{i}]") for i, x in
                            enumerate(get(t, "track_script", list, where, default=[], allowed="a list of tables"))),
     )
 
 
-def _vmac_name(value: object, vrid: int, where: str) -> str | None:
-    """keepalived's use_vmac: true gives the interface vrrp.<VRID>, a string names it."""
+def _vmac_name(value: object, vrid: int, version: int, where: str) -> str | None:
+    """keepalived's use_vmac: true gives the interface vrrp.<VRID> (vrrp6.<VRID> for IPv6, so the
+    two families of one VRID do not share it), a string names it."""
     if value is False:
         return None
     if value is True:
-        return f"vrrp.{vrid}"
-    if isinstance(value, str) and 0 < len(value) < 16:
+        return f"vrrp.{vrid}" if version == 4 else f"vrrp6.{vrid}"
+    if interface_name(value):
         return value
     raise ConfigError(f"{where}: use_vmac = {value!r} is not allowed; expected true, false or an interface name")
 
@@ -202,12 +226,12 @@ WEIGHT = "an integer from -253 to 253 (0: FAULT while failed)"
 
 
 def _track_interface(item: object, where: str) -> TrackInterface:
-    if isinstance(item, str) and 0 < len(item) < 16:
+    if interface_name(item):
         return TrackInterface(item)
     if isinstance(item, dict):
         no_unknown(item, {"interface", "weight"}, f"{where}: track_interface entry")
         return TrackInterface(
-            get(item, "interface", str, where, allowed="an interface name", check=lambda v: 0 < len(v) < 16),
+            get(item, "interface", str, where, allowed=INTERFACE, check=interface_name),
             get(item, "weight", int, where, default=0, check=lambda v: -253 <= v <= 253, allowed=WEIGHT))
     raise ConfigError(f"{where}: track_interface entry {item!r} is not an interface name or "
                       '{interface = "eth1", weight = -20}')
@@ -217,7 +241,7 @@ def _track_script(item: object, where: str) -> TrackScript:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: must be a table like {{script = \"/usr/bin/check\", interval = 1}}")
     no_unknown(item, SCRIPT_KEYS, where)
-    argv = shlex.split(get(item, "script", str, where, allowed="a command line", check=lambda v: v.strip()))
+    argv = command_line(item, "script", where)
     interval = float(get(item, "interval", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 3600,
                           allowed="seconds from 0.01 to 3600"))
     return TrackScript(

@@ -40,4 +40,4 @@ def test_defaults_survive_too():
                               "virtual_ipaddress": ["fd00::7/64"], "use_vmac": True}]}
     parsed = vrrp_config.parse(raw)
     assert vrrp_config.parse(tomllib.loads(vrrp_config.dump(parsed))) == parsed
-    assert parsed.instances[0].use_vmac == "vrrp.7"
+    assert parsed.instances[0].use_vmac == "vrrp6.7"  # apart from an IPv4 instance of VRID 7

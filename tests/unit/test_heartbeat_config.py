@@ -8,7 +8,7 @@ from ha.heartbeat.fencing import signature
 
 
 def minimal(**extra) -> dict:
-    raw = {"name": "node1", "secret": "long-enough", "peer": {"name": "node2"},
+    raw = {"name": "node1", "secret": "long-enough-secret-16", "peer": {"name": "node2"},
            "link": [{"interface": "node1-eth1", "peer_address": "192.168.1.2"}],
            "resource": [{"name": "vip", "kind": "vip", "address": "10.0.0.100/24", "interface": "node1-eth0"}]}
     raw.update(extra)
@@ -33,7 +33,9 @@ def test_a_service_resource_is_three_commands():
     ({"interval": 0.001}, "interval = 0.001 is not allowed; expected seconds from 0.01 to 10"),
     ({"interval": 0.1, "deadtime": 0.05}, "deadtime = 0.05 is not allowed"),
     ({"detector": "gut"}, "detector = 'gut' is not allowed; expected \"deadtime\" or \"phi\""),
-    ({"secret": "short"}, "secret = 'short' is not allowed; expected a shared secret of at least 8"),
+    ({"secret": "short"}, "secret: expected a shared secret of at least 16 characters$"),
+    ({"peer": {"name": "node1"}}, "not this node's"),
+    ({"link": [{"interface": "a/b", "peer_address": "192.168.1.2"}]}, "interface = 'a/b' is not allowed"),
     ({"quorum": {"tiebreaker": "gateway"}}, "tiebreaker = 'gateway' is not allowed; expected an IPv4 address"),
     ({"link": []}, r"needs at least one \[\[link\]\] table"),
     ({"resource": [{"name": "x", "kind": "disk"}]}, "kind = 'disk' is not allowed"),

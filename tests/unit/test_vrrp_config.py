@@ -1,5 +1,6 @@
 """The agent's TOML: what it accepts, and the error that names the key, the value and the rule."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -110,3 +111,14 @@ def test_keepalived_users_state_line_is_explained():
     raw = tomllib.loads(GOOD.replace('name = "VI_1"', 'name = "VI_1"\nstate = "MASTER"'))
     with pytest.raises(ConfigError, match=r"no configured state.*priority"):
         parse(raw)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('interface = "server1-eth0"', 'interface = "../all"'), "interface = '../all'"),
+    (('priority = 200', 'priority = 200\nuse_vmac = "server1-eth0"'), "names an interface the instance uses"),
+    (('unicast_peer = ["10.0.0.2"]', 'unicast_peer = ["fd00::2"]'), "IPv6, the instance's virtual_ipaddress IPv4"),
+    (('script = "/bin/check --fast"', 'script = "check \\"web"'), "not a command line"),
+])
+def test_dangerous_or_impossible_values_are_refused_by_name(change, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse(tomllib.loads(GOOD.replace(*change)))
