@@ -104,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
              project="os_ken")
     # Nothing to tidy: the flows stay in the switch on purpose (fail mode secure), and os-ken's own
     # shutdown path raises on native threads. Leave at once.
+    def leave(*_: object) -> None:
+        api.token_path(args.api_port).unlink(missing_ok=True)
+        os._exit(0)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: os._exit(0))
+        signal.signal(sig, leave)
     AppManager.run_apps(apps)
     return 0
 

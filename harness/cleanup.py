@@ -12,6 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from ha.statusfile import state_root
 from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
 from harness.runstate import RunState, leftover_states
 
@@ -25,6 +26,7 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     removed += _kill_processes(state, term_grace)
     removed += _delete_bridges(state.run_id)
     removed += _delete_interfaces(state.interfaces)
+    removed += _delete_files(state.files)
     state.forget()
     return removed
 
@@ -102,4 +104,16 @@ def _delete_interfaces(names: list[str]) -> list[str]:
         if Path(f"/sys/class/net/{name}").exists():
             subprocess.run(["ip", "link", "del", name], check=False, capture_output=True)
             removed.append(f"interface {name}")
+    return removed
+
+
+def _delete_files(paths: list[str]) -> list[str]:
+    """Files the run kept in the state directory (a socket, a token); nothing outside it."""
+    removed = []
+    root = state_root().resolve()
+    for name in paths:
+        path = Path(name)
+        if path.parent.resolve() == root and (path.exists() or path.is_symlink()):
+            path.unlink()
+            removed.append(f"file {path.name}")
     return removed

@@ -18,6 +18,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from controller import api
 from controller.lb_config import LbConfig
 from ha.statusfile import state_root
 from harness import cleanup, preflight, probe
@@ -147,8 +148,6 @@ class Lab:
             if self.state is not None:
                 cleanup.undo(self.state)
                 self.state = None
-            if self.fence_socket is not None:
-                self.fence_socket.unlink(missing_ok=True)
         finally:
             self.processes.clear()
             self._restore_signals()
@@ -227,9 +226,13 @@ class Lab:
             self.fence_socket = state_root() / f"fence-{self.state.run_id}.sock"
         self.controller = Controller(self, self.openflow_port, self.api_port, self.lb, self.fence_socket,
                                      self.cluster_secret)
-        if self.fence_socket is not None and self.state is not None:
-            self.state.fence_socket = str(self.fence_socket)
-            self.state.fence_secret_file = str(self.controller.secret_file)
+        if self.state is not None:
+            if self.fence_socket is not None:
+                self.state.fence_socket = str(self.fence_socket)
+                self.state.fence_secret_file = str(self.controller.secret_file)
+            kept = [self.fence_socket] if self.fence_socket is not None else []
+            kept += [api.token_path(self.api_port)] if self.lb is not None else []
+            self.state.files = [str(f) for f in kept]
             self.state.save()
         try:
             return self.controller.start(CONTROLLER_START_TIMEOUT_S)

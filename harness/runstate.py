@@ -48,6 +48,7 @@ class RunState:
     hosts: dict[str, list[str]] = field(default_factory=dict)  # host -> its IPv4 addresses
     fence_socket: str | None = None
     fence_secret_file: str | None = None
+    files: list[str] = field(default_factory=list)  # in the state directory: removed with the run
 
     @property
     def path(self) -> Path:
