@@ -14,57 +14,106 @@ import json
 import logging
 import socketserver
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from controller.ids import ALL_BITS, FENCE_COOKIE
-from ha.heartbeat.fencing import signature
+from ha.heartbeat.fencing import TIMEOUT_S, WINDOW_S, read_line, signature
 
 log = logging.getLogger("halab.fencing")
 CONFIRM_TIMEOUT_S = 2.0
 
 
+#: Where a node is plugged in, as ARP told it, is trusted for this long after its last ARP from
+#: that port; meanwhile an ARP from another port does not move it (a third host could spoof one).
+LOCATION_AGE_S = 300.0
+#: Addresses remembered at the most (a flood of ARP with new addresses must not grow the map forever).
+MAX_LOCATIONS = 4096
+
+
+@dataclass
+class Location:
+    dp: object
+    port: int
+    seen: float  # monotonic, the last ARP from this port
+
+
 class Fencer:
     def __init__(self, secret: bytes) -> None:
         self.secret = secret
-        self.where: dict[str, tuple[object, int]] = {}  # IPv4 address -> (datapath, port)
+        self.where: dict[str, Location] = {}  # IPv4 address -> where its ARP comes from
         self.fenced: set[tuple[int, int]] = set()
         self.waiting: dict[int, threading.Event] = {}  # barrier xid -> set when the switch answered
+        self.nonces: dict[str, float] = {}  # nonce -> its request's time, while inside the window
         self.lock = threading.Lock()
 
-    def saw(self, dp, address: str, port: int) -> None:
+    def saw(self, dp, address: str, port: int, now: float | None = None) -> None:
         """An ARP packet from `address` came in on `port` of `dp`."""
+        now = time.monotonic() if now is None else now
         with self.lock:
-            self.where[address] = (dp, port)
+            known = self.where.get(address)
+            if known is not None and (known.dp, known.port) != (dp, port) and now - known.seen < LOCATION_AGE_S:
+                return  # keep the trusted place; an ARP from elsewhere may be a spoof
+            self.where[address] = Location(dp, port, now)
+            if len(self.where) > MAX_LOCATIONS:
+                oldest = min(self.where, key=lambda a: self.where[a].seen)
+                del self.where[oldest]
+
+    def port_down(self, dp, port: int) -> None:
+        """A port went down (not by us): what was learned there may move now."""
+        with self.lock:
+            for address in [a for a, loc in self.where.items() if (loc.dp, loc.port) == (dp, port)]:
+                self.where[address].seen = -LOCATION_AGE_S
 
     def confirmed(self, xid: int) -> None:
         event = self.waiting.pop(xid, None)
         if event is not None:
             event.set()
 
-    def handle(self, request: dict) -> dict:
-        """Check the signature and do what the request asks; the answer as a dict."""
-        action, node, addresses = request.get("action"), str(request.get("node", "")), request.get("addresses")
-        if action not in ("fence", "unfence") or not isinstance(addresses, list) or not addresses:
-            return {"ok": False, "error": "expected action fence|unfence, node and a list of addresses"}
-        expected = signature(self.secret, action, node, [str(a) for a in addresses])
+    def handle(self, request: object, now_wall: float | None = None) -> dict:
+        """Check the request (form, signature, age, nonce) and do what it asks; the answer as a dict."""
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "expected a JSON object"}
+        action, node, addresses = request.get("action"), request.get("node"), request.get("addresses")
+        at, nonce = request.get("time"), request.get("nonce")
+        if (action not in ("fence", "unfence") or not isinstance(node, str) or not isinstance(addresses, list)
+                or not addresses or not all(isinstance(a, str) for a in addresses)
+                or not isinstance(at, (int, float)) or isinstance(at, bool) or not isinstance(nonce, str)):
+            return {"ok": False, "error": "expected action fence|unfence, node, addresses, time and nonce"}
+        expected = signature(self.secret, action, node, addresses, at, nonce)
         if not hmac.compare_digest(expected, str(request.get("mac", ""))):
             log.warning("refused a %s request for %s: bad signature", action, node)
             return {"ok": False, "error": "refused: not signed with the cluster's secret"}
+        now_wall = time.time() if now_wall is None else now_wall
         with self.lock:
-            targets = {str(a): self.where.get(str(a)) for a in addresses}
-        ports = [t for t in targets.values() if t is not None]
-        if not ports:
-            return {"ok": False, "error": f"no switch port known for {', '.join(targets)} (no ARP seen from them)"}
+            self.nonces = {n: t for n, t in self.nonces.items() if abs(now_wall - t) <= WINDOW_S}
+            if abs(now_wall - at) > WINDOW_S:
+                age = now_wall - at
+                return {"ok": False, "error": f"refused: the request is {age:.0f} s old (at most {WINDOW_S:g})"}
+            if nonce in self.nonces:
+                log.warning("refused a replayed %s request for %s", action, node)
+                return {"ok": False, "error": "refused: this request was already served (a replay)"}
+            self.nonces[nonce] = at
+            places = {a: self.where.get(a) for a in addresses}
+        missing = sorted(a for a, loc in places.items() if loc is None)
+        if missing:
+            return {"ok": False, "error": f"no switch port known for {', '.join(missing)} (no ARP seen from them); "
+                                          "nothing was changed"}
+        return self._set(action, node, [(loc.dp, loc.port) for loc in places.values() if loc is not None])
+
+    def _set(self, action: str, node: str, ports: list[tuple]) -> dict:
         down = action == "fence"
         events = []
-        for dp, port in ports:
+        for dp, port in dict.fromkeys(ports):
             _set_port(dp, port, down)
             events.append(self._barrier(dp))
-        if not all(e.wait(CONFIRM_TIMEOUT_S) for e in events):
-            return {"ok": False, "error": "the switch did not confirm within 2 s"}
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_S  # one deadline for every barrier, not one each
+        if not all(e.wait(max(0.0, deadline - time.monotonic())) for e in events):
+            return {"ok": False, "error": f"the switch did not confirm within {CONFIRM_TIMEOUT_S:g} s"}
         for dp, port in ports:
             (self.fenced.add if down else self.fenced.discard)((dp.id, port))
-        done = [[f"{dp.id:016x}", port] for dp, port in ports]
+        done = [[f"{dp.id:016x}", port] for dp, port in dict.fromkeys(ports)]
         log.info("%s %s: ports %s", "fenced" if down else "unfenced", node, done)
         return {"ok": True, "ports": done}
 
@@ -76,16 +125,19 @@ class Fencer:
         return event
 
     def serve(self, path: Path) -> None:
-        """Answer requests on the unix socket `path` from a daemon thread."""
+        """Answer requests on the unix socket `path` (root only) from a daemon thread."""
         fencer = self
 
-        class Handler(socketserver.StreamRequestHandler):
+        class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 try:
-                    answer = fencer.handle(json.loads(self.rfile.readline()))
-                except (ValueError, AttributeError) as exc:
-                    answer = {"ok": False, "error": f"not a JSON request: {exc}"}
-                self.wfile.write(json.dumps(answer).encode() + b"\n")
+                    answer = fencer.handle(json.loads(read_line(self.request, time.monotonic() + TIMEOUT_S)))
+                except (ValueError, OSError) as exc:  # not JSON, too long, too slow
+                    answer = {"ok": False, "error": f"not a request: {exc}"}
+                try:
+                    self.request.sendall(json.dumps(answer).encode() + b"\n")
+                except OSError:
+                    pass  # the client gave up
 
         path.unlink(missing_ok=True)
         server = socketserver.ThreadingUnixStreamServer(str(path), Handler)

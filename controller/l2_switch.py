@@ -21,6 +21,8 @@ from controller.ids import ALL_BITS, L2_COOKIE
 
 #: Learned flows expire when idle so that a host that moved (a VIP taken over) is relearned.
 IDLE_TIMEOUT_S = 30
+#: MAC addresses remembered per switch at the most (a flood of new source MACs must not grow it forever).
+MAX_MACS = 4096
 
 
 class L2Switch(app_manager.OSKenApp):
@@ -66,7 +68,10 @@ class L2Switch(app_manager.OSKenApp):
             if table.get(eth.src, in_port) != in_port:
                 # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
                 self._delete_flows_to_mac(dp, eth.src)
-            table[eth.src] = in_port
+            table.pop(eth.src, None)
+            table[eth.src] = in_port  # the most recently seen last
+            if len(table) > MAX_MACS:
+                del table[next(iter(table))]  # forget the longest unseen: it floods until relearned
         out_port = table.get(eth.dst, ofp.OFPP_FLOOD)
         actions = [parser.OFPActionOutput(out_port)]
         if out_port != ofp.OFPP_FLOOD:
@@ -89,6 +94,8 @@ class L2Switch(app_manager.OSKenApp):
         msg = ev.msg
         dp = msg.datapath
         if msg.desc.state & dp.ofproto.OFPPS_LINK_DOWN:
+            if self.fencer is not None:
+                self.fencer.port_down(dp, msg.desc.port_no)
             table = self.mac_to_port.get(dp.id, {})
             for mac in [m for m, port in table.items() if port == msg.desc.port_no]:
                 del table[mac]

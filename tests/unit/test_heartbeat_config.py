@@ -48,22 +48,14 @@ def test_a_wrong_value_names_the_key_and_what_is_allowed(extra, message):
         parse(minimal(**extra))
 
 
-def test_a_fencing_signature_binds_the_action_the_node_and_the_addresses():
-    base = signature(b"secret", "fence", "node1", ["10.0.0.1", "192.168.1.1"])
-    assert base == signature(b"secret", "fence", "node1", ["192.168.1.1", "10.0.0.1"])
-    assert base != signature(b"secret", "unfence", "node1", ["10.0.0.1", "192.168.1.1"])
-    assert base != signature(b"secret", "fence", "node2", ["10.0.0.1", "192.168.1.1"])
-    assert base != signature(b"other", "fence", "node1", ["10.0.0.1", "192.168.1.1"])
-
-
-def test_the_agent_refuses_a_wrong_file_with_a_message_not_a_traceback(tmp_path):
-    import subprocess
-    import sys
-
-    path = tmp_path / "hb.toml"
-    path.write_text('name = "node1"\nsecret = "long-enough"\ndetector = "gut"\n[peer]\nname = "node2"\n'
-                    '[[link]]\ninterface = "eth1"\npeer_address = "192.168.1.2"\n'
-                    '[[resource]]\nname = "vip"\nkind = "vip"\naddress = "10.0.0.100/24"\ninterface = "eth0"\n')
-    result = subprocess.run([sys.executable, "-m", "ha.heartbeat", "--config", str(path)], capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 2 and "detector = 'gut'" in result.stderr and "Traceback" not in result.stderr
+def test_a_fencing_signature_binds_every_field_and_is_unambiguous():
+    base = signature(b"secret", "fence", "node1", ["10.0.0.1", "192.168.1.1"], 100.0, "n1")
+    assert base == signature(b"secret", "fence", "node1", ["192.168.1.1", "10.0.0.1"], 100.0, "n1")
+    for other in (signature(b"secret", "unfence", "node1", ["10.0.0.1", "192.168.1.1"], 100.0, "n1"),
+                  signature(b"secret", "fence", "node2", ["10.0.0.1", "192.168.1.1"], 100.0, "n1"),
+                  signature(b"other", "fence", "node1", ["10.0.0.1", "192.168.1.1"], 100.0, "n1"),
+                  signature(b"secret", "fence", "node1", ["10.0.0.1", "192.168.1.1"], 101.0, "n1"),
+                  signature(b"secret", "fence", "node1", ["10.0.0.1", "192.168.1.1"], 100.0, "n2")):
+        assert base != other
+    # Joining fields with a separator would make these two the same text.
+    assert signature(b"s", "fence", "a\nb", ["c"], 1.0, "n") != signature(b"s", "fence", "a", ["b", "c"], 1.0, "n")
