@@ -110,8 +110,10 @@ class Pools:
     # --- what the switch tells ---------------------------------------------------------------
 
     def locate(self, ip: IPv4Address, mac: str, port: int) -> bool:
-        """An ARP reply said where `ip` is; True when that is news (first seen, or moved)."""
-        if self.located.get(ip) == (mac, port):
+        """An ARP reply said where `ip` is; True when that is news (first seen, or moved). Only
+        configured backends are kept: any host can send an ARP reply to the VIP."""
+        if self.located.get(ip) == (mac, port) or not any(
+                b.ip == ip for s in self.config.services for b in s.backends):
             return False
         self.located[ip] = (mac, port)
         return True

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 FIELDS = ("monotonic", "wall", "source", "subject", "from", "to", "reason")
+#: A log this large moves to <name>.1 (replacing the one before): a flapping link cannot fill a tmpfs.
+MAX_BYTES = 8 << 20
 
 
 class EventLog:
@@ -33,6 +35,8 @@ class EventLog:
                   "from": old, "to": new, "reason": reason, **detail}
         if self.path is not None:
             try:
+                if self.path.exists() and self.path.stat().st_size > MAX_BYTES:
+                    self.path.replace(self.path.with_name(self.path.name + ".1"))  # one older file is kept
                 with self.path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
             except OSError:

@@ -109,3 +109,9 @@ def test_identifiers_round_trip_and_stay_in_their_bits():
     assert ids.bucket_id(1, 0) > ids.bucket_id(0, ids.MAX_WEIGHT - 1)  # replicas never collide
     with pytest.raises(ValueError, match="at most"):
         ids.BackendKey(0, ids.MAX_BACKENDS)
+
+
+def test_only_configured_backends_are_located():
+    p = pools()
+    assert not p.locate(IPv4Address("10.0.0.66"), "02:00:00:00:00:66", 9)
+    assert p.located == {}
