@@ -15,11 +15,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ha import daemon, netlink
+from ha.checks import CheckRunner
 from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig, Link
 from ha.heartbeat.detector import Detector
 from ha.heartbeat.freshness import Freshness
-from ha.heartbeat.fsm import Action, FencePeer, Node, StartResources, StopResources, Transition, View
+from ha.heartbeat.fsm import Action, FencePeer, Node, Role, StartResources, StopResources, Transition, View
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 from ha.heartbeat.resources import Resources
 from ha.heartbeat.tiebreaker import TieBreaker
@@ -51,6 +52,7 @@ class Agent(daemon.Agent):
         self.worker = ThreadPoolExecutor(1)
         self.pending: list[tuple[Action, Future]] = []
         self.degraded: set[str] = set()
+        self.monitors: dict[str, CheckRunner] = {}  # of the running services, on the loop's thread only
         self.heard_since: float | None = None  # since when the peer has been alive on some link
         self.next_beat = 0.0
 
@@ -75,7 +77,7 @@ class Agent(daemon.Agent):
 
     def deadlines(self) -> list[float]:
         now = time.monotonic()
-        times = [self.next_beat, *(r.deadline() for r in self.resources.monitors.values())]
+        times = [self.next_beat, *(r.deadline() for r in self.monitors.values())]
         times += [t for t in (self.detector.next_change(now), self.node.next_change(now)) if t is not None]
         if self.tiebreaker is not None:
             times.append(self.tiebreaker.next_send)
@@ -98,6 +100,7 @@ class Agent(daemon.Agent):
         self._carry_out(self.node.step(view), now)
 
     def shutdown(self, now: float) -> None:
+        self._stop_monitors()
         self.worker.shutdown(wait=True, cancel_futures=True)  # a start in progress ends first
         for error in self.resources.stop():
             self.events.write("resources", "running", "stop failed", error)
@@ -187,7 +190,8 @@ class Agent(daemon.Agent):
         return self.tiebreaker.answered_since(last_heard + self.cfg.interval)
 
     def _monitors(self, now: float) -> None:
-        for name, runner in list(self.resources.monitors.items()):
+        """Run the monitors of the running services; they live on this thread only (start, step, stop)."""
+        for name, runner in self.monitors.items():
             if False in runner.step(now, self.watch, self.unwatch) and not self.monitor_failed:
                 self.monitor_failed = True
                 self.events.write(f"resource {name}", "running", "failed", "its monitor failed")
@@ -205,6 +209,7 @@ class Agent(daemon.Agent):
                 self.monitor_failed = False
                 job = self.resources.start
             elif isinstance(action, StopResources):
+                self._stop_monitors()
                 job = self.resources.stop
             else:
                 job = self._fence
@@ -227,9 +232,19 @@ class Agent(daemon.Agent):
             elif isinstance(action, StartResources) and result is not None:
                 self.monitor_failed = True  # cannot run here: FAULT on this step
                 self.events.write("resources", "starting", "start failed", str(result))
+            elif isinstance(action, StartResources) and self.node.role is Role.ACTIVE:
+                self.monitors = {r.name: CheckRunner(r.monitor, r.monitor_interval, r.monitor_timeout)
+                                 for r in self.cfg.resources if r.kind == "service"}
             elif isinstance(action, StopResources) and result:
                 for error in result if isinstance(result, list) else [result]:
                     self.events.write("resources", "running", "stop failed", str(error))
+
+    def _stop_monitors(self) -> None:
+        for runner in self.monitors.values():
+            if runner.pidfd is not None:
+                self.unwatch(runner.pidfd)
+            runner.stop()
+        self.monitors = {}
 
     def _fence(self) -> dict:
         if self.cfg.fence_socket is None:

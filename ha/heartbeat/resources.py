@@ -1,6 +1,7 @@
 """The resources the active node owns, in the spirit of OCF resource agents: start in order,
-stop in reverse, monitor while running. A VIP is built in (address plus gratuitous ARP); a
-service is three commands (start, stop, monitor; exit status 0 means success)."""
+stop in reverse (the agent monitors them while they run, on its own loop). A VIP is built in
+(address plus gratuitous ARP); a service is three commands (start, stop, monitor; exit status 0
+means success)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import subprocess
 from dataclasses import dataclass, field
 
 from ha import announce, netlink
-from ha.checks import CheckRunner
 from ha.heartbeat.config import Resource
 
 COMMAND_TIMEOUT_S = 10.0
@@ -19,7 +19,6 @@ GARP_REPEAT = 3
 class Resources:
     items: tuple[Resource, ...]
     running: list[Resource] = field(default_factory=list)
-    monitors: dict[str, CheckRunner] = field(default_factory=dict)
 
     def start(self) -> str | None:
         """Start everything in order; on the first failure stop what started and say which failed.
@@ -33,17 +32,12 @@ class Resources:
             if error is not None:
                 self.stop()
                 return f"{r.name}: {error}"
-            if r.kind == "service":
-                self.monitors[r.name] = CheckRunner(r.monitor, r.monitor_interval, r.monitor_timeout)
         return None
 
     def stop(self) -> list[str]:
         """Stop in reverse order, every one of them even when one fails; the failures, by name."""
         errors = []
         for r in reversed(self.running):
-            runner = self.monitors.pop(r.name, None)
-            if runner is not None:
-                runner.stop()
             error = self._stop(r)
             if error is not None:
                 errors.append(f"{r.name}: {error}")

@@ -9,6 +9,7 @@ Deadlines are absolute on the monotonic clock, so a late wake-up is never carrie
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +34,9 @@ from ha.vrrp.fsm import (
 )
 from ha.vrrp.packet import Address, Advert, PacketError, decode, encode
 from ha.vrrp.transport import MULTICAST, TTL, Received, Transport
+
+NFT_TIMEOUT_S = 5.0
+NOTIFY_TIMEOUT_S = 10.0
 
 #: Linux ignores an ARP update within this long of an entry's last update (neigh locktime, 1 s).
 NEIGH_LOCKTIME_S = 1.1
@@ -69,12 +73,14 @@ class Agent(daemon.Agent):
         self.transports: dict[tuple[str, int], Transport] = {}
         self.links = netlink.LinkMonitor()
         self.watch(self.links, "netlink")
-        self.notifiers: list[subprocess.Popen] = []
+        self.notifiers: list[tuple[subprocess.Popen, float]] = []  # with when each was started
 
     # --- set-up -------------------------------------------------------------------------
 
     def setup(self) -> None:
         netlink.warm_up()
+        if any(not cfg.accept for cfg in self.config.instances) and shutil.which("nft") is None:
+            raise ConfigError("accept = false needs nftables (the nft command); install the nftables package")
         for cfg in self.config.instances:
             try:
                 link = netlink.link(cfg.interface)
@@ -125,7 +131,7 @@ class Agent(daemon.Agent):
             if inst.garp_due is not None and now >= inst.garp_due:
                 inst.garp_due = None
                 self._announce(inst)
-        self.notifiers = [n for n in self.notifiers if n.poll() is None]
+        self.notifiers = [(n, t) for n, t in self.notifiers if n.poll() is None and not _overdue(n, now - t)]
 
     def deadlines(self) -> list[float]:
         times = []
@@ -144,11 +150,12 @@ class Agent(daemon.Agent):
                     vmac.delete(inst.cfg.use_vmac)
             except Exception as exc:  # the interface may be gone already: nothing left to release there
                 print(f"halab-vrrp: {inst.cfg.name}: shutdown: {exc}", file=sys.stderr, flush=True)
-        for n in self.notifiers:
+        for n, _started in self.notifiers:
             try:
                 n.wait(2)
             except subprocess.TimeoutExpired:
                 n.kill()
+                n.wait()
 
     # --- tracking -----------------------------------------------------------------------
 
@@ -270,8 +277,13 @@ class Agent(daemon.Agent):
                      f"    {fam} daddr {{ {vips} }} drop;\n  }}\n}}\n")
         else:
             rules = f"delete table inet {table}"
-        done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
+        try:
+            done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True, check=False,
+                                  timeout=NFT_TIMEOUT_S)
+            failed = done.returncode != 0
+        except (OSError, subprocess.TimeoutExpired):
+            failed = True
+        if failed:
             inst.drops["accept_rule_failed"] += 1
 
     def _transition(self, inst: Instance, t: Transition) -> None:
@@ -279,9 +291,9 @@ class Agent(daemon.Agent):
         if inst.cfg.notify:
             state = "STOP" if t.new is State.INIT else t.new.value
             try:
-                self.notifiers.append(subprocess.Popen(
+                self.notifiers.append((subprocess.Popen(
                     [inst.cfg.notify, "INSTANCE", inst.cfg.name, state, str(inst.router.priority)],
-                    stdin=subprocess.DEVNULL))
+                    stdin=subprocess.DEVNULL), time.monotonic()))
             except OSError:
                 inst.drops["notify_failed"] += 1
         self.write_status()
@@ -296,6 +308,15 @@ class Agent(daemon.Agent):
                 "failed": [h.name for h in i.health if h.failed],
             } for i in self.instances],
         }
+
+
+def _overdue(proc: subprocess.Popen, age: float) -> bool:
+    """A notify script still running after NOTIFY_TIMEOUT_S is killed (and reaped)."""
+    if age < NOTIFY_TIMEOUT_S:
+        return False
+    proc.kill()
+    proc.wait()
+    return True
 
 
 def _resolve_neighbour(peer: Address) -> None:
