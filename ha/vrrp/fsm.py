@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from ha.vrrp.packet import Address, Advert
 
 OWNER_PRIORITY = 255
+#: A backup that preempts a live lower-priority master waits at most this long (and at most one
+#: advert interval) for that master to say it let go of the addresses before it takes them.
+HANDOVER_WAIT_S = 0.05
 
 
 class State(enum.Enum):
@@ -92,6 +95,9 @@ class VirtualRouter:
     #: A master that yielded keeps sending its own adverts until `farewell_until`, one per interval.
     farewell_timer: float | None = None
     farewell_until: float = 0.0
+    lower_master: tuple[Address, float] | None = None  # a lower-priority master heard as backup, and when
+    take_at: float | None = None  # preempting: the addresses are taken then, or when the old master lets go
+    handover_from: Address | None = None
     announce_after: float = float("-inf")  # lower masters heard before this do not re-announce
 
     def __post_init__(self) -> None:
@@ -109,7 +115,8 @@ class VirtualRouter:
         return 3 * self.master_adver_interval + self.skew_time
 
     def next_deadline(self) -> float | None:
-        timers = [t for t in (self.adver_timer, self.master_down_timer, self.farewell_timer) if t is not None]
+        timers = [t for t in (self.adver_timer, self.master_down_timer, self.farewell_timer, self.take_at)
+                  if t is not None]
         return min(timers, default=None)
 
     # --- events ---------------------------------------------------------------------------
@@ -126,7 +133,7 @@ class VirtualRouter:
         if self.state is State.MASTER:
             actions = [SendAdvert(0), ReleaseAddresses()]
         actions.append(self._go(State.INIT, "shutdown"))
-        self.adver_timer = self.master_down_timer = self.farewell_timer = None
+        self.adver_timer = self.master_down_timer = self.farewell_timer = self.take_at = None
         return actions
 
     def fault(self, now: float, reason: str) -> list[Action]:
@@ -136,7 +143,7 @@ class VirtualRouter:
         actions: list[Action] = []
         if self.state is State.MASTER:
             actions = [SendAdvert(0), ReleaseAddresses()]
-        self.adver_timer = self.master_down_timer = self.farewell_timer = None
+        self.adver_timer = self.master_down_timer = self.farewell_timer = self.take_at = None
         actions.append(self._go(State.FAULT, reason))
         return actions
 
@@ -159,7 +166,13 @@ class VirtualRouter:
 
     def on_timer(self, now: float) -> list[Action]:
         if self.state is State.BACKUP and self.master_down_timer is not None and now >= self.master_down_timer:
+            lower = self.lower_master
+            if lower is not None and now - lower[1] <= self.master_down_interval:
+                return self._become_master(now, f"preempting lower priority master {lower[0]}", lower[0])
             return self._become_master(now, "master down timer expired")
+        if self.take_at is not None and now >= self.take_at:
+            self.take_at = self.handover_from = None  # the old master said nothing: take them anyway
+            return [TakeAddresses()]
         if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
             self.adver_timer = now + self.cfg.advert_int
             return [SendAdvert(self.priority)]
@@ -172,22 +185,25 @@ class VirtualRouter:
     def on_advert(self, now: float, adv: Advert, src: Address) -> list[Action]:
         """An advert for our VRID that passed every check of the receiving side."""
         if self.state is State.BACKUP:
-            return self._backup_hears(now, adv)
+            return self._backup_hears(now, adv, src)
         if self.state is State.MASTER:
             return self._master_hears(now, adv, src)
         return []
 
     # --- the two receiving states -----------------------------------------------------------
 
-    def _backup_hears(self, now: float, adv: Advert) -> list[Action]:
+    def _backup_hears(self, now: float, adv: Advert, src: Address) -> list[Action]:
         if adv.priority == 0:
+            self.lower_master = None
             self.master_down_timer = now + self.skew_time
             return []
         may_preempt = self.cfg.preempt and now >= self.started_at + self.cfg.preempt_delay
         if not may_preempt or adv.priority >= self.priority:
+            self.lower_master = None
             self.master_adver_interval = adv.interval
             self.master_down_timer = now + self.master_down_interval
-        # else: a lower-priority master; let the timer run out and preempt it
+        else:  # a lower-priority master: let the timer run out and preempt it
+            self.lower_master = (src, now)
         return []
 
     def _master_hears(self, now: float, adv: Advert, src: Address) -> list[Action]:
@@ -200,9 +216,13 @@ class VirtualRouter:
         Master_Down_Interval, so the survivor hears one even when the partition heals one way
         first (the yielder already hears the survivor, the survivor does not hear it yet).
         """
+        if self.take_at is not None and src == self.handover_from and adv.priority == 0:
+            self.take_at = self.handover_from = None  # the master we preempted let go: now, not before
+            self.adver_timer = now + self.cfg.advert_int
+            return [SendAdvert(self.priority), TakeAddresses()]
         if adv.priority == 0:
             self.adver_timer = now + self.cfg.advert_int
-            return [SendAdvert(self.priority), Announce()]
+            return [SendAdvert(self.priority), *([] if self.take_at is not None else [Announce()])]
         if self.cfg.owner:
             return self._announce_to_lower(now)
         if adv.priority > self.priority or (adv.priority == self.priority and src > self.cfg.primary_address):
@@ -211,10 +231,13 @@ class VirtualRouter:
             self.master_down_timer = now + self.master_down_interval
             self.farewell_until = now + self.master_down_interval
             self.farewell_timer = now + self.cfg.advert_int
-            return [SendAdvert(self.priority), ReleaseAddresses(),
+            self.take_at = self.handover_from = None
+            # Let go first, then say so with priority 0: a master preempting us takes the addresses
+            # on hearing it, so the two never hold them at once.
+            return [ReleaseAddresses(), SendAdvert(0),
                     self._go(State.BACKUP, f"higher priority master {src} ({adv.priority})")]
         self.adver_timer = now + self.cfg.advert_int
-        return [SendAdvert(self.priority), *self._announce_to_lower(now)]
+        return [SendAdvert(self.priority), *([] if self.take_at is not None else self._announce_to_lower(now))]
 
     def _announce_to_lower(self, now: float) -> list[Action]:
         if now < self.announce_after:
@@ -224,9 +247,14 @@ class VirtualRouter:
 
     # --- transitions ----------------------------------------------------------------------
 
-    def _become_master(self, now: float, reason: str) -> list[Action]:
-        self.master_down_timer = self.farewell_timer = None
+    def _become_master(self, now: float, reason: str, preempted: Address | None = None) -> list[Action]:
+        """Advertise, then take the addresses; when preempting a live master, only once it let go
+        (its priority-0 advert) or after HANDOVER_WAIT_S: break before make, never two holders."""
+        self.master_down_timer = self.farewell_timer = self.lower_master = None
         self.adver_timer = now + self.cfg.advert_int
+        if preempted is not None:
+            self.handover_from, self.take_at = preempted, now + min(self.cfg.advert_int, HANDOVER_WAIT_S)
+            return [SendAdvert(self.priority), self._go(State.MASTER, reason)]
         return [SendAdvert(self.priority), TakeAddresses(), self._go(State.MASTER, reason)]
 
     def _become_backup(self, now: float, reason: str) -> list[Action]:

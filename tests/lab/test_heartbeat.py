@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -225,3 +226,61 @@ def test_replayed_heartbeats_neither_fail_over_a_healthy_node_nor_keep_a_dead_on
     took_over = next(e for e in a2.events() if e.subject == "node2" and e.state == "ACTIVE" and e.at > fault.at)
     assert took_over.at - fault.at < 2.0, took_over
     flood.stop()
+
+
+SPOOF_ARP = """
+from scapy.all import ARP, Ether, get_if_hwaddr, sendp
+mine = get_if_hwaddr("client1-eth0")
+claim = Ether(src=mine, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=mine, psrc="10.0.0.1", pdst="10.0.0.1")
+sendp(claim, iface="client1-eth0", count=5, inter=0.05, verbose=False)
+"""
+
+
+def test_a_spoofed_arp_does_not_move_the_port_the_controller_fences(cluster):
+    """client1 claims node1's address by ARP; then node1 and node2 are partitioned: the controller
+    must still fence node1's ports, not client1's."""
+    _a1, a2 = start_both(cluster)
+    spoof = cluster.run("client1", [sys.executable, "-c", SPOOF_ARP])
+    assert spoof.returncode == 0, spoof.stderr
+    Faults(cluster).partition(["node1"], ["node2"])
+    assert wait_until(lambda: a2.role() == "ACTIVE", timeout=5), a2.events()[-4:]
+    assert answers(cluster, "client1", ["10.0.0.2"]) == {"10.0.0.2": "node2"}  # client1 is not cut off
+    assert answers(cluster, "gateway", ["10.0.0.1"]) == {"10.0.0.1": None}  # node1 is
+
+
+FLOOD = """
+import os, socket, sys, time
+target, seconds = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+junk = b"HBT2" + os.urandom(100)  # the size of a heartbeat, signed with nothing
+end, sent = time.monotonic() + seconds, 0
+while time.monotonic() < end:
+    for _ in range(100):
+        try:
+            s.sendto(junk, (target, 694))
+            sent += 1
+        except OSError:
+            pass
+print(sent, flush=True)
+"""
+
+
+def test_a_flood_of_forged_heartbeats_delays_no_beat_and_moves_nothing(cluster):
+    """From client1, as many bad datagrams as one core can send, for 5 s, to node2's heartbeat
+    port: node2 keeps beating on time (as node1 sees it) and nobody takes over."""
+    from scapy.all import rdpcap
+
+    _a1, a2 = start_both(cluster)
+    pcap = cluster.run_dir / "node2-beats.pcap"
+    capture = cluster.spawn("node1", "tcpdump", ["timeout", "7", "tcpdump", "-i", "node1-eth1", "-w", str(pcap),
+                                                 "udp port 694 and src 192.168.1.2"])
+    assert wait_until(lambda: "listening" in capture.log_text(), timeout=5)
+    settled = time.monotonic()
+    flood = cluster.run("client1", [sys.executable, "-c", FLOOD, "10.0.0.2", "5"], timeout=30)
+    capture.popen.wait(15)
+    assert int(flood.stdout) > 10_000, flood.stdout
+    times = [float(p.time) for p in rdpcap(str(pcap))]
+    gaps = sorted(b - a for a, b in pairwise(times))
+    assert len(times) > 40 and gaps[-1] < 0.15, f"{len(times)} beats, worst gap {gaps[-1] * 1000:.0f} ms"
+    assert not [e for e in a2.events() if e.at > settled and e.subject in ("node1", "node2")], a2.events()[-4:]
+    assert a2.status()["dropped"].get("bad signature", 0) + a2.status()["dropped"].get("bad length", 0) > 1000

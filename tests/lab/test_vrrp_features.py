@@ -189,3 +189,41 @@ def test_virtual_mac_stays_in_the_client_cache_across_a_failover(lab):
     assert wait_until(lambda: serving(lab) == "server2", timeout=3)
     assert "00:00:5e:00:01:33" in neigh()
     assert lab.run("server1", ["ip", "link", "show", "vrrp.51"]).returncode != 0  # removed at stop
+
+
+VRRP_FLOOD = """
+import socket, struct, sys, time
+seconds = float(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+junk = struct.pack("!BBBBHH", 0x31, 51, 255, 1, 10, 0xdead) + socket.inet_aton("10.0.0.100")  # bad checksum
+end, sent = time.monotonic() + seconds, 0
+while time.monotonic() < end:
+    for _ in range(100):
+        s.sendto(junk, ("224.0.0.18", 0))
+        sent += 1
+print(sent, flush=True)
+"""
+
+
+def test_a_flood_of_bad_adverts_delays_no_advert_and_moves_nothing(lab):
+    """As many priority-255 adverts with a bad checksum as client1 can send, for 5 s: the master's
+    adverts (seen at server2) stay on time, and neither agent changes state."""
+    from scapy.all import rdpcap
+
+    s1 = start_with(lab, "server1", table("server1", 200))
+    s2 = start_with(lab, "server2", table("server2", 100))
+    assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
+    pcap = lab.run_dir / "adverts.pcap"
+    capture = lab.spawn("server2", "tcpdump", ["timeout", "7", "tcpdump", "-i", "server2-eth0", "-w", str(pcap),
+                                               "ip proto 112 and src 10.0.0.1"])
+    assert wait_until(lambda: "listening" in capture.log_text(), timeout=5)
+    settled = time.monotonic()
+    flood = lab.run("client1", [sys.executable, "-c", VRRP_FLOOD, "5"], timeout=30)
+    capture.popen.wait(15)
+    assert int(flood.stdout) > 10_000, flood.stdout
+    times = [float(p.time) for p in rdpcap(str(pcap))]
+    gaps = sorted(b - a for a, b in pairwise(times))
+    assert len(times) > 40 and gaps[-1] < 0.15, f"{len(times)} adverts, worst gap {gaps[-1] * 1000:.0f} ms"
+    assert not [e for agent in (s1, s2) for e in agent.events() if e.at > settled]
+    assert s2.status()[0]["drops"].get("bad_checksum", 0) > 1000

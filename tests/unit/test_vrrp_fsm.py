@@ -115,8 +115,9 @@ def test_a_master_yields_to_higher_priority_and_releases_the_addresses():
     r.startup(0.0)
     r.on_timer(4.0)
     actions = r.on_advert(5.0, advert(150, interval_cs=20), PEER_LOW)
-    # a farewell advert first, so the new master hears the old one and re-announces (split brain)
-    assert actions[:2] == [SendAdvert(100), ReleaseAddresses()] and states(actions) == [State.BACKUP]
+    # let go first, then say so (priority 0): a preempting master takes the addresses on hearing it,
+    # and after a split brain the survivor re-announces them
+    assert actions[:2] == [ReleaseAddresses(), SendAdvert(0)] and states(actions) == [State.BACKUP]
     assert r.master_adver_interval == 0.2 and r.adver_timer is None
 
 
@@ -219,3 +220,37 @@ def test_a_lowered_priority_is_advertised_at_once_by_a_master():
     r.on_timer(4.0)
     assert r.set_priority(5.0, 60) == [SendAdvert(60)]
     assert r.skew_time == pytest.approx(196 / 256)
+
+
+def preempting(advert_int: float = 0.1) -> VirtualRouter:
+    """A backup of priority 200 that has heard a live master of priority 100 until its timer ran out."""
+    r = router(priority=200, advert_int=advert_int)
+    r.startup(0.0)
+    for i in range(3):
+        r.on_advert(0.1 * i, advert(100, interval_cs=10), PEER_LOW)
+    return r
+
+
+def test_preempting_a_live_master_takes_the_addresses_only_once_it_let_go():
+    r = preempting()
+    t = r.next_deadline()
+    actions = r.on_timer(t)
+    assert states(actions) == [State.MASTER] and SendAdvert(200) in actions and TakeAddresses() not in actions
+    assert r.on_advert(t + 0.001, advert(100, interval_cs=10), PEER_LOW) == [SendAdvert(200)]  # still its old advert
+    assert r.on_advert(t + 0.002, advert(0, interval_cs=10), PEER_LOW) == [SendAdvert(200), TakeAddresses()]
+    assert r.take_at is None
+
+
+def test_a_preempted_master_that_says_nothing_loses_the_addresses_after_the_wait():
+    r = preempting(advert_int=1.0)
+    t = r.next_deadline()
+    r.on_timer(t)
+    assert r.next_deadline() == pytest.approx(t + 0.05)  # HANDOVER_WAIT_S, not the whole interval
+    assert r.on_timer(t + 0.05) == [TakeAddresses()]
+
+
+def test_a_backup_whose_master_died_takes_the_addresses_at_once():
+    r = router(priority=100)
+    r.startup(0.0)
+    r.on_advert(0.5, advert(150), PEER_LOW)
+    assert TakeAddresses() in r.on_timer(r.next_deadline())
