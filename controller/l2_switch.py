@@ -42,12 +42,19 @@ class L2Switch(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features_handler(self, ev) -> None:
-        """A switch connected: send every unmatched packet to the controller."""
+        """A switch connected: multicast floods in the switch; broadcast (ARP: where hosts are)
+        and every other unmatched packet go to the controller."""
         dp = ev.msg.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
         self.mac_to_port[dp.id] = {}
         to_controller = parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)
         self._add_flow(dp, priority=0, match=parser.OFPMatch(), actions=[to_controller], idle=0)
+        # VRRP adverts and the like: flooding them through the controller would let a flood of
+        # multicast from one host crowd out everyone's adverts on their way through Python.
+        self._add_flow(dp, priority=2, match=parser.OFPMatch(eth_dst=("01:00:00:00:00:00", "01:00:00:00:00:00")),
+                       actions=[parser.OFPActionOutput(ofp.OFPP_FLOOD)], idle=0)
+        self._add_flow(dp, priority=3, match=parser.OFPMatch(eth_dst="ff:ff:ff:ff:ff:ff"), actions=[to_controller],
+                       idle=0)
         self.logger.info("switch %016x connected", dp.id)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
