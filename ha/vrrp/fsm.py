@@ -99,6 +99,7 @@ class VirtualRouter:
     take_at: float | None = None  # preempting: the addresses are taken then, or when the old master lets go
     handover_from: Address | None = None
     announce_after: float = float("-inf")  # lower masters heard before this do not re-announce
+    answer_after: float = float("-inf")  # adverts heard before this get no immediate answer
 
     def __post_init__(self) -> None:
         self.master_adver_interval = self.cfg.advert_int
@@ -221,8 +222,7 @@ class VirtualRouter:
             self.adver_timer = now + self.cfg.advert_int
             return [SendAdvert(self.priority), TakeAddresses()]
         if adv.priority == 0:
-            self.adver_timer = now + self.cfg.advert_int
-            return [SendAdvert(self.priority), *([] if self.take_at is not None else [Announce()])]
+            return self._answer(now, to_lower=False)
         if self.cfg.owner:
             return self._announce_to_lower(now)
         if adv.priority > self.priority or (adv.priority == self.priority and src > self.cfg.primary_address):
@@ -236,8 +236,18 @@ class VirtualRouter:
             # on hearing it, so the two never hold them at once.
             return [ReleaseAddresses(), SendAdvert(0),
                     self._go(State.BACKUP, f"higher priority master {src} ({adv.priority})")]
-        self.adver_timer = now + self.cfg.advert_int
-        return [SendAdvert(self.priority), *([] if self.take_at is not None else self._announce_to_lower(now))]
+        return self._answer(now, to_lower=True)
+
+    def _answer(self, now: float, to_lower: bool) -> list[Action]:
+        """Advertise at once to a lower or a yielding master, and re-announce the addresses (to a
+        lower one at most once per lower_prio_holdoff). At most one answer per advert interval:
+        a flood of adverts must not become a flood of ours; the regular advert is due by then."""
+        if now < self.answer_after:
+            return []
+        self.answer_after = self.adver_timer = now + self.cfg.advert_int
+        if self.take_at is not None:
+            return [SendAdvert(self.priority)]
+        return [SendAdvert(self.priority), *(self._announce_to_lower(now) if to_lower else [Announce()])]
 
     def _announce_to_lower(self, now: float) -> list[Action]:
         if now < self.announce_after:

@@ -145,8 +145,20 @@ def test_lower_masters_heard_again_within_the_holdoff_are_not_reannounced_to():
     r.startup(0.0)
     r.on_timer(4.0)
     assert Announce() in r.on_advert(5.0, advert(50), PEER_HIGH)
-    assert r.on_advert(6.9, advert(50), PEER_HIGH) == [SendAdvert(100)]
+    assert r.on_advert(6.0, advert(50), PEER_HIGH) == [SendAdvert(100)]
     assert Announce() in r.on_advert(7.0, advert(50), PEER_HIGH)
+
+
+@pytest.mark.parametrize("priority", [0, 50])
+def test_a_flood_of_lower_or_yielding_adverts_gets_one_answer_per_interval(priority):
+    """1000 adverts in one second: one immediate advert (and announce) answers them, not 1000."""
+    r = router(priority=100, advert_int=1.0, lower_prio_holdoff=0.0)
+    r.startup(0.0)
+    r.on_timer(4.0)
+    answers = [a for i in range(1000) for a in r.on_advert(5.0 + i / 1000, advert(priority), PEER_HIGH)]
+    assert answers == [SendAdvert(100), Announce()]
+    assert r.on_advert(6.0, advert(priority), PEER_HIGH) == [SendAdvert(100), Announce()]
+    assert r.state is State.MASTER
 
 
 def test_a_yielded_master_keeps_advertising_for_one_master_down_interval():
