@@ -275,8 +275,8 @@ class Agent(daemon.Agent):
             vips = ", ".join(str(a.ip) for a in inst.cfg.virtual_ipaddress)
             rules = (f"table inet {table} {{\n  chain input {{\n    type filter hook input priority 0;\n"
                      f"    {fam} daddr {{ {vips} }} drop;\n  }}\n}}\n")
-        else:
-            rules = f"delete table inet {table}"
+        else:  # added first, so that deleting it succeeds when it was not there
+            rules = f"add table inet {table}\ndelete table inet {table}\n"
         try:
             done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True, check=False,
                                   timeout=NFT_TIMEOUT_S)

@@ -126,7 +126,9 @@ class VirtualRouter:
         self.started_at = now
         if self.cfg.owner:
             return self._become_master(now, "address owner (priority 255)")
-        return self._become_backup(now, "startup")
+        # A backup holds no address: one left behind by an agent that was killed (SIGKILL, OOM)
+        # before it could let go would otherwise stay, a second holder, until someone noticed.
+        return [ReleaseAddresses(), *self._become_backup(now, "startup")]
 
     def shutdown(self, now: float) -> list[Action]:
         """Leave cleanly: a master says goodbye with priority 0 so a backup takes over at once."""

@@ -40,7 +40,9 @@ def test_intervals_follow_the_rfc():
 
 def test_a_backup_becomes_master_after_master_down_interval():
     r = router()
-    assert states(r.startup(0.0)) == [State.BACKUP]
+    actions = r.startup(0.0)
+    assert states(actions) == [State.BACKUP]
+    assert actions[0] == ReleaseAddresses(), "a VIP left by a killed agent is removed at start"
     assert r.next_deadline() == pytest.approx(3.609375)
     assert r.on_timer(3.6) == []
     actions = r.on_timer(3.61)
