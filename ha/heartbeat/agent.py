@@ -73,7 +73,9 @@ class Agent(daemon.Agent):
     # --- the loop (see ha.daemon.Agent) ---------------------------------------------------
 
     def start(self, now: float) -> None:
-        self.events.write(self.cfg.name, None, self.node.role.value, "startup")
+        errors = self.resources.stop_leftovers()
+        reason = f"startup (leftovers not stopped: {'; '.join(errors)})" if errors else "startup"
+        self.events.write(self.cfg.name, None, self.node.role.value, reason)
 
     def deadlines(self) -> list[float]:
         now = time.monotonic()

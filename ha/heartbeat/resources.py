@@ -44,6 +44,17 @@ class Resources:
         self.running.clear()
         return errors
 
+    def stop_leftovers(self) -> list[str]:
+        """At start, before any role: stop what an earlier life killed before it could (SIGKILL,
+        OOM) left behind: every VIP removed, every service whose monitor says it runs stopped
+        (Pacemaker probes its resources at start the same way). A standby must hold nothing."""
+        errors = []
+        for r in reversed(self.items):
+            if r.kind == "vip" or _run(r.monitor) is None:
+                if (error := self._stop(r)) is not None:
+                    errors.append(f"{r.name}: {error}")
+        return errors
+
     def _start(self, r: Resource) -> str | None:
         if r.kind == "service":
             return _run(r.start)

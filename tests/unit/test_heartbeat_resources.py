@@ -56,6 +56,15 @@ def test_a_failed_start_stops_what_started_before_it(host, monkeypatch, tmp_path
     assert marker.exists() and host == set()
 
 
+def test_at_start_a_vip_and_a_running_service_left_by_a_killed_life_are_stopped(host, tmp_path):
+    host.add(str(VIP.address))  # the earlier life was SIGKILLed while active
+    running, idle = tmp_path / "running-stopped", tmp_path / "idle-stopped"
+    web = Resource("web", "service", start=("true",), stop=("touch", str(running)), monitor=("true",))
+    db = Resource("db", "service", start=("true",), stop=("touch", str(idle)), monitor=("false",))
+    assert Resources((VIP, web, db)).stop_leftovers() == []
+    assert host == set() and running.exists() and not idle.exists()
+
+
 def test_a_command_that_hangs_is_cut_off(monkeypatch):
     monkeypatch.setattr(resources, "COMMAND_TIMEOUT_S", 0.2)
     assert "timed out" in resources._run(("sleep", "5"))
