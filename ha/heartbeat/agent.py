@@ -20,7 +20,17 @@ from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig, Link
 from ha.heartbeat.detector import Detector
 from ha.heartbeat.freshness import Freshness
-from ha.heartbeat.fsm import Action, FencePeer, Node, Role, StartResources, StopResources, Transition, View
+from ha.heartbeat.fsm import (
+    Action,
+    AnnounceResources,
+    FencePeer,
+    Node,
+    Role,
+    StartResources,
+    StopResources,
+    Transition,
+    View,
+)
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 from ha.heartbeat.resources import Resources
 from ha.heartbeat.tiebreaker import TieBreaker
@@ -55,6 +65,10 @@ class Agent(daemon.Agent):
         self.monitors: dict[str, CheckRunner] = {}  # of the running services, on the loop's thread only
         self.heard_since: float | None = None  # since when the peer has been alive on some link
         self.next_beat = 0.0
+        self.link_changes = netlink.LinkMonitor()
+        self.vip_interfaces: set[str] = set()
+        # Interfaces of VIPs that are down: the node cannot serve (as keepalived tracks interfaces).
+        self.vip_links_down: set[str] = set()
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -69,6 +83,9 @@ class Agent(daemon.Agent):
             self.watch(s, link)
         if self.tiebreaker is not None:
             self.watch(self.tiebreaker, "tiebreaker")
+        self.vip_interfaces = {r.interface for r in self.cfg.resources if r.kind == "vip"}
+        self.vip_links_down = {name for name in self.vip_interfaces if not netlink.link(name).up}
+        self.watch(self.link_changes, "netlink")
 
     # --- the loop (see ha.daemon.Agent) ---------------------------------------------------
 
@@ -88,6 +105,8 @@ class Agent(daemon.Agent):
     def ready(self, data: object, now: float) -> None:
         if data == "tiebreaker":
             self.tiebreaker.receive()
+        elif data == "netlink":
+            self._vip_links()
         elif data != "check":  # a monitor that ended is collected by tick()
             self._receive(data, self.sockets[data.interface])
 
@@ -98,7 +117,8 @@ class Agent(daemon.Agent):
         self._monitors(now)
         self._links(now)
         self._results(now)
-        view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now), not self.monitor_failed)
+        view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now), not self.monitor_failed,
+                    links_up=not self.vip_links_down)
         self._carry_out(self.node.step(view), now)
 
     def shutdown(self, now: float) -> None:
@@ -108,6 +128,7 @@ class Agent(daemon.Agent):
             self.events.write("resources", "running", "stop failed", error)
         for s in self.sockets.values():
             s.close()
+        self.link_changes.close()
         self.events.write(self.cfg.name, self.node.role.value, "STOPPED", "shutdown")
 
     def status(self) -> dict:
@@ -191,6 +212,14 @@ class Agent(daemon.Agent):
         # cut would vouch for a network this node may no longer be part of.
         return self.tiebreaker.answered_since(last_heard + self.cfg.interval)
 
+    def _vip_links(self) -> None:
+        """A VIP's interface went down or came back: the node cannot serve it there meanwhile."""
+        for name, up in self.link_changes.changes():
+            if name in self.vip_interfaces and up == (name in self.vip_links_down):
+                self.vip_links_down.symmetric_difference_update({name})
+                self.events.write(name, "down" if up else "up", "up" if up else "down",
+                                  "a VIP's interface" + ("" if up else ": the node cannot serve it"))
+
     def _monitors(self, now: float) -> None:
         """Run the monitors of the running services; they live on this thread only (start, step, stop)."""
         for name, runner in self.monitors.items():
@@ -213,6 +242,9 @@ class Agent(daemon.Agent):
             elif isinstance(action, StopResources):
                 self._stop_monitors()
                 job = self.resources.stop
+            elif isinstance(action, AnnounceResources):
+                self.events.write("resources", "running", "announced", action.reason)
+                job = self.resources.announce
             else:
                 job = self._fence
             future = self.worker.submit(job)
@@ -237,9 +269,10 @@ class Agent(daemon.Agent):
             elif isinstance(action, StartResources) and self.node.role is Role.ACTIVE:
                 self.monitors = {r.name: CheckRunner(r.monitor, r.monitor_interval, r.monitor_timeout)
                                  for r in self.cfg.resources if r.kind == "service"}
-            elif isinstance(action, StopResources) and result:
+            elif isinstance(action, StopResources | AnnounceResources) and result:
+                failed = "stop failed" if isinstance(action, StopResources) else "announce failed"
                 for error in result if isinstance(result, list) else [result]:
-                    self.events.write("resources", "running", "stop failed", str(error))
+                    self.events.write("resources", "running", failed, str(error))
 
     def _stop_monitors(self) -> None:
         for runner in self.monitors.values():

@@ -11,7 +11,10 @@ vrrp_change_state is the model). The rules:
 - The peer is silent on every link: take over only with quorum (the tie-breaker answers) and
   only after the controller confirmed that the peer is fenced. No quorum, no takeover; no
   confirmation, no takeover.
-- A failed local monitor: release everything (FAULT) for `failure_timeout` seconds.
+- A failed local monitor: release everything (FAULT) for `failure_timeout` seconds; a VIP's
+  interface down: FAULT until it is up again.
+- Two actives (a healed partition): the one outranked releases; the one that stays announces
+  its addresses again once the other says it let go, since clients may have followed the other.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class View:
     peer_state: State | None  # what the peer last said
     quorum: bool
     healthy: bool  # every monitor of the resources we run passes (meaningful while active)
+    links_up: bool = True  # every interface a VIP needs is up: this node could serve
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class FencePeer(_Job):
     pass
 
 
+class AnnounceResources(_Job):
+    pass
+
+
 @dataclass(frozen=True)
 class Transition:
     old: Role
@@ -69,7 +77,7 @@ class Transition:
     reason: str
 
 
-Action = StartResources | StopResources | FencePeer | Transition
+Action = StartResources | StopResources | FencePeer | AnnounceResources | Transition
 
 
 @dataclass
@@ -88,6 +96,8 @@ class Node:
     fault_until: float = 0.0
     fence_not_before: float = 0.0
     reason: str = "startup"
+    both_active: bool = False  # when the peer was last heard, it was active and so were we
+    links_down: bool = False
 
     @property
     def outranks_peer(self) -> bool:
@@ -95,8 +105,22 @@ class Node:
 
     def step(self, v: View) -> list[Action]:
         self.peer_heard = self.peer_heard or v.peer_alive
+        peer_let_go = False
+        if v.peer_alive:
+            peer_let_go = self.both_active and v.peer_state is not State.ACTIVE
+            self.both_active = self.role is Role.ACTIVE and v.peer_state is State.ACTIVE
+        if not v.links_up:
+            self.links_down = True
+            return self._cannot_serve(v)
+        if self.links_down:
+            # Back on the network (a cut mended, a fence lifted): the peer's silence meanwhile says
+            # nothing about it. Give it the start-up grace to be heard before fencing it.
+            self.links_down, self.peer_heard, self.started = False, v.peer_alive, v.now
         if self.role is Role.ACTIVE:
-            return self._active(v)
+            actions = self._active(v)
+            if not actions and peer_let_go:
+                return [AnnounceResources(f"{self.peer} let go after both were active: clients may point at it")]
+            return actions
         actions: list[Action] = []
         if self.role is Role.FAULT and v.now >= self.fault_until:
             actions.append(self._go(Role.STANDBY, "failure timeout over"))
@@ -127,6 +151,15 @@ class Node:
         if (self.auto_failback and v.peer_alive and v.peer_state is State.STANDBY and not self.outranks_peer):
             return self._release(Role.STANDBY, f"auto_failback to {self.peer}")
         return []
+
+    def _cannot_serve(self, v: View) -> list[Action]:
+        """A VIP's interface is down: say so (FAULT) until it is back, so that the peer serves and
+        no auto_failback hands the resources to a node that cannot serve them."""
+        self.fault_until = v.now
+        why = "a VIP's interface is down"
+        if self.role is Role.ACTIVE:
+            return self._release(Role.FAULT, why)
+        return [self._go(Role.FAULT, why)] if self.role is Role.STANDBY else []
 
     def _standby(self, v: View) -> list[Action]:
         if v.peer_alive:

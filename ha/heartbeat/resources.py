@@ -44,6 +44,10 @@ class Resources:
         self.running.clear()
         return errors
 
+    def announce(self) -> list[str]:
+        """Gratuitous ARP again for every running VIP: clients that followed another node come back."""
+        return [f"{r.name}: {error}" for r in self.running if r.kind == "vip" and (error := _announce(r))]
+
     def stop_leftovers(self) -> list[str]:
         """At start, before any role: stop what an earlier life killed before it could (SIGKILL,
         OOM) left behind: every VIP removed, every service whose monitor says it runs stopped
@@ -59,12 +63,10 @@ class Resources:
         if r.kind == "service":
             return _run(r.start)
         try:
-            link = netlink.link(r.interface)
-            netlink.add_addresses(link.index, (r.address,))
-            announce.announce(link.name, link.index, link.mac, [r.address.ip], repeat=GARP_REPEAT)
+            netlink.add_addresses(netlink.link(r.interface).index, (r.address,))
         except Exception as exc:  # ValueError (no such interface), OSError, NetlinkError
             return str(exc) or type(exc).__name__
-        return None
+        return _announce(r)
 
     def _stop(self, r: Resource) -> str | None:
         if r.kind == "service":
@@ -74,6 +76,16 @@ class Resources:
         except Exception as exc:
             return str(exc) or type(exc).__name__
         return None
+
+
+def _announce(r: Resource) -> str | None:
+    """Gratuitous ARP for a VIP resource; the error, if any."""
+    try:
+        link = netlink.link(r.interface)
+        announce.announce(link.name, link.index, link.mac, [r.address.ip], repeat=GARP_REPEAT)
+    except Exception as exc:  # ValueError (no such interface), OSError
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def _run(argv: tuple[str, ...]) -> str | None:

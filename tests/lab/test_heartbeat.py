@@ -89,6 +89,19 @@ def test_cutting_only_the_heartbeat_link_is_a_degraded_link_not_a_failover(clust
     assert status["links"] == {"node2-eth1": False, "node2-eth0": True}
 
 
+def test_a_cut_service_link_on_the_active_node_moves_the_service_and_it_comes_back(cluster):
+    """The heartbeats still flow on the dedicated link, so only the VIP's interface tells."""
+    a1, a2 = start_both(cluster)
+    faults = Faults(cluster)
+    faults.cut_link("node1", "s1")
+    assert wait_until(lambda: a1.role() == "FAULT" and a2.role() == "ACTIVE", timeout=3), a1.events()[-5:]
+    assert wait_until(lambda: serving(cluster) == "node2", timeout=3)
+    time.sleep(4.0)  # longer than failure_timeout: no auto_failback to a node that cannot serve
+    assert a1.role() == "FAULT" and serving(cluster) == "node2"
+    faults.restore_link("node1", "s1")
+    assert wait_until(lambda: a1.role() == "ACTIVE" and serving(cluster) == "node1", timeout=5), a1.events()[-5:]
+
+
 def test_a_partition_is_fenced_through_the_controller_and_two_never_answer(cluster):
     _a1, a2 = start_both(cluster)
     sampler = VipSampler(cluster)
@@ -102,11 +115,26 @@ def test_a_partition_is_fenced_through_the_controller_and_two_never_answer(clust
     assert any("fenced" in e.reason for e in a2.events())
 
 
-def test_a_standby_cut_off_from_everything_does_not_take_over(cluster):
-    _a1, a2 = start_both(cluster)
+def test_after_a_healed_partition_clients_follow_the_node_that_stays_active(cluster):
+    """node2 fenced node1 and took over, clients followed node2's ARP; after the heal and the
+    unfence node1 (higher priority, active all along) stays and node2 yields: clients must come back."""
+    a1, a2 = start_both(cluster)
     faults = Faults(cluster)
-    faults.cut_link("node2", "s1")
-    faults.cut_link("node2", "s2")
+    faults.partition(["node1"], ["node2"])
+    assert wait_until(lambda: a2.role() == "ACTIVE" and serving(cluster) == "node2", timeout=5), a2.events()[-5:]
+    faults.heal()
+    answer = fencing.request(cluster.fence_socket, cluster.cluster_secret.encode(), "unfence", "node1",
+                             cluster.state.hosts["node1"])
+    assert answer["ok"], answer
+    assert wait_until(lambda: a2.role() == "STANDBY", timeout=5), a2.events()[-5:]
+    assert wait_until(lambda: serving(cluster) == "node1", timeout=2), a1.events()[-5:]
+    assert a1.role() == "ACTIVE"
+
+
+def test_a_standby_cut_off_from_everything_does_not_take_over(cluster):
+    """Its links stay up (a cut link would put it in FAULT first): everyone else is filtered out."""
+    _a1, a2 = start_both(cluster)
+    Faults(cluster).partition(["node2"], ["node1", "gateway", "client1"])
     time.sleep(2.0)
     assert a2.role() == "STANDBY", a2.events()[-5:]
     assert any(e.subject == "quorum" and e.state == "no quorum" for e in a2.events())

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from ha.heartbeat.detector import Arrivals, Detector
-from ha.heartbeat.fsm import FencePeer, Node, Role, StartResources, StopResources, Transition, View
+from ha.heartbeat.fsm import AnnounceResources, FencePeer, Node, Role, StartResources, StopResources, Transition, View
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 
 SECRET = b"cluster-secret"
@@ -95,13 +95,13 @@ def node(name="node1", priority=200, peer_priority=100, **kw) -> Node:
     return Node(name, priority, "node2" if name == "node1" else "node1", peer_priority, grace=0.3, **kw)
 
 
-def view(now, alive=True, state=State.STANDBY, quorum=True, healthy=True) -> View:
-    return View(now, alive, state if alive else None, quorum, healthy)
+def view(now, alive=True, state=State.STANDBY, quorum=True, healthy=True, links_up=True) -> View:
+    return View(now, alive, state if alive else None, quorum, healthy, links_up)
 
 
 def kinds(actions) -> list[str]:
     """The actions besides the role changes, by name."""
-    names = {StartResources: "start", StopResources: "stop", FencePeer: "fence"}
+    names = {StartResources: "start", StopResources: "stop", FencePeer: "fence", AnnounceResources: "announce"}
     return [names[type(a)] for a in actions if not isinstance(a, Transition)]
 
 
@@ -181,6 +181,40 @@ def test_two_actives_after_a_healed_partition_resolve_to_the_one_that_outranks()
     assert low.role is Role.ACTIVE
     assert high.step(view(2.0, state=State.ACTIVE)) == []
     assert kinds(low.step(view(2.0, state=State.ACTIVE))) == ["stop"] and low.role is Role.STANDBY
+    # clients followed low's takeover: once low says it let go, high announces the addresses again, once
+    assert kinds(high.step(view(2.1, state=State.STANDBY))) == ["announce"]
+    assert high.step(view(2.2, state=State.STANDBY)) == []
+
+
+def test_an_active_node_does_not_announce_when_the_peer_was_never_active_with_it():
+    n = node()
+    n.step(view(0.1))
+    assert n.role is Role.ACTIVE
+    assert n.step(view(0.2, state=State.FAULT)) == [] and n.step(view(0.3)) == []
+    assert n.step(view(0.4, alive=False)) == [] and n.step(view(0.5)) == []
+
+
+def test_a_vips_interface_down_means_fault_until_it_is_up_again():
+    active, standby = node(failure_timeout=3.0), node("node2", 100, 200)
+    active.step(view(0.1))
+    assert active.role is Role.ACTIVE
+    assert kinds(active.step(view(1.0, links_up=False))) == ["stop"] and active.role is Role.FAULT
+    assert active.step(view(9.0, links_up=False)) == []  # long after failure_timeout: still FAULT
+    assert roles(active.step(view(9.5))) == [(Role.FAULT, Role.STANDBY), (Role.STANDBY, Role.ACTIVE)]
+    standby.step(view(0.1, state=State.ACTIVE))
+    assert roles(standby.step(view(1.0, state=State.FAULT, links_up=False))) == [(Role.STANDBY, Role.FAULT)]
+    assert standby.role is Role.FAULT  # it does not take over what it could not serve
+
+
+def test_a_node_back_on_the_network_hears_the_peer_before_it_fences_it():
+    """Fenced (its ports down), then unfenced: the peer was silent all along, as seen from here."""
+    n = node("node2", 100, 200)
+    n.step(view(0.1, state=State.ACTIVE))
+    n.step(view(1.0, alive=False, links_up=False))
+    assert n.role is Role.FAULT
+    assert roles(n.step(view(5.0, alive=False))) == [(Role.FAULT, Role.STANDBY)]  # no fencing yet
+    assert n.step(view(5.2, alive=False)) == []
+    assert kinds(n.step(view(5.31, alive=False))) == ["fence"]  # the grace (0.3 s) is over
 
 
 def test_fencing_is_reported_on_the_wire_as_standby():
