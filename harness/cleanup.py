@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from ha.statusfile import state_root
+from harness import daemons
 from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
 from harness.runstate import RunState, leftover_states
 
@@ -46,6 +47,14 @@ def clean_leftovers() -> list[str]:
     # file was lost, or the run died between creating the bridge and saving its state).
     removed += _delete_bridges(None)
     return removed
+
+
+def leftovers() -> list[str]:
+    """Everything of halab's that is still here: state files, marked bridges, lab processes."""
+    found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
+    found += [f"bridge {b}" for b in bridges_of_run(None)]
+    found += [f"process {line}" for line in daemons.running()]
+    return found
 
 
 def _kill_processes(state: RunState, term_grace: float) -> list[str]:

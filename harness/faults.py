@@ -101,6 +101,21 @@ class Faults:
                              "Cut a link between a host and its switch, or between two switches.")
         return pairs
 
+    def flap(self, a: str, b: str, period: float, count: int) -> FaultEvent:
+        """Cut and restore the a-b link `count` times, down half of each `period` (a loose cable,
+        a port that keeps renegotiating); returns when the link is up again for good."""
+        if not (0.02 <= period <= 60 and 1 <= count <= 1000):
+            raise HalabError(f"A flap of {count} x {period:g} s is out of range.",
+                             "Choose a period of 0.02 to 60 s and a count of 1 to 1000.")
+        first = self.cut_link(a, b)
+        for i in range(count):
+            if i:
+                self.cut_link(a, b)
+            time.sleep(period / 2)
+            self.restore_link(a, b)
+            time.sleep(period / 2)
+        return self.record("flap", f"{a}-{b}:{count}x{period:g}s", first.at)
+
     # --- processes ----------------------------------------------------------------------
 
     def kill(self, proc: Signalable) -> FaultEvent:

@@ -188,11 +188,12 @@ class Lab:
             raise HalabError(f"The probe on {src} failed: {result.stderr.strip()[-500:]}",
                              f"See the logs in {self.run_dir}.") from None
 
-    def wait_for_answer(self, src: str, target: str, timeout: float, expect: str | None = None) -> str:
+    def wait_for_answer(self, src: str, target: str, timeout: float, expect: str | None = None,
+                        proto: str = "udp") -> str:
         """Poll `target` from `src` until a server (or the one named `expect`) answers; its name."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            answer = self.who_answers(src, [target]).get(target)
+            answer = self.who_answers(src, [target], proto).get(target)
             if answer is not None and expect in (None, answer):
                 return answer
             time.sleep(0.2)

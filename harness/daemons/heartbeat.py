@@ -58,8 +58,8 @@ class HalabHeartbeat(Daemon):
     program = "halab-heartbeat"
     pattern = r"-m ha\.heartbeat( |$)"
 
-    def __init__(self, lab: Lab, host: str, cfg: HeartbeatConfig) -> None:
-        super().__init__(lab, host)
+    def __init__(self, lab: Lab, host: str, cfg: HeartbeatConfig, tag: str = "") -> None:
+        super().__init__(lab, host, tag)
         self.cfg = cfg
 
     def files(self) -> dict[Path, str]:

@@ -10,8 +10,8 @@ class Responder(Daemon):
     program = "responder"
     pattern = r"-m harness\.probe( |$)"  # the responder and every other probe command
 
-    def __init__(self, lab: Lab, host: str, port: int = probe.PORT) -> None:
-        super().__init__(lab, host)
+    def __init__(self, lab: Lab, host: str, port: int = probe.PORT, tag: str = "") -> None:
+        super().__init__(lab, host, tag)
         self.port = port
 
     def argv(self) -> list[str]:

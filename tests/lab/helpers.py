@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ha.statusfile import state_root
-from harness import daemons
-from harness.cleanup import bridges_of_run
+from harness.cleanup import leftovers as halab_leftovers
 from harness.lab import Lab
 from harness.probe import PORT
 from harness.probe import command as probe_cmd
@@ -32,13 +30,6 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
         time.sleep(interval)
     return predicate()
 
-
-def halab_leftovers() -> list[str]:
-    """Everything of halab's that is still there: state files, marked bridges, lab processes."""
-    found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
-    found += [f"bridge {b}" for b in bridges_of_run(None)]
-    found += [f"process {line}" for line in daemons.running()]
-    return found
 
 
 def stayed_share(before: dict, after: dict, removed: str) -> float:

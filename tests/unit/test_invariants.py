@@ -1,0 +1,60 @@
+"""The fault campaign's checks on made-up timelines."""
+
+from __future__ import annotations
+
+from harness.invariants import Window, growth, holder_changes, judge, two_holder_spans, unexcused
+from harness.probe import Request
+
+
+def timeline(silent_from: float, silent_to: float, until: float = 10.0) -> list[Request]:
+    """A request every 10 ms from t=0, unanswered between silent_from and silent_to."""
+    reqs = []
+    for i in range(int(until * 100)):
+        t = i / 100
+        ok = not silent_from <= t < silent_to
+        reqs.append(Request(i, t, t + 0.001 if ok else None, "s1" if ok else None, None if ok else "timeout"))
+    return reqs
+
+
+def window(start: float = 2.0, end: float = 8.0, bound: float = 1.0, excuses: bool = False) -> Window:
+    return Window("link-cut", "server1", start, start + 1, end, bound, excuses)
+
+
+def test_a_short_outage_that_recovers_is_within_its_bound():
+    verdict = judge(window(), timeline(2.0, 2.5))
+    assert verdict.ok and 0.5 <= verdict.outage <= 0.52 and verdict.recovered and verdict.lost == 50
+
+
+def test_an_outage_longer_than_the_bound_fails():
+    verdict = judge(window(bound=1.0), timeline(2.0, 3.5))
+    assert not verdict.ok and verdict.recovered and verdict.outage > 1.0
+
+
+def test_silence_at_the_end_of_the_window_is_not_recovered():
+    verdict = judge(window(end=8.0, bound=10.0), timeline(7.5, 10.0))
+    assert not verdict.recovered and not verdict.ok
+
+
+def test_a_silence_after_the_window_is_not_counted_in_it():
+    assert judge(window(end=6.0), timeline(6.5, 9.0)).ok
+
+
+def test_two_holder_spans_are_merged_and_closed_at_the_end():
+    changes = holder_changes("0.0 watching\n1.0 a\n2.0 a,b\n2.5 a,b,c\n3.0 b\n4.0 -\n5.0 a,b\n")
+    assert changes[0] == (1.0, frozenset({"a"})) and changes[3] == (3.0, frozenset({"b"}))
+    assert changes[4] == (4.0, frozenset())
+    assert two_holder_spans(changes, end=6.0) == [(2.0, 3.0), (5.0, 6.0)]
+    assert two_holder_spans([], end=6.0) == []
+
+
+def test_two_holders_are_excused_only_inside_a_window_whose_fault_explains_them():
+    spans = [(2.5, 3.0), (8.5, 9.0), (12.0, 12.5)]
+    windows = [window(2.0, 8.0, excuses=True), window(8.0, 11.0, excuses=False), window(11.0, 12.2, excuses=True)]
+    # the second window's fault does not explain two holders; the third's ended before they did
+    assert unexcused(spans, windows) == [(8.5, 9.0), (12.0, 12.5)]
+
+
+def test_memory_growth_counts_from_the_settled_sample_to_the_last():
+    assert growth([(0.0, 10), (5.0, 20), (40.0, 25), (100.0, 31)], settle=30) == 6
+    assert growth([(0.0, 10), (10.0, 50)], settle=30) is None
+    assert growth([], settle=30) is None
