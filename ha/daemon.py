@@ -101,7 +101,10 @@ class Agent:
             while not self.stopping:
                 now = time.monotonic()
                 timeout = max(0.0, min([*self.deadlines(), status_due]) - now)
-                for key, _ in self._sel.select(timeout):
+                # A select cut short by a stop (SIGSTOP, a paused VM) returns nothing once its
+                # timeout has passed, even with data waiting: look again, so that what came in
+                # meanwhile is read before the timers fire.
+                for key, _ in self._sel.select(timeout) or self._sel.select(0):
                     if key.data is self._wake_r:
                         self._drain_wake()
                     else:
