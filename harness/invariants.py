@@ -19,6 +19,8 @@ from harness.probe import Request
 
 #: The end of a window where every request must have been answered: the lab has recovered.
 TAIL_S = 1.0
+#: Requests sent this close to the next fault may be answered, or not, after it: not judged here.
+IN_FLIGHT_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,10 @@ class Verdict:
 
 def judge(window: Window, requests: Sequence[Request]) -> Verdict:
     """The client's view of one window: its longest silence and whether it ends answered."""
-    mine = [r for r in requests if window.start - TAIL_S <= r.sent < window.end]
+    last = window.end - IN_FLIGHT_S
+    mine = [r for r in requests if window.start - TAIL_S <= r.sent < last]
     outcome = analyse(mine, window.start)
-    tail = [r for r in mine if r.sent >= window.end - TAIL_S]
+    tail = [r for r in mine if r.sent >= last - TAIL_S]
     return Verdict(window, outcome.outage, bool(tail) and all(r.ok for r in tail), outcome.lost_after_fault)
 
 

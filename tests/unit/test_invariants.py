@@ -37,6 +37,8 @@ def test_silence_at_the_end_of_the_window_is_not_recovered():
 
 def test_a_silence_after_the_window_is_not_counted_in_it():
     assert judge(window(end=6.0), timeline(6.5, 9.0)).ok
+    assert judge(window(end=6.0), timeline(5.95, 9.0)).ok  # sent as the next fault came: in flight
+    assert not judge(window(end=6.0), timeline(5.85, 9.0)).recovered
 
 
 def test_two_holder_spans_are_merged_and_closed_at_the_end():
