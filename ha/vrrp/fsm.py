@@ -100,6 +100,7 @@ class VirtualRouter:
     handover_from: Address | None = None
     announce_after: float = float("-inf")  # lower masters heard before this do not re-announce
     answer_after: float = float("-inf")  # adverts heard before this get no immediate answer
+    yield_announce_after: float = float("-inf")  # priority-0 adverts heard before this do not re-announce
 
     def __post_init__(self) -> None:
         self.master_adver_interval = self.cfg.advert_int
@@ -241,20 +242,27 @@ class VirtualRouter:
         return self._answer(now, to_lower=True)
 
     def _answer(self, now: float, to_lower: bool) -> list[Action]:
-        """Advertise at once to a lower or a yielding master, and re-announce the addresses (to a
-        lower one at most once per lower_prio_holdoff). At most one answer per advert interval:
-        a flood of adverts must not become a flood of ours; the regular advert is due by then."""
-        if now < self.answer_after:
-            return []
-        self.answer_after = self.adver_timer = now + self.cfg.advert_int
+        """Advertise at once to a lower or a yielding master, and re-announce the addresses, since
+        clients may point at the other. Each at most once per interval (a flood of adverts must not
+        become a flood of ours or of ARP bursts), on its own clock: the announce after a yield
+        matters most and must not be held back by an answer just sent to the same master."""
+        actions: list[Action] = []
+        if now >= self.answer_after:
+            self.answer_after = self.adver_timer = now + self.cfg.advert_int
+            actions.append(SendAdvert(self.priority))
         if self.take_at is not None:
-            return [SendAdvert(self.priority)]
-        return [SendAdvert(self.priority), *(self._announce_to_lower(now) if to_lower else [Announce()])]
+            return actions
+        if to_lower:
+            return actions + self._announce_to_lower(now)
+        if now >= self.yield_announce_after:
+            self.yield_announce_after = now + self.cfg.advert_int
+            actions.append(Announce())
+        return actions
 
     def _announce_to_lower(self, now: float) -> list[Action]:
         if now < self.announce_after:
             return []
-        self.announce_after = now + self.cfg.lower_prio_holdoff
+        self.announce_after = now + max(self.cfg.lower_prio_holdoff, self.cfg.advert_int)
         return [Announce()]
 
     # --- transitions ----------------------------------------------------------------------

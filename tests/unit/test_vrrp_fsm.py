@@ -163,6 +163,17 @@ def test_a_flood_of_lower_or_yielding_adverts_gets_one_answer_per_interval(prior
     assert r.state is State.MASTER
 
 
+def test_a_master_that_just_answered_a_lower_one_still_reannounces_when_it_yields():
+    """After a healed partition: the survivor answers the loser's advert (its announce held off by
+    an earlier one), then the loser lets go: clients that followed the loser must come back."""
+    r = router(priority=200, advert_int=0.1)
+    r.startup(0.0)
+    r.on_timer(0.4)
+    r.on_advert(1.0, advert(100, interval_cs=10), PEER_LOW)  # announces; holdoff starts
+    assert r.on_advert(3.0, advert(100, interval_cs=10), PEER_LOW) == [SendAdvert(200)]  # held off
+    assert r.on_advert(3.02, advert(0, interval_cs=10), PEER_LOW) == [Announce()]
+
+
 def test_a_yielded_master_keeps_advertising_for_one_master_down_interval():
     """The survivor may not hear the first farewell (the partition heals one way first)."""
     r = router(priority=100, advert_int=0.1)
