@@ -73,6 +73,7 @@ class Target:
     memory: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # daemon name -> samples
     crashes: list[str] = field(default_factory=list)
     killed: set[str] = field(default_factory=set)  # keys of daemons a fault took down, until undone
+    retired: list[Daemon] = field(default_factory=list)  # earlier lives
 
     def add(self, key: str, factory: Callable[[str], Daemon]) -> Daemon:
         """Start a daemon (`factory(tag)` builds one life of it) and keep it running."""
@@ -84,6 +85,7 @@ class Target:
         self.lives[key] += 1
         if key in self.daemons:
             self.daemons[key].stop()
+            self.retired.append(self.daemons[key])
         self.daemons[key] = self.factories[key](f"life{self.lives[key]}" if self.lives[key] > 1 else "").start()
         self.killed.discard(key)
         return self.daemons[key]
@@ -307,7 +309,7 @@ def campaign(name: str, seconds: float, rng: random.Random, rate: float, run_dir
         requests = client.requests()
         watched_until = time.monotonic()
         holder_text = watcher.log_text() if watcher else ""
-        logs = [d.process.log_text() for d in target.daemons.values() if d.process]
+        logs = [d.process.log_text() for d in [*target.retired, *target.daemons.values()] if d.process]
         crashes = target.crashes + [f"traceback in a log: {log[-300:]}" for log in logs if "Traceback" in log]
     spans = invariants.two_holder_spans(invariants.holder_changes(holder_text), watched_until)
     growth = {n: g for n, s in target.memory.items() if (g := invariants.growth(s, MEMORY_SETTLE_S)) is not None}
