@@ -12,7 +12,7 @@ vrrp_change_state is the model). The rules:
   only after the controller confirmed that the peer is fenced. No quorum, no takeover; no
   confirmation, no takeover.
 - A failed local monitor: release everything (FAULT) for `failure_timeout` seconds; a VIP's
-  interface down: FAULT until it is up again.
+  interface down: FAULT until it has been up again for `failure_timeout`.
 - Two actives (a healed partition): the one outranked releases; the one that stays announces
   its addresses again once the other says it let go, since clients may have followed the other.
 """
@@ -153,9 +153,10 @@ class Node:
         return []
 
     def _cannot_serve(self, v: View) -> list[Action]:
-        """A VIP's interface is down: say so (FAULT) until it is back, so that the peer serves and
-        no auto_failback hands the resources to a node that cannot serve them."""
-        self.fault_until = v.now
+        """A VIP's interface is down: say so (FAULT) until it has been back for failure_timeout, so
+        that the peer serves, no auto_failback hands the resources to a node that cannot serve
+        them, and a flapping link does not bounce them back and forth."""
+        self.fault_until = v.now + self.failure_timeout
         why = "a VIP's interface is down"
         if self.role is Role.ACTIVE:
             return self._release(Role.FAULT, why)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -42,11 +43,12 @@ print(",".join(agent.order), flush=True)
 """
 
 
-def test_what_arrived_while_the_agent_was_stopped_is_read_before_its_timers_fire():
+def test_what_arrived_while_the_agent_was_stopped_is_read_before_its_timers_fire(tmp_path):
     """A backup frozen past its Master_Down timer must first read the adverts that came in
     meanwhile: firing the timer first made it take over a master it had heard all along.
     (A select interrupted by the stop returns nothing once its timeout has passed.)"""
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "HALAB_STATE_DIR": str(tmp_path / "state")}  # its status file: not in /run/halab
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True, env=env)
     try:
         port = int(child.stdout.readline())
         time.sleep(0.05)  # in its select, waiting for the timer

@@ -200,7 +200,8 @@ def test_a_vips_interface_down_means_fault_until_it_is_up_again():
     assert active.role is Role.ACTIVE
     assert kinds(active.step(view(1.0, links_up=False))) == ["stop"] and active.role is Role.FAULT
     assert active.step(view(9.0, links_up=False)) == []  # long after failure_timeout: still FAULT
-    assert roles(active.step(view(9.5))) == [(Role.FAULT, Role.STANDBY), (Role.STANDBY, Role.ACTIVE)]
+    assert active.step(view(11.9)) == []  # up again, but not for failure_timeout yet: a flap is damped
+    assert roles(active.step(view(12.0))) == [(Role.FAULT, Role.STANDBY), (Role.STANDBY, Role.ACTIVE)]
     standby.step(view(0.1, state=State.ACTIVE))
     assert roles(standby.step(view(1.0, state=State.FAULT, links_up=False))) == [(Role.STANDBY, Role.FAULT)]
     assert standby.role is Role.FAULT  # it does not take over what it could not serve
@@ -208,7 +209,7 @@ def test_a_vips_interface_down_means_fault_until_it_is_up_again():
 
 def test_a_node_back_on_the_network_hears_the_peer_before_it_fences_it():
     """Fenced (its ports down), then unfenced: the peer was silent all along, as seen from here."""
-    n = node("node2", 100, 200)
+    n = node("node2", 100, 200, failure_timeout=3.0)
     n.step(view(0.1, state=State.ACTIVE))
     n.step(view(1.0, alive=False, links_up=False))
     assert n.role is Role.FAULT
