@@ -30,7 +30,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ha.heartbeat import fencing
 from harness import invariants, lb
 from harness.cleanup import leftovers
 from harness.daemons import HalabHeartbeat, HalabVrrp, Responder
@@ -216,9 +215,8 @@ def cluster(lab: Lab, faults: Faults) -> tuple[Target, dict[str, Fault]]:
             lab, h, 0.1, event_log=lab.run_dir / f"heartbeat-{h}{tag and '-' + tag}.jsonl"), tag))
 
     def unfence(_h: str) -> None:
-        assert lab.state is not None and lab.fence_socket is not None and lab.cluster_secret is not None
         for n in nodes:
-            fencing.request(lab.fence_socket, lab.cluster_secret.encode(), "unfence", n, lab.state.hosts[n])
+            lab.fence("unfence", n)
 
     catalogue = link_faults(faults, "s1") | {
         "heartbeat-link-cut": fault(lambda h: faults.cut_link(h, "s2"), lambda h: faults.restore_link(h, "s2")),

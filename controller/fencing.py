@@ -104,8 +104,9 @@ class Fencer:
 
     def _set(self, action: str, node: str, ports: list[tuple]) -> dict:
         down = action == "fence"
+        ports = list(dict.fromkeys(ports))  # two addresses of one node may share a port
         events = []
-        for dp, port in dict.fromkeys(ports):
+        for dp, port in ports:
             _set_port(dp, port, down)
             events.append(self._barrier(dp))
         deadline = time.monotonic() + CONFIRM_TIMEOUT_S  # one deadline for every barrier, not one each
@@ -113,7 +114,7 @@ class Fencer:
             return {"ok": False, "error": f"the switch did not confirm within {CONFIRM_TIMEOUT_S:g} s"}
         for dp, port in ports:
             (self.fenced.add if down else self.fenced.discard)((dp.id, port))
-        done = [[f"{dp.id:016x}", port] for dp, port in dict.fromkeys(ports)]
+        done = [[f"{dp.id:016x}", port] for dp, port in ports]
         log.info("%s %s: ports %s", "fenced" if down else "unfenced", node, done)
         return {"ok": True, "ports": done}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from harness.measure import analyse
 from harness.probe import Request
@@ -70,7 +71,7 @@ def holder_changes(text: str) -> list[tuple[float, frozenset[str]]]:
 def two_holder_spans(changes: Sequence[tuple[float, frozenset[str]]], end: float) -> list[tuple[float, float]]:
     """The spans during which two or more hosts held the address (the last one closed at `end`)."""
     spans: list[tuple[float, float]] = []
-    for (t, holders), (t_next, _) in zip(changes, [*changes[1:], (end, frozenset())][:len(changes)], strict=True):
+    for (t, holders), (t_next, _) in pairwise([*changes, (end, frozenset())]):
         if len(holders) > 1:
             if spans and spans[-1][1] == t:
                 spans[-1] = (spans[-1][0], t_next)

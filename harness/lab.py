@@ -20,6 +20,7 @@ from pathlib import Path
 
 from controller import api
 from controller.lb_config import LbConfig
+from ha.heartbeat import fencing
 from ha.statusfile import state_root
 from harness import cleanup, preflight, probe
 from harness.daemons.controller import Controller
@@ -199,6 +200,13 @@ class Lab:
             time.sleep(0.2)
         raise HalabError(f"{expect or 'No server'} did not answer on {target} from {src} within {timeout:.0f} s.",
                          f"See the daemons' logs in {self.run_dir}.")
+
+    def fence(self, action: str, host: str) -> dict:
+        """Fence or unfence `host` through the lab's controller, signed with the cluster's secret;
+        the controller's answer ({"ok": ..., ...})."""
+        if self.fence_socket is None or self.cluster_secret is None or self.state is None:
+            raise HalabError("This lab has no fencing.", "Start it with Lab(..., fencing=True).")
+        return fencing.request(self.fence_socket, self.cluster_secret.encode(), action, host, self.state.hosts[host])
 
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a short command on `host` and wait for it (killed after `timeout` seconds)."""

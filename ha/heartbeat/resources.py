@@ -63,10 +63,11 @@ class Resources:
         if r.kind == "service":
             return _run(r.start)
         try:
-            netlink.add_addresses(netlink.link(r.interface).index, (r.address,))
+            link = netlink.link(r.interface)
+            netlink.add_addresses(link.index, (r.address,))
         except Exception as exc:  # ValueError (no such interface), OSError, NetlinkError
             return str(exc) or type(exc).__name__
-        return _announce(r)
+        return _announce(r, link)
 
     def _stop(self, r: Resource) -> str | None:
         if r.kind == "service":
@@ -78,10 +79,10 @@ class Resources:
         return None
 
 
-def _announce(r: Resource) -> str | None:
-    """Gratuitous ARP for a VIP resource; the error, if any."""
+def _announce(r: Resource, link: netlink.Link | None = None) -> str | None:
+    """Gratuitous ARP for a VIP resource (on `link`, looked up if not given); the error, if any."""
     try:
-        link = netlink.link(r.interface)
+        link = link or netlink.link(r.interface)
         announce.announce(link.name, link.index, link.mac, [r.address.ip], repeat=GARP_REPEAT)
     except Exception as exc:  # ValueError (no such interface), OSError
         return str(exc) or type(exc).__name__

@@ -31,7 +31,6 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:
     return predicate()
 
 
-
 def stayed_share(before: dict, after: dict, removed: str) -> float:
     """Of the flows that were not on the removed backend, the share that kept their backend."""
     kept = [flow for flow, server in before.items() if server not in (None, removed)]

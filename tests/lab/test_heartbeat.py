@@ -123,8 +123,7 @@ def test_after_a_healed_partition_clients_follow_the_node_that_stays_active(clus
     faults.partition(["node1"], ["node2"])
     assert wait_until(lambda: a2.role() == "ACTIVE" and serving(cluster) == "node2", timeout=5), a2.events()[-5:]
     faults.heal()
-    answer = fencing.request(cluster.fence_socket, cluster.cluster_secret.encode(), "unfence", "node1",
-                             cluster.state.hosts["node1"])
+    answer = cluster.fence("unfence", "node1")
     assert answer["ok"], answer
     assert wait_until(lambda: a2.role() == "STANDBY", timeout=5), a2.events()[-5:]
     assert wait_until(lambda: serving(cluster) == "node1", timeout=2), a1.events()[-5:]
