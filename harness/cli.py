@@ -15,13 +15,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import cleanup, daemons, preflight
+from harness import cleanup, daemons, labfile, preflight, session, verbs
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
 from harness.runstate import LabLock, RunState, leftover_states
 from harness.scenarios import SCENARIOS
 from harness.scenarios.common import add_arguments, options_from
+from harness.verbs import VERBS
+from topologies import TOPOLOGIES
 
 MAX_RUNS = 50
 Runner = Callable[[Path, Callable[[str], None]], RunRecord]
@@ -48,11 +50,39 @@ def _parser() -> argparse.ArgumentParser:
                                         "(its switch ports down / up)")
         f.add_argument("host")
     sub.add_parser("scenarios", help="list the scenarios")
+    _lab_commands(sub)
     return parser
 
 
+def _lab_commands(sub: argparse._SubParsersAction) -> None:
+    """up, ls, exec, cli, the verbs, down: a lab that stays up."""
+    up = sub.add_parser("up", help="bring a lab up and enter its prompt (--detach: leave it in the background)")
+    up.add_argument("topology", nargs="?", choices=list(TOPOLOGIES), help="a built-in lab (labs/TOPOLOGY.toml)")
+    up.add_argument("-f", "--file", type=Path, help="a lab file instead of a built-in topology")
+    up.add_argument("--agent", choices=("halab", "keepalived"), help="the VRRP daemon (active-standby, reference)")
+    up.add_argument("--lb", choices=("sdn", "haproxy"), help="who balances the VIP (active-active)")
+    up.add_argument("--bw", type=float, help="Mbit/s on every link")
+    up.add_argument("--delay", type=float, help="ms of delay on every host link (needs netem)")
+    for count in ("backends", "clients", "web_servers"):
+        up.add_argument(f"--{count.replace('_', '-')}", type=int, help="how many (where the topology has them)")
+    up.add_argument("--detach", action="store_true", help="leave the lab running in the background")
+    up.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
+    up.add_argument("--hold", action="store_true", help=argparse.SUPPRESS)  # the background lab itself
+    ls = sub.add_parser("ls", help="the running lab: topology, hosts, agents, since when")
+    ls.add_argument("--json", action="store_true")
+    sub.add_parser("exec", help="run a command in a host of the running lab: halab exec HOST -- CMD ...")
+    sub.add_parser("cli", help="enter the prompt of the lab running in the background")
+    sub.add_parser("down", help="stop the running lab; nothing of it is left")
+    for verb in VERBS:  # parsed by harness.verbs, as at the prompt
+        sub.add_parser(verb, add_help=False, help=f"`{verb}` on the running lab, as at its prompt (`{verb} --help`)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    if raw[:1] and raw[0] in VERBS:
+        return _verb(raw)
+    args = _parser().parse_args(raw)
+    args.raw = raw
     try:
         if args.command == "scenarios":
             for name, scenario in SCENARIOS.items():
@@ -62,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             return _clean()
         if args.command in ("fence", "unfence"):
             return _fence(args.command, args.host)
+        if args.command in LAB_COMMANDS:
+            return _lab(args)
         scenario = SCENARIOS["active-standby" if args.command == "demo" else args.scenario]
         opts = scenario.options() if args.command == "demo" else options_from(args, scenario.options)
         runs = 1 if args.command == "demo" else args.runs
@@ -100,6 +132,51 @@ def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path) -> i
         (base / "summary.json").write_text(json.dumps(summary, indent=1))
     console.print(f"Results in {base}/ (result.json, timeline.png, logs).")
     return 0 if all(r.outcome.recovered for r in records) else 1
+
+
+LAB_COMMANDS = ("up", "ls", "cli", "down")
+
+
+def _lab(args: argparse.Namespace) -> int:
+    if args.command == "up":
+        return _up(args)
+    if args.command == "ls":
+        return session.ls(args.json)
+    if args.command == "cli":
+        preflight.require_root()
+        return session.attach()
+    return session.down()
+
+
+def _verb(argv: list[str]) -> int:
+    """A verb for the running lab, checked here first (bad input never reaches the lab)."""
+    try:
+        verbs.parser().parse_args(argv)
+    except verbs.VerbHelp as exc:
+        print(exc)
+        return 0
+    except verbs.VerbError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        preflight.require_root()
+        return session.send(argv)
+    except HalabError as exc:
+        print(f"halab: {exc.problem}\nFix: {exc.fix}", file=sys.stderr)
+        return 2
+
+
+def _up(args: argparse.Namespace) -> int:
+    if (args.topology is None) == (args.file is None):
+        raise HalabError("`halab up` needs a topology or a lab file (-f), not both.",
+                         f"For example `sudo halab up active-standby`; built-in: {', '.join(TOPOLOGIES)}.")
+    spec = labfile.with_overrides(labfile.load(args.file or labfile.builtin(args.topology)), agent=args.agent,
+                                  lb=args.lb, bw=args.bw, delay=args.delay, backends=args.backends,
+                                  clients=args.clients, web_servers=args.web_servers)
+    if args.detach:
+        return session.up_detached([a for a in args.raw[1:] if a != "--detach"])
+    run_dir = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}-up-{spec.topology}"
+    return session.up(spec, run_dir, hold=args.hold)
 
 
 def _fmt(seconds: float | None, missing: str = "not recovered") -> str:

@@ -8,6 +8,7 @@ nftables inside the hosts (netdev ingress/egress hooks), which work on kernels w
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -84,8 +85,11 @@ class Faults:
                 ipr.link("set", index=index, state=status)
                 at = at or time.monotonic()
         for intf in hosted:
-            if err := intf.ifconfig(status):
-                raise HalabError(f"Could not set {intf.name} {status}: {err.strip()}",
+            # Not through the host's Mininet shell: the interactive prompt may be using it.
+            result = subprocess.run(["mnexec", "-a", str(intf.node.pid), "ip", "link", "set", "dev", intf.name,
+                                     status], capture_output=True, text=True, check=False, timeout=10)
+            if result.returncode != 0:
+                raise HalabError(f"Could not set {intf.name} {status}: {result.stderr.strip()}",
                                  "Check that the lab is still running (`ovs-vsctl show`).")
         return at or time.monotonic()
 

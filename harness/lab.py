@@ -241,7 +241,7 @@ class Lab:
                 self.state.fence_secret_file = str(self.controller.secret_file)
             kept = [self.fence_socket] if self.fence_socket is not None else []
             kept += [api.token_path(self.api_port)] if self.lb is not None else []
-            self.state.files = [str(f) for f in kept]
+            self.state.files = sorted(set(self.state.files) | {str(f) for f in kept})
             self.state.save()
         try:
             return self.controller.start(CONTROLLER_START_TIMEOUT_S)
@@ -295,10 +295,17 @@ class Lab:
                 )
 
     def _catch_termination(self) -> None:
-        """Turn SIGTERM and SIGHUP into SystemExit so the `with` block unwinds and tears down."""
+        """Turn SIGTERM and SIGHUP into SystemExit so the `with` block unwinds and tears down.
+
+        Only the first one: a closed terminal (tmux) sends SIGHUP then SIGTERM, and a second
+        SystemExit raised while the first unwinds would cut the teardown short.
+        """
+        exiting: list[int] = []
 
         def exit_on(signum: int, _frame: object) -> None:
-            raise SystemExit(128 + signum)
+            if not exiting:
+                exiting.append(signum)
+                raise SystemExit(128 + signum)
 
         for sig in _TERMINATING_SIGNALS - {signal.SIGINT}:  # SIGINT already raises KeyboardInterrupt
             try:

@@ -88,9 +88,14 @@ class Daemon:
     # --- life cycle ------------------------------------------------------------------------
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> Self:
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def launch(self) -> Self:
+        """Write its files and start it without waiting (`wait_ready` waits): a lab starts many at once."""
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())
-        self.wait_ready(timeout)
         return self
 
     def write_files(self) -> None:

@@ -16,10 +16,12 @@ class HAProxy(Daemon):
     pattern = r"^haproxy( |$)"
 
     def __init__(self, lab: Lab, host: str, bind: str, listeners: dict[str, tuple[int, str]], interval: float = 0.1,
-                 fall: int = 3, rise: int = 2) -> None:
+                 fall: int = 3, rise: int = 2, backend_role: str = "backend") -> None:
+        """`backend_role`: the topology's hosts of this role are the servers behind every listener."""
         super().__init__(lab, host)
         self.bind, self.listeners = bind, listeners
         self.interval, self.fall, self.rise = interval, fall, rise
+        self.backend_role = backend_role
 
     @property
     def config(self) -> Path:
@@ -27,7 +29,7 @@ class HAProxy(Daemon):
 
     def files(self) -> dict[Path, str]:
         return {self.config: render_haproxy(self.lab.topo, self.bind, self.listeners, self.interval, self.fall,
-                                            self.rise)}
+                                            self.rise, self.backend_role)}
 
     def write_files(self) -> None:
         super().write_files()
@@ -39,17 +41,18 @@ class HAProxy(Daemon):
         return ["haproxy", "-db", "-f", str(self.config)]
 
     def ready(self) -> bool:
-        """Every listener accepts a connection on its host."""
-        probes = " && ".join(f"exec 3<>/dev/tcp/{self.bind}/{port}" for port, _ in self.listeners.values())
-        return self.lab.run(self.host, ["bash", "-c", probes], timeout=2).returncode == 0
+        """Every listener listens on its host (connecting would not do: a backup node may bind the VIP
+        before it holds it, and a connect to the VIP would reach the node that does)."""
+        listening = self.lab.run(self.host, ["ss", "-Hltn"], timeout=2).stdout
+        return all(f"{self.bind}:{port} " in listening for port, _ in self.listeners.values())
 
 
 def render_haproxy(topo: LabTopo, bind: str, listeners: dict[str, tuple[int, str]], interval: float,
-                   fall: int, rise: int) -> str:
+                   fall: int, rise: int, backend_role: str = "backend") -> str:
     lines = ["global", "    maxconn 4000", "defaults", "    mode tcp", "    timeout connect 1s",
              "    timeout client 30s", "    timeout server 30s"]
     for name, (port, balance) in listeners.items():
         lines += [f"listen {name}", f"    bind {bind}:{port}", f"    balance {balance}"]
         lines += [f"    server {h} {topo.addresses[h][0].ip}:{port} check inter {interval * 1000:.0f} "
-                  f"fall {fall} rise {rise}" for h in topo.hosts_with_role("backend")]
+                  f"fall {fall} rise {rise}" for h in topo.hosts_with_role(backend_role)]
     return "\n".join(lines) + "\n"

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--duration", type=_positive, default=10.0, help="seconds of sending")
     c.add_argument("--timeout", type=_positive, default=1.0, help="seconds to wait for each reply")
     c.add_argument("--out", type=Path, required=True, help="where to write the JSON timeline")
+    c.add_argument("--live", action="store_true", help="also print a line per request as it completes: "
+                                                        "SENT SERVER (- when unanswered)")
     k = sub.add_parser("check", help="print which server answers at each address (JSON)")
     k.add_argument("--port", type=int, default=PORT)
     k.add_argument("--proto", choices=["udp", "tcp"], default="udp")
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.name, args.port, tuple(args.bind or ("0.0.0.0", "::")))
     elif args.command == "client":
         print(f"sending {args.rate:g}/s over {args.proto} to {args.target}:{args.port}", flush=True)
-        reqs = asyncio.run(client.probe(args.target, args.port, args.proto, args.rate, args.duration, args.timeout))
+        live = (lambda r: print(f"{r.sent:.6f} {r.server or '-'}", flush=True)) if args.live else None
+        reqs = asyncio.run(client.probe(args.target, args.port, args.proto, args.rate, args.duration, args.timeout,
+                                        live))
         args.out.write_text(json.dumps({"target": args.target, "port": args.port, "proto": args.proto,
                                         "rate": args.rate, "requests": [asdict(r) for r in reqs]}))
     else:

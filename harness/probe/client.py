@@ -8,6 +8,7 @@ import selectors
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 from harness.probe import MIN_RATE, Request, wire
 
@@ -63,8 +64,9 @@ async def _tcp_request(req: Request, target: tuple[str, int], nonce: bytes, time
 
 
 async def probe(target: str, port: int, proto: str, rate: float, duration: float,
-                timeout: float) -> list[Request]:
-    """Send `rate` requests per second for `duration` seconds; wait `timeout` for each reply."""
+                timeout: float, on_done: Callable[[Request], None] | None = None) -> list[Request]:
+    """Send `rate` requests per second for `duration` seconds; wait `timeout` for each reply.
+    `on_done` hears of each request as it completes (answered or not): a live view."""
     loop = asyncio.get_running_loop()
     nonce = os.urandom(4).hex().encode()
     pending: dict[int, asyncio.Future] = {}
@@ -84,7 +86,10 @@ async def probe(target: str, port: int, proto: str, rate: float, duration: float
             coro = _udp_request(req, transport, (target, port), nonce, pending, timeout)
         else:
             coro = _tcp_request(req, (target, port), nonce, timeout)
-        tasks.append(asyncio.ensure_future(coro))
+        task = asyncio.ensure_future(coro)
+        if on_done is not None:
+            task.add_done_callback(lambda _t, r=req: on_done(r))
+        tasks.append(task)
     await asyncio.gather(*tasks)
     if transport is not None:
         transport.close()

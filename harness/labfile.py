@@ -1,0 +1,257 @@
+"""A lab described in a file: the topology and its options, the links, the agents per host, the probe.
+
+    topology = "active-standby"        # active-standby | active-active | cluster | reference
+    [options]                          # the topology's own (clients, backends, web_servers)
+    clients = 1
+    [links]                            # every link: bw in Mbit/s, delay in ms, loss in percent
+    bw = 0
+    [probe]                            # what `probe start` and `watch` send, and from where
+    from = "client1"
+    proto = "udp"
+    [lb]                               # active-active only: who balances the VIP
+    kind = "sdn"                       # the switch (os-ken), or "haproxy" on proxy1
+    [[agent]]                          # a program on some hosts, with its configuration
+    hosts = ["server1"]                # or: role = "server"
+    program = "halab-vrrp"
+    config = { vrrp_instance = [{ name = "VI_1", ... }] }   # or a path, relative to this file
+
+Agent configurations are the agents' own TOML (what `halab-vrrp --config` and `halab-heartbeat
+--config` read); the lab adds what belongs to one run alone: event logs, the cluster's secret and
+its fencing socket. The files in labs/ are what `halab up TOPOLOGY` brings up. Every refusal is
+one HalabError naming the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ha.configcheck import ConfigError, get, no_unknown, read_toml
+from ha.heartbeat import config as heartbeat_config
+from ha.vrrp import config as vrrp_config
+from harness.errors import HalabError
+from topologies import TOPOLOGIES
+from topologies.base import LabTopo
+
+#: The lab files that ship with halab, one per built-in topology.
+LABS_DIR = Path(__file__).resolve().parent.parent / "labs"
+PROGRAMS = ("responder", "halab-vrrp", "keepalived", "halab-heartbeat", "haproxy")
+VRRP_PROGRAMS = ("halab-vrrp", "keepalived")
+LB_KINDS = ("sdn", "haproxy")
+#: Options each topology takes from the file or the command line (besides bw).
+TOPOLOGY_OPTIONS = {"active-standby": {"clients"}, "active-active": {"backends", "clients"},
+                    "cluster": {"clients"}, "reference": {"web_servers", "clients"}}
+TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent"}
+#: A stand-in for the secret the lab makes at start, so a file's heartbeat configuration is checked early.
+_PLACEHOLDER_SECRET = "checked-at-load-replaced-at-start"
+
+
+@dataclass(frozen=True)
+class Links:
+    bw: float = 0.0
+    delay: float = 0.0
+    loss: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    source: str
+    target: str = "vip"
+    proto: str = "udp"
+    rate: float = 20.0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One program on some hosts; `config` is its own TOML as a table (empty for the responder)."""
+
+    program: str
+    hosts: tuple[str, ...] = ()
+    role: str | None = None  # instead of hosts: every host of this role, however many there are
+    config: dict = field(default_factory=dict)
+
+    def hosts_in(self, topo: LabTopo) -> tuple[str, ...]:
+        return tuple(topo.hosts_with_role(self.role)) if self.role else self.hosts
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    source: str  # the file it came from, named in every message
+    topology: str
+    options: dict[str, Any]
+    links: Links
+    probe: ProbeSpec
+    agents: tuple[AgentSpec, ...]
+    lb: str | None = None  # active-active: "sdn" or "haproxy"
+
+    def topo(self) -> LabTopo:
+        """The topology the file describes (a pure description: nothing starts)."""
+        bw = {"bw": self.links.bw} if self.links.bw else {}
+        proxy = {"proxy": True} if self.lb == "haproxy" else {}
+        return TOPOLOGIES[self.topology](**self.options, **bw, **proxy)
+
+
+def builtin(topology: str) -> Path:
+    """The lab file of a built-in topology."""
+    if topology not in TOPOLOGIES:
+        raise HalabError(f"Unknown topology {topology!r}.", f"Choose one of: {', '.join(TOPOLOGIES)}.")
+    return LABS_DIR / f"{topology}.toml"
+
+
+def load(path: Path) -> LabSpec:
+    try:
+        raw = read_toml(path)
+    except ConfigError as exc:
+        raise HalabError(f"{exc}.", "Fix the lab file, or start from one in labs/.") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict, path: Path) -> LabSpec:
+    src = str(path)
+    try:
+        no_unknown(raw, TOP_KEYS, src)
+        topology = get(raw, "topology", str, src, check=lambda v: v in TOPOLOGIES,
+                       allowed=" | ".join(TOPOLOGIES))
+        options = get(raw, "options", dict, src, default={}, allowed="a table")
+        no_unknown(options, TOPOLOGY_OPTIONS[topology], f"{src}: options (for {topology})")
+        for key in options:
+            get(options, key, int, f"{src}: options", check=lambda v: 1 <= v <= 99, allowed="a count from 1 to 99")
+        links = _links(get(raw, "links", dict, src, default={}, allowed="a table"), f"{src}: links")
+        lb = _lb(raw, topology, src)
+        spec = LabSpec(src, topology, dict(options), links, _probe(raw, src), (), lb)
+        topo = spec.topo()
+        agents = get(raw, "agent", list, src, default=[], allowed="[[agent]] tables")
+        spec = replace(spec, agents=tuple(_agent(a, f"{src}: agent[{i}]", path.parent, topo)
+                                          for i, a in enumerate(agents)))
+        if spec.probe.source not in topo.roles:
+            raise ConfigError(f"{src}: probe: from = {spec.probe.source!r} is not a host of this lab; expected one "
+                              f"of {', '.join(sorted(topo.roles))}")
+        return spec
+    except ConfigError as exc:
+        raise HalabError(f"{exc}.", "Fix the lab file, or start from one in labs/.") from None
+
+
+def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = None, bw: float | None = None,
+                   delay: float | None = None, **options: int | None) -> LabSpec:
+    """The lab with the command line's choices: the VRRP daemon, the balancer, link shaping, host counts."""
+    given = {k: v for k, v in options.items() if v is not None}
+    for key in given:
+        if key not in TOPOLOGY_OPTIONS[spec.topology]:
+            raise HalabError(f"--{key.replace('_', '-')} does not apply to the {spec.topology} topology.",
+                             f"Its options are: {', '.join(sorted(TOPOLOGY_OPTIONS[spec.topology])) or 'none'}.")
+        if not 1 <= given[key] <= 99:
+            raise HalabError(f"--{key.replace('_', '-')} {given[key]} is out of range.", "Choose 1 to 99.")
+    if lb is not None and spec.topology != "active-active":
+        raise HalabError(f"--lb applies to the active-active topology, not {spec.topology}.",
+                         "Leave it out (the reference topology always runs HAProxy).")
+    agents = spec.agents
+    if agent is not None:
+        program = {"halab": "halab-vrrp", "keepalived": "keepalived"}[agent]
+        if not any(a.program in VRRP_PROGRAMS for a in agents):
+            raise HalabError(f"--agent chooses the VRRP daemon; the {spec.topology} lab runs none.",
+                             "Use it with active-standby or reference.")
+        agents = tuple(replace(a, program=program) if a.program in VRRP_PROGRAMS else a for a in agents)
+    links = replace(spec.links, **{k: v for k, v in (("bw", bw), ("delay", delay)) if v is not None})
+    if links.bw < 0 or links.delay < 0:
+        raise HalabError("--bw and --delay cannot be negative.", "Give Mbit/s and milliseconds of 0 or more.")
+    changed = replace(spec, options={**spec.options, **given}, agents=agents, links=links, lb=lb or spec.lb)
+    topo = changed.topo()
+    for a in changed.agents:  # fewer hosts than the file names?
+        missing = [h for h in a.hosts_in(topo) if h not in topo.roles]
+        if missing:
+            raise HalabError(f"{spec.source}: {a.program} runs on {missing[0]}, which these options leave out.",
+                             "Ask for more hosts, or edit the lab file.")
+    if changed.probe.source not in topo.roles:
+        raise HalabError(f"{spec.source}: the probe runs on {changed.probe.source}, which these options leave out.",
+                         "Ask for more clients, or edit the lab file.")
+    return changed
+
+
+def _links(t: dict, where: str) -> Links:
+    no_unknown(t, {"bw", "delay", "loss"}, where)
+    num = (int, float)
+    return Links(bw=float(get(t, "bw", num, where, default=0, check=lambda v: 0 <= v <= 10000,
+                              allowed="Mbit/s from 0 (unlimited) to 10000")),
+                 delay=float(get(t, "delay", num, where, default=0, check=lambda v: 0 <= v <= 10000,
+                                 allowed="milliseconds from 0 to 10000")),
+                 loss=float(get(t, "loss", num, where, default=0, check=lambda v: 0 <= v <= 100,
+                                allowed="percent from 0 to 100")))
+
+
+def _lb(raw: dict, topology: str, src: str) -> str | None:
+    t = get(raw, "lb", dict, src, default=None, allowed="a table")
+    if topology != "active-active":
+        if t is not None:
+            raise ConfigError(f"{src}: lb: only the active-active topology has a load balancer to choose")
+        return None
+    t = t or {}
+    no_unknown(t, {"kind"}, f"{src}: lb")
+    return get(t, "kind", str, f"{src}: lb", default="sdn", check=lambda v: v in LB_KINDS,
+               allowed=" or ".join(LB_KINDS))
+
+
+def _probe(raw: dict, src: str) -> ProbeSpec:
+    where = f"{src}: probe"
+    t = get(raw, "probe", dict, src, allowed="a table naming the host it runs on: [probe] from = \"client1\"")
+    no_unknown(t, {"from", "target", "proto", "rate"}, where)
+    return ProbeSpec(source=get(t, "from", str, where, allowed="a host name"),
+                     target=get(t, "target", str, where, default="vip", allowed='"vip" or an address'),
+                     proto=get(t, "proto", str, where, default="udp", check=lambda v: v in ("udp", "tcp"),
+                               allowed='"udp" or "tcp"'),
+                     rate=float(get(t, "rate", (int, float), where, default=20, check=lambda v: 10 <= v <= 1000,
+                                    allowed="requests per second from 10 to 1000")))
+
+
+def _agent(t: object, where: str, base: Path, topo: LabTopo) -> AgentSpec:
+    if not isinstance(t, dict):
+        raise ConfigError(f"{where}: must be a table")
+    no_unknown(t, {"program", "hosts", "role", "config"}, where)
+    program = get(t, "program", str, where, check=lambda v: v in PROGRAMS, allowed=" | ".join(PROGRAMS))
+    if ("hosts" in t) == ("role" in t):
+        raise ConfigError(f"{where}: give either hosts = [...] or role = \"...\", not both or neither")
+    if "role" in t:
+        role = get(t, "role", str, where, check=lambda v: v in set(topo.roles.values()),
+                   allowed="one of the topology's roles: " + ", ".join(sorted(set(topo.roles.values()))))
+        hosts: tuple[str, ...] = ()
+    else:
+        role = None
+        hosts = tuple(get(t, "hosts", list, where, check=lambda v: v and all(h in topo.roles for h in v),
+                          allowed="a list of this lab's hosts: " + ", ".join(sorted(topo.roles))))
+    config = t.get("config", {})
+    if isinstance(config, str):
+        path = base / config
+        config = read_toml(path)
+    elif not isinstance(config, dict):
+        raise ConfigError(f"{where}: config = {config!r} is not allowed; expected an inline table or a file path")
+    agent = AgentSpec(program, hosts, role, config)
+    check_config(agent, where)
+    return agent
+
+
+#: What the lab fills in for each run; a file that sets them is refused (a secret never sits in a lab file).
+LAB_OWNED = {"halab-heartbeat": {"secret", "fencing", "event_log"}, "halab-vrrp": {"event_log"},
+             "keepalived": {"event_log"}}
+
+
+def check_config(agent: AgentSpec, where: str) -> None:
+    """Check an agent's configuration as the agent itself would, before anything starts."""
+    owned = LAB_OWNED.get(agent.program, set()) & set(agent.config)
+    if owned:
+        raise ConfigError(f"{where}: config: {sorted(owned)[0]} is set by the lab for each run; remove it")
+    where = f"{where} ({agent.program})"
+    if agent.program in VRRP_PROGRAMS:
+        cfg = vrrp_config.parse(agent.config, where)
+        if agent.program == "keepalived" and len(cfg.instances) != 1:
+            raise ConfigError(f"{where}: keepalived runs one vrrp_instance here, got {len(cfg.instances)}")
+    elif agent.program == "halab-heartbeat":
+        heartbeat_config.parse({**agent.config, "secret": _PLACEHOLDER_SECRET}, where)
+    elif agent.program == "haproxy":
+        no_unknown(agent.config, {"port", "balance", "backends"}, f"{where}: config")
+        get(agent.config, "backends", str, f"{where}: config", default="backend", allowed="a role of this topology")
+        get(agent.config, "balance", str, f"{where}: config", default="roundrobin",
+            check=lambda v: v in ("roundrobin", "leastconn", "source"), allowed="roundrobin, leastconn or source")
+        get(agent.config, "port", int, f"{where}: config", default=7000, check=lambda v: 1 <= v <= 65535,
+            allowed="a TCP port")
+    elif agent.config:
+        raise ConfigError(f"{where}: config: the {agent.program} takes no configuration")

@@ -1,0 +1,393 @@
+"""A lab that stays up: a lab file brought to life, its agents running, faults applied and undone on demand.
+
+`LiveLab` is what `halab up` holds: the Lab (network, controller, certain teardown) plus every
+agent the lab file names, the faults standing right now (so `restore` can undo all of them), and
+the probe that `watch` follows. Every operation takes one lock: the prompt and the control socket
+may ask at the same time. It also writes the lab's descriptor (`halab ls`, `halab exec` read it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.lb_config import LbConfig
+from ha.heartbeat import config as heartbeat_config
+from ha.statusfile import write_atomically
+from ha.vrrp import config as vrrp_config
+from harness import lb, probe
+from harness.daemons import Daemon, HalabHeartbeat, HalabVrrp, HAProxy, Keepalived, Responder
+from harness.daemons.vrrp import VrrpDaemon
+from harness.errors import HalabError
+from harness.faults import Faults
+from harness.lab import Lab
+from harness.labfile import AgentSpec, LabSpec
+from harness.labinfo import control_socket, descriptor_path
+from harness.process import LabProcess
+from harness.procs import start_ticks
+
+VIP_TIMEOUT_S = 30.0
+#: What `fault kill|term|stop|cont HOST PROGRAM` sends.
+SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}
+#: The live probe runs at most this long; `probe start` again for more.
+PROBE_MAX_S = 3600.0
+
+
+@dataclass
+class StandingFaults:
+    """What is broken now, so that `restore` can mend all of it."""
+
+    cut: set[tuple[str, str]] = field(default_factory=set)
+    loss: set[tuple[str, str]] = field(default_factory=set)
+    partitioned: bool = False
+    frozen: set[str] = field(default_factory=set)  # daemon names
+    crashed: set[str] = field(default_factory=set)  # hosts
+
+
+class LiveLab:
+    def __init__(self, spec: LabSpec, run_dir: Path, mode: str = "foreground") -> None:
+        self.spec = spec
+        self.topo = spec.topo()
+        self.run_dir = run_dir.resolve()
+        self.mode = mode
+        self.lab = Lab(self.topo, run_dir, lb=self._lb_config(), fencing=self._has("halab-heartbeat"))
+        self.daemons: list[Daemon] = []
+        self.faults: Faults | None = None
+        self.standing = StandingFaults()
+        self.probe: LabProcess | None = None
+        self.lock = threading.RLock()
+        self.started = time.time()
+        self._timers: list[threading.Timer] = []
+
+    @property
+    def vip(self) -> str | None:
+        return str(self.topo.vip.ip) if self.topo.vip is not None else None
+
+    # --- life cycle ---------------------------------------------------------------------
+
+    def start(self, progress=lambda _m: None) -> None:
+        progress("starting the lab network")
+        self.lab.start()
+        try:
+            self.faults = Faults(self.lab)
+            self._shape_links()
+            progress("starting the agents")
+            self.daemons = [self._daemon(agent, host).launch() for agent in self.spec.agents
+                            for host in agent.hosts_in(self.topo)]
+            for d in self.daemons:  # all at once: each one's start-up overlaps the others'
+                d.wait_ready()
+            if self.spec.lb == "haproxy":
+                self._haproxy_on_proxy()
+            if self.spec.lb == "sdn":
+                progress("waiting until every backend is in the pool")
+                lb.wait_for_pool(self.lab, timeout=20)
+            target = self.probe_target()
+            progress(f"waiting for {target} to answer")
+            self.lab.wait_for_answer(self.spec.probe.source, target, VIP_TIMEOUT_S, proto=self.spec.probe.proto)
+            self._write_descriptor()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        with self.lock:
+            self.lab.stop()  # stops every process it spawned, agents and probe included
+            descriptor_path().unlink(missing_ok=True)
+
+    # --- what the lab is running --------------------------------------------------------
+
+    def probe_target(self) -> str:
+        target = self.spec.probe.target
+        if target == "vip":
+            if self.vip is None:
+                raise HalabError(f"{self.spec.source}: probe target \"vip\", but this topology has no VIP.",
+                                 "Give the probe an address as its target.")
+            return self.vip
+        return target
+
+    def daemon(self, host: str, program: str) -> Daemon:
+        if program == "controller":
+            assert self.lab.controller is not None
+            return self.lab.controller
+        self.require_host(host)
+        found = [d for d in self.daemons if d.host == host and d.program == program]
+        if not found:
+            mine = [*sorted({d.program for d in self.daemons if d.host == host}), "controller"]
+            raise HalabError(f"{host} runs no {program}.", f"{host} runs: {', '.join(mine)}.")
+        return found[0]
+
+    def require_host(self, host: str) -> None:
+        if host not in self.topo.roles:
+            raise HalabError(f"This lab has no host {host!r}.", f"Choose one of: {', '.join(sorted(self.topo.roles))}.")
+
+    def switches_of(self, host: str) -> list[str]:
+        return sorted({b if a == host else a for a, b in self.topo.links() if host in (a, b)})
+
+    def switch_of(self, host: str, switch: str | None) -> str:
+        """The switch of `host`'s link: the one named, or its only one."""
+        self.require_host(host)
+        switches = self.switches_of(host)
+        if switch is None:
+            if len(switches) == 1:
+                return switches[0]
+            raise HalabError(f"{host} has links to {' and '.join(switches)}.",
+                             f"Name one: e.g. `{host} {switches[0]}`.")
+        if switch not in switches:
+            raise HalabError(f"{host} has no link to {switch!r}.", f"Its switches: {', '.join(switches)}.")
+        return switch
+
+    # --- looking at it ------------------------------------------------------------------
+
+    def vip_report(self) -> dict:
+        """Who holds the VIP (has the address configured) and who answers it, seen from the probe's host."""
+        with self.lock:
+            target = self.probe_target()
+            holders = [h for h in sorted(self.topo.roles) if h not in self.standing.crashed
+                       and self.lab.run(h, ["ip", "-4", "-o", "addr", "show", "to", target], timeout=5).stdout.strip()]
+            answer = self.lab.who_answers(self.spec.probe.source, [target], self.spec.probe.proto).get(target)
+            return {"address": target, "holders": holders, "answers": answer, "from": self.spec.probe.source,
+                    "proto": self.spec.probe.proto}
+
+    def status(self) -> dict:
+        with self.lock:
+            agents = [agent_status(d) for d in [self.lab.controller, *self.daemons] if d is not None]
+            standing = {"cut": sorted("-".join(c) for c in self.standing.cut),
+                        "loss": sorted("-".join(c) for c in self.standing.loss),
+                        "partitioned": self.standing.partitioned, "frozen": sorted(self.standing.frozen),
+                        "crashed": sorted(self.standing.crashed)}
+            return {"topology": self.spec.topology, "lab_file": self.spec.source, "run_dir": str(self.run_dir),
+                    "agents": agents, "faults": standing,
+                    "probe": {"running": self.probe is not None and self.probe.alive(),
+                              "log": str(self.probe.log_path) if self.probe else None}}
+
+    # --- the probe that `watch` follows -------------------------------------------------
+
+    def start_probe(self) -> LabProcess:
+        with self.lock:
+            self.stop_probe()
+            p = self.spec.probe
+            self.probe = self.lab.spawn(p.source, "probe-live", probe.command(
+                "client", "--target", self.probe_target(), "--port", str(probe.PORT), "--proto", p.proto,
+                "--rate", f"{p.rate:g}", "--duration", f"{PROBE_MAX_S:g}", "--live",
+                "--out", str(self.run_dir / "probe-live.json")))
+            self.probe.wait_for("sending", timeout=15)
+            return self.probe
+
+    def stop_probe(self) -> None:
+        with self.lock:
+            if self.probe is not None:
+                self.probe.stop()
+                self.probe = None
+
+    # --- faults -------------------------------------------------------------------------
+
+    def cut(self, host: str, switch: str | None = None) -> str:
+        with self.lock:
+            sw = self.switch_of(host, switch)
+            self._faults().cut_link(host, sw)
+            self.standing.cut.add((host, sw))
+            return f"cut {host}-{sw}"
+
+    def restore_link(self, host: str, switch: str | None = None) -> str:
+        with self.lock:
+            sw = self.switch_of(host, switch)
+            self._faults().restore_link(host, sw)
+            self.standing.cut.discard((host, sw))
+            return f"restored {host}-{sw}"
+
+    def partition(self, side_a: list[str], side_b: list[str]) -> str:
+        with self.lock:
+            for h in side_a + side_b:
+                self.require_host(h)
+            self._faults().partition(side_a, side_b)
+            self.standing.partitioned = True
+            return f"partitioned {','.join(side_a)} | {','.join(side_b)}"
+
+    def heal(self) -> str:
+        with self.lock:
+            self._faults().heal()
+            self.standing.partitioned = False
+            return "healed the partition"
+
+    def loss(self, host: str, percent: float, switch: str | None = None) -> str:
+        with self.lock:
+            sw = self.switch_of(host, switch)
+            if percent == 0:
+                self._faults().clear_loss(host, sw)
+                self.standing.loss.discard((host, sw))
+                return f"no more loss on {host}-{sw}"
+            self._faults().clear_loss(host, sw)
+            self._faults().loss(host, sw, percent)
+            self.standing.loss.add((host, sw))
+            return f"{percent:g}% loss each way on {host}-{sw}"
+
+    def flap(self, host: str, switch: str | None, period: float, count: int) -> str:
+        with self.lock:
+            sw = self.switch_of(host, switch)
+            self._faults().flap(host, sw, period, count)
+            return f"flapped {host}-{sw} {count} times, every {period:g} s; it is up"
+
+    def signal(self, action: str, host: str, program: str) -> str:
+        with self.lock:
+            d = self.daemon(host, program)
+            target = d.advertiser() if isinstance(d, VrrpDaemon) and action in ("stop", "cont") else d
+            if not d.alive():
+                raise HalabError(f"{d.name} is not running.", "`fault restore` starts it again.")
+            if action == "kill" and isinstance(d, VrrpDaemon):
+                d.crash()  # keepalived's VRRP child too, as a crash would
+            else:
+                target.signal(SIGNALS[action])
+            if action == "stop":
+                self.standing.frozen.add(d.name)
+            elif action == "cont":
+                self.standing.frozen.discard(d.name)
+            return f"sent SIG{SIGNALS[action].name[3:]} to {d.name}"
+
+    def crash(self, host: str) -> str:
+        with self.lock:
+            self.require_host(host)
+            self._faults().crash_host(host)
+            self.standing.crashed.add(host)
+            return f"crashed {host}: its links are down and its processes killed"
+
+    def restore(self) -> list[str]:
+        """Undo every standing fault and start every agent that is not running."""
+        with self.lock:
+            done = []
+            for host, sw in sorted(self.standing.cut):
+                done.append(self.restore_link(host, sw))
+            for host, sw in sorted(self.standing.loss):
+                done.append(self.loss(host, 0, sw))
+            if self.standing.partitioned:
+                done.append(self.heal())
+            for host in sorted(self.standing.crashed):
+                self._faults().restore_host(host)
+                done.append(f"{host} is powered on again")
+            self.standing.crashed.clear()
+            for d in self.daemons:
+                if d.name in self.standing.frozen:
+                    (d.advertiser() if isinstance(d, VrrpDaemon) else d).signal(signal.SIGCONT)
+                    done.append(f"continued {d.name}")
+            self.standing.frozen.clear()
+            for d in self.daemons:
+                if not d.alive():
+                    d.start()
+                    done.append(f"started {d.name} again")
+            return done or ["nothing to restore"]
+
+    def later(self, seconds: float, undo) -> None:
+        """Run `undo` after `seconds` (a fault given `--for`)."""
+
+        def run() -> None:
+            try:
+                undo()
+            except HalabError:
+                pass  # the lab is going down, or the user mended it first
+
+        timer = threading.Timer(seconds, run)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _faults(self) -> Faults:
+        assert self.faults is not None, "start() first"
+        return self.faults
+
+    def _has(self, program: str) -> bool:
+        return any(a.program == program for a in self.spec.agents)
+
+    def _lb_config(self) -> LbConfig | None:
+        if self.spec.lb != "sdn":
+            return None
+        return lb.config(lb.service(self.topo, protocol=self.spec.probe.proto, check=self.spec.probe.proto))
+
+    def _daemon(self, agent: AgentSpec, host: str) -> Daemon:
+        where = f"{self.spec.source}: {agent.program} on {host}"
+        if agent.program == "responder":
+            return Responder(self.lab, host)
+        if agent.program == "halab-vrrp":
+            return HalabVrrp(self.lab, host, vrrp_config.parse(agent.config, where).instances)
+        if agent.program == "keepalived":
+            return Keepalived(self.lab, host, vrrp_config.parse(agent.config, where).instances[0])
+        if agent.program == "halab-heartbeat":
+            assert self.lab.cluster_secret is not None and self.lab.fence_socket is not None
+            raw = {**agent.config, "secret": self.lab.cluster_secret, "fencing": {"socket": str(self.lab.fence_socket)},
+                   "event_log": str(self.run_dir / f"heartbeat-{host}.jsonl")}
+            return HalabHeartbeat(self.lab, host, heartbeat_config.parse(raw, where))
+        # haproxy: on a node that may not hold the VIP yet, so it may bind an address it does not have
+        self.lab.run(host, ["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])
+        cfg = agent.config
+        return HAProxy(self.lab, host, self.probe_target(),
+                       {"probe": (cfg.get("port", probe.PORT), cfg.get("balance", "roundrobin"))},
+                       backend_role=cfg.get("backends", "backend"))
+
+    def _haproxy_on_proxy(self) -> None:
+        """active-active with `--lb haproxy`: proxy1 holds the VIP and HAProxy balances the backends."""
+        vip = self.topo.vip
+        assert vip is not None
+        intf = self.topo.interfaces("proxy1")[0][0]
+        self.lab.run("proxy1", ["ip", "addr", "add", str(vip), "dev", intf])
+        self.daemons.append(HAProxy(self.lab, "proxy1", str(vip.ip), {"probe": (probe.PORT, "roundrobin")}).start())
+
+    def _shape_links(self) -> None:
+        links = self.spec.links
+        for host in sorted(self.topo.roles):
+            if links.delay:
+                self._faults().delay(host, links.delay)
+            if links.loss:
+                for sw in self.switches_of(host):
+                    self._faults().loss(host, sw, links.loss)
+
+    def _write_descriptor(self) -> None:
+        state = self.lab.state
+        assert state is not None and self.lab.net is not None
+        hosts = {h.name: {"pid": h.pid, "ticks": start_ticks(h.pid), "addresses": state.hosts.get(h.name, [])}
+                 for h in self.lab.net.hosts}
+        agents = [{"host": d.host, "program": d.program} for d in self.daemons]
+        descriptor = {"topology": self.spec.topology, "lab_file": self.spec.source, "pid": os.getpid(),
+                      "ticks": start_ticks(os.getpid()), "started": self.started, "mode": self.mode,
+                      "run_dir": str(self.run_dir.resolve()), "hosts": hosts, "agents": agents, "vip": self.vip,
+                      "socket": str(control_socket())}
+        state.files = sorted(set(state.files) | {str(descriptor_path()), str(control_socket())})
+        state.save()
+        write_atomically(descriptor_path(), json.dumps(descriptor, indent=1))
+
+
+def agent_status(d: Daemon) -> dict:
+    """One line of `status`: where it runs, whether it runs, and its state in its own words."""
+    pid = d.process.pid if d.process is not None else None
+    row = {"host": d.host or "root", "program": d.program, "pid": pid, "running": d.alive()}
+    if isinstance(d, VrrpDaemon):
+        latest: dict[str, str] = {}
+        for e in d.events():
+            latest[e.subject] = e.state
+        row["state"] = ", ".join(f"{k} {v}" for k, v in sorted(latest.items())) or "starting"
+    elif isinstance(d, HalabHeartbeat):
+        row["state"] = d.role() or "starting"
+    elif d.program == "controller" and getattr(d, "lb", None) is not None:
+        try:
+            pools = [f"{s['name']}: {sum(b['in_pool'] for b in s['backends'])}/{len(s['backends'])} in pool"
+                     for sw in lb.status(d.lab)["switches"][:1] for s in sw["services"]]  # type: ignore[arg-type]
+            row["state"] = "; ".join(pools)
+        except Exception as exc:  # status must show, not fail
+            row["state"] = f"no answer ({exc})"
+    if d.process is not None and d.alive() and _stopped(d.process.pid):
+        row["state"] = "frozen (SIGSTOP)"
+    return row
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+

@@ -1,0 +1,175 @@
+"""A lab people can enter: `halab up` with its prompt driven in a real terminal (tmux), and every
+topology through the detached cycle up -> ls -> exec -> fault -> status -> down, leaving nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.labinfo import control_socket, descriptor_path
+from tests.lab.helpers import halab_leftovers, wait_until
+
+pytestmark = [pytest.mark.mininet, pytest.mark.slow]
+
+HALAB = [sys.executable, "-m", "harness.entry"]
+REPO = Path(__file__).resolve().parents[2]
+TERM = ["tmux", "-L", "halab-test"]
+
+
+def halab(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([*HALAB, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def nothing_left() -> list[str]:
+    """halab_leftovers, plus what a lab that stays up adds: its descriptor, its socket, its tmux server."""
+    left = halab_leftovers()
+    left += [f"file {p}" for p in (descriptor_path(), control_socket()) if p.exists()]
+    if subprocess.run(["tmux", "-L", "halab", "ls"], capture_output=True).returncode == 0:
+        left.append("tmux server -L halab")
+    return left
+
+
+@pytest.fixture
+def down_after():
+    yield
+    halab("down", timeout=120)
+
+
+# --- the prompt, in a terminal ---------------------------------------------------------------
+
+
+class Terminal:
+    """A tmux pane running a command: type into it, read the screen."""
+
+    def __init__(self, command: list[str]) -> None:
+        subprocess.run([*TERM, "kill-server"], capture_output=True)
+        subprocess.run([*TERM, "new-session", "-d", "-s", "t", "-x", "150", "-y", "50", "-c", str(REPO),
+                        shlex.join(command) + "; sleep 600"], check=True)
+
+    def type(self, line: str) -> None:
+        subprocess.run([*TERM, "send-keys", "-t", "t", line, "Enter"], check=True)
+
+    def screen(self) -> str:
+        """The whole scrollback (up to 2000 lines), without the pane's empty bottom lines."""
+        return subprocess.run([*TERM, "capture-pane", "-p", "-t", "t", "-S", "-2000"], capture_output=True,
+                              text=True).stdout.rstrip()
+
+    def wait_for(self, text: str, timeout: float, after: int = 0) -> str:
+        """Wait until `text` shows on the screen past the first `after` characters; the screen."""
+        assert wait_until(lambda: text in self.screen()[after:], timeout, 0.2), \
+            f"{text!r} did not show within {timeout} s:\n{self.screen()[-3000:]}"
+        return self.screen()
+
+    def close(self) -> None:
+        subprocess.run([*TERM, "kill-server"], capture_output=True)
+
+
+def test_the_prompt_shows_the_vip_moving_when_a_teacher_cuts_the_master(tmp_path):
+    term = Terminal([*HALAB, "up", "active-standby", "--out", str(tmp_path)])
+    try:
+        term.wait_for("halab>", timeout=120)
+        term.type("server1 ip addr   # Mininet's own host commands work")
+        term.wait_for("10.0.0.100/24", timeout=10)
+        term.type("vip")
+        term.wait_for("10.0.0.100: held by server1; answers udp from client1: server1", timeout=20)
+        mark = len(term.screen())
+        term.type("fault link-cut server1")
+        term.wait_for("cut server1-s1", timeout=20, after=mark)
+        term.type("watch 5")
+        term.wait_for("now: server2", timeout=20, after=mark)
+        assert wait_until(lambda: term.screen().rstrip().endswith("halab>"), 15)
+        term.type("vip")
+        term.wait_for("held by server2; answers udp from client1: server2", timeout=20, after=mark)
+        term.type("exit")
+        term.wait_for("The lab is down", timeout=60, after=mark)
+        assert nothing_left() == []
+    finally:
+        term.close()
+
+
+# --- every topology, detached ----------------------------------------------------------------
+
+
+def _vip(field: str) -> object:
+    return json.loads(halab("vip", "--json").stdout)[field]
+
+
+FAULTS = {
+    # topology: (fault, what shows that it took effect, a host to exec on)
+    "active-standby": (["fault", "link-cut", "server1"], lambda: _vip("answers") == "server2", "server1"),
+    "active-active": (["fault", "crash", "backend1"],
+                      lambda: "2/3 in pool" in json.dumps(json.loads(halab("status", "--json").stdout)),
+                      "backend2"),
+    "cluster": (["fault", "partition", "node1", "node2"], lambda: _vip("holders") == ["node2"], "node1"),
+    "reference": (["fault", "crash", "lb1"], lambda: _vip("holders") == ["lb2"] and _vip("answers") in
+                  ("web1", "web2"), "web1"),
+}
+
+
+@pytest.mark.parametrize("topology", list(FAULTS))
+def test_every_topology_goes_up_detached_takes_a_fault_and_leaves_nothing(topology, tmp_path, down_after):
+    fault, took_effect, host = FAULTS[topology]
+    up = halab("up", topology, "--detach", "--out", str(tmp_path))
+    assert up.returncode == 0, up.stderr
+    listed = halab("ls")
+    assert listed.stdout.startswith(f"{topology}  running (detached")
+    shown = halab("exec", host, "--", "ip", "-br", "addr")
+    assert shown.returncode == 0 and f"{host}-eth0" in shown.stdout
+    assert halab("exec", host, "--", "sh", "-c", "exit 3").returncode == 3
+    before = json.loads(halab("status", "--json").stdout)
+    assert all(a["running"] for a in before["agents"]), before
+    done = halab(*fault)
+    assert done.returncode == 0, done.stderr
+    assert wait_until(took_effect, timeout=20, interval=0.3), halab("status").stdout + halab("vip").stdout
+    down = halab("down")
+    assert down.returncode == 0 and "the lab is down" in down.stdout
+    assert nothing_left() == []
+
+
+# --- what a user gets wrong ------------------------------------------------------------------
+
+
+def test_verbs_without_a_lab_and_bad_hosts_get_one_clear_line_and_exit_2(tmp_path, down_after):
+    for argv in (["fault", "link-cut", "server1"], ["vip"], ["exec", "server1", "--", "true"]):
+        done = halab(*argv)
+        assert done.returncode == 2 and "No halab lab is running" in done.stderr, (argv, done)
+    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    second = halab("up", "cluster", "--detach", "--out", str(tmp_path))
+    assert second.returncode == 2 and "already running: active-standby" in second.stderr
+    for argv, says in ((["exec", "nohost", "--", "true"], "no host 'nohost'"),
+                       (["fault", "link-cut", "nohost"], "no host 'nohost'"),
+                       (["fault", "kill", "server1", "haproxy"], "server1 runs no haproxy"),
+                       (["fault", "loss", "server1", "120%"], "choose 0 to 100"),
+                       (["fault", "explode"], "invalid choice: 'explode'")):
+        done = halab(*argv)
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, (argv, done)
+    assert _vip("answers") == "server1"  # the lab untouched
+
+
+def test_down_after_the_lab_was_killed_still_removes_everything(tmp_path):
+    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    pid = json.loads(descriptor_path().read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: halab("ls").stdout.find("DEAD") > 0, timeout=10)
+    time.sleep(0.5)
+    down = halab("down")
+    assert down.returncode == 0, down.stderr
+    assert nothing_left() == []
+
+
+def test_a_closed_terminal_hangup_then_terminate_still_tears_everything_down(tmp_path):
+    """tmux closing a pane sends SIGHUP then SIGTERM; the second used to cut the teardown short."""
+    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    pid = json.loads(descriptor_path().read_text())["pid"]
+    os.kill(pid, signal.SIGHUP)
+    os.kill(pid, signal.SIGTERM)
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+    assert nothing_left() == []

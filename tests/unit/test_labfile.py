@@ -1,0 +1,107 @@
+"""Lab files: the shipped ones load, options follow the command line, and every mistake is one
+clear message naming the file, the key and the value (no root, no lab needed)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from harness import cli, labfile
+from harness.errors import HalabError
+from topologies import TOPOLOGIES
+
+
+@pytest.mark.parametrize("topology", list(TOPOLOGIES))
+def test_every_builtin_topology_ships_a_lab_file_that_loads(topology):
+    spec = labfile.load(labfile.builtin(topology))
+    topo = spec.topo()
+    assert spec.topology == topology
+    assert spec.probe.source in topo.roles
+    assert spec.agents and all(a.hosts_in(topo) for a in spec.agents)
+
+
+def test_agents_given_by_role_follow_the_host_counts():
+    spec = labfile.with_overrides(labfile.load(labfile.builtin("active-active")), backends=5, clients=2)
+    topo = spec.topo()
+    assert spec.agents[0].hosts_in(topo) == tuple(f"backend{i}" for i in range(1, 6))
+    assert topo.hosts_with_role("client") == ["client1", "client2"]
+
+
+def test_agent_switches_the_vrrp_daemon_and_keeps_its_configuration():
+    spec = labfile.load(labfile.builtin("active-standby"))
+    swapped = labfile.with_overrides(spec, agent="keepalived")
+    assert [a.program for a in swapped.agents] == ["responder", "keepalived", "keepalived"]
+    assert [a.config for a in swapped.agents] == [a.config for a in spec.agents]
+
+
+@pytest.mark.parametrize("overrides, says", [
+    ({"backends": 3}, "--backends does not apply to the active-standby topology"),
+    ({"lb": "haproxy"}, "--lb applies to the active-active topology"),
+    ({"clients": 0}, "--clients 0 is out of range"),
+    ({"bw": -1.0}, "cannot be negative"),
+])
+def test_options_that_do_not_fit_are_refused(overrides, says):
+    with pytest.raises(HalabError, match=says):
+        labfile.with_overrides(labfile.load(labfile.builtin("active-standby")), **overrides)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    return path
+
+
+BASE = 'topology = "active-standby"\n[probe]\nfrom = "client1"\n'
+
+
+@pytest.mark.parametrize("text, says", [
+    ('topology = "ring"\n[probe]\nfrom = "client1"\n', "topology = 'ring' is not allowed"),
+    (BASE + "colour = 1\n", "unknown key 'colour'"),
+    (BASE.replace("client1", "client9"), "from = 'client9' is not a host of this lab"),
+    (BASE + "[options]\nbackends = 3\n", "options (for active-standby): unknown key 'backends'"),
+    (BASE + "[links]\nloss = 150\n", "loss = 150 is not allowed"),
+    (BASE + '[[agent]]\nhosts = ["server7"]\nprogram = "responder"\n', "hosts = ['server7'] is not allowed"),
+    (BASE + '[[agent]]\nrole = "server"\nprogram = "nginx"\n', "program = 'nginx' is not allowed"),
+    (BASE + '[[agent]]\nrole = "server"\nhosts = ["server1"]\nprogram = "responder"\n', "not both or neither"),
+    (BASE + '[[agent]]\nhosts = ["server1"]\nprogram = "halab-vrrp"\n'
+            'config = { vrrp_instance = [{ name = "VI_1", interface = "server1-eth0", virtual_router_id = 51, '
+            'priority = 300, virtual_ipaddress = ["10.0.0.100/24"] }] }\n', "priority = 300"),
+    (BASE + '[[agent]]\nhosts = ["server1"]\nprogram = "responder"\nconfig = { port = 1 }\n',
+     "takes no configuration"),
+    (BASE + '[lb]\nkind = "sdn"\n', "only the active-active topology has a load balancer"),
+])
+def test_a_bad_lab_file_is_one_message_naming_file_key_and_value(tmp_path, text, says):
+    path = _write(tmp_path, text)
+    with pytest.raises(HalabError) as caught:
+        labfile.load(path)
+    assert str(path) in caught.value.problem
+    assert says in caught.value.problem
+
+
+def test_a_lab_file_never_carries_the_cluster_secret(tmp_path):
+    cluster = tomllib.loads(labfile.builtin("cluster").read_text())
+    cluster["agent"][1]["config"]["secret"] = "a-secret-that-would-sit-in-a-file"
+    path = _write(tmp_path, tomli_w.dumps(cluster))
+    with pytest.raises(HalabError, match="secret is set by the lab for each run; remove it") as caught:
+        labfile.load(path)
+    assert "a-secret-that-would" not in str(caught.value)
+
+
+def test_a_missing_or_broken_file_is_named(tmp_path):
+    with pytest.raises(HalabError, match="no such file"):
+        labfile.load(tmp_path / "nope.toml")
+    with pytest.raises(HalabError, match="not valid TOML"):
+        labfile.load(_write(tmp_path, "topology = \n"))
+
+
+def test_halab_up_refuses_bad_input_in_one_line_before_touching_anything(tmp_path, capsys):
+    assert cli.main(["up", "active-standby", "--backends", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("halab: --backends does not apply") and "Traceback" not in err
+    assert cli.main(["up"]) == 2
+    assert "needs a topology or a lab file" in capsys.readouterr().err
+    assert cli.main(["up", "-f", str(_write(tmp_path, BASE + "x = 1\n"))]) == 2
+    assert "unknown key 'x'" in capsys.readouterr().err
