@@ -274,11 +274,35 @@ class Lab:
             self.state.track(node.pid, f"mininet shell {node.name}")
         self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
         self.state.save()
+        log = self._controller_log()
+        seen = log.stat().st_size if log.exists() else 0
         self.net.start()
-        if not self.net.waitConnected(timeout=SWITCH_CONNECT_TIMEOUT_S):
-            raise HalabError("The switches did not connect to the controller within "
-                             f"{SWITCH_CONNECT_TIMEOUT_S:.0f} s.",
-                             f"See {self.run_dir / 'controller.log'} and `ovs-vsctl show`.")
+        self._wait_connected(log, seen)
+
+    def _controller_log(self) -> Path:
+        assert self.controller is not None and self.controller.process is not None
+        return self.controller.process.log_path
+
+    def _wait_connected(self, log: Path, offset: int) -> None:
+        """Wait until the controller has set up every switch, as its log says.
+
+        Not Mininet's waitConnected: it reads the Controller table's is_connected, which
+        ovs-vswitchd refreshes only every few seconds, so it waited 0 to 5 s after the
+        handshake (most of a lab's start-up time). The controller knows at once.
+        """
+        assert self.net is not None
+        wanted = {f"switch {sw.dpid} connected" for sw in self.net.switches}
+        deadline = time.monotonic() + SWITCH_CONNECT_TIMEOUT_S
+        while True:
+            with log.open("rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+            if all(w in text for w in wanted):
+                return
+            if time.monotonic() > deadline:
+                raise HalabError("The switches did not connect to the controller within "
+                                 f"{SWITCH_CONNECT_TIMEOUT_S:.0f} s.", f"See {log} and `ovs-vsctl show`.")
+            time.sleep(0.01)
 
     def _refuse_foreign_bridges(self) -> None:
         """Mininet deletes a bridge of the same name before it creates its own: never let it."""
