@@ -16,8 +16,10 @@ test: setup lint  ## the whole suite, Mininet scenarios included (a skip would b
 test-fast: setup  ## everything but the slow failover measurements
 	HALAB_REQUIRE_MININET=1 $(PYTEST) -m "not slow"
 
-test-unit:        ## unit tests only: no root, a few seconds
-	$(PYTEST) tests/unit
+test-unit:        ## unit tests only: no root, no Open vSwitch; without `make setup`'s .venv, one of their own
+	@if [ -x $(PYTEST) ]; then $(PYTEST) tests/unit; else \
+	    [ -x .venv-unit/bin/pytest ] || { python3 -m venv .venv-unit && .venv-unit/bin/pip install -q -e '.[test]'; }; \
+	    .venv-unit/bin/pytest tests/unit; fi
 
 SOAK_RUNS ?= 5
 soak: setup       ## the whole suite SOAK_RUNS times in a row (default 5): a flaky test shows here first

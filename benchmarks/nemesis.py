@@ -219,7 +219,7 @@ def cluster(lab: Lab, faults: Faults) -> tuple[Target, dict[str, Fault]]:
             lab.fence("unfence", n)
 
     catalogue = link_faults(faults, "s1") | {
-        "heartbeat-link-cut": fault(lambda h: faults.cut_link(h, "s2"), lambda h: faults.restore_link(h, "s2")),
+        "hb-link-cut": fault(lambda h: faults.cut_link(h, "s2"), lambda h: faults.restore_link(h, "s2")),
         "partition": fault(lambda _h: faults.partition(["node1"], ["node2"]), lambda _h: faults.heal()),
         "service-kill": process_fault(t, "responder", "kill"),
         "agent-kill": process_fault(t, "agent", "kill"),

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import cleanup, daemons, labfile, preflight, session, verbs
+from harness import about, cleanup, daemons, labfile, preflight, session, verbs
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
@@ -32,7 +32,10 @@ console = Console(stderr=False, highlight=False)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="halab", description="A network emulation lab for high availability.")
+    parser = argparse.ArgumentParser(prog="halab", description="A network emulation lab for high availability.",
+                                     epilog="Exit status: 0 done (for `run`: every run recovered), 1 a run did not "
+                                            "recover, 2 a problem you can fix (the message says how).")
+    parser.add_argument("--version", action="version", version=f"halab {about.version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="the default Active-Standby failover, measured and plotted")
     demo.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
@@ -44,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         one.add_argument("--runs", type=int, default=1, help=f"repeat on a fresh lab, 1 to {MAX_RUNS}, and report "
                                                                "medians (default: 1)")
         one.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
+        one.add_argument("--json", action="store_true", help="the result object on stdout (the table on stderr)")
     sub.add_parser("clean", help="remove what an interrupted or killed halab run left behind")
     for action in ("fence", "unfence"):
         f = sub.add_parser(action, help=f"{action} a host of the running lab through its controller "
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = 1 if args.command == "demo" else args.runs
         if not 1 <= runs <= MAX_RUNS:
             raise HalabError(f"--runs {runs} is out of range.", f"Choose 1 to {MAX_RUNS} runs.")
-        return _run(scenario.name, opts, partial(scenario.run, opts), runs=runs, out=args.out)
+        return _run(scenario.name, opts, partial(scenario.run, opts), runs=runs, out=args.out,
+                    as_json=getattr(args, "json", False))
     except HalabError as exc:
         print(f"halab: {exc.problem}\nFix: {exc.fix}", file=sys.stderr)
         return 2
@@ -108,21 +113,24 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path) -> int:
+def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path, as_json: bool = False) -> int:
+    """Run the scenario `runs` times. Exit status: 0 every run recovered, 1 one did not (2: a user error).
+    `as_json`: the result objects on stdout, the human output on stderr."""
+    out_console = Console(stderr=True, highlight=False) if as_json else console
     preflight.check_all()
     base = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}"
     records: list[RunRecord] = []
     for i in range(1, runs + 1):
         run_dir = base if runs == 1 else base / f"run-{i}"
         label = f"run {i}/{runs}: " if runs > 1 else ""
-        with console.status(f"{label}starting") as status:
+        with out_console.status(f"{label}starting") as status:
             record = runner(run_dir, lambda m, s=status, lbl=label: s.update(lbl + m))
         records.append(record)
         o = record.outcome
-        console.print(f"{label}outage {_fmt(o.outage)}, {o.lost} of {o.requests} requests lost "
+        out_console.print(f"{label}outage {_fmt(o.outage)}, {o.lost} of {o.requests} requests lost "
                       f"({o.server_before} -> {o.server_after}), last failure {_fmt(o.last_failure_after, 'none')} "
                       f"after the fault; plot: {run_dir / 'timeline.png'}")
-    print_summary(records, console)
+    print_summary(records, out_console)
     if runs > 1:
         summary = {"scenario": scenario, "options": asdict(opts),
                    "median_outage": median(r.outcome.outage for r in records),
@@ -130,7 +138,11 @@ def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path) -> i
                    "median_last_failure_after": median(r.outcome.last_failure_after for r in records),
                    "outages": [r.outcome.outage for r in records]}
         (base / "summary.json").write_text(json.dumps(summary, indent=1))
-    console.print(f"Results in {base}/ (result.json, timeline.png, logs).")
+    out_console.print(f"Results in {base}/ (result.json, timeline.png, logs).")
+    about.give_to_sudo_user(base)
+    if as_json:
+        results = [json.loads((r.run_dir / "result.json").read_text()) for r in records]
+        print(json.dumps(results[0] if runs == 1 else {"scenario": scenario, "runs": results}))
     return 0 if all(r.outcome.recovered for r in records) else 1
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness import verbs
 from harness.errors import HalabError
+from harness.lab import start_thread
 from harness.labinfo import NO_LAB
 from harness.livelab import LiveLab
 
@@ -46,8 +47,7 @@ class ControlServer:
         sock.listen(8)
         sock.settimeout(0.5)  # so that close() is noticed
         self._sock = sock
-        self._thread = threading.Thread(target=self._serve, name="halab-control", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(threading.Thread(target=self._serve, name="halab-control", daemon=True))
         return self
 
     def close(self) -> None:

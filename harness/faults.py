@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,7 +17,7 @@ from typing import Protocol
 from pyroute2 import IPRoute
 
 from harness.errors import HalabError
-from harness.lab import Lab
+from harness.lab import Lab, start_thread
 from harness.procs import kill, pids_in_netns
 
 PARTITION_TABLE = "halab_partition"
@@ -105,19 +106,27 @@ class Faults:
                              "Cut a link between a host and its switch, or between two switches.")
         return pairs
 
-    def flap(self, a: str, b: str, period: float, count: int) -> FaultEvent:
+    def flap(self, a: str, b: str, period: float, count: int, background: bool = False) -> FaultEvent:
         """Cut and restore the a-b link `count` times, down half of each `period` (a loose cable,
-        a port that keeps renegotiating); returns when the link is up again for good."""
+        a port that keeps renegotiating); returns when the link is up again for good, or with
+        `background` as soon as it is first cut (the rest goes on in a thread)."""
         if not (0.02 <= period <= 60 and 1 <= count <= 1000):
             raise HalabError(f"A flap of {count} x {period:g} s is out of range.",
                              "Choose a period of 0.02 to 60 s and a count of 1 to 1000.")
         first = self.cut_link(a, b)
-        for i in range(count):
-            if i:
-                self.cut_link(a, b)
-            time.sleep(period / 2)
-            self.restore_link(a, b)
-            time.sleep(period / 2)
+
+        def rest() -> None:
+            for i in range(count):
+                if i:
+                    self.cut_link(a, b)
+                time.sleep(period / 2)
+                self.restore_link(a, b)
+                time.sleep(period / 2)
+
+        if background:
+            start_thread(threading.Thread(target=rest, name="flap", daemon=True))
+        else:
+            rest()
         return self.record("flap", f"{a}-{b}:{count}x{period:g}s", first.at)
 
     # --- processes ----------------------------------------------------------------------
@@ -188,8 +197,10 @@ class Faults:
             raise HalabError(f"Packet loss {percent}% is out of range.", "Choose more than 0 and up to 100.")
         host, intfs = self._host_end(a, b)
         per_mille = round(percent * 10)
+        # numgen's values are 0..999: "< 1000" is out of nftables' range, and 100 % needs no dice.
+        rule = "drop" if per_mille >= 1000 else f"numgen random mod 1000 < {per_mille} drop"
         chains = [f'  chain {hook}_{intf} {{ type filter hook {hook} device "{intf}" priority 0; '
-                  f"numgen random mod 1000 < {per_mille} drop; }}"
+                  f"{rule}; }}"
                   for intf in intfs for hook in ("ingress", "egress")]
         at = time.monotonic()
         self._nft(host, f"table netdev {LOSS_TABLE} {{\n" + "\n".join(chains) + "\n}\n")

@@ -14,6 +14,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -37,6 +38,21 @@ CONTROLLER_START_TIMEOUT_S = 20.0
 SWITCH_CONNECT_TIMEOUT_S = 20.0
 CONNECT_CHECK_TIMEOUT_S = 2.0
 _TERMINATING_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def start_thread(thread: threading.Thread) -> threading.Thread:
+    """Start a helper thread that never receives SIGINT, SIGTERM or SIGHUP (it inherits them blocked).
+
+    A signal for the process may land on any thread that does not block it; Python then runs
+    the handler only when the main thread next runs Python code. If the main thread is waiting
+    in C (the prompt's readline), the lab would not hear `halab down` or a closed terminal.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _TERMINATING_SIGNALS)
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return thread
 
 
 def _lab_switch_class():
@@ -284,14 +300,16 @@ class Lab:
         return self.controller.process.log_path
 
     def _wait_connected(self, log: Path, offset: int) -> None:
-        """Wait until the controller has set up every switch, as its log says.
+        """Wait until the controller has set up every switch, as its log says: connected (the L2
+        switch's flows sent), or with the load balancer, ready (its pools in the switch too).
 
         Not Mininet's waitConnected: it reads the Controller table's is_connected, which
         ovs-vswitchd refreshes only every few seconds, so it waited 0 to 5 s after the
         handshake (most of a lab's start-up time). The controller knows at once.
         """
         assert self.net is not None
-        wanted = {f"switch {sw.dpid} connected" for sw in self.net.switches}
+        word = "ready" if self.lb is not None else "connected"
+        wanted = {f"switch {sw.dpid} {word}" for sw in self.net.switches}
         deadline = time.monotonic() + SWITCH_CONNECT_TIMEOUT_S
         while True:
             with log.open("rb") as f:

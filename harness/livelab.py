@@ -25,7 +25,7 @@ from harness.daemons import Daemon, HalabHeartbeat, HalabVrrp, HAProxy, Keepaliv
 from harness.daemons.vrrp import VrrpDaemon
 from harness.errors import HalabError
 from harness.faults import Faults
-from harness.lab import Lab
+from harness.lab import Lab, start_thread
 from harness.labfile import AgentSpec, LabSpec
 from harness.labinfo import control_socket, descriptor_path
 from harness.process import LabProcess
@@ -240,10 +240,12 @@ class LiveLab:
             target = d.advertiser() if isinstance(d, VrrpDaemon) and action in ("stop", "cont") else d
             if not d.alive():
                 raise HalabError(f"{d.name} is not running.", "`fault restore` starts it again.")
+            faults = self._faults()
             if action == "kill" and isinstance(d, VrrpDaemon):
-                d.crash()  # keepalived's VRRP child too, as a crash would
+                faults.record("kill", d.name, d.crash())  # keepalived's VRRP child too, as a crash would
             else:
-                target.signal(SIGNALS[action])
+                send = {"kill": faults.kill, "term": faults.terminate, "stop": faults.freeze, "cont": faults.thaw}
+                send[action](target)
             if action == "stop":
                 self.standing.frozen.add(d.name)
             elif action == "cont":
@@ -294,7 +296,7 @@ class LiveLab:
         timer = threading.Timer(seconds, run)
         timer.daemon = True
         self._timers.append(timer)
-        timer.start()
+        start_thread(timer)
 
     # --- internals ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.about import SCHEMA_VERSION
 from harness.events import Event
 from harness.faults import FaultEvent
 from harness.measure import Outcome, median
@@ -28,9 +29,12 @@ class RunRecord:
     requests: list[Request]
     run_dir: Path
     notes: list[str] = field(default_factory=list)
+    about: dict = field(default_factory=dict)  # harness.about: versions, datapath, wall-clock time
 
     def to_json(self) -> dict:
         return {
+            "schema_version": SCHEMA_VERSION,
+            "about": self.about,
             "scenario": self.scenario,
             "options": self.options,
             "fault": asdict(self.fault),

@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ha.statusfile import state_root
-from harness import cleanup, control, preflight
+from harness import about, cleanup, control, preflight
 from harness.errors import HalabError
 from harness.labfile import LabSpec
 from harness.labinfo import NO_LAB, control_socket, descriptor_path, read_descriptor, running
@@ -72,6 +72,7 @@ def up(spec: LabSpec, run_dir: Path, hold: bool = False) -> int:
             server.close()
         finally:
             live.stop()
+            about.give_to_sudo_user(run_dir)
     console.print("The lab is down; nothing of it is left.")
     return 0
 

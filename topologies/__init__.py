@@ -1,4 +1,14 @@
-"""Mininet topologies for halab's scenarios: pure descriptions, no side effects."""
+"""Mininet topologies for halab's scenarios: pure descriptions, no side effects.
+
+They also load in plain Mininet: `sudo mn --custom topologies/__init__.py --topo active_standby`
+(Mininet's names use underscores; `--topo active_active,5,2` passes counts in build()'s order).
+"""
+
+import os as _os
+import sys as _sys
+
+if __name__ != "topologies":  # run by `mn --custom`, not imported: make the package importable
+    _sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(_sys._getframe().f_code.co_filename))))
 
 from topologies.active_active import ActiveActiveTopo
 from topologies.active_standby import ActiveStandbyTopo
@@ -14,4 +24,7 @@ TOPOLOGIES: dict[str, type[LabTopo]] = {
     "cluster": ClusterTopo,
 }
 
-__all__ = ["TOPOLOGIES", "ActiveActiveTopo", "ActiveStandbyTopo", "ClusterTopo", "LabTopo", "ReferenceTopo"]
+#: For `mn --custom`: the same topologies by Mininet-style names.
+topos = {name.replace("-", "_"): cls for name, cls in TOPOLOGIES.items()}
+
+__all__ = ["TOPOLOGIES", "ActiveActiveTopo", "ActiveStandbyTopo", "ClusterTopo", "LabTopo", "ReferenceTopo", "topos"]

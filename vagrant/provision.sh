@@ -8,7 +8,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PACKAGES=(mininet openvswitch-switch keepalived haproxy iperf3 tcpdump iputils-ping ethtool
-          iproute2 nftables procps python3-venv)
+          iproute2 nftables procps python3-venv tmux)
 
 say() { printf '\033[1mhalab setup:\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mhalab setup:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -58,6 +58,21 @@ build_venv() {
     fi
 }
 
+install_wrappers() {
+    # `sudo halab-vrrp ...` as the README prints it: Debian's sudo keeps secure_path, which
+    # lacks .venv/bin. Small wrappers in /usr/local/bin, marked so that only ours are replaced.
+    local name target
+    for name in halab halab-vrrp halab-heartbeat halab-controller; do
+        target="/usr/local/bin/$name"
+        if [ -e "$target" ] && ! grep -q "^# halab wrapper" "$target"; then
+            say "not replacing $target (not halab's); use $VENV/bin/$name"
+            continue
+        fi
+        printf '#!/bin/sh\n# halab wrapper, written by vagrant/provision.sh: runs %s\nexec %s "$@"\n' \
+            "$VENV/bin/$name" "$VENV/bin/$name" > "$target.tmp" && chmod 755 "$target.tmp" && mv "$target.tmp" "$target"
+    done
+}
+
 if [ "${1:-}" = "--start-ovs" ]; then
     start_ovs
     exit 0
@@ -65,4 +80,5 @@ fi
 install_packages
 start_ovs
 build_venv
+install_wrappers
 say "ready (datapath: $( [ -d /sys/module/openvswitch ] && echo kernel || echo userspace ))"

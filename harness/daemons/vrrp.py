@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -126,12 +127,19 @@ class Keepalived(VrrpDaemon):
             self.pid_file(kind).unlink(missing_ok=True)
         self.event_log.unlink(missing_ok=True)
         notify = self.base.with_suffix(".notify.sh")
-        return {notify: NOTIFY_SCRIPT.replace("{events}", str(self.event_log)),
-                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.inst, notify)}
+        checks = {self.track_script(i): f"#!/bin/sh\nexec {shlex.join(t.argv)}\n"
+                  for i, t in enumerate(self.inst.track_script)}
+        return {notify: NOTIFY_SCRIPT.replace("{events}", str(self.event_log)), **checks,
+                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.inst, notify, list(checks))}
+
+    def track_script(self, index: int) -> Path:
+        return self.base.with_suffix(f".track-{index}.sh")
 
     def write_files(self) -> None:
         super().write_files()
         os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
+        for i in range(len(self.inst.track_script)):
+            os.chmod(self.track_script(i), 0o700)
 
     def argv(self) -> list[str]:
         return ["keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
@@ -193,9 +201,23 @@ class _VrrpChild(Daemon):
         return at
 
 
-def render_keepalived(host: str, inst: InstanceConfig, notify: Path) -> str:
-    """keepalived.conf for one host and instance, VRRP version 3 (fractional advert_int)."""
+def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: list[Path] | None = None) -> str:
+    """keepalived.conf for one host and instance, VRRP version 3 (fractional advert_int); each of the
+    instance's track scripts runs from its file in `checks` (keepalived runs no shell of its own)."""
     vips = "\n        ".join(str(v) for v in inst.virtual_ipaddress)
+    checks = checks or []
+    scripts = "".join(f"""vrrp_script chk_{i} {{
+    script "{path}"
+    interval {t.interval:g}
+    timeout {max(1, round(t.timeout))}
+    weight {t.weight}
+    fall {t.fall}
+    rise {t.rise}
+}}
+
+""" for i, (path, t) in enumerate(zip(checks, inst.track_script, strict=True)))
+    tracked = ("\n    track_script {\n" + "".join(f"        chk_{i}\n" for i in range(len(checks))) + "    }"
+               if checks else "")
     return f"""global_defs {{
     router_id {host}
     vrrp_version 3
@@ -203,7 +225,7 @@ def render_keepalived(host: str, inst: InstanceConfig, notify: Path) -> str:
     enable_script_security
 }}
 
-vrrp_instance {inst.name} {{
+{scripts}vrrp_instance {inst.name} {{
     state BACKUP
     interface {inst.interface}
     virtual_router_id {inst.virtual_router_id}
@@ -213,7 +235,7 @@ vrrp_instance {inst.name} {{
     virtual_ipaddress {{
         {vips}
     }}
-    notify {notify}
+    notify {notify}{tracked}
 }}
 """
 

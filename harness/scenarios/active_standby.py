@@ -16,10 +16,22 @@ from harness.faults import FaultEvent, Faults
 from harness.lab import Lab
 from harness.process import LabProcess
 from harness.report import RunRecord
-from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record
+from harness.scenarios.common import (
+    ProbeOptions,
+    ProbeRun,
+    Progress,
+    Scenario,
+    Undo,
+    heal_later,
+    option,
+    probe_after,
+    record,
+)
 from topologies import ActiveStandbyTopo
 
-FAULTS = ("link-cut", "host-crash", "agent-term", "agent-kill", "agent-freeze")
+FAULTS = ("link-cut", "host-crash", "agent-term", "agent-kill", "agent-freeze", "partition", "loss", "flap")
+#: Faults that nothing undoes (a crash, an agent stopped or killed) or that end by themselves (a flap).
+LASTING_NOT = ("host-crash", "agent-term", "agent-kill", "flap")
 PRIORITIES = {"server1": 200, "server2": 100}
 
 
@@ -28,6 +40,9 @@ class ActiveStandbyOptions(ProbeOptions):
     fault: str = option("link-cut", "what happens to the master", choices=FAULTS)
     agent: str = option("halab", "the VRRP daemon on both servers", choices=tuple(VRRP_DAEMONS))
     advert_int: float = option(1.0, f"VRRP advertisement interval, {ADVERT_INT_MIN} to {ADVERT_INT_MAX} s")
+    loss_percent: float = option(20.0, "with --fault loss: the share of frames dropped each way on the master's link")
+    flap_period: float = option(0.5, "with --fault flap: seconds per cut-and-restore of the master's link")
+    flap_count: int = option(6, "with --fault flap: how many times")
     #: Benchmarks only: inject this long after one of the master's adverts.
     fault_phase: float | None = option(None, "", cli=False)
 
@@ -36,14 +51,20 @@ class ActiveStandbyOptions(ProbeOptions):
         if not ADVERT_INT_MIN <= self.advert_int <= ADVERT_INT_MAX:
             raise HalabError(f"advert_int {self.advert_int:g} s is outside what VRRPv3 allows.",
                              f"Choose {ADVERT_INT_MIN} to {ADVERT_INT_MAX} seconds.")
+        if self.lasting is not None and self.fault in LASTING_NOT:
+            raise HalabError(f"--for does not apply to --fault {self.fault}: nothing undoes it.",
+                             f"Leave --for out, or choose one of: "
+                             f"{', '.join(f for f in FAULTS if f not in LASTING_NOT)}.")
         if self.fault_phase is not None and not 0 <= self.fault_phase < self.advert_int:
             raise HalabError(f"fault_phase {self.fault_phase:g} s is not within one advert interval.",
                              f"Choose 0 to {self.advert_int:g} s.")
 
     @property
     def probe_after(self) -> float:
-        """Long enough for a backup to notice (3 x advert_int + skew) plus margin to see it serve."""
-        return self.after if self.after is not None else 3.5 * self.advert_int + 3.0
+        """Long enough for a backup to notice (3 x advert_int + skew) plus margin to see it serve;
+        a flap lasts its periods first."""
+        flapping = self.flap_period * self.flap_count if self.fault == "flap" else 0.0
+        return probe_after(self, 3.5 * self.advert_int + 3.0 + flapping)
 
 
 def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _msg: None) -> RunRecord:
@@ -71,23 +92,33 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
             master_ip = str(topo.addresses[master][0].ip)
             _sleep_until(_next_advert(watch, master_ip, timeout=2 * opts.advert_int + 2) + opts.fault_phase)
         progress(f"injecting {opts.fault} on {master}")
-        fault = _inject(Faults(lab), opts.fault, master, agents[master])
+        fault, undo = _inject(Faults(lab), opts, master, agents[master])
+        heal_later(opts, undo)
         progress(f"measuring for {opts.probe_after:.1f} s")
         requests = client.requests()
         events = [e for a in agents.values() for e in a.events()]
     return record("active-standby", opts, fault, requests, events, run_dir, master=master)
 
 
-def _inject(faults: Faults, kind: str, master: str, agent: VrrpDaemon) -> FaultEvent:
+def _inject(faults: Faults, opts: ActiveStandbyOptions, master: str, agent: VrrpDaemon) -> tuple[FaultEvent, Undo]:
+    """Apply the fault to the master; the event, and how to undo it (for --for; None: it cannot be)."""
+    kind = opts.fault
     if kind == "link-cut":
-        return faults.cut_link(master, "s1")
+        return faults.cut_link(master, "s1"), lambda: faults.restore_link(master, "s1")
     if kind == "host-crash":
-        return faults.crash_host(master)
+        return faults.crash_host(master), None  # its processes are gone: a restore would not bring them back
     if kind == "agent-term":
-        return faults.terminate(agent)
+        return faults.terminate(agent), None
     if kind == "agent-freeze":
-        return faults.freeze(agent.advertiser())
-    return faults.record("agent-kill", agent.name, agent.crash())
+        return faults.freeze(agent.advertiser()), lambda: faults.thaw(agent.advertiser())
+    if kind == "partition":
+        others = [h for h in faults.lab.topo.roles if h != master]
+        return faults.partition([master], others), faults.heal
+    if kind == "loss":
+        return faults.loss(master, "s1", opts.loss_percent), lambda: faults.clear_loss(master, "s1")
+    if kind == "flap":
+        return faults.flap(master, "s1", opts.flap_period, opts.flap_count, background=True), None
+    return faults.record("agent-kill", agent.name, agent.crash()), None
 
 
 def _next_advert(watch: LabProcess, source: str, timeout: float) -> float:

@@ -14,10 +14,22 @@ from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
 from harness.lab import Lab
 from harness.report import RunRecord
-from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record
+from harness.scenarios.common import (
+    ProbeOptions,
+    ProbeRun,
+    Progress,
+    Scenario,
+    Undo,
+    heal_later,
+    option,
+    probe_after,
+    record,
+)
 from topologies import ClusterTopo
 
-FAULTS = ("node-crash", "partition", "service-kill", "heartbeat-link-cut")
+FAULTS = ("node-crash", "partition", "service-kill", "hb-link-cut", "loss")
+#: Faults that nothing undoes: --for does not apply.
+LASTING_NOT = ("node-crash", "service-kill")
 ACTIVE = "node1"
 
 
@@ -26,17 +38,22 @@ class ClusterOptions(ProbeOptions):
     fault: str = option("node-crash", f"what happens to {ACTIVE}, the active node", choices=FAULTS)
     interval: float = option(0.1, f"heartbeat interval, {INTERVAL_MIN:g} to {INTERVAL_MAX:g} s")
     detector: str = option("deadtime", "how a silent peer is declared dead", choices=DETECTORS)
+    loss_percent: float = option(50.0, f"with --fault loss: the share of frames dropped each way on {ACTIVE}'s "
+                                       "links (service and heartbeat)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not INTERVAL_MIN <= self.interval <= INTERVAL_MAX:
             raise HalabError(f"Heartbeat interval {self.interval:g} s is out of range.",
                              f"Choose {INTERVAL_MIN:g} to {INTERVAL_MAX:g} s.")
+        if self.lasting is not None and self.fault in LASTING_NOT:
+            raise HalabError(f"--for does not apply to --fault {self.fault}: nothing undoes it.",
+                             "Leave --for out, or choose partition, hb-link-cut or loss.")
 
     @property
     def probe_after(self) -> float:
         """Detection (3 intervals), fencing and the takeover, plus margin to see the new node serve."""
-        return self.after if self.after is not None else 6 * self.interval + 2.0
+        return probe_after(self, 6 * self.interval + 2.0)
 
 
 def run(opts: ClusterOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
@@ -53,20 +70,26 @@ def run(opts: ClusterOptions, run_dir: Path, progress: Progress = lambda _m: Non
         client = ProbeRun(lab, "client1", vip, opts, opts.before + opts.probe_after)
         time.sleep(opts.before)
         progress(f"injecting {opts.fault} on {ACTIVE}")
-        fault = _inject(Faults(lab), opts.fault, responders[ACTIVE])
+        fault, undo = _inject(Faults(lab), opts, responders[ACTIVE])
+        heal_later(opts, undo)
         requests = client.requests()
         events = [e for a in agents for e in a.events()]
     return record("cluster", opts, fault, requests, events, run_dir)
 
 
-def _inject(faults: Faults, kind: str, responder) -> FaultEvent:
+def _inject(faults: Faults, opts: ClusterOptions, responder) -> tuple[FaultEvent, Undo]:
+    kind = opts.fault
     if kind == "node-crash":
-        return faults.crash_host(ACTIVE)
+        return faults.crash_host(ACTIVE), None
     if kind == "partition":
-        return faults.partition([ACTIVE], [n for n in PRIORITIES if n != ACTIVE])
+        return faults.partition([ACTIVE], [n for n in PRIORITIES if n != ACTIVE]), faults.heal
     if kind == "service-kill":
-        return faults.kill(responder)
-    return faults.cut_link(ACTIVE, "s2")
+        return faults.kill(responder), None
+    if kind == "loss":
+        event = faults.loss(ACTIVE, "s1", opts.loss_percent)
+        faults.loss(ACTIVE, "s2", opts.loss_percent)
+        return event, lambda: (faults.clear_loss(ACTIVE, "s1"), faults.clear_loss(ACTIVE, "s2"))
+    return faults.cut_link(ACTIVE, "s2"), lambda: faults.restore_link(ACTIVE, "s2")
 
 
 SCENARIO = Scenario("cluster", "two nodes with halab's heartbeat agent, quorum and fencing; one fault on the "

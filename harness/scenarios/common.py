@@ -5,22 +5,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
+import time
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness import probe
+from harness import preflight, probe
+from harness.about import tool_versions
 from harness.errors import HalabError
 from harness.events import Event
 from harness.faults import FaultEvent
-from harness.lab import Lab
+from harness.lab import Lab, start_thread
 from harness.measure import analyse
 from harness.probe import MAX_RATE, MIN_RATE, Request
 from harness.report import RunRecord, plot_timeline, write_json
 
 Progress = Callable[[str], None]
+#: How to undo a fault (for --for), or None where nothing can (a crash, a kill).
+Undo = Callable[[], object] | None
 
 
 @dataclass(frozen=True)
@@ -31,9 +36,10 @@ class Scenario:
     run: Callable[[Any, Path, Progress], RunRecord]
 
 
-def option(default: object, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
-    """A scenario option: its default, its help line, its choices; `cli=False` keeps it off the command line."""
-    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli})
+def option(default: object, help: str, choices: tuple | None = None, cli: bool = True, flag: str | None = None) -> Any:
+    """A scenario option: its default, its help line, its choices; `cli=False` keeps it off the command line;
+    `flag` names it there when its field name cannot (`--for`)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "cli": cli, "flag": flag})
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class ProbeOptions:
     proto: str = option("udp", "probe protocol", choices=("udp", "tcp"))
     before: float = option(2.0, "seconds of probing before the fault")
     after: float | None = option(None, "seconds of probing after the fault (default: enough to see the takeover)")
+    lasting: float | None = option(None, "heal the fault after this many seconds (default: it stays)", flag="--for")
 
     def __post_init__(self) -> None:
         if not MIN_RATE <= self.rate <= MAX_RATE:
@@ -54,6 +61,8 @@ class ProbeOptions:
         if self.before < 0.5 or (self.after is not None and self.after < 0.5):
             raise HalabError("The probe needs at least 0.5 s before and after the fault.",
                              "Raise --before / --after.")
+        if self.lasting is not None and not 0 < self.lasting <= 600:
+            raise HalabError(f"--for {self.lasting:g} is out of range.", "Choose more than 0 and at most 600 s.")
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
@@ -81,8 +90,11 @@ class ProbeRun:
 def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
            run_dir: Path, **more_options: object) -> RunRecord:
     """The run's record, written to result.json and plotted to timeline.png."""
+    fault_wall = time.time() - (time.monotonic() - fault.at)
+    about = {"versions": tool_versions(), "datapath": preflight.ovs_datapath(),
+             "fault_wall": fault_wall, "fault_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fault_wall))}
     rec = RunRecord(name, {**asdict(opts), **more_options}, fault, analyse(requests, fault.at),
-                    sorted(events, key=lambda e: e.at), requests, run_dir)
+                    sorted(events, key=lambda e: e.at), requests, run_dir, about=about)
     write_json(rec)
     plot_timeline(rec)
     return rec
@@ -99,8 +111,26 @@ def add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
         kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
         default = None if f.default is MISSING else f.default
         shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default,
+        parser.add_argument(f.metadata.get("flag") or f"--{f.name.replace('_', '-')}", dest=f.name, type=kind,
+                            default=default,
                             choices=f.metadata.get("choices"), help=f.metadata.get("help", "") + shown)
+
+
+def heal_later(opts: ProbeOptions, undo: Undo) -> threading.Timer | None:
+    """With --for, undo the fault that many seconds from now, while the probe goes on."""
+    if opts.lasting is None or undo is None:
+        return None
+    timer = threading.Timer(opts.lasting, undo)
+    timer.daemon = True
+    return start_thread(timer)
+
+
+def probe_after(opts: ProbeOptions, recovery: float) -> float:
+    """Seconds of probing after the fault: --after, or `recovery` (plus the fault's --for and the
+    same again to see the lab recover from the heal)."""
+    if opts.after is not None:
+        return opts.after
+    return recovery + (opts.lasting + recovery if opts.lasting is not None else 0.0)
 
 
 def options_from(args: argparse.Namespace, options: type) -> Any:

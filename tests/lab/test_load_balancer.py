@@ -233,7 +233,10 @@ def test_a_backend_missing_from_the_network_is_down_and_the_rest_serve(tmp_path)
     config = lb.config(lb.service(topo, extra_backends=(Backend(IPv4Address("10.0.0.99"), PORT),)))
     with Lab(topo, tmp_path, lb=config) as lab:
         start_responders(lab, ["backend1", "backend2"])
-        assert wait_until(lambda: lb.backends(lab)["10.0.0.2:7000"]["in_pool"], timeout=10)
+        # Backends start in the pool (as HAProxy's servers start UP) until `fall` checks fail:
+        # wait for both, the present one in and the missing one out.
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.2:7000"]["in_pool"]
+                          and not lb.backends(lab)["10.0.0.99:7000"]["in_pool"], timeout=10)
         missing = lb.backends(lab)["10.0.0.99:7000"]
         servers = tcp_answers(lab, rate=100, duration=1)
         assert lab.controller.alive()

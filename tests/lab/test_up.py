@@ -173,3 +173,58 @@ def test_a_closed_terminal_hangup_then_terminate_still_tears_everything_down(tmp
     os.kill(pid, signal.SIGTERM)
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
     assert nothing_left() == []
+
+
+@pytest.mark.parametrize("topology", ["active-standby", "active-active", "cluster", "reference"])
+def test_plain_mininet_loads_every_topology_and_its_hosts_reach_each_other(topology, tmp_path):
+    """`mn --custom topologies/__init__.py --topo NAME` with Open vSwitch as plain bridges: every
+    pair of hosts that share a subnet pings (the lab lock keeps halab's labs away meanwhile)."""
+    from harness import preflight
+    from harness.runstate import LabLock
+    from topologies import TOPOLOGIES
+
+    pairs = TOPOLOGIES[topology]().reachable_pairs()
+    script = tmp_path / "pings"
+    script.write_text("".join(f"{src} ping -c1 -W2 {address}\n" for src, _dst, address in pairs))
+    def bridges() -> list[str]:
+        return subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout.split()
+
+    with LabLock():
+        before = bridges()
+        switch = f"ovsbr,datapath={preflight.ovs_datapath()}"  # as halab's labs choose it
+        done = subprocess.run(["mn", "--custom", "topologies/__init__.py", "--topo", topology.replace("-", "_"),
+                               "--switch", switch, "--controller", "none", "--post", str(script), "--test", "none"],
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = done.stdout + done.stderr  # Mininet's CLI writes host output through its logger
+    assert said.count("packets transmitted") == len(pairs) and " 0 received" not in said, said[-3000:]
+    assert bridges() == before and nothing_left() == []  # Mininet removed its own
+
+
+def test_run_json_prints_the_result_object_and_the_run_directory_belongs_to_the_sudo_user(tmp_path):
+    out = tmp_path / "runs"
+    done = subprocess.run([*HALAB, "run", "active-standby", "--json", "--rate", "50", "--before", "0.5",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # stdout is the JSON alone; the table went to stderr
+    assert result["schema_version"] == 2 and result["outcome"]["outage"] is not None
+    assert result["about"]["versions"]["halab"] and result["about"]["datapath"] in ("kernel", "user")
+    assert "client-visible failover" in done.stderr
+    run_dir = next(out.iterdir())
+    assert {p.stat().st_uid for p in [out, run_dir, *run_dir.iterdir()]} == {65534}
+
+
+def test_a_signal_that_lands_on_a_helper_thread_still_reaches_the_idle_prompt(tmp_path):
+    """kill(2) may hand a process's signal to any thread that does not block it; Python runs the
+    handler only in the main thread, which waits in readline at an idle prompt. Aimed at the
+    control socket's thread (kill with its thread id prefers that thread), SIGTERM must still
+    tear the lab down: helper threads block the terminating signals."""
+    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    pid = json.loads(descriptor_path().read_text())["pid"]
+    time.sleep(1)  # the prompt is idle in readline
+    helpers = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert helpers, "the lab serves its control socket from a thread"
+    os.kill(helpers[0], signal.SIGTERM)
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+    assert nothing_left() == []

@@ -1,5 +1,6 @@
 """The keepalived configuration halab writes, and the values it refuses."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,27 @@ def test_nopreempt():
 def test_out_of_range_values_are_named(kwargs, message):
     with pytest.raises(HalabError, match=message):
         instance(ActiveStandbyTopo(), "server1", **{"priority": 100, **kwargs})
+
+
+def test_track_scripts_run_from_their_own_files_and_keepalived_accepts_them(tmp_path):
+    """keepalived runs no shell: each track script is a file of its own, named in a vrrp_script."""
+    import shutil
+    import subprocess
+
+    from ha.vrrp.config import TrackScript
+
+    real = next(n for n in sorted(os.listdir("/sys/class/net")) if n != "lo")  # keepalived -t wants one
+    inst = instance(ActiveStandbyTopo(), "server1", 200, interface=real,
+                    track_script=(TrackScript(("sh", "-c", "ss -Hltn | grep -q :7000"), interval=1.0, weight=0),))
+    check = tmp_path / "track-0.sh"
+    conf = render_keepalived("server1", inst, tmp_path / "notify.sh", [check])
+    assert f'script "{check}"' in conf and "track_script {\n        chk_0\n    }" in conf
+    assert conf.index("vrrp_script chk_0") < conf.index("vrrp_instance")
+    if shutil.which("keepalived"):  # its own syntax check, where it is installed
+        path = tmp_path / "keepalived.conf"
+        path.write_text(conf)
+        for script in (check, tmp_path / "notify.sh"):
+            script.write_text("#!/bin/sh\nexit 0\n")
+            script.chmod(0o700)
+        done = subprocess.run(["keepalived", "-t", "-f", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,92 @@
+"""Every scenario added for `halab run`, run from the command line as a user would (--json), with
+what it must show asserted: who serves after the fault, and that the client recovered."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.lab.helpers import halab_leftovers
+
+pytestmark = [pytest.mark.mininet, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(tmp_path: Path, *argv: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "harness.entry", "run", *argv, "--json", "--before", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert done.returncode in (0, 1), done.stderr
+    assert halab_leftovers() == []
+    return json.loads(done.stdout)
+
+
+def last_server(result: dict) -> str | None:
+    """Who answered the probe's last answered request (server_after is who ended the outage)."""
+    return [q["server"] for q in result["timeline"] if q["server"]][-1]
+
+
+def states(result: dict, host: str) -> list[str]:
+    return [e["state"] for e in result["agent_events"] if e["host"] == host]
+
+
+def test_active_standby_partition_moves_the_vip_to_the_backup(tmp_path):
+    r = run(tmp_path, "active-standby", "--fault", "partition", "--advert-int", "0.2", "--rate", "200")
+    assert r["outcome"]["outage"] is not None and r["outcome"]["server_after"] == "server2"
+    assert "MASTER" in states(r, "server2")
+
+
+def test_active_standby_total_loss_for_two_seconds_fails_over_and_back(tmp_path):
+    r = run(tmp_path, "active-standby", "--fault", "loss", "--loss-percent", "100", "--for", "2",
+            "--advert-int", "0.2", "--rate", "200")
+    assert r["outcome"]["outage"] is not None
+    assert r["outcome"]["server_after"] == "server2" and "MASTER" in states(r, "server2")
+    assert last_server(r) == "server1"  # once the loss ends, server1's adverts win and clients follow
+
+
+def test_active_standby_flap_ends_with_a_master_serving(tmp_path):
+    r = run(tmp_path, "active-standby", "--fault", "flap", "--flap-period", "0.4", "--flap-count", "5",
+            "--advert-int", "0.2", "--rate", "200")
+    assert r["outcome"]["outage"] is not None and r["outcome"]["server_after"] in ("server1", "server2")
+
+
+def test_cluster_heartbeat_link_cut_degrades_without_failover(tmp_path):
+    r = run(tmp_path, "cluster", "--fault", "hb-link-cut", "--rate", "200")
+    assert r["outcome"]["server_after"] == "node1" and r["outcome"]["lost_after_fault"] == 0
+    assert "ACTIVE" not in states(r, "node2")
+
+
+def test_cluster_partition_fences_the_peer_before_the_vip_moves(tmp_path):
+    r = run(tmp_path, "cluster", "--fault", "partition", "--rate", "200")
+    assert r["outcome"]["outage"] is not None and r["outcome"]["server_after"] == "node2"
+    node2 = [e for e in r["agent_events"] if e["host"] == "node2" and e["subject"] == "node2"]
+    fenced = next(e["at"] for e in node2 if "fenced" in e["reason"])
+    active = next(e["at"] for e in node2 if e["state"] == "ACTIVE")
+    assert fenced <= active
+
+
+def test_cluster_loss_for_a_while_heals(tmp_path):
+    r = run(tmp_path, "cluster", "--fault", "loss", "--loss-percent", "100", "--for", "2", "--rate", "200")
+    assert r["outcome"]["outage"] is not None
+
+
+@pytest.mark.parametrize("fault, serves", [("lb-crash", "lb2"), ("haproxy-kill", "lb2"), ("web-crash", "lb1")])
+def test_reference_keeps_the_web_tier_serving(tmp_path, fault, serves):
+    r = run(tmp_path, "reference", "--fault", fault, "--rate", "100")
+    assert r["outcome"]["outage"] is not None, r["outcome"]
+    assert r["outcome"]["server_after"] in ("web1", "web2")
+    masters = [e["host"] for e in r["agent_events"] if e["state"] == "MASTER"]
+    assert masters[-1] == serves, masters
+    if fault == "web-crash":
+        assert r["outcome"]["server_after"] == "web2"
+
+
+def test_reference_with_halab_vrrp_and_a_lasting_link_cut(tmp_path):
+    r = run(tmp_path, "reference", "--agent", "halab", "--fault", "lb-link-cut", "--for", "3", "--rate", "100")
+    assert r["outcome"]["outage"] is not None
+    masters = [e["host"] for e in r["agent_events"] if e["state"] == "MASTER"]
+    assert masters[-2:] == ["lb2", "lb1"], masters  # lb2 took over; lb1 took back once its link was up
