@@ -81,8 +81,15 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
         sub.add_parser(verb, add_help=False, help=f"`{verb}` on the running lab, as at its prompt (`{verb} --help`)")
 
 
+def expand(argv: list[str]) -> list[str]:
+    """`halab run -f lab.toml --fault ...` is the lab-file scenario's short form."""
+    if argv[:1] == ["run"] and argv[1:2] in (["-f"], ["--file"]):
+        return ["run", "lab-file", "-f", *argv[2:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    raw = sys.argv[1:] if argv is None else argv
+    raw = expand(sys.argv[1:] if argv is None else argv)
     if raw[:1] and raw[0] in VERBS:
         return _verb(raw)
     args = _parser().parse_args(raw)

@@ -100,6 +100,8 @@ def builtin(topology: str) -> Path:
 
 
 def load(path: Path) -> LabSpec:
+    if not path.is_file():
+        raise HalabError(f"{path}: no such lab file.", f"Give the path of a lab file, e.g. {builtin('cluster')}.")
     try:
         raw = read_toml(path)
     except ConfigError as exc:

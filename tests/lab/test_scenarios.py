@@ -90,3 +90,11 @@ def test_reference_with_halab_vrrp_and_a_lasting_link_cut(tmp_path):
     assert r["outcome"]["outage"] is not None
     masters = [e["host"] for e in r["agent_events"] if e["state"] == "MASTER"]
     assert masters[-2:] == ["lb2", "lb1"], masters  # lb2 took over; lb1 took back once its link was up
+
+
+def test_any_lab_file_with_a_fault_typed_as_at_the_prompt(tmp_path):
+    lab = tmp_path / "lab.toml"
+    lab.write_text((REPO / "labs" / "active-standby.toml").read_text().replace("advert_int = 1.0", "advert_int = 0.2"))
+    r = run(tmp_path, "-f", str(lab), "--fault", "link-cut server1", "--for", "2", "--rate", "100")
+    assert r["scenario"] == "lab-file" and r["fault"]["kind"] == "cut-link"
+    assert r["outcome"]["server_after"] == "server2" and last_server(r) == "server1"

@@ -91,7 +91,7 @@ def test_a_lab_file_never_carries_the_cluster_secret(tmp_path):
 
 
 def test_a_missing_or_broken_file_is_named(tmp_path):
-    with pytest.raises(HalabError, match="no such file"):
+    with pytest.raises(HalabError, match="no such lab file"):
         labfile.load(tmp_path / "nope.toml")
     with pytest.raises(HalabError, match="not valid TOML"):
         labfile.load(_write(tmp_path, "topology = \n"))
@@ -105,3 +105,15 @@ def test_halab_up_refuses_bad_input_in_one_line_before_touching_anything(tmp_pat
     assert "needs a topology or a lab file" in capsys.readouterr().err
     assert cli.main(["up", "-f", str(_write(tmp_path, BASE + "x = 1\n"))]) == 2
     assert "unknown key 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "-f", "labs/cluster.toml", "--fault", "restore"], "mends; it breaks nothing"),
+    (["run", "-f", "labs/cluster.toml", "--fault", "melt node1"], "invalid choice: 'melt'"),
+    (["run", "-f", "labs/cluster.toml"], "needs --fault"),
+    (["run", "-f", "labs/nope.toml", "--fault", "crash node1"], "no such lab file"),
+])
+def test_run_with_a_lab_file_refuses_what_it_cannot_measure(argv, says, capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert cli.main(argv) == 2
+    assert says in capsys.readouterr().err
