@@ -123,6 +123,7 @@ class Agent(daemon.Agent):
             self._link_changes(now)
         elif data != "check":  # a check that ended is collected by tick()
             self._receive(self.transports[data])
+        self._follow_masters()
 
     def tick(self, now: float) -> None:
         for inst in self.instances:
@@ -132,6 +133,13 @@ class Agent(daemon.Agent):
                 inst.garp_due = None
                 self._announce(inst)
         self.notifiers = [(n, t) for n, t in self.notifiers if n.poll() is None and not _overdue(n, now - t)]
+        self._follow_masters()
+
+    def _follow_masters(self) -> None:
+        """Each interface queues the adverts of the masters its backups follow apart from the rest."""
+        for transport in self.transports.values():
+            transport.follow(frozenset(i.router.followed for i in self.instances if i.transport is transport
+                                       and i.router.state is State.BACKUP and i.router.followed is not None))
 
     def deadlines(self) -> list[float]:
         times = []

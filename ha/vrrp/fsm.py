@@ -96,6 +96,7 @@ class VirtualRouter:
     farewell_timer: float | None = None
     farewell_until: float = 0.0
     lower_master: tuple[Address, float] | None = None  # a lower-priority master heard as backup, and when
+    followed: Address | None = None  # as backup, the master whose adverts hold our master-down timer
     take_at: float | None = None  # preempting: the addresses are taken then, or when the old master lets go
     handover_from: Address | None = None
     announce_after: float = float("-inf")  # lower masters heard before this do not re-announce
@@ -198,12 +199,13 @@ class VirtualRouter:
 
     def _backup_hears(self, now: float, adv: Advert, src: Address) -> list[Action]:
         if adv.priority == 0:
-            self.lower_master = None
+            self.lower_master = self.followed = None
             self.master_down_timer = now + self.skew_time
             return []
         may_preempt = self.cfg.preempt and now >= self.started_at + self.cfg.preempt_delay
         if not may_preempt or adv.priority >= self.priority:
             self.lower_master = None
+            self.followed = src
             self.master_adver_interval = adv.interval
             self.master_down_timer = now + self.master_down_interval
         else:  # a lower-priority master: let the timer run out and preempt it

@@ -7,11 +7,13 @@ we set TTL / hop limit 255 and the source address, and add the checksum ourselve
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from ha.vrrp import sockfilter
 from ha.vrrp.packet import PROTO_VRRP, Address
 
 MULTICAST = {4: IPv4Address("224.0.0.18"), 6: IPv6Address("ff02::12")}
@@ -28,9 +30,21 @@ class Received:
 
 
 class Transport:
+    """The interface's VRRP sockets: the main one, and one for the adverts of the masters its backups
+    follow (ha.vrrp.sockfilter: so that a flood cannot crowd them out of the queue). Both sit
+    behind one epoll descriptor, which is what the agent's loop waits on."""
+
     def __init__(self, ifname: str, ifindex: int, version: int) -> None:
         self.ifname, self.ifindex, self.version = ifname, ifindex, version
-        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        self.sock = self._open()
+        self.followed: frozenset[Address] = frozenset()
+        self._follow_sock: socket.socket | None = None
+        self._poll = select.epoll()
+        self._poll.register(self.sock.fileno(), select.EPOLLIN)
+
+    def _open(self) -> socket.socket:
+        family = socket.AF_INET if self.version == 4 else socket.AF_INET6
+        ifname, ifindex, version = self.ifname, self.ifindex, self.version
         s = socket.socket(family, socket.SOCK_RAW, PROTO_VRRP)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
         if version == 4:
@@ -49,20 +63,50 @@ class Transport:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
                          MULTICAST[6].packed + struct.pack("@I", ifindex))
         s.setblocking(False)
-        self.sock = s
+        return s
 
     def fileno(self) -> int:
-        return self.sock.fileno()
+        return self._poll.fileno()
 
     def close(self) -> None:
+        self._poll.close()
         self.sock.close()
+        if self._follow_sock is not None:
+            self._follow_sock.close()
+
+    def follow(self, masters: frozenset[Address]) -> None:
+        """Give these sources' packets a queue of their own (none: one queue for all)."""
+        if masters == self.followed:
+            return
+        if not masters:
+            sockfilter.detach(self.sock)
+            if self._follow_sock is not None:
+                self._poll.unregister(self._follow_sock.fileno())
+                self._follow_sock.close()
+                self._follow_sock = None
+        else:
+            if self._follow_sock is None:
+                self._follow_sock = self._open()
+                self._poll.register(self._follow_sock.fileno(), select.EPOLLIN)
+            # The new queue first, then the old one lets go: a packet in between lands in both
+            # (a duplicate advert is harmless), never in neither.
+            sockfilter.attach(self._follow_sock, sockfilter.program(masters, keep_listed=True))
+            sockfilter.attach(self.sock, sockfilter.program(masters, keep_listed=False))
+        self.followed = masters
 
     def receive(self) -> Received | None:
-        """One packet, or None when there is nothing left to read."""
-        try:
-            data, anc, _flags, addr = self.sock.recvmsg(2048, 256)
-        except BlockingIOError:
-            return None
+        """One packet, the followed masters' first; None when there is nothing left to read."""
+        for sock in (self._follow_sock, self.sock):
+            if sock is None:
+                continue
+            try:
+                data, anc, _flags, addr = sock.recvmsg(2048, 256)
+            except BlockingIOError:
+                continue
+            return self._parse(data, anc, addr)
+        return None
+
+    def _parse(self, data: bytes, anc: list, addr: tuple) -> Received:
         if self.version == 4:
             if len(data) < 20 or data[0] >> 4 != 4:
                 return Received(data, IPv4Address(0), IPv4Address(0), None)

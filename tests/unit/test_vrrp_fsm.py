@@ -279,3 +279,16 @@ def test_a_backup_whose_master_died_takes_the_addresses_at_once():
     r.startup(0.0)
     r.on_advert(0.5, advert(150), PEER_LOW)
     assert TakeAddresses() in r.on_timer(r.next_deadline())
+
+
+def test_a_backup_follows_the_master_that_holds_its_timer_and_not_a_lower_one():
+    """`followed` is whose adverts get a queue of their own (ha.vrrp.sockfilter)."""
+    r = router(priority=100)
+    r.startup(0.0)
+    master, lower = ip_address("10.0.0.1"), ip_address("10.0.0.3")
+    r.on_advert(0.5, advert(200), master)
+    assert r.followed == master
+    r.on_advert(0.6, advert(50), lower)  # a lower master does not hold the timer: not followed
+    assert r.followed == master
+    r.on_advert(0.7, advert(0), master)  # the master leaves
+    assert r.followed is None
