@@ -137,7 +137,9 @@ class Lab:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.state = RunState.new()
             self.datapath = preflight.ovs_datapath()
-            self.openflow_port, self.api_port = _free_tcp_port(), _free_tcp_port()
+            # The status API on its usual port when it is free, so that `halab-controller status`
+            # finds the running lab as printed; any free port otherwise.
+            self.openflow_port, self.api_port = _free_tcp_port(), _free_tcp_port(api.DEFAULT_PORT)
             self.start_controller()
             self._start_network(self.openflow_port)
         except BaseException:
@@ -361,8 +363,15 @@ class Lab:
         self._old_handlers.clear()
 
 
-def _free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_tcp_port(preferred: int = 0) -> int:
+    """`preferred` if nothing listens there, else a free port the kernel picks."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise AssertionError("the kernel had no free port")
 

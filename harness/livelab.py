@@ -369,10 +369,7 @@ def agent_status(d: Daemon) -> dict:
     pid = d.process.pid if d.process is not None else None
     row = {"host": d.host or "root", "program": d.program, "pid": pid, "running": d.alive()}
     if isinstance(d, VrrpDaemon):
-        latest: dict[str, str] = {}
-        for e in d.events():
-            latest[e.subject] = e.state
-        row["state"] = ", ".join(f"{k} {v}" for k, v in sorted(latest.items())) or "starting"
+        row["state"] = ", ".join(f"{k} {v}" for k, v in sorted(d.states().items())) or "starting"
     elif isinstance(d, HalabHeartbeat):
         row["state"] = d.role() or "starting"
     elif d.program == "controller" and getattr(d, "lb", None) is not None:

@@ -48,12 +48,13 @@ def instance(topo: LabTopo, host: str, priority: int, advert_int: float = 1.0,
 class VrrpDaemon(Daemon):
     """What a scenario needs of either daemon."""
 
+    def states(self) -> dict[str, str]:
+        """Each instance's latest state, from the event log."""
+        return {e.subject: e.state for e in self.events()}
+
     def masters(self) -> list[str]:
         """The instances whose latest state is MASTER."""
-        latest: dict[str, str] = {}
-        for e in self.events():
-            latest[e.subject] = e.state
-        return [name for name, state in latest.items() if state == "MASTER"]
+        return [name for name, state in self.states().items() if state == "MASTER"]
 
     def advertiser(self) -> Daemon:
         """What sends the adverts, to freeze or kill (keepalived: its VRRP child)."""

@@ -228,3 +228,33 @@ def test_a_signal_that_lands_on_a_helper_thread_still_reaches_the_idle_prompt(tm
     os.kill(helpers[0], signal.SIGTERM)
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
     assert nothing_left() == []
+
+
+def test_halab_cli_attaches_to_the_background_prompt_and_exit_leaves_the_lab_running(tmp_path, down_after):
+    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    term = Terminal(["env", "TMUX=", *HALAB, "cli"])  # from a terminal of its own (tmux in tmux)
+    try:
+        term.wait_for("halab>", timeout=30)
+        term.type("vip")
+        term.wait_for("held by server1", timeout=20)
+        term.type("exit")
+        term.wait_for("detached", timeout=20)  # tmux says so when the prompt lets the client go
+    finally:
+        term.close()
+    assert halab("ls").stdout.startswith("active-standby  running (detached")
+    assert _vip("answers") == "server1"
+
+
+def test_the_agents_own_commands_work_against_the_running_lab(tmp_path, down_after):
+    """`halab exec server1 -- halab-vrrp status` and `halab-controller status`, as the README has them."""
+    venv = Path(sys.executable).parent
+    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    shown = halab("exec", "server1", "--", str(venv / "halab-vrrp"), "status", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)[0]["instances"][0]["state"] == "MASTER", shown
+    assert halab("down").returncode == 0
+    assert halab("up", "active-active", "--detach", "--out", str(tmp_path)).returncode == 0
+    status = subprocess.run([str(venv / "halab-controller"), "status", "--json"], capture_output=True, text=True,
+                            timeout=30)
+    assert status.returncode == 0, status.stderr
+    backends = json.loads(status.stdout)["switches"][0]["services"][0]["backends"]
+    assert sum(b["in_pool"] for b in backends) == 3
