@@ -6,6 +6,7 @@ from; SCHEMA_VERSION changes whenever a field of result.json changes meaning.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -25,7 +26,9 @@ def version() -> str:
         return "unknown"
 
 
+@functools.cache
 def tool_versions() -> dict[str, str | None]:
+    """The tools' versions (five commands run): once per process, not once per run."""
     found: dict[str, str | None] = {"halab": version()}
     try:
         found["os-ken"] = metadata.version("os-ken")

@@ -23,6 +23,7 @@ from harness.labinfo import NO_LAB
 from harness.livelab import LiveLab
 
 MAX_REQUEST = 64 * 1024
+MAX_ANSWER = 16 * 1024 * 1024  # a status of a large lab is well below
 IDLE_TIMEOUT_S = 5.0
 #: A verb may take long (a flap of many periods); the client waits this long for its answer.
 ANSWER_TIMEOUT_S = 900.0
@@ -79,15 +80,10 @@ class ControlServer:
         if uid not in (0, os.geteuid()):
             _send(conn, 2, "Not your lab: only its owner (or root) may control it.")
             return
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            data += chunk
-            if len(data) > MAX_REQUEST:
-                _send(conn, 2, f"Request larger than {MAX_REQUEST} bytes.")
-                return
+        data = _read_line(conn, MAX_REQUEST)
+        if data is None:
+            _send(conn, 2, f"Request larger than {MAX_REQUEST} bytes.")
+            return
         try:
             argv = json.loads(data)["argv"]
             if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
@@ -106,6 +102,19 @@ class ControlServer:
             _send(conn, *verbs.execute(self.live, argv))
 
 
+def _read_line(conn: socket.socket, limit: int) -> bytes | None:
+    """Bytes up to a newline or the peer's close; None past `limit` bytes."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > limit:
+            return None
+    return data
+
+
 def _send(conn: socket.socket, rc: int, out: str) -> None:
     conn.sendall(json.dumps({"rc": rc, "out": out}).encode() + b"\n")
 
@@ -117,12 +126,7 @@ def request(path: Path, argv: list[str], timeout: float = ANSWER_TIMEOUT_S) -> t
             s.settimeout(timeout)
             s.connect(str(path))
             s.sendall(json.dumps({"argv": argv}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = _read_line(s, MAX_ANSWER) or b""
     except (FileNotFoundError, ConnectionRefusedError):
         raise NO_LAB from None
     except TimeoutError:

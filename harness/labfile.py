@@ -31,6 +31,7 @@ from ha.configcheck import ConfigError, get, no_unknown, read_toml
 from ha.heartbeat import config as heartbeat_config
 from ha.vrrp import config as vrrp_config
 from harness.errors import HalabError
+from harness.probe import PORT
 from topologies import TOPOLOGIES
 from topologies.base import LabTopo
 
@@ -227,8 +228,7 @@ def _agent(t: object, where: str, base: Path, topo: LabTopo) -> AgentSpec:
     elif not isinstance(config, dict):
         raise ConfigError(f"{where}: config = {config!r} is not allowed; expected an inline table or a file path")
     agent = AgentSpec(program, hosts, role, config)
-    check_config(agent, where)
-    return agent
+    return replace(agent, config=check_config(agent, where))
 
 
 #: What the lab fills in for each run; a file that sets them is refused (a secret never sits in a lab file).
@@ -236,8 +236,9 @@ LAB_OWNED = {"halab-heartbeat": {"secret", "fencing", "event_log"}, "halab-vrrp"
              "keepalived": {"event_log"}}
 
 
-def check_config(agent: AgentSpec, where: str) -> None:
-    """Check an agent's configuration as the agent itself would, before anything starts."""
+def check_config(agent: AgentSpec, where: str) -> dict:
+    """Check an agent's configuration as the agent itself would, before anything starts; the
+    configuration, with HAProxy's defaults filled in (its one home)."""
     owned = LAB_OWNED.get(agent.program, set()) & set(agent.config)
     if owned:
         raise ConfigError(f"{where}: config: {sorted(owned)[0]} is set by the lab for each run; remove it")
@@ -249,11 +250,15 @@ def check_config(agent: AgentSpec, where: str) -> None:
     elif agent.program == "halab-heartbeat":
         heartbeat_config.parse({**agent.config, "secret": _PLACEHOLDER_SECRET}, where)
     elif agent.program == "haproxy":
-        no_unknown(agent.config, {"port", "balance", "backends"}, f"{where}: config")
-        get(agent.config, "backends", str, f"{where}: config", default="backend", allowed="a role of this topology")
-        get(agent.config, "balance", str, f"{where}: config", default="roundrobin",
-            check=lambda v: v in ("roundrobin", "leastconn", "source"), allowed="roundrobin, leastconn or source")
-        get(agent.config, "port", int, f"{where}: config", default=7000, check=lambda v: 1 <= v <= 65535,
-            allowed="a TCP port")
+        at = f"{where}: config"
+        no_unknown(agent.config, {"port", "balance", "backends"}, at)
+        return {"backends": get(agent.config, "backends", str, at, default="backend",
+                                allowed="a role of this topology"),
+                "balance": get(agent.config, "balance", str, at, default="roundrobin",
+                               check=lambda v: v in ("roundrobin", "leastconn", "source"),
+                               allowed="roundrobin, leastconn or source"),
+                "port": get(agent.config, "port", int, at, default=PORT, check=lambda v: 1 <= v <= 65535,
+                            allowed="a TCP port")}
     elif agent.config:
         raise ConfigError(f"{where}: config: the {agent.program} takes no configuration")
+    return agent.config

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from ha.heartbeat import config as heartbeat_config
 from ha.statusfile import write_atomically
 from ha.vrrp import config as vrrp_config
 from harness import lb, probe
-from harness.daemons import Daemon, HalabHeartbeat, HalabVrrp, HAProxy, Keepalived, Responder
+from harness.daemons import Controller, Daemon, HalabHeartbeat, HalabVrrp, HAProxy, Keepalived, Responder
 from harness.daemons.vrrp import VrrpDaemon
 from harness.errors import HalabError
 from harness.faults import Faults
@@ -186,6 +187,30 @@ class LiveLab:
                 self.probe.stop()
                 self.probe = None
 
+    # --- captures -----------------------------------------------------------------------
+
+    def capture(self, host: str, switch: str | None = None) -> str:
+        """tcpdump on the host's end of its link to `switch`, to a pcap in the run directory."""
+        with self.lock:
+            sw = self.switch_of(host, switch)
+            intf = self.lab.host(host).connectionsTo(self.lab.host(sw))[0][0].name
+            pcap = self.run_dir / f"capture-{intf}.pcap"
+            proc = self.lab.spawn(host, f"capture-{intf}", ["tcpdump", "-i", intf, "-U", "-w", str(pcap),
+                                                             "-c", "1000000"])
+            proc.wait_for("listening on", timeout=10)
+            return f"capturing {intf} to {pcap} (`capture stop` ends it)"
+
+    def stop_captures(self) -> str:
+        with self.lock:
+            stopped = [p for p in self.lab.processes if p.name.startswith("capture-") and p.alive()]
+            for p in stopped:
+                p.popen.send_signal(signal.SIGINT)  # tcpdump writes its last packets out
+                try:
+                    p.popen.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.stop()
+            return "\n".join(f"stopped {p.name} on {p.host}" for p in stopped) or "no capture was running"
+
     # --- faults -------------------------------------------------------------------------
 
     def cut(self, host: str, switch: str | None = None) -> str:
@@ -327,10 +352,9 @@ class LiveLab:
             return HalabHeartbeat(self.lab, host, heartbeat_config.parse(raw, where))
         # haproxy: on a node that may not hold the VIP yet, so it may bind an address it does not have
         self.lab.run(host, ["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])
-        cfg = agent.config
-        return HAProxy(self.lab, host, self.probe_target(),
-                       {"probe": (cfg.get("port", probe.PORT), cfg.get("balance", "roundrobin"))},
-                       backend_role=cfg.get("backends", "backend"))
+        cfg = agent.config  # defaults filled in by labfile
+        return HAProxy(self.lab, host, self.probe_target(), {"probe": (cfg["port"], cfg["balance"])},
+                       backend_role=cfg["backends"])
 
     def _haproxy_on_proxy(self) -> None:
         """active-active with `--lb haproxy`: proxy1 holds the VIP and HAProxy balances the backends."""
@@ -372,7 +396,7 @@ def agent_status(d: Daemon) -> dict:
         row["state"] = ", ".join(f"{k} {v}" for k, v in sorted(d.states().items())) or "starting"
     elif isinstance(d, HalabHeartbeat):
         row["state"] = d.role() or "starting"
-    elif d.program == "controller" and getattr(d, "lb", None) is not None:
+    elif isinstance(d, Controller) and d.lb is not None:
         try:
             pools = [f"{s['name']}: {sum(b['in_pool'] for b in s['backends'])}/{len(s['backends'])} in pool"
                      for sw in lb.status(d.lab)["switches"][:1] for s in sw["services"]]  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ def up(spec: LabSpec, run_dir: Path, hold: bool = False) -> int:
     """Bring the lab up here and give the prompt; `hold`: we are the background lab inside tmux."""
     from harness.shell import LabCLI  # Mininet's CLI: only where a prompt runs
 
-    preflight.check_all()
+    preflight.require_root()  # the rest of the checks come with the lab's start
     refuse_second()
     live = LiveLab(spec, run_dir, mode="detached" if hold else "foreground")
     try:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import signal
-import subprocess
 import traceback
 
 from rich.console import Console
@@ -136,7 +134,7 @@ def _run(live: LiveLab, args: argparse.Namespace) -> str:
         live.stop_probe()
         return "probe stopped"
     if args.verb == "capture":
-        return _capture(live, args.host, args.switch)
+        return live.stop_captures() if args.host == "stop" else live.capture(args.host, args.switch)
     return _fault(live, args)
 
 
@@ -169,25 +167,6 @@ def _fault(live: LiveLab, args: argparse.Namespace) -> str:
         live.later(duration, undo)
         done += f"; mended in {duration:g} s"
     return done
-
-
-def _capture(live: LiveLab, host: str, switch: str | None) -> str:
-    with live.lock:
-        if host == "stop":
-            stopped = [p for p in live.lab.processes if p.name.startswith("capture-") and p.alive()]
-            for p in stopped:
-                p.popen.send_signal(signal.SIGINT)  # tcpdump writes its last packets out
-                try:
-                    p.popen.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.stop()
-            return "\n".join(f"stopped {p.name} on {p.host}" for p in stopped) or "no capture was running"
-        sw = live.switch_of(host, switch)
-        intf = live.lab.host(host).connectionsTo(live.lab.net[sw])[0][0].name  # type: ignore[index]
-        pcap = live.run_dir / f"capture-{intf}.pcap"
-        proc = live.lab.spawn(host, f"capture-{intf}", ["tcpdump", "-i", intf, "-U", "-w", str(pcap), "-c", "1000000"])
-        proc.wait_for("listening on", timeout=10)
-        return f"capturing {intf} to {pcap} (`capture stop` ends it)"
 
 
 def vip_text(r: dict) -> str:

@@ -26,6 +26,7 @@ from harness.scenarios.common import (
     option,
     probe_after,
     record,
+    refuse_lasting,
 )
 from topologies import ActiveStandbyTopo
 
@@ -51,10 +52,7 @@ class ActiveStandbyOptions(ProbeOptions):
         if not ADVERT_INT_MIN <= self.advert_int <= ADVERT_INT_MAX:
             raise HalabError(f"advert_int {self.advert_int:g} s is outside what VRRPv3 allows.",
                              f"Choose {ADVERT_INT_MIN} to {ADVERT_INT_MAX} seconds.")
-        if self.lasting is not None and self.fault in LASTING_NOT:
-            raise HalabError(f"--for does not apply to --fault {self.fault}: nothing undoes it.",
-                             f"Leave --for out, or choose one of: "
-                             f"{', '.join(f for f in FAULTS if f not in LASTING_NOT)}.")
+        refuse_lasting(self, self.fault, FAULTS, LASTING_NOT)
         if self.fault_phase is not None and not 0 <= self.fault_phase < self.advert_int:
             raise HalabError(f"fault_phase {self.fault_phase:g} s is not within one advert interval.",
                              f"Choose 0 to {self.advert_int:g} s.")

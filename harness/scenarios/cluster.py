@@ -24,6 +24,7 @@ from harness.scenarios.common import (
     option,
     probe_after,
     record,
+    refuse_lasting,
 )
 from topologies import ClusterTopo
 
@@ -46,9 +47,7 @@ class ClusterOptions(ProbeOptions):
         if not INTERVAL_MIN <= self.interval <= INTERVAL_MAX:
             raise HalabError(f"Heartbeat interval {self.interval:g} s is out of range.",
                              f"Choose {INTERVAL_MIN:g} to {INTERVAL_MAX:g} s.")
-        if self.lasting is not None and self.fault in LASTING_NOT:
-            raise HalabError(f"--for does not apply to --fault {self.fault}: nothing undoes it.",
-                             "Leave --for out, or choose partition, hb-link-cut or loss.")
+        refuse_lasting(self, self.fault, FAULTS, LASTING_NOT)
 
     @property
     def probe_after(self) -> float:

@@ -116,6 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
                             choices=f.metadata.get("choices"), help=f.metadata.get("help", "") + shown)
 
 
+def refuse_lasting(opts: ProbeOptions, fault: str, faults: tuple[str, ...], lasting_not: tuple[str, ...]) -> None:
+    """--for on a fault that nothing undoes (a crash, a kill) is a mistake: say which ones take it."""
+    if opts.lasting is not None and fault in lasting_not:
+        raise HalabError(f"--for does not apply to --fault {fault}: nothing undoes it.",
+                         f"Leave --for out, or choose one of: {', '.join(f for f in faults if f not in lasting_not)}.")
+
+
 def heal_later(opts: ProbeOptions, undo: Undo) -> threading.Timer | None:
     """With --for, undo the fault that many seconds from now, while the probe goes on."""
     if opts.lasting is None or undo is None:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import labfile
-from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
 from harness.livelab import LiveLab
 from harness.report import RunRecord
@@ -23,6 +22,7 @@ from harness.scenarios.common import (
     option,
     probe_after,
     record,
+    refuse_lasting,
 )
 
 FAULTS = ("lb-crash", "lb-link-cut", "web-crash", "haproxy-kill")
@@ -39,9 +39,7 @@ class ReferenceOptions(ProbeOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.lasting is not None and self.fault in LASTING_NOT:
-            raise HalabError(f"--for does not apply to --fault {self.fault}: nothing undoes it.",
-                             "Leave --for out, or use --fault lb-link-cut.")
+        refuse_lasting(self, self.fault, FAULTS, LASTING_NOT)
 
     @property
     def probe_after(self) -> float:
