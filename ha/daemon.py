@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ha import statusfile
+from ha import realtime, statusfile
 from ha.configcheck import ConfigError
 from ha.eventlog import EventLog
 
@@ -168,6 +168,7 @@ def main(argv: list[str] | None, prog: str, description: str, kind: str, load: C
     except OSError as exc:
         return refuse(prog, f"cannot set up its sockets and interfaces ({exc.strerror or exc}); check that "
                             "the configured interfaces exist")
+    realtime.apply(config.realtime_priority, prog)
     print(f"{prog}: running", flush=True)
     return agent.run()
 

@@ -46,13 +46,20 @@ def tool_versions() -> dict[str, str | None]:
 
 
 def give_to_sudo_user(path: Path) -> None:
-    """Files a run wrote under `sudo` belong to the user who typed sudo (not root)."""
+    """Files a run wrote under `sudo` belong to the user who typed sudo (not root).
+
+    Best effort: a folder shared with a VM's host (vboxsf, virtiofs, 9p) may refuse owners, and
+    there the files already belong to the host's user."""
     uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
     if os.geteuid() != 0 or not uid or not gid or not path.exists():
         return
-    for root, dirs, files in os.walk(path):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.lchown(name, int(uid), int(gid))
+    names = [name for root, dirs, files in os.walk(path)
+             for name in [root, *(os.path.join(root, n) for n in dirs + files)]]
     parent = path.parent
     if parent.exists() and parent.stat().st_uid == 0 and parent.name == "runs":
-        os.lchown(parent, int(uid), int(gid))
+        names.append(str(parent))
+    for name in names:
+        try:
+            os.lchown(name, int(uid), int(gid))
+        except OSError:
+            return

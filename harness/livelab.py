@@ -341,10 +341,11 @@ class LiveLab:
         where = f"{self.spec.source}: {agent.program} on {host}"
         if agent.program == "responder":
             return Responder(self.lab, host)
-        if agent.program == "halab-vrrp":
-            return HalabVrrp(self.lab, host, vrrp_config.parse(agent.config, where).instances)
-        if agent.program == "keepalived":
-            return Keepalived(self.lab, host, vrrp_config.parse(agent.config, where).instances[0])
+        if agent.program in ("halab-vrrp", "keepalived"):
+            vrrp = vrrp_config.parse(agent.config, where)
+            if agent.program == "halab-vrrp":
+                return HalabVrrp(self.lab, host, vrrp.instances, realtime_priority=vrrp.realtime_priority)
+            return Keepalived(self.lab, host, vrrp.instances[0], realtime_priority=vrrp.realtime_priority)
         if agent.program == "halab-heartbeat":
             assert self.lab.cluster_secret is not None and self.lab.fence_socket is not None
             raw = {**agent.config, "secret": self.lab.cluster_secret, "fencing": {"socket": str(self.lab.fence_socket)},

@@ -9,6 +9,7 @@
     detector = "deadtime"         # or "phi" (phi accrual, threshold phi_threshold)
     auto_failback = true
     event_log = "/run/halab/heartbeat-node1.jsonl"
+    realtime_priority = 10        # optional: the loop runs SCHED_RR at this priority (1 to 99)
 
     [peer]
     name = "node2"
@@ -49,6 +50,7 @@ from pathlib import Path
 
 import tomli_w
 
+from ha import realtime
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -63,7 +65,8 @@ from ha.configcheck import (
 )
 
 TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
-            "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port"}
+            "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port",
+            realtime.KEY}
 RESOURCE_KEYS = {"name", "kind", "address", "interface", "start", "stop", "monitor", "monitor_interval",
                  "monitor_timeout"}
 DEFAULT_PORT = 694  # Linux-HA heartbeat's UDP port
@@ -115,6 +118,7 @@ class HeartbeatConfig:
     fence_socket: Path | None = None
     port: int = DEFAULT_PORT
     event_log: Path | None = None
+    realtime_priority: int | None = None
 
 
 
@@ -133,6 +137,8 @@ def dump(cfg: HeartbeatConfig) -> str:
     }
     if cfg.event_log:
         raw["event_log"] = str(cfg.event_log)
+    if cfg.realtime_priority is not None:
+        raw[realtime.KEY] = cfg.realtime_priority
     if cfg.tiebreaker:
         raw["quorum"] = {"tiebreaker": str(cfg.tiebreaker)}
     if cfg.fence_socket:
@@ -199,6 +205,7 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
         port=get(raw, "port", int, source, default=DEFAULT_PORT, check=lambda v: 1 <= v <= 65535,
                  allowed="a UDP port"),
         event_log=Path(log) if log else None,
+        realtime_priority=realtime.parse(raw, source),
     )
 
 

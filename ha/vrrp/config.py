@@ -1,6 +1,7 @@
 """The agent's TOML configuration, in keepalived's vocabulary, checked before anything starts.
 
     event_log = "/run/halab/vrrp-server1.jsonl"     # optional
+    realtime_priority = 10                           # optional: SCHED_RR (keepalived's vrrp_rt_priority)
 
     [[vrrp_instance]]
     name = "VI_1"
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import tomli_w
 
+from ha import realtime
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -42,7 +44,7 @@ ADVERT_INT_MIN, ADVERT_INT_MAX = 0.01, 40.95
 PRIORITY_MIN, PRIORITY_MAX = 1, 255  # 255: the address owner
 VRID_MIN, VRID_MAX = 1, 255
 
-TOP_KEYS = {"vrrp_instance", "event_log"}
+TOP_KEYS = {"vrrp_instance", "event_log", realtime.KEY}
 INSTANCE_KEYS = {
     "name", "interface", "virtual_router_id", "priority", "advert_int", "virtual_ipaddress", "preempt",
     "preempt_delay", "accept", "unicast_peer", "notify", "garp_master_repeat", "garp_master_delay",
@@ -98,6 +100,7 @@ class InstanceConfig:
 class AgentConfig:
     instances: tuple[InstanceConfig, ...]
     event_log: Path | None = None
+    realtime_priority: int | None = None
 
 
 
@@ -106,6 +109,8 @@ class AgentConfig:
 def dump(cfg: AgentConfig) -> str:
     """The TOML that `parse` reads back into `cfg`: how the harness hands a daemon its configuration."""
     raw: dict = {"event_log": str(cfg.event_log)} if cfg.event_log else {}
+    if cfg.realtime_priority is not None:
+        raw[realtime.KEY] = cfg.realtime_priority
     raw["vrrp_instance"] = [_instance_table(i) for i in cfg.instances]
     return tomli_w.dumps(raw)
 
@@ -137,7 +142,7 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
     log = raw.get("event_log")
     if log is not None and not isinstance(log, str):
         raise ConfigError(f"{source}: event_log = {log!r}: expected a file path (string)")
-    return AgentConfig(instances, Path(log) if log else None)
+    return AgentConfig(instances, Path(log) if log else None, realtime.parse(raw, source))
 
 
 def _instance(t: dict, where: str) -> InstanceConfig:

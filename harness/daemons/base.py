@@ -22,6 +22,9 @@ from harness.process import LabProcess
 from topologies.base import LabTopo
 
 READY_TIMEOUT_S = 15.0
+#: The lab's agents (halab's and keepalived) run their loops SCHED_RR at this priority, as corosync
+#: does by default: on two busy cores their adverts and heartbeats still leave on time (ha.realtime).
+AGENT_REALTIME_PRIORITY = 10
 
 
 class Lab(Protocol):

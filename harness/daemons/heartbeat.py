@@ -11,7 +11,7 @@ from ha.configcheck import ConfigError
 from ha.heartbeat import config as heartbeat_config
 from ha.heartbeat.config import HeartbeatConfig, Link, Resource
 from harness import events
-from harness.daemons.base import Daemon, Lab
+from harness.daemons.base import AGENT_REALTIME_PRIORITY, Daemon, Lab
 from harness.errors import HalabError
 from harness.probe import PORT
 
@@ -46,7 +46,8 @@ def node_config(lab: Lab, node: str, interval: float = 0.1, **more: object) -> H
                             monitor_interval=0.3, monitor_timeout=1.0)),
         interval=interval, deadtime=3 * interval, initdead=3.0, failure_timeout=3.0,
         tiebreaker=topo.address_on(topo.hosts_with_role("gateway")[0], vip.network),
-        fence_socket=lab.fence_socket, event_log=lab.run_dir / f"heartbeat-{node}.jsonl")
+        fence_socket=lab.fence_socket, event_log=lab.run_dir / f"heartbeat-{node}.jsonl",
+        realtime_priority=AGENT_REALTIME_PRIORITY)
     try:
         return heartbeat_config.check(replace(cfg, **more))
     except ConfigError as exc:

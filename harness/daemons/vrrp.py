@@ -20,7 +20,7 @@ from ha.configcheck import ConfigError
 from ha.vrrp import config as vrrp_config
 from ha.vrrp.config import AgentConfig, InstanceConfig
 from harness import events
-from harness.daemons.base import Daemon, Lab
+from harness.daemons.base import AGENT_REALTIME_PRIORITY, Daemon, Lab
 from harness.errors import HalabError
 from topologies.base import LabTopo
 
@@ -66,9 +66,10 @@ class HalabVrrp(VrrpDaemon):
     pattern = r"-m ha\.vrrp( |$)"
 
     def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],
-                 tag: str = "") -> None:
+                 tag: str = "", realtime_priority: int | None = AGENT_REALTIME_PRIORITY) -> None:
         super().__init__(lab, host, tag)
         self.instances = (instances,) if isinstance(instances, InstanceConfig) else instances
+        self.realtime_priority = realtime_priority
 
     @property
     def event_log(self) -> Path:
@@ -76,7 +77,8 @@ class HalabVrrp(VrrpDaemon):
 
     def files(self) -> dict[Path, str]:
         self.event_log.unlink(missing_ok=True)
-        return {self.base.with_suffix(".toml"): vrrp_config.dump(AgentConfig(self.instances, self.event_log))}
+        return {self.base.with_suffix(".toml"): vrrp_config.dump(
+            AgentConfig(self.instances, self.event_log, self.realtime_priority))}
 
     def argv(self) -> list[str]:
         return [*VRRP, "--config", str(self.base.with_suffix(".toml"))]
@@ -112,9 +114,11 @@ class Keepalived(VrrpDaemon):
     program = "keepalived"
     pattern = r"^keepalived( |$)"
 
-    def __init__(self, lab: Lab, host: str, inst: InstanceConfig) -> None:
+    def __init__(self, lab: Lab, host: str, inst: InstanceConfig,
+                 realtime_priority: int | None = AGENT_REALTIME_PRIORITY) -> None:
         super().__init__(lab, host)
         self.inst = inst
+        self.realtime_priority = realtime_priority
 
     def pid_file(self, kind: str) -> Path:
         return self.base.with_suffix(f".{kind}.pid")
@@ -131,7 +135,8 @@ class Keepalived(VrrpDaemon):
         checks = {self.track_script(i): f"#!/bin/sh\nexec {shlex.join(t.argv)}\n"
                   for i, t in enumerate(self.inst.track_script)}
         return {notify: NOTIFY_SCRIPT.replace("{events}", str(self.event_log)), **checks,
-                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.inst, notify, list(checks))}
+                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.inst, notify, list(checks),
+                                                                     self.realtime_priority)}
 
     def track_script(self, index: int) -> Path:
         return self.base.with_suffix(f".track-{index}.sh")
@@ -202,7 +207,8 @@ class _VrrpChild(Daemon):
         return at
 
 
-def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: list[Path] | None = None) -> str:
+def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: list[Path] | None = None,
+                      realtime_priority: int | None = None) -> str:
     """keepalived.conf for one host and instance, VRRP version 3 (fractional advert_int); each of the
     instance's track scripts runs from its file in `checks` (keepalived runs no shell of its own)."""
     vips = "\n        ".join(str(v) for v in inst.virtual_ipaddress)
@@ -219,11 +225,12 @@ def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: lis
 """ for i, (path, t) in enumerate(zip(checks, inst.track_script, strict=True)))
     tracked = ("\n    track_script {\n" + "".join(f"        chk_{i}\n" for i in range(len(checks))) + "    }"
                if checks else "")
+    realtime = f"\n    vrrp_rt_priority {realtime_priority}" if realtime_priority is not None else ""
     return f"""global_defs {{
     router_id {host}
     vrrp_version 3
     script_user root
-    enable_script_security
+    enable_script_security{realtime}
 }}
 
 {scripts}vrrp_instance {inst.name} {{

@@ -7,10 +7,15 @@ the benchmark (`halab run active-standby --runs 5`) measures, this test checks b
 """
 
 import json
+import os
 
 import pytest
 
+from harness.daemons.base import AGENT_REALTIME_PRIORITY
+from harness.daemons.vrrp import Keepalived, instance
+from harness.lab import Lab
 from harness.scenarios.active_standby import ActiveStandbyOptions, run
+from topologies import ActiveStandbyTopo
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
@@ -34,3 +39,14 @@ def test_sigterm_on_the_master_hands_over_faster_than_a_cut(tmp_path):
     record = run(ActiveStandbyOptions(fault="agent-term", agent="keepalived", advert_int=1.0), tmp_path)
     assert record.outcome.server_after == "server2"
     assert record.outcome.outage < 2.0, f"outage {record.outcome.outage:.3f} s"
+
+
+def test_keepalived_in_a_lab_runs_its_vrrp_process_real_time_like_halabs_agents(tmp_path):
+    """The lab gives keepalived `vrrp_rt_priority` at the priority halab's agents get, so that the
+    two compare on equal terms on a busy machine."""
+    with Lab(ActiveStandbyTopo(), tmp_path) as lab:
+        daemon = Keepalived(lab, "server1", instance(lab.topo, "server1", 200, 1.0)).start()
+        pid = daemon.vrrp_pid()
+        assert pid is not None
+        assert os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+        assert os.sched_getparam(pid).sched_priority == AGENT_REALTIME_PRIORITY

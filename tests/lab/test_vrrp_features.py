@@ -1,6 +1,7 @@
 """halab-vrrp's keepalived-style features on real hosts: tracking, notify, unicast peers,
 preemption back, several virtual routers in one agent, accept mode."""
 
+import os
 import sys
 import time
 from ipaddress import ip_address, ip_interface
@@ -210,13 +211,15 @@ print(sent, flush=True)
 
 def test_a_flood_of_bad_adverts_delays_no_advert_and_moves_nothing(lab):
     """As many priority-255 adverts with a bad checksum as client1 can send, for 5 s: the master's
-    adverts (seen at server2) keep coming, at most two intervals apart (both cores are busy: the
-    flood, Open vSwitch), below Master_Down_Interval, and neither agent changes state."""
+    adverts (seen at server2) keep coming, at most 1.5 intervals apart although both cores are busy
+    (the flood, Open vSwitch, both agents reading it: the agents' loops run SCHED_RR, ha.realtime;
+    measured without: up to 108 ms, with: up to 106 ms), and neither agent changes state."""
     from scapy.all import rdpcap
 
     s1 = start_with(lab, "server1", table("server1", 200))
     s2 = start_with(lab, "server2", table("server2", 100))
     assert wait_until(lambda: state(s1) == "MASTER" and state(s2) == "BACKUP", timeout=10)
+    assert all(os.sched_getscheduler(a.process.pid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR for a in (s1, s2))
     pcap = lab.run_dir / "adverts.pcap"
     capture = lab.spawn("server2", "tcpdump", ["timeout", "7", "tcpdump", "-i", "server2-eth0", "-w", str(pcap),
                                                "ip proto 112 and src 10.0.0.1"])
@@ -227,7 +230,7 @@ def test_a_flood_of_bad_adverts_delays_no_advert_and_moves_nothing(lab):
     assert flood.returncode == 0 and int(flood.stdout) > 10_000, flood.stdout + flood.stderr
     times = [float(p.time) for p in rdpcap(str(pcap))]
     gaps = sorted(b - a for a, b in pairwise(times))
-    assert len(times) > 40 and gaps[-1] < 0.2, f"{len(times)} adverts, worst gap {gaps[-1] * 1000:.0f} ms"
+    assert len(times) > 40 and gaps[-1] < 0.15, f"{len(times)} adverts, worst gap {gaps[-1] * 1000:.0f} ms"
     assert not [e for agent in (s1, s2) for e in agent.events() if e.at > settled]
     assert s2.status()[0]["drops"].get("bad_checksum", 0) > 1000
     # The kernel dropped junk from the full main queue; the queue of the followed master's adverts

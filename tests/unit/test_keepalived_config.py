@@ -20,6 +20,13 @@ def test_config_uses_keepalived_keys_and_vrrp_v3():
     assert conf.count("{") == conf.count("}")
 
 
+def test_realtime_priority_becomes_vrrp_rt_priority_in_global_defs():
+    inst = instance(ActiveStandbyTopo(), "server1", 200)
+    assert "vrrp_rt_priority" not in render_keepalived("h", inst, Path("/n"))
+    conf = render_keepalived("h", inst, Path("/n"), realtime_priority=10)
+    assert "    vrrp_rt_priority 10\n}" in conf.split("vrrp_instance")[0]
+
+
 def test_nopreempt():
     inst = instance(ActiveStandbyTopo(), "server2", 100, preempt=False)
     assert "nopreempt" in render_keepalived("h", inst, Path("/n"))
