@@ -42,7 +42,9 @@ FIN_IDLE_S = 2
 PINNED_PER_BACKEND = 65_536
 NXAST_LEARN2 = 45
 
-PRIO_ARP, PRIO_CHECK, PRIO_CONN, PRIO_SERVICE = 300, 250, 200, 100
+PRIO_ARP, PRIO_CHECK, PRIO_SYN, PRIO_CONN, PRIO_SERVICE = 300, 250, 210, 200, 100
+#: TCP flags: SYN set, ACK clear (a connection's first packet, or its retransmission).
+TCP_SYN, TCP_SYN_ACK_MASK = 0x002, 0x012
 ETH_IP, ETH_ARP = 0x0800, 0x0806
 PROTO_NUMBER = {"tcp": 6, "udp": 17}
 ICMP = 1
@@ -101,10 +103,19 @@ class LbMessages:
         self._flow(PRIO_CHECK, match, self._apply([self._to_controller()]))
 
     def service_entry(self, service: Service, service_index: int) -> None:
-        """New connections to VIP:port go to the select group, or to the controller for round robin."""
+        """New connections to VIP:port go to the select group, or to the controller for round robin.
+
+        A TCP SYN goes there even when a pin matches it, so that a new connection always learns
+        both of its pins afresh: a port can carry a pin that lost its twin (a dead connection's
+        stray packet pinned it to a backend that reset it; the reset ended the reply pin 2 s
+        later, while the client-side pin lived on its idle timeout), and a SYN that followed such
+        a pin got a SYN-ACK that left untranslated, at every reuse of the port."""
         p = self.parser
         action = p.OFPActionGroup(ids.group_id(service_index)) if service.in_switch else self._to_controller()
         self._flow(PRIO_SERVICE, self._service_match(service), self._apply([action]))
+        if service.protocol == "tcp":
+            self._flow(PRIO_SYN, self._service_match(service, tcp_flags=(TCP_SYN, TCP_SYN_ACK_MASK)),
+                       self._apply([action]))
 
     # --- the pool -------------------------------------------------------------------------
 
@@ -192,10 +203,10 @@ class LbMessages:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _service_match(self, service: Service):
+    def _service_match(self, service: Service, **more: object):
         proto = service.protocol
         return self.parser.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_dst=str(service.vip),
-                                    **{f"{proto}_dst": service.port})
+                                    **{f"{proto}_dst": service.port}, **more)
 
     def _to_backend(self, service: Service, member: Member) -> list:
         p = self.parser

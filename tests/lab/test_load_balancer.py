@@ -154,6 +154,27 @@ def test_a_client_port_reused_after_its_backend_left_the_pool_connects(tmp_path,
     assert None not in again and host not in again, (host, again)
 
 
+def test_a_port_whose_connection_outlived_its_backend_connects_again(tmp_path):
+    """A connection from port P is open on backend X when X's link is cut: its next packets find
+    no pin, hash to another backend Y and are pinned there, and Y resets them. Y's reply pin saw
+    the reset and goes 2 s later; the client-side pin had seen none and stayed (60 s idle), so a
+    new connection from P, within that minute, reached Y with no reply pin: its SYN-ACK left
+    untranslated, again at every reuse (found by the fault campaign: 4 lost requests in 10
+    minutes, all from such ports). A SYN now always learns both pins afresh."""
+    with balanced_lab(tmp_path) as lab:
+        long = lab.spawn("client1", "session", probe_cmd("session", "--target", VIP, "--count", "30", "--gap", "0.1",
+                                                         "--source-port", "46000"))
+        assert wait_until(lambda: any(b["connections"] for b in lb.backends(lab).values()), timeout=3)
+        label = next(label for label, b in lb.backends(lab).items() if b["connections"])
+        host = f"backend{label.split(':')[0].split('.')[-1]}"
+        Faults(lab).cut_link(host, "s1")
+        assert wait_until(lambda: not lb.backends(lab)[label]["in_pool"], timeout=3), lb.status(lab)
+        long.popen.wait(10)
+        time.sleep(3)   # the other backend's reply pin, which saw its reset, is gone
+        again = run_json(lab, "client1", "session", "--target", VIP, "--count", "3", "--source-port", "46000")
+    assert None not in again and host not in again, (host, again)
+
+
 def test_a_drained_backend_keeps_its_connections_and_gets_no_new_ones(tmp_path):
     with balanced_lab(tmp_path) as lab:
         # A long connection, then drain whichever backend it landed on.
