@@ -3,11 +3,12 @@
     realtime_priority = 10      # in either agent's TOML; absent: ordinary scheduling
 
 keepalived calls this `vrrp_rt_priority` and corosync runs real-time by default. Measured in halab's
-flood tests (2 cores, both busy): without it a 100 ms heartbeat left up to 152 ms after the one
-before; with it, at most 103 ms. The loop thread alone runs SCHED_RR: with SCHED_RESET_ON_FORK the
-programs it starts (notify and track scripts, `nft`, `ip`) and its worker threads run as ordinary
-processes. The kernel's real-time throttling (sched_rt_runtime_us, 95 % of each second by default)
-still leaves time to the rest of the machine if the loop ever spins.
+heartbeat flood test (2 cores, both busy; 5 runs each): without it a 100 ms heartbeat left up to
+143 ms after the one before (152 ms seen once before); with it, at most 103 ms. The loop thread
+alone runs SCHED_RR: with SCHED_RESET_ON_FORK the programs it starts (notify and track scripts,
+`nft`, `ip`) and its worker threads run as ordinary processes. The kernel's real-time throttling
+(sched_rt_runtime_us, 95 % of each second by default) still leaves time to the rest of the
+machine if the loop ever spins.
 """
 
 from __future__ import annotations

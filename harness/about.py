@@ -6,6 +6,7 @@ from; SCHEMA_VERSION changes whenever a field of result.json changes meaning.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -61,5 +62,9 @@ def give_to_sudo_user(path: Path) -> None:
     for name in names:
         try:
             os.lchown(name, int(uid), int(gid))
-        except OSError:
-            return
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP):
+                return  # the file system keeps no owners of ours: none of the rest will change either
+            raise

@@ -8,12 +8,14 @@ halab run wrote down (runstate), each checked against its recorded identity firs
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 from ha.statusfile import state_root
 from harness import daemons
+from harness.daemons.postgresql import PG_ROOT
 from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
 from harness.runstate import RunState, leftover_states
 
@@ -28,6 +30,7 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     removed += _delete_bridges(state.run_id)
     removed += _delete_interfaces(state.interfaces)
     removed += _delete_files(state.files)
+    removed += _delete_dirs(state.dirs)
     state.forget()
     return removed
 
@@ -46,6 +49,8 @@ def clean_leftovers() -> list[str]:
     # Holding the lock, any bridge still marked by a halab run is a leftover too (its state
     # file was lost, or the run died between creating the bridge and saving its state).
     removed += _delete_bridges(None)
+    # Likewise any database directory: no lab runs, so none is in use.
+    removed += _delete_dirs([str(p) for p in sorted(PG_ROOT.glob("*"))] if PG_ROOT.is_dir() else [])
     return removed
 
 
@@ -54,6 +59,7 @@ def leftovers() -> list[str]:
     found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
     found += [f"bridge {b}" for b in bridges_of_run(None)]
     found += [f"process {line}" for line in daemons.running()]
+    found += [f"directory {p}" for p in sorted(PG_ROOT.glob("*"))] if PG_ROOT.is_dir() else []
     return found
 
 
@@ -73,6 +79,14 @@ def _kill_processes(state: RunState, term_grace: float) -> list[str]:
             ticks = start_ticks(pid)
             if ticks is not None and ticks >= state.started_ticks and is_same_process(pid, ticks):
                 victims.setdefault(pid, f"process in host {host}")
+    # Daemons with a stop signal of their own (PostgreSQL: SIGINT, a fast shutdown that releases its
+    # shared memory) get it first, recorded as "<host>:<program>".
+    gentle = []
+    for pid, what in victims.items():
+        cls = daemons.DAEMONS.get(what.rpartition(":")[2])
+        if cls is not None and cls.stop_signal != signal.SIGTERM and kill(pid, cls.stop_signal):
+            gentle.append(pid)
+    wait_gone(gentle, 5.0)
     for pid in victims:
         kill(pid, signal.SIGTERM)
     for pid in wait_gone(list(victims), term_grace):
@@ -125,4 +139,16 @@ def _delete_files(paths: list[str]) -> list[str]:
         if path.parent.resolve() == root and (path.exists() or path.is_symlink()):
             path.unlink()
             removed.append(f"file {path.name}")
+    return removed
+
+
+def _delete_dirs(paths: list[str]) -> list[str]:
+    """Directories the run made right under halab's own root for PostgreSQL's data; nothing else."""
+    removed = []
+    for name in paths:
+        path = Path(name)
+        inside = path.resolve().parent == PG_ROOT.resolve() and path.name not in ("", ".", "..")
+        if inside and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(f"directory {path}")
     return removed

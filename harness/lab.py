@@ -237,6 +237,14 @@ class Lab:
             out, err = popen.communicate()
         return subprocess.CompletedProcess(argv, popen.returncode, out, err)
 
+    def record_dir(self, path: Path) -> None:
+        """A directory this run made outside its run directory (PostgreSQL's data): the teardown,
+        or `halab clean` after a crash, deletes it."""
+        assert self.state is not None
+        if str(path) not in self.state.dirs:
+            self.state.dirs.append(str(path))
+            self.state.save()
+
     # --- internals ----------------------------------------------------------------------
 
     def _adopt(self, proc: LabProcess) -> LabProcess:

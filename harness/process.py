@@ -21,6 +21,8 @@ class LabProcess:
     popen: subprocess.Popen
     log_path: Path
     _log: IO[bytes] | None = field(default=None, repr=False)
+    #: What asks it to stop (PostgreSQL's fast shutdown is SIGINT; its SIGTERM waits for every client).
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pid(self) -> int:
@@ -36,9 +38,10 @@ class LabProcess:
         return t
 
     def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; a stopped (SIGSTOP) process is continued first."""
+        """Its stop signal (SIGTERM), then SIGKILL after `grace` seconds; a stopped (SIGSTOP) process
+        is continued first."""
         if self.alive():
-            for sig in (signal.SIGCONT, signal.SIGTERM):
+            for sig in (signal.SIGCONT, self.stop_signal):
                 try:
                     self.popen.send_signal(sig)
                 except ProcessLookupError:

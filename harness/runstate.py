@@ -49,6 +49,7 @@ class RunState:
     fence_socket: str | None = None
     fence_secret_file: str | None = None
     files: list[str] = field(default_factory=list)  # in the state directory: removed with the run
+    dirs: list[str] = field(default_factory=list)   # under halab's own roots (PostgreSQL's data): removed too
 
     @property
     def path(self) -> Path:

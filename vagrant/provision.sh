@@ -8,7 +8,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PACKAGES=(mininet openvswitch-switch keepalived haproxy iperf3 tcpdump iputils-ping ethtool
-          iproute2 nftables procps python3-venv tmux)
+          iproute2 nftables procps python3-venv tmux postgresql)
 
 say() { printf '\033[1mhalab setup:\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mhalab setup:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -23,6 +23,13 @@ install_packages() {
     done
     [ ${#missing[@]} -eq 0 ] && return
     say "installing ${missing[*]}"
+    if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql ]; then
+        # PostgreSQL runs only inside labs, one cluster per database host and run: installing it
+        # must not make a system cluster ("main") that starts listening on this machine.
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false   # halab: its labs make their own clusters" \
+            > /etc/postgresql-common/createcluster.d/halab.conf
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -46,8 +53,8 @@ build_venv() {
     # /usr/bin/python3 and see its site packages.
     if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import mininet.net' 2>/dev/null; then
         say "creating $VENV"
-        rm -rf "$VENV"
-        /usr/bin/python3 -m venv --system-site-packages "$VENV"
+        # --clear empties it in place: in the Vagrant VM, .venv is a mount point that cannot be removed.
+        /usr/bin/python3 -m venv --clear --system-site-packages "$VENV"
     fi
     local stamp="$VENV/.installed-$(sha256sum "$REPO/pyproject.toml" | cut -c1-16)"
     if [ ! -e "$stamp" ]; then

@@ -268,7 +268,7 @@ class Agent(daemon.Agent):
                 self.events.write("resources", "starting", "start failed", str(result))
             elif isinstance(action, StartResources) and self.node.role is Role.ACTIVE:
                 self.monitors = {r.name: CheckRunner(r.monitor, r.monitor_interval, r.monitor_timeout)
-                                 for r in self.cfg.resources if r.kind == "service"}
+                                 for r in self.cfg.resources if r.kind != "vip"}
             elif isinstance(action, StopResources | AnnounceResources) and result:
                 failed = "stop failed" if isinstance(action, StopResources) else "announce failed"
                 for error in result if isinstance(result, list) else [result]:

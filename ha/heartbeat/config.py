@@ -63,12 +63,17 @@ from ha.configcheck import (
     no_unknown,
     table_array,
 )
+from ha.heartbeat import postgresql
 
 TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
             "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port",
             realtime.KEY}
-RESOURCE_KEYS = {"name", "kind", "address", "interface", "start", "stop", "monitor", "monitor_interval",
-                 "monitor_timeout"}
+#: The keys each kind of resource takes.
+RESOURCE_KEYS = {
+    "vip": {"name", "kind", "address", "interface"},
+    "service": {"name", "kind", "start", "stop", "monitor", "monitor_interval", "monitor_timeout"},
+    "postgresql": {"name", "kind", "monitor_interval", "monitor_timeout", *postgresql.KEYS},
+}
 DEFAULT_PORT = 694  # Linux-HA heartbeat's UDP port
 INTERVAL_MIN, INTERVAL_MAX = 0.01, 10.0
 MIN_SECRET_LENGTH = 16
@@ -88,7 +93,7 @@ class Link:
 @dataclass(frozen=True)
 class Resource:
     name: str
-    kind: str  # "vip" or "service"
+    kind: str  # "vip", "service" or "postgresql" (a service whose commands are built from `server`)
     address: IPv4Interface | None = None
     interface: str = ""
     start: tuple[str, ...] = ()
@@ -96,6 +101,7 @@ class Resource:
     monitor: tuple[str, ...] = ()
     monitor_interval: float = 1.0
     monitor_timeout: float = 1.0
+    server: postgresql.PgServer | None = None
 
 
 @dataclass(frozen=True)
@@ -149,9 +155,11 @@ def dump(cfg: HeartbeatConfig) -> str:
 def _resource_table(r: Resource) -> dict:
     if r.kind == "vip":
         return {"name": r.name, "kind": r.kind, "address": str(r.address), "interface": r.interface}
+    timing = {"monitor_interval": r.monitor_interval, "monitor_timeout": r.monitor_timeout}
+    if r.server is not None:
+        return {"name": r.name, "kind": r.kind, **r.server.table(), **timing}
     return {"name": r.name, "kind": r.kind, "start": shlex.join(r.start), "stop": shlex.join(r.stop),
-            "monitor": shlex.join(r.monitor), "monitor_interval": r.monitor_interval,
-            "monitor_timeout": r.monitor_timeout}
+            "monitor": shlex.join(r.monitor), **timing}
 
 
 def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
@@ -226,8 +234,10 @@ def _link(t: object, where: str) -> Link:
 
 
 def _resource(t: object, where: str) -> Resource:
-    name, where = named_table(t, RESOURCE_KEYS, where, "resource")
-    kind = get(t, "kind", str, where, check=lambda v: v in ("vip", "service"), allowed='"vip" or "service"')
+    name, where = named_table(t, set().union(*RESOURCE_KEYS.values()), where, "resource")
+    kind = get(t, "kind", str, where, check=lambda v: v in RESOURCE_KEYS,
+               allowed=" or ".join(f'"{k}"' for k in RESOURCE_KEYS))
+    no_unknown(t, RESOURCE_KEYS[kind], f"{where} (kind {kind})")
     if kind == "vip":
         try:
             address = IPv4Interface(get(t, "address", str, where, allowed='an address/prefix like "10.0.0.100/24"'))
@@ -236,12 +246,36 @@ def _resource(t: object, where: str) -> Resource:
                               '"10.0.0.100/24"') from None
         return Resource(name, kind, address=address,
                         interface=get(t, "interface", str, where, check=interface_name, allowed=INTERFACE))
-    command = {key: command_line(t, key, where) for key in ("start", "stop", "monitor")}
-    interval = float(get(t, "monitor_interval", (int, float), where, default=1.0,
+    server = _pg_server(t, where) if kind == "postgresql" else None
+    default_interval = postgresql.MONITOR_INTERVAL if server else 1.0
+    interval = float(get(t, "monitor_interval", (int, float), where, default=default_interval,
                          check=lambda v: 0.01 <= v <= 3600, allowed="seconds from 0.01 to 3600"))
-    return Resource(name, kind, **command, monitor_interval=interval,
-                    monitor_timeout=float(get(t, "monitor_timeout", (int, float), where, default=interval,
-                                              check=lambda v: 0.01 <= v <= 3600, allowed="seconds")))
+    timeout = float(get(t, "monitor_timeout", (int, float), where,
+                        default=postgresql.MONITOR_TIMEOUT if server else interval,
+                        check=lambda v: 0.01 <= v <= 3600, allowed="seconds"))
+    if server is not None:
+        return Resource(name, kind, start=server.start(), stop=server.stop(), monitor=server.monitor(),
+                        monitor_interval=interval, monitor_timeout=timeout, server=server)
+    command = {key: command_line(t, key, where) for key in ("start", "stop", "monitor")}
+    return Resource(name, kind, **command, monitor_interval=interval, monitor_timeout=timeout)
+
+
+def _pg_server(t: dict, where: str) -> postgresql.PgServer:
+    def path(key: str, default: object = ...) -> str:
+        return get(t, key, str, where, default=default, check=lambda v: v.startswith("/") and "\0" not in v,
+                   allowed="an absolute path")
+
+    return postgresql.PgServer(
+        data_directory=path("data_directory"),
+        socket_directory=path("socket_directory"),
+        port=get(t, "port", int, where, default=postgresql.DEFAULTS["port"], check=lambda v: 1 <= v <= 65535,
+                 allowed="a TCP port"),
+        bin_directory=path("bin_directory", postgresql.DEFAULTS["bin_directory"]),
+        os_user=get(t, "os_user", str, where, default=postgresql.DEFAULTS["os_user"],
+                    check=lambda v: v.replace("-", "").replace("_", "").isalnum() and len(v) <= 32,
+                    allowed="a user name (letters, digits, - and _)"),
+        promote_timeout=get(t, "promote_timeout", int, where, default=postgresql.DEFAULTS["promote_timeout"],
+                            check=lambda v: 1 <= v <= 3600, allowed="whole seconds from 1 to 3600"))
 
 
 load = loader(parse)

@@ -60,7 +60,7 @@ class Resources:
         return errors
 
     def _start(self, r: Resource) -> str | None:
-        if r.kind == "service":
+        if r.kind != "vip":
             return _run(r.start)
         try:
             link = netlink.link(r.interface)
@@ -70,7 +70,7 @@ class Resources:
         return _announce(r, link)
 
     def _stop(self, r: Resource) -> str | None:
-        if r.kind == "service":
+        if r.kind != "vip":
             return _run(r.stop)
         try:
             netlink.remove_addresses(netlink.link(r.interface).index, (r.address,))

@@ -9,12 +9,14 @@ from harness.daemons.base import Daemon
 from harness.daemons.controller import Controller
 from harness.daemons.haproxy import HAProxy
 from harness.daemons.heartbeat import HalabHeartbeat
+from harness.daemons.postgresql import PostgreSQL
 from harness.daemons.responder import Responder
 from harness.daemons.vrrp import HalabVrrp, Keepalived
 from harness.procs import is_running
 
 DAEMONS: dict[str, type[Daemon]] = {cls.program: cls for cls in
-                                    (Controller, Responder, HalabVrrp, Keepalived, HalabHeartbeat, HAProxy)}
+                                    (Controller, Responder, HalabVrrp, Keepalived, HalabHeartbeat, HAProxy,
+                                     PostgreSQL)}
 #: What else a lab starts that could outlive it: the shell Mininet keeps in every host.
 OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:"}
 
@@ -35,5 +37,5 @@ def running() -> list[str]:
     return [found[pid] for pid in sorted(found)]
 
 
-__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "Responder",
-           "process_patterns", "running"]
+__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "PostgreSQL",
+           "Responder", "process_patterns", "running"]

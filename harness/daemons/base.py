@@ -39,6 +39,8 @@ class Lab(Protocol):
 
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess: ...
 
+    def record_dir(self, path: Path) -> None: ...
+
 
 class Daemon:
     """A program on a lab host (`host` None: the root namespace, where the controller runs)."""
@@ -47,6 +49,8 @@ class Daemon:
     program: ClassVar[str]
     #: A regular expression over its command line (`pgrep -f`) that finds it, for leftover checks.
     pattern: ClassVar[str]
+    #: The signal that asks it to stop cleanly (the teardown of a crashed run uses it too).
+    stop_signal: ClassVar[int] = signal.SIGTERM
 
     def __init__(self, lab: Lab, host: str | None, tag: str = "") -> None:
         """`tag` tells apart two daemons of one program on one host."""
@@ -99,6 +103,7 @@ class Daemon:
         """Write its files and start it without waiting (`wait_ready` waits): a lab starts many at once."""
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())
+        self.process.stop_signal = self.stop_signal
         return self
 
     def write_files(self) -> None:

@@ -298,8 +298,8 @@ def test_a_flood_of_forged_heartbeats_delays_no_beat_and_moves_nothing(cluster):
     port: node2 keeps beating (as node1 sees it) and nobody takes over. Before the receive loop
     was bounded, such a flood kept node2 in one receive call for seconds. Both cores are busy (the
     flood, Open vSwitch, the agent reading it), yet beats stay within 1.5 intervals because the
-    agents' loops run SCHED_RR (ha.realtime; measured, 5 runs each: without it up to 152 ms
-    apart, with it at most 103 ms)."""
+    agents' loops run SCHED_RR (ha.realtime; measured, 5 runs each: without it up to 143 ms
+    apart, and 152 ms once before; with it at most 103 ms)."""
     from scapy.all import rdpcap
 
     a1, a2 = start_both(cluster)

@@ -1,0 +1,365 @@
+"""PostgreSQL on lab hosts: a primary and streaming standbys, each host its own cluster.
+
+No system service: each host's cluster is made for the run (`initdb`, or `pg_basebackup` from
+the primary for a standby), runs in the host's namespaces as the `postgres` user in the
+foreground (so the lab holds the postmaster's pid), and is removed with the run. PostgreSQL
+refuses to run as root and cannot enter a root-only run directory, so its data lives under
+PG_ROOT/<run id>/<host>, a directory of halab's own that the run records and its teardown (or
+`halab clean`) deletes.
+
+Replication modes (`synchronous_commit` with the standbys named in `synchronous_standby_names`):
+    async          the primary acknowledges a commit once its own WAL is flushed
+    sync           ... once a standby has flushed it too ("on")
+    remote_apply   ... once a standby has applied it (a read there sees it)
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.daemons.base import Daemon, Lab
+from harness.errors import HalabError
+
+#: Where Debian and Ubuntu put each PostgreSQL major version's programs.
+PG_LIB = Path("/usr/lib/postgresql")
+#: halab's own directory for the clusters of running labs (see the module's docstring).
+PG_ROOT = Path("/run/halab-postgresql")
+PORT = 5432
+REPLICATION_MODES = ("async", "sync", "remote_apply")
+#: The table every writer inserts into; the checker reads it back.
+SCHEMA = "CREATE TABLE writes (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+APP_USER, REPLICATION_USER = "app", "replicator"
+
+
+def pg_bin() -> Path:
+    """The newest installed major version's programs (Debian 12: 15; Ubuntu 22.04: 14; 24.04: 16)."""
+    found = sorted((d for d in PG_LIB.glob("*/bin") if (d / "postgres").exists() and d.parent.name.isdigit()),
+                   key=lambda d: int(d.parent.name))
+    if not found:
+        raise HalabError(f"PostgreSQL is not installed (no {PG_LIB}/<version>/bin/postgres).",
+                         "Run `sudo make setup`, which installs it.")
+    return found[-1]
+
+
+def require_postgresql() -> None:
+    pg_bin()
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise HalabError("There is no `postgres` user to run PostgreSQL as.",
+                         "Reinstall the postgresql package (`sudo make setup`), which creates it.") from None
+
+
+def as_postgres(argv: list[str]) -> list[str]:
+    """Run `argv` as the postgres user; setpriv execs, so the pid stays the program's own."""
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *argv]
+
+
+def write_as_postgres(path: Path, text: str, append: bool = False) -> Path:
+    """Write a file that postgres owns, mode 0600, never through a link: root writes inside
+    directories the postgres account owns, and that account may be shared with other clusters."""
+    flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_CREAT | os.O_EXCL)
+    if not append:
+        path.unlink(missing_ok=True)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as f:
+        pw = pwd.getpwnam("postgres")
+        os.fchown(f.fileno(), pw.pw_uid, pw.pw_gid)
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+    return path
+
+
+@dataclass
+class DbCluster:
+    """What the database hosts of one lab share: where their data lives, the roles' passwords
+    (made for this lab alone, in files only root and postgres can read) and the replication mode."""
+
+    run_id: str
+    replication: str = "async"
+    port: int = PORT
+    app_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+    replication_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.replication not in REPLICATION_MODES:
+            raise HalabError(f"replication {self.replication!r} is not one of {', '.join(REPLICATION_MODES)}.",
+                             "Choose one of them.")
+
+    @property
+    def root(self) -> Path:
+        return PG_ROOT / self.run_id
+
+    def data_dir(self, host: str) -> Path:
+        return self.root / host
+
+    def socket_dir(self, host: str) -> Path:
+        return self.root / f"{host}.sock"
+
+    def create_root(self) -> None:
+        """PG_ROOT and the run's directory: root's, searchable, so postgres reaches its own below."""
+        for path in (PG_ROOT, self.root):
+            path.mkdir(mode=0o755, exist_ok=True)
+            st = path.lstat()
+            if st.st_uid != 0 or path.is_symlink() or st.st_mode & 0o022:
+                raise HalabError(f"{path} is not root's own directory (owner root, not writable by others).",
+                                 f"Remove {path} and run again.")
+
+    def private_dir(self, path: Path) -> Path:
+        """A fresh directory owned by postgres, mode 0700."""
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o700)
+        pw = pwd.getpwnam("postgres")
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        return path
+
+    def write_app_passfile(self, path: Path) -> Path:
+        """The application role's libpq password file, for clients run as root (mode 0600)."""
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"*:{self.port}:{APP_USER}:{APP_USER}:{self.app_password}\n")
+        return path
+
+    def replication_settings(self, standbys: list[str]) -> dict[str, str]:
+        """What makes a commit wait for a standby: set with ALTER SYSTEM on the primary, so that a
+        manager can change it at run time."""
+        names = ",".join(f'"{s}"' for s in standbys)
+        sync = {"async": "local", "sync": "on", "remote_apply": "remote_apply"}[self.replication]
+        return {"synchronous_commit": sync,
+                "synchronous_standby_names": f"ANY 1 ({names})" if self.replication != "async" and standbys else ""}
+
+    def settings(self, host: str) -> dict[str, str]:
+        """A host's fixed settings (its halab.conf)."""
+        return {
+            "listen_addresses": "*",  # in the host's own network namespace: its lab addresses only
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir(host)),
+            "cluster_name": host,
+            "wal_level": "replica",
+            "wal_log_hints": "on",          # pg_rewind needs it to rejoin an old primary
+            "max_wal_senders": "5",
+            "hot_standby": "on",
+            "hot_standby_feedback": "on",
+            "wal_receiver_status_interval": "1s",
+            "shared_buffers": "32MB",
+            # The data lives on /run, a tmpfs: WAL in 1 MB segments (initdb), little of it, but
+            # enough kept for pg_rewind to reach back to the last checkpoint before a fork.
+            "max_wal_size": "64MB",
+            "min_wal_size": "16MB",
+            "wal_keep_size": "32MB",
+            "max_connections": "50",
+            "logging_collector": "off",     # to stderr: the lab's log file for this host
+            "log_line_prefix": "%m [%p] ",
+        }
+
+
+class PostgreSQL(Daemon):
+    """One host's PostgreSQL server: the primary (`upstream` None) or a standby streaming from it."""
+
+    program = "postgresql"
+    pattern = rf"^{PG_LIB}/[0-9]+/bin/postgres -D {PG_ROOT}/"   # pgrep's regular expressions have no \\d
+    stop_signal = signal.SIGINT   # a fast shutdown; SIGTERM would wait for every client to leave
+
+    def __init__(self, lab: Lab, host: str, cluster: DbCluster, upstream: str | None = None) -> None:
+        super().__init__(lab, host)
+        self.cluster = cluster
+        self.upstream = upstream          # the primary's address, for a standby
+        self.rejoined_by: str | None = None   # how the last rejoin went: "pg_rewind", or "base backup (why)"
+
+    @property
+    def bin(self) -> Path:
+        return pg_bin()
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.host is not None
+        return self.cluster.data_dir(self.host)
+
+    def prepare(self) -> None:
+        """Make this host's cluster: initdb for the primary, a base backup for a standby."""
+        assert self.host is not None
+        self.cluster.create_root()
+        self.lab.record_dir(self.cluster.root)
+        self.cluster.private_dir(self.data_dir)
+        self.cluster.private_dir(self.cluster.socket_dir(self.host))
+        if self.upstream is None:
+            self._initdb()
+        else:
+            self._base_backup()
+
+    def _initdb(self) -> None:
+        pwfile = write_as_postgres(self.cluster.root / f"{self.host}.pw", secrets.token_urlsafe(18))
+        try:
+            self._run_as_postgres([str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                                   "--pwfile", str(pwfile), "--auth-local=peer", "--auth-host=scram-sha-256",
+                                   "--no-locale", "-E", "UTF8", "--wal-segsize=1", "--no-sync"], "initdb")
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self._write_config()
+
+    def _passfile(self, upstream: str) -> Path:
+        """The replication role's password for `upstream`, where only postgres reads it."""
+        return write_as_postgres(
+            self.cluster.root / f"{self.host}.pgpass",
+            f"{upstream}:{self.cluster.port}:*:{REPLICATION_USER}:{self.cluster.replication_password}\n")
+
+    def _base_backup(self) -> None:
+        assert self.host is not None and self.upstream is not None
+        passfile = self._passfile(self.upstream)
+        self._run_as_postgres(["env", f"PGPASSFILE={passfile}", str(self.bin / "pg_basebackup"),
+                               "-h", self.upstream, "-p", str(self.cluster.port), "-U", REPLICATION_USER,
+                               "-D", str(self.data_dir), "-X", "stream", "-c", "fast", "-R",
+                               "--no-sync"], "pg_basebackup", timeout=60)
+        # -R wrote primary_conninfo with the password from the passfile: keep the file for restarts.
+        self._write_config()
+
+    def _write_config(self) -> None:
+        """This host's settings in halab.conf, included by postgresql.conf, and pg_hba.conf: in the
+        data directory, so that any start (the lab's, or a manager's `pg_ctl`) uses them. Written
+        again after a base backup or a rewind, which copy the source host's files, and then which
+        standbys a commit waits for is forgotten too: only a primary names them (`set_standbys`)."""
+        assert self.host is not None
+        conf = "".join(f"{key} = '{value}'\n" for key, value in self.cluster.settings(self.host).items())
+        write_as_postgres(self.data_dir / "halab.conf", "# written by halab for this host\n" + conf)
+        main = self.data_dir / "postgresql.conf"
+        if "include 'halab.conf'" not in main.read_text():
+            write_as_postgres(main, "include 'halab.conf'\n", append=True)
+        write_as_postgres(self.data_dir / "pg_hba.conf",
+                          "# halab: the lab's own clusters; postgres over the unix socket, the rest with passwords\n"
+                          "local all postgres peer\n"
+                          f"host replication {REPLICATION_USER} 0.0.0.0/0 scram-sha-256\n"
+                          f"host postgres {REPLICATION_USER} 0.0.0.0/0 scram-sha-256\n"   # pg_rewind reads through it
+                          f"host all {APP_USER} 0.0.0.0/0 scram-sha-256\n")
+        auto = self.data_dir / "postgresql.auto.conf"
+        if auto.exists():
+            kept = [line for line in auto.read_text().splitlines(keepends=True)
+                    if not line.lstrip().startswith(tuple(self.cluster.replication_settings([])))]
+            write_as_postgres(auto, "".join(kept))
+
+    def _run_as_postgres(self, argv: list[str], what: str, timeout: float = 30.0) -> None:
+        assert self.host is not None
+        result = self.lab.run(self.host, as_postgres(argv), timeout=timeout)
+        if result.returncode != 0:
+            raise HalabError(f"{what} on {self.host} failed: {(result.stderr or result.stdout).strip()[-800:]}",
+                             f"See the PostgreSQL documentation for {what}; the lab's data is in {self.data_dir}.")
+
+    def argv(self) -> list[str]:
+        return as_postgres([str(self.bin / "postgres"), "-D", str(self.data_dir)])
+
+    def ready(self) -> bool:
+        assert self.host is not None
+        result = self.lab.run(self.host, [str(self.bin / "pg_isready"), "-q", "-p", str(self.cluster.port),
+                                          "-h", str(self.cluster.socket_dir(self.host))], timeout=5)
+        return result.returncode == 0
+
+    def sql(self, statement: str, database: str = "postgres", timeout: float = 10.0) -> str:
+        """Run SQL as the superuser over the host's unix socket; its output, tab-separated. The
+        statement goes through a private file, never the command line (which anyone can read in
+        /proc), because some carry passwords."""
+        assert self.host is not None
+        script = write_as_postgres(self.cluster.root / f"{self.host}.{secrets.token_hex(4)}.sql", statement)
+        try:
+            result = self.lab.run(self.host, as_postgres([
+                str(self.bin / "psql"), "-h", str(self.cluster.socket_dir(self.host)), "-p", str(self.cluster.port),
+                "-U", "postgres", "-d", database, "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                "-f", str(script)]), timeout=timeout)
+        finally:
+            script.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise HalabError(f"SQL on {self.host} failed: {result.stderr.strip()[-500:]}", f"See {self.lab.run_dir}.")
+        return result.stdout.strip()
+
+    def set_standbys(self, standbys: list[str]) -> None:
+        """On the primary: which standbys a commit waits for, in the cluster's replication mode."""
+        for key, value in self.cluster.replication_settings(standbys).items():
+            self.sql(f"ALTER SYSTEM SET {key} = '{value}'")
+        self.sql("SELECT pg_reload_conf()")
+
+    def create_roles(self) -> None:
+        """On the primary, once: the replication and application roles, and the writes table."""
+        self.sql(f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{self.cluster.replication_password}'")
+        self.sql(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{self.cluster.app_password}'")
+        # pg_rewind's source needs these functions, and nothing else (PostgreSQL's pg_rewind page).
+        self.sql("; ".join(f"GRANT EXECUTE ON FUNCTION pg_catalog.{f} TO {REPLICATION_USER}" for f in (
+            "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)", "pg_read_binary_file(text)",
+            "pg_read_binary_file(text, bigint, bigint, boolean)")))
+        self.sql(f"CREATE DATABASE {APP_USER} OWNER {APP_USER}")
+        self.sql(f"SET ROLE {APP_USER}; {SCHEMA}", database=APP_USER)
+
+    def in_recovery(self) -> bool:
+        return self.sql("SELECT pg_is_in_recovery()") == "t"
+
+    def timeline(self) -> int:
+        """The timeline it writes (a primary) or receives (a standby). Not the last checkpoint's,
+        which still names the old timeline for a while after a promotion."""
+        return int(self.sql(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
+            " (SELECT timeline_id FROM pg_control_checkpoint()))"
+            " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END"))
+
+    def promote(self, standbys: list[str], timeout: float = 30.0) -> None:
+        """A standby becomes the primary; then commits wait for `standbys` (in a synchronous mode),
+        not for whatever the old primary named, which may be this host itself."""
+        if self.sql(f"SELECT pg_promote(wait => true, wait_seconds => {int(timeout)})", timeout=timeout + 5) != "t":
+            raise HalabError(f"{self.host} was not promoted within {timeout:g} s.", f"See {self.lab.run_dir}.")
+        self.set_standbys(standbys)
+
+    def wait_streaming(self, standby: str, timeout: float = 20.0) -> None:
+        """On the primary: until `standby` streams (pg_stat_replication shows it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.sql(f"SELECT state FROM pg_stat_replication WHERE application_name = '{standby}'") == "streaming":
+                return
+            time.sleep(0.1)
+        raise HalabError(f"{standby} did not stream from {self.host} within {timeout:g} s.", f"See {self.lab.run_dir}.")
+
+    def rejoin(self, upstream: PostgreSQL) -> None:
+        """A former primary (stopped or crashed) becomes a standby of `upstream`, the new primary:
+        pg_rewind winds its data back to where the timelines forked (finishing its crash recovery
+        first, in single-user mode), writes standby.signal and the connection, and it restarts
+        streaming. Never a second primary."""
+        assert self.host is not None and upstream.host is not None
+        if self.alive():
+            self.stop()
+        self._wait_children_gone()
+        # Before PostgreSQL 16, pg_rewind reads the source's timeline from its last checkpoint:
+        # without one since the promotion it sees no fork and rewinds nothing.
+        upstream.sql("CHECKPOINT")
+        address = str(self.lab.topo.addresses[upstream.host][0].ip)
+        passfile = self._passfile(address)
+        source = (f"host={address} port={self.cluster.port} user={REPLICATION_USER} dbname=postgres "
+                  f"passfile={passfile}")
+        self.upstream = address
+        try:
+            self._run_as_postgres([str(self.bin / "pg_rewind"), "-D", str(self.data_dir), "--source-server", source,
+                                   "--write-recovery-conf", "--no-sync"], "pg_rewind", timeout=60)
+            self._write_config()
+        except HalabError as exc:
+            # The WAL back to the fork is gone (or the rewind broke off): start over from a fresh
+            # base backup, as Patroni does when a rewind fails.
+            self.rejoined_by = f"base backup ({exc.problem.splitlines()[-1][:200]})"
+            self.cluster.private_dir(self.data_dir)
+            self._base_backup()
+        else:
+            self.rejoined_by = "pg_rewind"
+        self.start()
+
+    def _wait_children_gone(self, timeout: float = 10.0) -> None:
+        """After a crash (the postmaster SIGKILLed), its children leave on their own within moments;
+        until they have, they hold its shared memory and no recovery may start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if subprocess.run(["pgrep", "-f", f"^postgres: {self.host}: "], capture_output=True).returncode != 0:
+                return
+            time.sleep(0.05)
+        raise HalabError(f"PostgreSQL's processes on {self.host} did not exit within {timeout:g} s.",
+                         f"See {self.lab.run_dir}.")

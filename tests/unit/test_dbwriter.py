@@ -1,0 +1,42 @@
+"""What the writer makes of an error: definitely not written, or indeterminate."""
+import json
+
+import pytest
+
+from harness import dbwriter
+from harness.writecheck import Write
+
+
+class SqlError(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize("exc", [TimeoutError(), OSError("refused"), SqlError("08006"), SqlError(None)])
+def test_nothing_is_written_before_the_connection_is_made(exc):
+    assert dbwriter.outcome_of(exc, connected=False) == "failed"
+
+
+@pytest.mark.parametrize("sqlstate", ["25006", "23505", "42P01", "57P03", "53300"])
+def test_a_statement_the_server_refused_is_a_failure(sqlstate):
+    assert dbwriter.outcome_of(SqlError(sqlstate), connected=True) == "failed"
+
+
+@pytest.mark.parametrize("exc", [TimeoutError(), OSError("reset"), SqlError(None), SqlError("57P01"),
+                                 SqlError("XX000")])
+def test_a_lost_answer_after_connecting_is_indeterminate(exc):
+    assert dbwriter.outcome_of(exc, connected=True) == "timeout"
+
+
+def test_the_log_reads_back_into_writes(tmp_path):
+    path = tmp_path / "w.jsonl"
+    path.write_text(json.dumps({"id": 1, "invoked": 0.5, "completed": 0.6, "outcome": "ok", "node": "db1",
+                                "timeline": 1}) + "\n\n")
+    assert dbwriter.read(path) == [Write(1, 0.5, 0.6, "ok", "db1", 1)]
+
+
+def test_bad_rates_are_refused_with_the_allowed_range(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        dbwriter.main(["--host", "h", "--passfile", "p", "--rate", "0", "--out", "o"])
+    assert exit_.value.code == 2 and "--rate 1 to 2000" in capsys.readouterr().err
