@@ -166,7 +166,7 @@ class PostgreSQL(Daemon):
     """One host's PostgreSQL server: the primary (`upstream` None) or a standby streaming from it."""
 
     program = "postgresql"
-    pattern = rf"^{PG_LIB}/[0-9]+/bin/postgres -D {PG_ROOT}/"   # pgrep's regular expressions have no \\d
+    pattern = rf"^{PG_LIB}/[0-9]+/bin/postgres -D {PG_ROOT}/"   # [0-9]: pgrep knows no \d
     stop_signal = signal.SIGINT   # a fast shutdown; SIGTERM would wait for every client to leave
 
     def __init__(self, lab: Lab, host: str, cluster: DbCluster, upstream: str | None = None) -> None:
