@@ -149,6 +149,8 @@ def managed_pair(lab: Lab, replication: str) -> tuple[PostgreSQL, PostgreSQL, li
                               monitor_interval=0.2, monitor_timeout=1.0, server=server), vip)
         agents.append(HalabHeartbeat(lab, db.host, node_config(lab, db.host, resources=resources)).start())
     assert wait_until(lambda: agents[0].role() == "ACTIVE" and agents[1].role() == "STANDBY", timeout=15)
+    # The role is logged when it is taken; the resources start after it, in the agent's worker.
+    assert wait_until(lambda: not primary.in_recovery(), timeout=15), agents[0].events()[-5:]
     return primary, standby, agents
 
 
