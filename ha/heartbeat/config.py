@@ -254,10 +254,16 @@ def _resource(t: object, where: str) -> Resource:
                         default=postgresql.MONITOR_TIMEOUT if server else interval,
                         check=lambda v: 0.01 <= v <= 3600, allowed="seconds"))
     if server is not None:
-        return Resource(name, kind, start=server.start(), stop=server.stop(), monitor=server.monitor(),
-                        monitor_interval=interval, monitor_timeout=timeout, server=server)
+        return postgresql_resource(name, server, interval, timeout)
     command = {key: command_line(t, key, where) for key in ("start", "stop", "monitor")}
     return Resource(name, kind, **command, monitor_interval=interval, monitor_timeout=timeout)
+
+
+def postgresql_resource(name: str, server: postgresql.PgServer, monitor_interval: float = postgresql.MONITOR_INTERVAL,
+                        monitor_timeout: float = postgresql.MONITOR_TIMEOUT) -> Resource:
+    """A `postgresql` resource: a service whose commands come from its server's settings."""
+    return Resource(name, "postgresql", start=server.start(), stop=server.stop(), monitor=server.monitor(),
+                    monitor_interval=monitor_interval, monitor_timeout=monitor_timeout, server=server)
 
 
 def _pg_server(t: dict, where: str) -> postgresql.PgServer:

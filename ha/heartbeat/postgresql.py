@@ -67,6 +67,11 @@ class PgServer:
                              "-c", sql)
 
     def _as_user(self, *argv: str) -> tuple[str, ...]:
-        """setpriv execs the program as `os_user`: PostgreSQL refuses root, and peer authentication
-        maps the operating-system user to the database role of the same name."""
-        return ("setpriv", f"--reuid={self.os_user}", f"--regid={self.os_user}", "--init-groups", "--", *argv)
+        return as_user(self.os_user, *argv)
+
+
+def as_user(user: str, *argv: str) -> tuple[str, ...]:
+    """Run a program as `user`: PostgreSQL refuses root, and peer authentication maps the
+    operating-system user to the database role of the same name. setpriv execs, so the pid
+    stays the program's own."""
+    return ("setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--", *argv)

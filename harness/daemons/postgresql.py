@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ha.heartbeat.postgresql import as_user
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
 
@@ -59,8 +60,7 @@ def require_postgresql() -> None:
 
 
 def as_postgres(argv: list[str]) -> list[str]:
-    """Run `argv` as the postgres user; setpriv execs, so the pid stays the program's own."""
-    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--", *argv]
+    return list(as_user("postgres", *argv))
 
 
 def write_as_postgres(path: Path, text: str, append: bool = False) -> Path:
@@ -245,12 +245,14 @@ class PostgreSQL(Daemon):
                     if not line.lstrip().startswith(tuple(self.cluster.replication_settings([])))]
             write_as_postgres(auto, "".join(kept))
 
-    def _run_as_postgres(self, argv: list[str], what: str, timeout: float = 30.0) -> None:
+    def _run_as_postgres(self, argv: list[str], what: str, timeout: float = 30.0) -> str:
+        """Its output; a HalabError with the end of what it said if it failed."""
         assert self.host is not None
         result = self.lab.run(self.host, as_postgres(argv), timeout=timeout)
         if result.returncode != 0:
             raise HalabError(f"{what} on {self.host} failed: {(result.stderr or result.stdout).strip()[-800:]}",
                              f"See the PostgreSQL documentation for {what}; the lab's data is in {self.data_dir}.")
+        return result.stdout
 
     def argv(self) -> list[str]:
         return as_postgres([str(self.bin / "postgres"), "-D", str(self.data_dir)])
@@ -268,15 +270,12 @@ class PostgreSQL(Daemon):
         assert self.host is not None
         script = write_as_postgres(self.cluster.root / f"{self.host}.{secrets.token_hex(4)}.sql", statement)
         try:
-            result = self.lab.run(self.host, as_postgres([
+            return self._run_as_postgres([
                 str(self.bin / "psql"), "-h", str(self.cluster.socket_dir(self.host)), "-p", str(self.cluster.port),
                 "-U", "postgres", "-d", database, "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                "-f", str(script)]), timeout=timeout)
+                "-f", str(script)], "SQL", timeout=timeout).strip()
         finally:
             script.unlink(missing_ok=True)
-        if result.returncode != 0:
-            raise HalabError(f"SQL on {self.host} failed: {result.stderr.strip()[-500:]}", f"See {self.lab.run_dir}.")
-        return result.stdout.strip()
 
     def set_standbys(self, standbys: list[str]) -> None:
         """On the primary: which standbys a commit waits for, in the cluster's replication mode."""

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ha.heartbeat import postgresql as pg_resource
-from ha.heartbeat.config import Resource
+from ha.heartbeat.config import postgresql_resource
 from harness import dbwriter, writecheck
 from harness.daemons import HalabHeartbeat
 from harness.daemons.heartbeat import node_config
@@ -145,8 +145,7 @@ def managed_pair(lab: Lab, replication: str) -> tuple[PostgreSQL, PostgreSQL, li
         server = pg_resource.PgServer(str(db.data_dir), str(db.cluster.socket_dir(db.host)),
                                       bin_directory=str(db.bin))
         vip = node_config(lab, db.host).resources[0]
-        resources = (Resource("db", "postgresql", start=server.start(), stop=server.stop(), monitor=server.monitor(),
-                              monitor_interval=0.2, monitor_timeout=1.0, server=server), vip)
+        resources = (postgresql_resource("db", server, monitor_interval=0.2, monitor_timeout=1.0), vip)
         agents.append(HalabHeartbeat(lab, db.host, node_config(lab, db.host, resources=resources)).start())
     assert wait_until(lambda: agents[0].role() == "ACTIVE" and agents[1].role() == "STANDBY", timeout=15)
     # The role is logged when it is taken; the resources start after it, in the agent's worker.
