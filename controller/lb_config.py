@@ -1,5 +1,7 @@
 """The load balancer's TOML configuration, checked before the controller starts.
 
+    switches = [1]                    # the datapath ids that balance (default: every switch)
+
     [[service]]
     name = "web"
     vip = "10.0.0.100"
@@ -71,6 +73,9 @@ class Service:
 @dataclass(frozen=True)
 class LbConfig:
     services: tuple[Service, ...]
+    #: The datapath ids of the switches that balance; empty: every switch. The others only switch
+    #: (a lab whose back network must not answer for the front's VIP).
+    switches: tuple[int, ...] = ()
 
     @property
     def vips(self) -> tuple[IPv4Address, ...]:
@@ -82,7 +87,10 @@ class LbConfig:
 
 def dump(cfg: LbConfig) -> str:
     """The TOML that `parse` reads back into `cfg`: how the harness hands the controller its services."""
-    return tomli_w.dumps({"service": [_service_table(s) for s in cfg.services]})
+    raw: dict = {"service": [_service_table(s) for s in cfg.services]}
+    if cfg.switches:
+        raw["switches"] = list(cfg.switches)
+    return tomli_w.dumps(raw)
 
 
 def _service_table(s: Service) -> dict:
@@ -95,8 +103,11 @@ def _service_table(s: Service) -> dict:
 
 
 def parse(raw: dict, source: str = "config") -> LbConfig:
-    no_unknown(raw, {"service"}, source)
+    no_unknown(raw, {"service", "switches"}, source)
     services = table_array(raw, "service", source, _service)
+    switches = get(raw, "switches", list, source, default=[],
+                   check=lambda v: all(isinstance(d, int) and not isinstance(d, bool) and 0 < d < 2**64 for d in v),
+                   allowed="a list of datapath ids (integers) like [1]")
     if len(services) > MAX_SERVICES:
         raise ConfigError(f"{source}: {len(services)} services; at most {MAX_SERVICES}")
     unique([(s.vip, s.port, s.protocol) for s in services],
@@ -107,7 +118,7 @@ def parse(raw: dict, source: str = "config") -> LbConfig:
             if b.ip in vips:
                 raise ConfigError(f"{source}: service {s.name!r}: backend {b.ip} is a VIP; "
                                   "a backend must be a real host address")
-    return LbConfig(services)
+    return LbConfig(services, tuple(switches))
 
 
 def _ipv4(value: object, key: str, where: str) -> IPv4Address:

@@ -77,6 +77,10 @@ class LoadBalancer(L2Switch):
         super().switch_features_handler(ev)
         dp = ev.msg.datapath
         msgs = LbMessages(dp)
+        if self.config.switches and dp.id not in self.config.switches:
+            msgs.table_miss()   # straight on to the L2 table: this switch only switches
+            log.info("switch %016x ready: not balancing", dp.id)
+            return
         with self.lock:
             self.switches[dp.id] = SwitchLb(msgs, Pools(self.config))
             for service in self.config.services:

@@ -1,7 +1,8 @@
 """The database writer: unique ids inserted through the DB VIP at a fixed rate, each write logged
 with what the client saw, for harness.writecheck to judge.
 
-    python -m harness.dbwriter --host 10.0.0.200 --passfile F --rate 100 --seconds 10 --out writes.jsonl
+    python -m harness.dbwriter --host 10.0.1.100 --passfile F --rate 100 --seconds 10 --out writes.jsonl
+    python -m harness.dbwriter --via-web --host 10.0.0.100 --rate 100 --seconds 10 --out writes.jsonl
 
 Each write is one connection and one autocommitted INSERT (as a web request would do it), in its
 own task, so a write stuck in a failover does not hold up the next. The INSERT returns who
@@ -16,6 +17,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,6 +28,7 @@ INSERT = ("INSERT INTO writes (id) VALUES (%s) RETURNING current_setting('cluste
 #: SQLSTATE classes that mean the server refused the statement: nothing was committed.
 REFUSED_CLASSES = ("08", "23", "25", "28", "3D", "42", "53", "57")
 MAX_IN_FLIGHT = 200
+WEB_PORT = 8080   # harness.webapp's
 
 
 def outcome_of(exc: BaseException, connected: bool) -> str:
@@ -59,8 +62,46 @@ async def write_one(conninfo: str, id_: int, timeout: float) -> Write:
         return Write(id_, invoked, time.monotonic(), outcome_of(exc, connected))
 
 
-async def run(conninfo: str, rate: float, seconds: float, timeout: float, first_id: int) -> list[Write]:
-    """Start a write every 1/rate s for `seconds`; wait for the last ones (each bounded by `timeout`)."""
+async def write_via_web(host: str, port: int, id_: int, timeout: float) -> Write:
+    """One write through the web tier (harness.webapp): POST /write/<id> on a new connection."""
+    invoked = time.monotonic()
+    sent = False
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
+            try:
+                writer.write(f"POST /write/{id_} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+                sent = True
+                await writer.drain()
+                answer = b""
+                while (chunk := await reader.read(4096)) and len(answer) < 65536:
+                    answer += chunk
+            finally:
+                writer.close()
+    except (TimeoutError, OSError):
+        return Write(id_, invoked, time.monotonic(), "timeout" if sent else "failed")
+    return _web_outcome(id_, invoked, answer)
+
+
+def _web_outcome(id_: int, invoked: float, answer: bytes) -> Write:
+    """200: acknowledged (by whom, on which timeline); 503 {"outcome": "failed"}: nothing can have
+    been committed; anything else (504, a cut-off answer): indeterminate."""
+    done = time.monotonic()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1] if head.count(b" ") >= 1 else b""
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        reply = {}
+    if status == b"200" and isinstance(reply, dict) and "db" in reply:
+        return Write(id_, invoked, done, "ok", str(reply["db"]), int(reply["timeline"]))
+    if status == b"503" and isinstance(reply, dict) and reply.get("outcome") == "failed":
+        return Write(id_, invoked, done, "failed")
+    return Write(id_, invoked, done, "timeout")
+
+
+async def run(write: Callable[[int], Awaitable[Write]], rate: float, seconds: float, first_id: int) -> list[Write]:
+    """Start a write every 1/rate s for `seconds`; wait for the last ones (each bounded by its timeout)."""
     tasks: list[asyncio.Task[Write]] = []
     start = time.monotonic()
     n = int(rate * seconds)
@@ -68,15 +109,17 @@ async def run(conninfo: str, rate: float, seconds: float, timeout: float, first_
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
         if sum(not t.done() for t in tasks[-MAX_IN_FLIGHT:]) >= MAX_IN_FLIGHT:
             continue  # never more in flight than this: a dead VIP must not pile up connections
-        tasks.append(asyncio.create_task(write_one(conninfo, first_id + i, timeout)))
+        tasks.append(asyncio.create_task(write(first_id + i)))
     return list(await asyncio.gather(*tasks))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.dbwriter", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", required=True, help="the DB VIP (or a server's address)")
-    parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--passfile", type=Path, required=True, help="libpq password file for the app role")
+    parser.add_argument("--host", required=True, help="the DB VIP (or a server's address), or with --via-web "
+                                                       "the web VIP")
+    parser.add_argument("--port", type=int, help="default: 5432, or 8080 with --via-web")
+    parser.add_argument("--via-web", action="store_true", help="write through the web tier (harness.webapp)")
+    parser.add_argument("--passfile", type=Path, help="libpq password file for the app role (not with --via-web)")
     parser.add_argument("--rate", type=float, default=100.0, help="writes per second (1 to 2000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to write (at most 3600)")
     parser.add_argument("--timeout", type=float, default=1.0, help="per write, connection included")
@@ -85,17 +128,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (1 <= args.rate <= 2000 and 0 < args.seconds <= 3600 and 0 < args.timeout <= 60):
         parser.error("--rate 1 to 2000, --seconds up to 3600, --timeout up to 60")
-    if not args.passfile.is_file():
-        parser.error(f"--passfile {args.passfile}: no such file (a libpq password file for the app role)")
-    conninfo = (f"host={args.host} port={args.port} user=app dbname=app passfile={args.passfile} "
-                f"connect_timeout={max(1, round(args.timeout))} application_name=halab-dbwriter")
-    writes = asyncio.run(run(conninfo, args.rate, args.seconds, args.timeout, args.first_id))
+    if args.via_web:
+        port = args.port or WEB_PORT
+        write: Callable[[int], Awaitable[Write]] = lambda i: write_via_web(args.host, port, i, args.timeout)  # noqa: E731
+    else:
+        if args.passfile is None or not args.passfile.is_file():
+            parser.error(f"--passfile {args.passfile}: no such file (a libpq password file for the app role)")
+        conninfo = conninfo_for(args.host, args.port or 5432, args.passfile, args.timeout, "halab-dbwriter")
+        write = lambda i: write_one(conninfo, i, args.timeout)  # noqa: E731
+    writes = asyncio.run(run(write, args.rate, args.seconds, args.first_id))
     with args.out.open("w") as f:
         for w in writes:
             f.write(json.dumps(asdict(w)) + "\n")
     acked = sum(w.outcome == "ok" for w in writes)
     print(f"{len(writes)} writes, {acked} acknowledged", file=sys.stderr)
     return 0
+
+
+def conninfo_for(host: str, port: int, passfile: Path, timeout: float, application: str) -> str:
+    """libpq's connection string for the app role; the password stays in its file."""
+    return (f"host={host} port={port} user=app dbname=app passfile={passfile} "
+            f"connect_timeout={max(1, round(timeout))} application_name={application}")
 
 
 def read(path: Path) -> list[Write]:

@@ -22,6 +22,7 @@ from harness.procs import kill, pids_in_netns
 
 PARTITION_TABLE = "halab_partition"
 LOSS_TABLE = "halab_loss"
+REPLICATION_TABLE = "halab_replication"
 
 
 class Signalable(Protocol):
@@ -211,6 +212,25 @@ class Faults:
         at = time.monotonic()
         self._nft(host, f"delete table netdev {LOSS_TABLE}\n", check=False)
         return self.record("clear-loss", f"{a}-{b}", at)
+
+    def cut_tcp(self, host: str, peer: str, port: int) -> FaultEvent:
+        """Drop, inside `host`, every TCP segment to or from `peer`'s port `port`, both ways, and
+        nothing else: a standby that stops hearing its primary's WAL stream (and the primary its
+        replies) while heartbeats and clients still pass."""
+        addresses = ", ".join(sorted(str(a.ip) for a in self.lab.topo.addresses[peer]))
+        chains = [f'  chain in_{intf} {{ type filter hook ingress device "{intf}" priority 0; '
+                  f"ip saddr {{ {addresses} }} tcp sport {port} drop; }}\n"
+                  f'  chain out_{intf} {{ type filter hook egress device "{intf}" priority 0; '
+                  f"ip daddr {{ {addresses} }} tcp dport {port} drop; }}"
+                  for intf in self._intfs(host)]
+        at = time.monotonic()
+        self._nft(host, f"table netdev {REPLICATION_TABLE} {{\n" + "\n".join(chains) + "\n}\n")
+        return self.record("tcp-cut", f"{host}-{peer}:{port}", at)
+
+    def restore_tcp(self, host: str, peer: str) -> FaultEvent:
+        at = time.monotonic()
+        self._nft(host, f"delete table netdev {REPLICATION_TABLE}\n", check=False)
+        return self.record("tcp-restore", f"{host}-{peer}", at)
 
     def _host_end(self, a: str, b: str) -> tuple[str, list[str]]:
         """The host of an a-b link and its interfaces on that link (nftables runs in the host)."""

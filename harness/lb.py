@@ -30,10 +30,11 @@ def service(topo: LabTopo, name: str = "probe", protocol: str = "tcp", port: int
                    HealthCheck(check, interval, interval, fall, rise, **send))
 
 
-def config(*services: Service) -> LbConfig:
-    """The services, checked as a configuration file would be."""
+def config(*services: Service, switches: tuple[int, ...] = ()) -> LbConfig:
+    """The services, checked as a configuration file would be; `switches`: the datapath ids that
+    balance (default: every switch)."""
     try:
-        return lb_config.check(LbConfig(services))
+        return lb_config.check(LbConfig(services, switches))
     except ConfigError as exc:
         raise HalabError(f"load balancer configuration: {exc}", "Choose a value in the range it names.") from None
 

@@ -30,6 +30,7 @@ class RunRecord:
     run_dir: Path
     notes: list[str] = field(default_factory=list)
     about: dict = field(default_factory=dict)  # harness.about: versions, datapath, wall-clock time
+    database: dict | None = None  # the write checker's verdict and the replication lag (a database tier)
 
     def to_json(self) -> dict:
         return {
@@ -42,6 +43,7 @@ class RunRecord:
             "agent_events": [asdict(e) for e in self.events],
             "timeline": [asdict(r) for r in self.requests],
             "notes": self.notes,
+            **({"database": self.database} if self.database is not None else {}),
         }
 
 
@@ -85,8 +87,10 @@ def plot_timeline(record: RunRecord) -> Path:
     ax.set_yticks([0, *rows.values()], ["no reply", *rows])
     ax.set_ylim(-0.6, max(len(rows), 2) + 0.8)
     ax.set_xlabel("seconds since the fault (CLOCK_MONOTONIC)")
-    ax.set_title(f"{record.scenario}: what the client saw ({record.options.get('rate', '?'):g} requests/s, "
-                 f"{record.options.get('proto', '?')})", fontsize=10)
+    what = "writes" if record.database is not None else "requests"
+    how = record.options.get("proto") or record.options.get("writes", "?")
+    ax.set_title(f"{record.scenario}: what the client saw ({record.options.get('rate', '?'):g} {what}/s, {how})",
+                 fontsize=10)
     ax.legend(loc="lower right", fontsize=7, ncol=2)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -114,4 +118,21 @@ def print_summary(records: Sequence[RunRecord], console: Console | None = None) 
         table.add_row("median", "", _ms(median(r.outcome.outage for r in records)),
                       _ms(median(r.outcome.first_good_after for r in records)),
                       f"{median(r.outcome.lost for r in records):g}", "", style="bold")
+    console.print(table)
+    if all(r.database for r in records):
+        _print_writes(records, console)
+
+
+def _print_writes(records: Sequence[RunRecord], console: Console) -> None:
+    """The write checker's verdict per run: what a database tier's failover did to the writes."""
+    table = Table(title=f"{records[0].scenario}: every write, checked against the final table")
+    for col in ("run", "write outage", "acknowledged", "acknowledged lost", "indeterminate", "failed",
+                "never two primaries", "primary after"):
+        table.add_column(col, justify="left" if col in ("run", "primary after") else "right")
+    for i, rec in enumerate(records, 1):
+        db = rec.database or {}
+        v = db["verdict"]
+        table.add_row(str(i), _ms(db["write_outage"]), str(v["acknowledged"]),
+                      str(len(v["acknowledged_lost"])), str(v["indeterminate"]), str(v["failed"]),
+                      "yes" if not v["stale"] else f"NO ({len(v['stale'])} stale)", str(db["primary_after"]))
     console.print(table)

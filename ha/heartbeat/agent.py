@@ -32,7 +32,8 @@ from ha.heartbeat.fsm import (
     View,
 )
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
-from ha.heartbeat.resources import Resources
+from ha.heartbeat.resources import Resources, run_command
+from ha.heartbeat.syncrep import SyncChange, SyncLease
 from ha.heartbeat.tiebreaker import TieBreaker
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
@@ -60,7 +61,7 @@ class Agent(daemon.Agent):
         self.node = Node(config.name, config.priority, config.peer, config.peer_priority, config.auto_failback,
                          config.failure_timeout, started=time.monotonic(), grace=config.initdead)
         self.worker = ThreadPoolExecutor(1)
-        self.pending: list[tuple[Action, Future]] = []
+        self.pending: list[tuple[Action | SyncChange, Future]] = []
         self.degraded: set[str] = set()
         self.monitors: dict[str, CheckRunner] = {}  # of the running services, on the loop's thread only
         self.heard_since: float | None = None  # since when the peer has been alive on some link
@@ -69,6 +70,12 @@ class Agent(daemon.Agent):
         self.vip_interfaces: set[str] = set()
         # Interfaces of VIPs that are down: the node cannot serve (as keepalived tracks interfaces).
         self.vip_links_down: set[str] = set()
+        # A database replicating synchronously to the peer: the lease its beats carry (syncrep).
+        self.sync_server = next((r.server for r in config.resources if r.server and r.server.synchronous_standby),
+                                None)
+        self.sync = (SyncLease(self.sync_server.synchronous_fallback_timeout, self.freshness.window,
+                               self.sync_server.synchronous_mode_strict) if self.sync_server else None)
+        self.sync_check: CheckRunner | None = None
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -115,6 +122,7 @@ class Agent(daemon.Agent):
             self._beat(now)
             self.next_beat = now + self.cfg.interval
         self._monitors(now)
+        self._check_sync(now)
         self._links(now)
         self._results(now)
         view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now), not self.monitor_failed,
@@ -137,14 +145,18 @@ class Agent(daemon.Agent):
                 "peer": self.cfg.peer, "peer_state": self.peer_state.name if self.peer_state else None,
                 "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
                 "quorum": self.reachable, "resources": [r.name for r in self.resources.running],
-                "dropped": dict(self.freshness.dropped)}
+                "dropped": dict(self.freshness.dropped),
+                "replication": self.sync.status(now) if self.sync else None}
 
     # --- heartbeats -------------------------------------------------------------------------
 
     def _beat(self, now: float) -> None:
         self.seq += 1
+        flags = self.sync.flag() if self.sync and self.sync_check else 0
         beat = Heartbeat(self.cfg.name, self.incarnation, self.seq, self.node.role.wire,
-                         nonce=self.freshness.next_nonce(now), echo=self.freshness.heard)
+                         nonce=self.freshness.next_nonce(now), echo=self.freshness.heard, flags=flags)
+        if self.sync:
+            self.sync.sent(flags, now)
         data = encode(beat, self.cfg.secret)
         for link in self.cfg.links:
             try:
@@ -178,6 +190,8 @@ class Agent(daemon.Agent):
                 self.detector.forget()  # a new life of the peer: its old rhythm says nothing
             self.detector.beat(link.interface, now)
             self.peer_state = beat.state
+            if self.sync:
+                self.sync.heard(beat.state is State.ACTIVE, beat.flags, now)
 
     def _links(self, now: float) -> None:
         """Report a link that went silent while another still carries the peer's heartbeats."""
@@ -227,6 +241,19 @@ class Agent(daemon.Agent):
                 self.monitor_failed = True
                 self.events.write(f"resource {name}", "running", "failed", "its monitor failed")
 
+    def _check_sync(self, now: float) -> None:
+        """While this node's database is the primary: is the synchronous standby replicating?
+        Turn waiting for it on or off as the lease allows (in the worker, in order)."""
+        if self.sync is None or self.sync_check is None or self.sync_server is None:
+            return
+        for replicating in self.sync_check.step(now, self.watch, self.unwatch):
+            change = self.sync.checked(replicating, now)
+            if change is not None:
+                argv = self.sync_server.synchronous_on() if change == "on" else self.sync_server.synchronous_off()
+                future = self.worker.submit(run_command, argv)
+                future.add_done_callback(lambda _f: self.wake())
+                self.pending.append((SyncChange(change), future))
+
     # --- acting -----------------------------------------------------------------------------
 
     def _carry_out(self, actions: list[Action], now: float) -> None:
@@ -237,10 +264,17 @@ class Agent(daemon.Agent):
                 self.write_status()
                 continue
             if isinstance(action, StartResources):
+                refusal = self.sync.refusal(now) if self.sync else None
+                if refusal is not None:  # promoting would lose what the primary acknowledged alone
+                    self.monitor_failed = True
+                    self.events.write("resources", "starting", "start failed", refusal)
+                    continue
                 self.monitor_failed = False
                 job = self.resources.start
             elif isinstance(action, StopResources):
                 self._stop_monitors()
+                if self.sync:
+                    self.sync.demoted()
                 job = self.resources.stop
             elif isinstance(action, AnnounceResources):
                 self.events.write("resources", "running", "announced", action.reason)
@@ -259,7 +293,14 @@ class Agent(daemon.Agent):
                 result = future.result()
             except Exception as exc:  # a bug in an action must not stop the loop: count it as a failure
                 result = f"{type(exc).__name__}: {exc}"
-            if isinstance(action, FencePeer):
+            if isinstance(action, SyncChange):
+                assert self.sync is not None
+                self.sync.changed(action.change, result is None)
+                why = ("the standby replicates" if action.change == "on"
+                       else "the standby stopped replying and its lease has run out")
+                self.events.write("replication", None, action.mode if result is None else "change failed",
+                                  why if result is None else f"{why}; {result}")
+            elif isinstance(action, FencePeer):
                 answer = result if isinstance(result, dict) else {"ok": False, "error": str(result)}
                 detail = answer.get("error", "") if not answer.get("ok") else f"ports {answer.get('ports')}"
                 self._carry_out(self.node.fenced(bool(answer.get("ok")), now, str(detail)), now)
@@ -269,17 +310,23 @@ class Agent(daemon.Agent):
             elif isinstance(action, StartResources) and self.node.role is Role.ACTIVE:
                 self.monitors = {r.name: CheckRunner(r.monitor, r.monitor_interval, r.monitor_timeout)
                                  for r in self.cfg.resources if r.kind != "vip"}
+                if self.sync and self.sync_server:
+                    self.sync.promoted()
+                    db = next(r for r in self.cfg.resources if r.server is self.sync_server)
+                    self.sync_check = CheckRunner(self.sync_server.replicates(), db.monitor_interval,
+                                                  db.monitor_timeout)
             elif isinstance(action, StopResources | AnnounceResources) and result:
                 failed = "stop failed" if isinstance(action, StopResources) else "announce failed"
                 for error in result if isinstance(result, list) else [result]:
                     self.events.write("resources", "running", failed, str(error))
 
     def _stop_monitors(self) -> None:
-        for runner in self.monitors.values():
+        for runner in [*self.monitors.values(), *([self.sync_check] if self.sync_check else [])]:
             if runner.pidfd is not None:
                 self.unwatch(runner.pidfd)
             runner.stop()
         self.monitors = {}
+        self.sync_check = None
 
     def _fence(self) -> dict:
         if self.cfg.fence_socket is None:

@@ -188,7 +188,7 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
         # Never echo a secret, not even a wrong one.
         raise ConfigError(f"{source}: secret: expected a shared secret of at least {MIN_SECRET_LENGTH} characters")
-    return HeartbeatConfig(
+    cfg = HeartbeatConfig(
         name=name,
         priority=get(raw, "priority", int, source, default=100, check=lambda v: 1 <= v <= 255, allowed="1 to 255"),
         secret=secret.encode(),
@@ -215,6 +215,24 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
         event_log=Path(log) if log else None,
         realtime_priority=realtime.parse(raw, source),
     )
+    _check_synchronous(cfg, source)
+    return cfg
+
+
+def _check_synchronous(cfg: HeartbeatConfig, source: str) -> None:
+    """One synchronous database at most, and a lease that outlasts a takeover: the standby must
+    still hold it when, deadtime and fencing later, it decides to promote (ha.heartbeat.syncrep)."""
+    synchronous = [r for r in cfg.resources if r.server is not None and r.server.synchronous_standby]
+    if len(synchronous) > 1:
+        raise ConfigError(f"{source}: resources {', '.join(r.name for r in synchronous)}: only one postgresql "
+                          "resource may set synchronous_standby")
+    for r in synchronous:
+        assert r.server is not None
+        least = cfg.deadtime + 1.0
+        if not r.server.synchronous_mode_strict and r.server.synchronous_fallback_timeout < least:
+            raise ConfigError(f"{source}: resource {r.name}: synchronous_fallback_timeout = "
+                              f"{r.server.synchronous_fallback_timeout:g} is shorter than a takeover; expected at "
+                              f"least deadtime + 1 s ({least:g})")
 
 
 def _address(value: object, key: str, where: str) -> IPv4Address:
@@ -281,7 +299,17 @@ def _pg_server(t: dict, where: str) -> postgresql.PgServer:
                     check=lambda v: v.replace("-", "").replace("_", "").isalnum() and len(v) <= 32,
                     allowed="a user name (letters, digits, - and _)"),
         promote_timeout=get(t, "promote_timeout", int, where, default=postgresql.DEFAULTS["promote_timeout"],
-                            check=lambda v: 1 <= v <= 3600, allowed="whole seconds from 1 to 3600"))
+                            check=lambda v: 1 <= v <= 3600, allowed="whole seconds from 1 to 3600"),
+        synchronous_standby=get(t, "synchronous_standby", str, where, default="",
+                                check=lambda v: (len(v) <= 63 and v.replace("-", "").replace("_", "").isalnum())
+                                or v == "", allowed="the standby's cluster_name (letters, digits, - and _), "
+                                                    'or "" for asynchronous replication'),
+        synchronous_mode_strict=get(t, "synchronous_mode_strict", bool, where, default=False,
+                                    allowed="true (writes wait for the standby, always) or false"),
+        synchronous_fallback_timeout=float(get(
+            t, "synchronous_fallback_timeout", (int, float), where,
+            default=postgresql.DEFAULTS["synchronous_fallback_timeout"], check=lambda v: 1 <= v <= 600,
+            allowed="seconds from 1 to 600")))
 
 
 load = loader(parse)

@@ -12,6 +12,9 @@ streaming standby (Pacemaker calls such a resource promotable).
     promote_timeout = 30
     monitor_interval = 1.0
     monitor_timeout = 2.0
+    synchronous_standby = "db2"                   # the peer's server (its cluster_name): a commit
+    synchronous_mode_strict = false               # waits for it; without it, asynchronous
+    synchronous_fallback_timeout = 3.0
 
 Start (once this node has fenced its peer): promote the local standby, waiting until it takes
 writes. Stop (this node gives up): a fast shutdown, so that it takes no more writes; it comes back
@@ -20,15 +23,30 @@ answers a query, as a primary, within the timeout. A node that starts finding it
 primary stops it first (as it does any resource it finds running): a standby node holds nothing.
 Each action is a command line built here and run by the agent as any service's is, as `os_user`
 over the unix socket (peer authentication: no password anywhere).
+
+Synchronous replication (`synchronous_standby` set), as Patroni's synchronous_mode does it:
+- strict (`synchronous_mode_strict = true`): a commit waits for the standby, always. When it is
+  gone, writes block until it is back; after a failover, until the old primary has rejoined.
+- not strict (the default): when the standby stops replying, the primary drops to asynchronous
+  after `synchronous_fallback_timeout` s, so writes go on. Safely: the active node grants its
+  peer a lease in its heartbeats while the peer is synchronous (ha.heartbeat.syncrep), drops only
+  once that lease has run out, and a standby without a valid lease refuses to be promoted. So a
+  primary that fell back and then crashed is not replaced by a standby that lacks its writes:
+  writes stop rather than being lost.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KEYS = {"data_directory", "socket_directory", "port", "bin_directory", "os_user", "promote_timeout"}
+KEYS = {"data_directory", "socket_directory", "port", "bin_directory", "os_user", "promote_timeout",
+        "synchronous_standby", "synchronous_mode_strict", "synchronous_fallback_timeout"}
 DEFAULTS = {"port": 5432, "bin_directory": "/usr/lib/postgresql/15/bin", "os_user": "postgres",
-            "promote_timeout": 30}
+            "promote_timeout": 30, "synchronous_standby": "", "synchronous_mode_strict": False,
+            "synchronous_fallback_timeout": 3.0}
+#: A standby counts as replicating while it streams and its last reply is younger than this
+#: (it replies at least every wal_receiver_status_interval, 1 s, and at every flush).
+REPLY_MAX_AGE_S = 2.0
 MONITOR_INTERVAL, MONITOR_TIMEOUT = 1.0, 2.0
 
 #: Fails (ON_ERROR_STOP: exit status 3) unless the server is a primary, or has become one.
@@ -36,6 +54,9 @@ PROMOTE = ("DO $$ BEGIN IF pg_is_in_recovery() AND NOT pg_promote(true, {timeout
            "RAISE EXCEPTION 'not promoted within {timeout} s'; END IF; END $$")
 #: Division by zero (exit status 3) on a standby; no answer (exit status 2) when it is down.
 IS_PRIMARY = "SELECT 1 / (NOT pg_is_in_recovery())::int"
+#: Division by zero unless the standby streams from this server and replied lately.
+REPLICATES = ("SELECT 1 / count(*)::int FROM pg_stat_replication WHERE application_name = '{name}' "
+              "AND state = 'streaming' AND now() - reply_time < interval '{age} s'")
 
 
 @dataclass(frozen=True)
@@ -46,9 +67,16 @@ class PgServer:
     bin_directory: str = DEFAULTS["bin_directory"]
     os_user: str = DEFAULTS["os_user"]
     promote_timeout: int = DEFAULTS["promote_timeout"]
+    synchronous_standby: str = DEFAULTS["synchronous_standby"]
+    synchronous_mode_strict: bool = DEFAULTS["synchronous_mode_strict"]
+    synchronous_fallback_timeout: float = DEFAULTS["synchronous_fallback_timeout"]
 
     def start(self) -> tuple[str, ...]:
-        return self._psql(PROMOTE.format(timeout=self.promote_timeout))
+        """Whom commits wait for is set before the promotion, so that no commit slips through
+        in between: the standby when strict; nobody otherwise (the peer was just fenced: the
+        agent turns synchronous replication on when a standby replicates again)."""
+        waits_for = self.synchronous_standby if self.synchronous_mode_strict else ""
+        return self._psql(*self._standby_names(waits_for), PROMOTE.format(timeout=self.promote_timeout))
 
     def stop(self) -> tuple[str, ...]:
         return self._as_user(f"{self.bin_directory}/pg_ctl", "stop", "-D", self.data_directory, "-m", "fast",
@@ -57,14 +85,29 @@ class PgServer:
     def monitor(self) -> tuple[str, ...]:
         return self._psql(IS_PRIMARY)
 
+    def replicates(self) -> tuple[str, ...]:
+        """Succeeds while the synchronous standby streams from this primary and replies."""
+        return self._psql(REPLICATES.format(name=self.synchronous_standby, age=REPLY_MAX_AGE_S))
+
+    def synchronous_on(self) -> tuple[str, ...]:
+        return self._psql(*self._standby_names(self.synchronous_standby))
+
+    def synchronous_off(self) -> tuple[str, ...]:
+        return self._psql(*self._standby_names(""))
+
+    def _standby_names(self, standby: str) -> tuple[str, str]:
+        names = f'"{standby}"' if standby else ""
+        return f"ALTER SYSTEM SET synchronous_standby_names = '{names}'", "SELECT pg_reload_conf()"
+
     def table(self) -> dict:
         """Its keys as the configuration writes them."""
         return {key: getattr(self, key) for key in sorted(KEYS)}
 
-    def _psql(self, sql: str) -> tuple[str, ...]:
+    def _psql(self, *statements: str) -> tuple[str, ...]:
+        """One psql for all of them, each in its own transaction (ALTER SYSTEM allows no other)."""
         return self._as_user(f"{self.bin_directory}/psql", "-h", self.socket_directory, "-p", str(self.port),
                              "-U", self.os_user, "-d", "postgres", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                             "-c", sql)
+                             *(arg for sql in statements for arg in ("-c", sql)))
 
     def _as_user(self, *argv: str) -> tuple[str, ...]:
         return as_user(self.os_user, *argv)

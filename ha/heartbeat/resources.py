@@ -54,14 +54,14 @@ class Resources:
         (Pacemaker probes its resources at start the same way). A standby must hold nothing."""
         errors = []
         for r in reversed(self.items):
-            if r.kind == "vip" or _run(r.monitor) is None:
+            if r.kind == "vip" or run_command(r.monitor) is None:
                 if (error := self._stop(r)) is not None:
                     errors.append(f"{r.name}: {error}")
         return errors
 
     def _start(self, r: Resource) -> str | None:
         if r.kind != "vip":
-            return _run(r.start)
+            return run_command(r.start)
         try:
             link = netlink.link(r.interface)
             netlink.add_addresses(link.index, (r.address,))
@@ -71,7 +71,7 @@ class Resources:
 
     def _stop(self, r: Resource) -> str | None:
         if r.kind != "vip":
-            return _run(r.stop)
+            return run_command(r.stop)
         try:
             netlink.remove_addresses(netlink.link(r.interface).index, (r.address,))
         except Exception as exc:
@@ -89,7 +89,8 @@ def _announce(r: Resource, link: netlink.Link | None = None) -> str | None:
     return None
 
 
-def _run(argv: tuple[str, ...]) -> str | None:
+def run_command(argv: tuple[str, ...]) -> str | None:
+    """Run a resource's command, bounded in time; None if it succeeded, else what went wrong."""
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=COMMAND_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:

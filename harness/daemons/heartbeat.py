@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 from ha.configcheck import ConfigError
@@ -20,25 +21,29 @@ HEARTBEAT = [sys.executable, "-u", "-m", "ha.heartbeat"]
 PRIORITIES = {"node1": 200, "node2": 100}
 
 
-def node_config(lab: Lab, node: str, interval: float = 0.1, **more: object) -> HeartbeatConfig:
-    """The configuration of `node` in the lab's cluster: a link on every network it shares with
-    its peer, the gateway as tie-breaker, the lab's fencing socket and secret, and two resources:
-    the VIP and the probe responder (running on both nodes; the resource watches the local one).
-    Any HeartbeatConfig field can be overridden; the result is checked as a file would be."""
+def node_config(lab: Lab, node: str, interval: float = 0.1, priorities: dict[str, int] = PRIORITIES,
+                vip: IPv4Interface | None = None, **more: object) -> HeartbeatConfig:
+    """The configuration of `node` (one of the two in `priorities`): a link on every network it
+    shares with its peer, the gateway as tie-breaker, the lab's fencing socket and secret, and two
+    resources: the VIP (the topology's, unless `vip`) and the probe responder (running on both
+    nodes; the resource watches the local one). Any HeartbeatConfig field can be overridden; the
+    result is checked as a file would be."""
     topo = lab.topo
-    peer = next(n for n in PRIORITIES if n != node)
+    peer = next(n for n in priorities if n != node)
     links = []
     for interface, address in topo.interfaces(node):
-        peer_address = topo.address_on(peer, address.network)
-        links.append(Link(interface, peer_address))
-    vip = topo.vip
+        try:
+            links.append(Link(interface, topo.address_on(peer, address.network)))
+        except KeyError:
+            continue  # a network the peer is not on
+    vip = vip or topo.vip
     assert vip is not None and lab.cluster_secret is not None, "a cluster lab: a VIP and fencing"
     # A TCP connect to the local responder, by bash itself: a monitor that starts a Python
     # interpreter every few hundred ms would steal the CPU the heartbeats need on two cores.
     monitor = ("bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PORT}")
     cfg = HeartbeatConfig(
-        name=node, priority=PRIORITIES[node], secret=lab.cluster_secret.encode(), peer=peer,
-        peer_priority=PRIORITIES[peer],
+        name=node, priority=priorities[node], secret=lab.cluster_secret.encode(), peer=peer,
+        peer_priority=priorities[peer],
         # The dedicated heartbeat link first, then the service network.
         links=tuple(sorted(links, key=lambda link: link.peer_address in vip.network)),
         resources=(Resource("vip", "vip", address=vip, interface=topo.interface_on(node, vip.network)[0]),

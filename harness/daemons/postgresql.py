@@ -144,12 +144,17 @@ class DbCluster:
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir(host)),
             "cluster_name": host,
+            # What a commit waits for once a standby is named (by set_standbys or a manager).
+            "synchronous_commit": self.replication_settings([])["synchronous_commit"],
             "wal_level": "replica",
             "wal_log_hints": "on",          # pg_rewind needs it to rejoin an old primary
             "max_wal_senders": "5",
             "hot_standby": "on",
             "hot_standby_feedback": "on",
             "wal_receiver_status_interval": "1s",
+            # After its stream broke, a standby sleeps this long before it looks for WAL again, and
+            # a promotion requested meanwhile waits for the sleep to end (5 s by default).
+            "wal_retrieve_retry_interval": "100ms",
             "shared_buffers": "32MB",
             # The data lives on /run, a tmpfs: WAL in 1 MB segments (initdb), little of it, but
             # enough kept for pg_rewind to reach back to the last checkpoint before a fork.

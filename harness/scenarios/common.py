@@ -88,13 +88,14 @@ class ProbeRun:
 
 
 def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
-           run_dir: Path, **more_options: object) -> RunRecord:
-    """The run's record, written to result.json and plotted to timeline.png."""
+           run_dir: Path, database: dict | None = None, **more_options: object) -> RunRecord:
+    """The run's record, written to result.json and plotted to timeline.png; `database`: what the
+    write checker found (a scenario with a database tier)."""
     fault_wall = time.time() - (time.monotonic() - fault.at)
     about = {"versions": tool_versions(), "datapath": preflight.ovs_datapath(),
              "fault_wall": fault_wall, "fault_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fault_wall))}
     rec = RunRecord(name, {**asdict(opts), **more_options}, fault, analyse(requests, fault.at),
-                    sorted(events, key=lambda e: e.at), requests, run_dir, about=about)
+                    sorted(events, key=lambda e: e.at), requests, run_dir, about=about, database=database)
     write_json(rec)
     plot_timeline(rec)
     return rec
@@ -111,8 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
         kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None))
         default = None if f.default is MISSING else f.default
         shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(f.metadata.get("flag") or f"--{f.name.replace('_', '-')}", dest=f.name, type=kind,
-                            default=default,
+        flag = f.metadata.get("flag") or f"--{f.name.replace('_', '-')}"
+        if kind is bool:  # --strict / --no-strict
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=f.metadata.get("help", ""))
+            continue
+        parser.add_argument(flag, dest=f.name, type=kind, default=default,
                             choices=f.metadata.get("choices"), help=f.metadata.get("help", "") + shown)
 
 

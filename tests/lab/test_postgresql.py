@@ -6,17 +6,17 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from ha.heartbeat import postgresql as pg_resource
-from ha.heartbeat.config import postgresql_resource
 from harness import dbwriter, writecheck
-from harness.daemons import HalabHeartbeat
-from harness.daemons.heartbeat import node_config
+from harness.daemons.heartbeat import PRIORITIES
 from harness.daemons.postgresql import DbCluster, PostgreSQL, require_postgresql
+from harness.dbtier import ManagedPair, managed_pair, streaming_pair
 from harness.faults import Faults
 from harness.lab import Lab
+from harness.process import LabProcess
 from tests.lab.helpers import halab_leftovers, wait_until
 from topologies import ClusterTopo
 
@@ -24,19 +24,7 @@ pytestmark = pytest.mark.mininet
 
 
 def start_pair(lab: Lab, replication: str) -> tuple[PostgreSQL, PostgreSQL]:
-    """node1 the primary, node2 a standby streaming from it over the service network."""
-    assert lab.state is not None
-    cluster = DbCluster(lab.state.run_id, replication=replication)
-    primary = PostgreSQL(lab, "node1", cluster)
-    primary.prepare()
-    primary.start()
-    primary.create_roles()
-    primary.set_standbys(["node2"])
-    standby = PostgreSQL(lab, "node2", cluster, upstream=str(lab.topo.addresses["node1"][0].ip))
-    standby.prepare()
-    standby.start()
-    primary.wait_streaming("node2")
-    return primary, standby
+    return streaming_pair(lab, ("node1", "node2"), replication)
 
 
 @pytest.fixture
@@ -134,48 +122,86 @@ def test_halab_clean_stops_the_postgres_of_a_killed_run_and_deletes_its_data(tmp
     assert wait_until(lambda: halab_leftovers() == [], timeout=5), halab_leftovers()
 
 
-def managed_pair(lab: Lab, replication: str) -> tuple[PostgreSQL, PostgreSQL, list[HalabHeartbeat]]:
-    """Both servers standbys (node1 turned into one of node2), then halab's heartbeat agents with
-    the `postgresql` resource first and the VIP after it: the active node promotes its server."""
-    primary, standby = start_pair(lab, replication)
-    primary.rejoin(standby)   # no fork yet: pg_rewind has nothing to undo, and writes the standby's files
-    agents = []
-    for db in (primary, standby):
-        assert db.host is not None
-        server = pg_resource.PgServer(str(db.data_dir), str(db.cluster.socket_dir(db.host)),
-                                      bin_directory=str(db.bin))
-        vip = node_config(lab, db.host).resources[0]
-        resources = (postgresql_resource("db", server, monitor_interval=0.2, monitor_timeout=1.0), vip)
-        agents.append(HalabHeartbeat(lab, db.host, node_config(lab, db.host, resources=resources)).start())
-    assert wait_until(lambda: agents[0].role() == "ACTIVE" and agents[1].role() == "STANDBY", timeout=15)
-    # The role is logged when it is taken; the resources start after it, in the agent's worker.
-    assert wait_until(lambda: not primary.in_recovery(), timeout=15), agents[0].events()[-5:]
-    return primary, standby, agents
+def start_writer(lab: Lab, pair: ManagedPair, seconds: float, rate: int = 50) -> tuple[LabProcess, Path]:
+    """The writer on client1, `rate` writes/s to the DB VIP for `seconds`."""
+    passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
+    out = lab.run_dir / "writes.jsonl"
+    writer = lab.spawn("client1", "dbwriter", [sys.executable, "-m", "harness.dbwriter", "--host", "10.0.0.100",
+                                               "--passfile", str(passfile), "--rate", str(rate), "--seconds",
+                                               str(seconds), "--timeout", "1", "--out", str(out)])
+    return writer, out
+
+
+def table(server: PostgreSQL) -> set[int]:
+    return {int(i) for i in server.sql("SELECT id FROM writes", database="app").split()}
 
 
 def test_halabs_heartbeat_agent_fails_the_database_over_without_losing_an_acknowledged_write(lab):
-    """sync: node1 (promoted by its agent) crashes mid-write; node2's agent fences it, promotes
-    node2 and moves the VIP; every write the client saw acknowledged is in node2's table."""
-    primary, standby, (_a1, a2) = managed_pair(lab, "sync")
-    assert not primary.in_recovery() and standby.in_recovery()
-    primary.wait_streaming("node2")   # the agent's promotion started timeline 2; node2 follows it
-    primary.set_standbys(["node2"])
-    passfile = primary.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
-    out = lab.run_dir / "writes.jsonl"
-    writer = lab.spawn("client1", "dbwriter", [sys.executable, "-m", "harness.dbwriter", "--host", "10.0.0.100",
-                                               "--passfile", str(passfile), "--rate", "50", "--seconds", "6",
-                                               "--timeout", "1", "--out", str(out)])
+    """sync: node1 (promoted by its agent) crashes mid-write; node2's agent, holding the lease,
+    fences it, promotes node2 and moves the VIP; every write the client saw acknowledged is in
+    node2's table, and node2 takes writes without a standby (it fell back at its promotion)."""
+    pair = managed_pair(lab, PRIORITIES, "sync", fallback_timeout=2.0)
+    standby = pair.servers["node2"]
+    writer, out = start_writer(lab, pair, seconds=6)
     time.sleep(2)
     fault = Faults(lab).crash_host("node1")
-    assert wait_until(lambda: a2.role() == "ACTIVE", timeout=10), a2.events()[-5:]
+    assert wait_until(lambda: pair.agents["node2"].role() == "ACTIVE", timeout=10), pair.agents["node2"].events()[-5:]
     writer.popen.wait(30)
     writes = dbwriter.read(out)
-    final = {int(i) for i in standby.sql("SELECT id FROM writes", database="app").split()}
-    verdict = writecheck.check(writes, final)
+    verdict = writecheck.check(writes, table(standby))
     assert verdict.valid and verdict.acknowledged_lost == (), verdict
     assert {w.node for w in writes if w.outcome == "ok"} == {"node1", "node2"}
     outage = writecheck.write_outage(writes, fault.at)
     assert outage is not None and outage < 5.0, outage
-    took_over = [e for e in a2.events() if e.state == "ACTIVE"]
+    took_over = [e for e in pair.agents["node2"].events() if e.state == "ACTIVE"]
     assert "fenced" in took_over[-1].reason, took_over   # fenced before it promoted: no two primaries
     assert not standby.in_recovery()
+
+
+def test_a_standby_that_missed_writes_acknowledged_after_a_fallback_is_not_promoted(lab):
+    """sync, not strict: replication to node2 is cut; node1 waits, then (node2's lease run out)
+    falls back to asynchronous and acknowledges writes node2 never gets; then node1 crashes.
+    node2 must refuse to be promoted: writes stop rather than being lost."""
+    pair = managed_pair(lab, PRIORITIES, "sync", fallback_timeout=1.5)
+    standby = pair.servers["node2"]
+    writer, out = start_writer(lab, pair, seconds=9)
+    time.sleep(1.5)
+    faults = Faults(lab)
+    cut = faults.cut_tcp("node2", "node1", 5432)
+    fell_back = lambda: [e for e in pair.agents["node1"].events() if e.state == "asynchronous"]  # noqa: E731
+    assert wait_until(fell_back, timeout=10), pair.agents["node1"].events()[-5:]
+    time.sleep(1.0)   # writes acknowledged by node1 alone
+    crash = faults.crash_host("node1")
+    time.sleep(3.0)   # far longer than detection, fencing and a promotion take
+    refused = [e for e in pair.agents["node2"].events() if e.state == "start failed"]
+    assert refused and "not a synchronous standby" in refused[0].reason, pair.agents["node2"].events()[-6:]
+    assert standby.in_recovery()
+    writer.popen.wait(30)
+    writes = dbwriter.read(out)
+    ok = [w for w in writes if w.outcome == "ok"]
+    assert not [w for w in ok if w.invoked > crash.at], "a write was acknowledged after the crash"
+    # The danger was real: node2 lacks what node1 acknowledged alone, after the fallback.
+    verdict = writecheck.check(writes, table(standby))
+    after_fallback = {w.id for w in ok if w.invoked > fell_back()[0].at}
+    assert after_fallback and set(verdict.acknowledged_lost) >= after_fallback
+    # Nothing acknowledged before the cut is missing.
+    assert not [i for i in verdict.acknowledged_lost if next(w for w in ok if w.id == i).completed < cut.at]
+
+
+def test_in_strict_mode_writes_wait_while_replication_is_cut_and_none_is_lost(lab):
+    pair = managed_pair(lab, PRIORITIES, "sync", strict=True)
+    writer, out = start_writer(lab, pair, seconds=7)
+    time.sleep(1.5)
+    faults = Faults(lab)
+    cut = faults.cut_tcp("node2", "node1", 5432)
+    time.sleep(3.0)
+    healed = faults.restore_tcp("node2", "node1")
+    writer.popen.wait(30)
+    writes = dbwriter.read(out)
+    ok = [w for w in writes if w.outcome == "ok"]
+    # Nothing invoked during the cut was acknowledged before the heal (writes waited for node2).
+    assert not [w for w in ok if cut.at + 0.1 < w.invoked and w.completed < healed.at]
+    assert [w for w in ok if w.invoked > healed.at + 0.5], "writes did not resume after the heal"
+    assert wait_until(lambda: not writecheck.check(writes, table(pair.servers["node2"])).acknowledged_lost,
+                      timeout=5)
+    assert not [e for e in pair.agents["node1"].events() if e.state == "asynchronous"]

@@ -44,6 +44,9 @@ def test_every_key_is_read_and_survives_dump_and_parse():
     ({"port": 0}, r"port = 0 is not allowed; expected a TCP port"),
     ({"os_user": "root; rm"}, r"os_user = 'root; rm' is not allowed"),
     ({"promote_timeout": 1.5}, r"promote_timeout = 1.5 is not allowed"),
+    ({"synchronous_standby": "db2'; DROP"}, r"synchronous_standby = .* is not allowed; expected the standby's"),
+    ({"synchronous_mode_strict": "yes"}, r"synchronous_mode_strict = 'yes' is not allowed; expected true"),
+    ({"synchronous_fallback_timeout": 0.5}, r"synchronous_fallback_timeout = 0.5 is not allowed"),
 ])
 def test_a_wrong_key_is_refused_naming_the_resource_and_the_key(extra, message):
     with pytest.raises(ConfigError, match=r"^n.toml: resource 'db'.*" + message):
@@ -59,3 +62,27 @@ def test_a_service_may_not_take_the_postgresql_keys():
 def test_a_missing_directory_is_named():
     with pytest.raises(ConfigError, match="missing key 'socket_directory'"):
         parse({"name": "db", "kind": "postgresql", "data_directory": "/srv"})
+
+
+def test_synchronous_replication_keys_and_the_commands_that_turn_it_on_and_off():
+    r = parse({**DB, "synchronous_standby": "db2", "synchronous_fallback_timeout": 4})
+    assert r.server.synchronous_standby == "db2" and not r.server.synchronous_mode_strict
+    assert "ALTER SYSTEM SET synchronous_standby_names = '\"db2\"'" in r.server.synchronous_on()
+    assert "ALTER SYSTEM SET synchronous_standby_names = ''" in r.server.synchronous_off()
+    assert "application_name = 'db2'" in r.server.replicates()[-1]
+    # Not strict: a promotion waits for nobody (the peer was just fenced); strict: for the standby, from the start.
+    assert "ALTER SYSTEM SET synchronous_standby_names = ''" in r.start
+    strict = parse({**DB, "synchronous_standby": "db2", "synchronous_mode_strict": True})
+    assert "ALTER SYSTEM SET synchronous_standby_names = '\"db2\"'" in strict.start
+    assert strict.start.index("SELECT pg_reload_conf()") < len(strict.start) - 1   # then the promotion
+
+
+def test_a_fallback_shorter_than_a_takeover_is_refused():
+    with pytest.raises(ConfigError, match=r"resource db: synchronous_fallback_timeout = 1 is shorter than a "
+                                          r"takeover; expected at least deadtime \+ 1 s \(4\)"):
+        config.parse({**BASE, "deadtime": 3, "resource": [{**DB, "synchronous_standby": "db2",
+                                                           "synchronous_fallback_timeout": 1}]}, "n.toml")
+    # Strict mode never falls back: any timeout will do.
+    config.parse({**BASE, "deadtime": 3, "resource": [{**DB, "synchronous_standby": "db2",
+                                                       "synchronous_mode_strict": True,
+                                                       "synchronous_fallback_timeout": 1}]}, "n.toml")

@@ -67,4 +67,4 @@ def test_at_start_a_vip_and_a_running_service_left_by_a_killed_life_are_stopped(
 
 def test_a_command_that_hangs_is_cut_off(monkeypatch):
     monkeypatch.setattr(resources, "COMMAND_TIMEOUT_S", 0.2)
-    assert "timed out" in resources._run(("sleep", "5"))
+    assert "timed out" in resources.run_command(("sleep", "5"))

@@ -72,3 +72,14 @@ def test_status_without_a_running_balancer_says_how_to_start_one():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "halab-controller --config FILE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_balancing_switches_default_to_all_and_take_datapath_ids():
+    assert parse(service()).switches == ()
+    assert parse({**service(), "switches": [1, 3]}).switches == (1, 3)
+
+
+@pytest.mark.parametrize("bad", [["s1"], [0], [True], "1"])
+def test_a_wrong_switch_list_names_the_key(bad):
+    with pytest.raises(ConfigError, match=r"switches.*datapath ids"):
+        parse({**service(), "switches": bad})

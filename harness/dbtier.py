@@ -1,0 +1,90 @@
+"""The database tier of a lab: two PostgreSQL servers, one streaming from the other, and halab's
+heartbeat agents managing them (which one is the primary, the DB VIP, fencing, promotion and
+the synchronous-replication lease)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+
+from ha.heartbeat import postgresql as pg_resource
+from ha.heartbeat.config import postgresql_resource
+from harness.daemons.heartbeat import HalabHeartbeat, node_config
+from harness.daemons.postgresql import DbCluster, PostgreSQL
+from harness.errors import HalabError
+from harness.lab import Lab
+
+#: How often the agent checks its database (and, as the primary, its standby's replication).
+MONITOR_INTERVAL_S, MONITOR_TIMEOUT_S = 0.2, 1.0
+
+
+def streaming_pair(lab: Lab, hosts: tuple[str, str], replication: str) -> tuple[PostgreSQL, PostgreSQL]:
+    """hosts[0] the primary (initdb, roles, the writes table), hosts[1] a standby streaming from it."""
+    assert lab.state is not None
+    cluster = DbCluster(lab.state.run_id, replication=replication)
+    first, second = hosts
+    primary = PostgreSQL(lab, first, cluster)
+    primary.prepare()
+    primary.start()
+    primary.create_roles()
+    primary.set_standbys([second])
+    standby = PostgreSQL(lab, second, cluster, upstream=str(lab.topo.addresses[first][0].ip))
+    standby.prepare()
+    standby.start()
+    primary.wait_streaming(second)
+    return primary, standby
+
+
+@dataclass
+class ManagedPair:
+    servers: dict[str, PostgreSQL]
+    agents: dict[str, HalabHeartbeat]
+
+    @property
+    def cluster(self) -> DbCluster:
+        return next(iter(self.servers.values())).cluster
+
+    def lease_held(self, standby: str) -> bool:
+        """The standby's agent holds the primary's synchronous-replication lease."""
+        status = self.agents[standby].status() or {}
+        return bool((status.get("replication") or {}).get("lease_left"))
+
+
+def managed_pair(lab: Lab, priorities: dict[str, int], replication: str, strict: bool = False,
+                 fallback_timeout: float = 3.0, interval: float = 0.1, vip: IPv4Interface | None = None,
+                 timeout: float = 30.0) -> ManagedPair:
+    """Both servers standbys (the first made one of the second: no fork yet, so pg_rewind has
+    nothing to undo), then an agent on each with the `postgresql` resource first and the VIP after
+    it: the preferred node's agent promotes its server. Returns once that happened and, with
+    synchronous replication, once the standby holds the lease (it may be promoted safely)."""
+    first, second = sorted(priorities, key=priorities.__getitem__, reverse=True)
+    primary, standby = streaming_pair(lab, (first, second), replication)
+    primary.rejoin(standby)
+    agents = {}
+    for db, peer in ((primary, second), (standby, first)):
+        assert db.host is not None
+        server = pg_resource.PgServer(str(db.data_dir), str(db.cluster.socket_dir(db.host)), bin_directory=str(db.bin),
+                                      synchronous_standby="" if replication == "async" else peer,
+                                      synchronous_mode_strict=strict, synchronous_fallback_timeout=fallback_timeout)
+        base = node_config(lab, db.host, interval, priorities, vip)
+        resources = (postgresql_resource("db", server, MONITOR_INTERVAL_S, MONITOR_TIMEOUT_S), base.resources[0])
+        # No automatic failback: the old primary's data forked; it comes back as a standby only.
+        agents[db.host] = HalabHeartbeat(lab, db.host, node_config(lab, db.host, interval, priorities, vip,
+                                                                   resources=resources, auto_failback=False)).start()
+    pair = ManagedPair({first: primary, second: standby}, agents)
+    _wait(lambda: agents[first].role() == "ACTIVE" and agents[second].role() == "STANDBY", timeout,
+          f"{first}'s agent did not become active", lab)
+    # The role is logged when it is taken; the resources start after it, in the agent's worker.
+    _wait(lambda: not primary.in_recovery(), timeout, f"{first}'s agent did not promote its server", lab)
+    if replication != "async":
+        _wait(lambda: pair.lease_held(second), timeout, f"{second} never became a synchronous standby", lab)
+    return pair
+
+
+def _wait(condition, timeout: float, what: str, lab: Lab) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise HalabError(f"{what} within {timeout:g} s.", f"See the agents' and servers' logs in {lab.run_dir}.")
+        time.sleep(0.1)

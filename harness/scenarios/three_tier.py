@@ -1,0 +1,219 @@
+"""Three tiers under a fault in the last one: a client writes through the web VIP (balanced by the
+switch) to web1..2, which write through the DB VIP to db1 (the primary) and db2 (its standby),
+managed by halab's heartbeat agents. Each write is a unique id; the checker judges every write
+against the table the surviving primary holds (harness.writecheck)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ha.heartbeat.config import INTERVAL_MAX, INTERVAL_MIN
+from ha.heartbeat.postgresql import REPLY_MAX_AGE_S
+from harness import dbwriter, lb, writecheck
+from harness.daemons.postgresql import PORT, REPLICATION_MODES, PostgreSQL, require_postgresql
+from harness.dbtier import ManagedPair, managed_pair
+from harness.dbwriter import WEB_PORT
+from harness.errors import HalabError
+from harness.faults import FaultEvent, Faults
+from harness.lab import Lab
+from harness.probe import Request
+from harness.process import LabProcess
+from harness.report import RunRecord
+from harness.scenarios.common import Progress, Scenario, Undo, heal_later, option, record
+from topologies.three_tier import ThreeTierTopo
+
+FAULTS = ("db-primary-crash", "db-link-cut", "db-process-kill", "replication-cut", "replication-cut-then-crash")
+#: Faults that nothing undoes (crashes, a kill).
+LASTING_NOT = ("db-primary-crash", "db-process-kill", "replication-cut-then-crash")
+PRIORITIES = {"db1": 200, "db2": 100}
+PRIMARY, STANDBY = "db1", "db2"
+WEBS, FRONT_SWITCH = 2, 1   # the load balancer runs on s1, the front network
+
+
+@dataclass(frozen=True)
+class ThreeTierOptions:
+    fault: str = option("db-primary-crash", f"what happens to {PRIMARY}, the primary (or to its replication)",
+                        choices=FAULTS)
+    writes: str = option("web", "the writer's path: through the web VIP and a web server, or from web1 straight "
+                                "to the DB VIP", choices=("web", "db"))
+    replication: str = option("sync", "what a commit waits for", choices=REPLICATION_MODES)
+    strict: bool = option(False, "synchronous modes: writes wait for the standby even when it is gone "
+                                 "(else the primary falls back to asynchronous after --fallback-timeout)")
+    fallback_timeout: float = option(3.0, "synchronous, not strict: seconds a missing standby may hold up commits")
+    interval: float = option(0.1, f"heartbeat interval, {INTERVAL_MIN:g} to {INTERVAL_MAX:g} s")
+    rate: float = option(50.0, "writes per second (1 to 500)")
+    before: float = option(2.0, "seconds of writing before the fault")
+    after: float | None = option(None, "seconds of writing after the fault (default: 4, or with replication-cut "
+                                       "long enough to see a primary fall back)")
+    cut_lead: float | None = option(None, "replication-cut-then-crash: seconds between the cut and the crash "
+                                          "(default: long enough for a primary that may fall back to have done so)")
+    lasting: float | None = option(None, "replication-cut, db-link-cut: heal after this many seconds", flag="--for")
+
+    def __post_init__(self) -> None:
+        if self.replication not in REPLICATION_MODES or self.fault not in FAULTS:
+            raise HalabError(f"Unknown replication {self.replication!r} or fault {self.fault!r}.",
+                             f"Choose --replication {'|'.join(REPLICATION_MODES)} and --fault {'|'.join(FAULTS)}.")
+        if not INTERVAL_MIN <= self.interval <= INTERVAL_MAX:
+            raise HalabError(f"Heartbeat interval {self.interval:g} s is out of range.",
+                             f"Choose {INTERVAL_MIN:g} to {INTERVAL_MAX:g} s.")
+        if not 1 <= self.rate <= 500:
+            raise HalabError(f"Write rate {self.rate:g}/s is out of range.", "Choose 1 to 500 writes per second.")
+        if self.before < 0.5 or (self.after is not None and self.after < 0.5):
+            raise HalabError("The writer needs at least 0.5 s before and after the fault.", "Raise --before / --after.")
+        if not 3 * self.interval + 1 <= self.fallback_timeout <= 600:
+            raise HalabError(f"--fallback-timeout {self.fallback_timeout:g} is out of range.",
+                             f"Choose {3 * self.interval + 1:g} (a takeover: deadtime + 1 s) to 600 s.")
+        if self.lasting is not None and (self.fault in LASTING_NOT or not 0 < self.lasting <= 600):
+            raise HalabError(f"--for does not apply to --fault {self.fault} (or is out of range).",
+                             "Use --for 0.1 to 600 with replication-cut or db-link-cut.")
+
+    @property
+    def falls_back_after(self) -> float:
+        """When a primary that is not strict has fallen back, at the latest, after replication
+        stopped: the standby's last reply ages past REPLY_MAX_AGE_S, the next check sees it, the
+        lease runs out (plus the heartbeats' freshness window, 1 s here)."""
+        return REPLY_MAX_AGE_S + 0.2 + self.fallback_timeout + 1.0
+
+    @property
+    def lead(self) -> float:
+        return self.cut_lead if self.cut_lead is not None else self.falls_back_after + 1.5
+
+    @property
+    def writing_after(self) -> float:
+        if self.after is not None:
+            return self.after
+        return self.falls_back_after + 2.5 + (self.lasting or 0.0) if self.fault == "replication-cut" else 4.0
+
+
+def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
+    require_postgresql()
+    topo = ThreeTierTopo(webs=WEBS)
+    web = lb.service(topo, name="web", port=WEB_PORT, check="tcp", interval=0.1)
+    progress("starting the lab network, the load balancer and the fencing controller")
+    with Lab(topo, run_dir, lb=lb.config(web, switches=(FRONT_SWITCH,)), fencing=True) as lab:
+        progress(f"starting PostgreSQL on {PRIMARY} and {STANDBY} ({opts.replication}) and the heartbeat agents")
+        pair = managed_pair(lab, PRIORITIES, opts.replication, strict=opts.strict,
+                            fallback_timeout=opts.fallback_timeout, interval=opts.interval, vip=topo.db_vip)
+        passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
+        if opts.writes == "web":
+            progress(f"starting the web servers {', '.join(topo.hosts_with_role('backend'))}")
+            start_web_tier(lab, topo, passfile)
+        lead = opts.lead if opts.fault == "replication-cut-then-crash" else 0.0
+        seconds = opts.before + lead + opts.writing_after
+        writer, out = _start_writer(lab, topo, opts, passfile, seconds, progress)
+        time.sleep(opts.before)
+        lag = _replication_lag(pair.servers[PRIMARY])
+        progress(f"injecting {opts.fault}")
+        faults = Faults(lab)
+        fault, undo = _inject(faults, opts, pair, lead, progress)
+        heal_later(opts, undo)
+        writer.popen.wait(timeout=seconds + 30)
+        writes = dbwriter.read(out)
+        survivor = _primary_now(pair)
+        checked = survivor or _restarted_old_primary(pair, progress)
+        final = _table(checked)
+        events = [e for a in pair.agents.values() for e in a.events()]
+        extra_events = [e for e in faults.events if e is not fault]
+    verdict = writecheck.check(writes, final)
+    database = {
+        "primary_after": survivor.host if survivor else None,
+        "checked_against": checked.host if survivor else f"{checked.host} (restarted after the run: no server "
+                                                         "was promoted)",
+        "verdict": {**asdict(verdict), "valid": verdict.valid},
+        "write_outage": writecheck.write_outage(writes, fault.at),
+        "replication_lag_before": lag,
+        "other_faults": [asdict(e) for e in extra_events],
+    }
+    requests = [Request(w.id, w.invoked, w.completed if w.outcome == "ok" else None, w.node,
+                        None if w.outcome == "ok" else w.outcome) for w in writes]
+    return record("three-tier", opts, fault, requests, events, run_dir, database=database)
+
+
+def start_web_tier(lab: Lab, topo: ThreeTierTopo, passfile: Path) -> None:
+    """harness.webapp on every web server, on its front address, writing through the DB VIP;
+    returns once the load balancer has them all in its pool."""
+    for host in topo.hosts_with_role("backend"):
+        app = lab.spawn(host, "webapp", [sys.executable, "-u", "-m", "harness.webapp", "--name", host,
+                                         "--listen", str(topo.addresses[host][0].ip), "--db-host",
+                                         str(topo.db_vip.ip), "--passfile", str(passfile)])
+        app.wait_for("serving", timeout=15)
+    lb.wait_for_pool(lab, timeout=20, service_name="web")
+
+
+def _start_writer(lab: Lab, topo: ThreeTierTopo, opts: ThreeTierOptions, passfile: Path, seconds: float,
+                  progress: Progress) -> tuple[LabProcess, Path]:
+    """The writer: on client1 through the web VIP, or on web1 straight to the DB VIP."""
+    out = lab.run_dir / "writes.jsonl"
+    common = ["--rate", f"{opts.rate:g}", "--seconds", f"{seconds:g}", "--out", str(out)]
+    if opts.writes == "web":
+        host, target = "client1", str(topo.vip.ip)
+        argv = ["--via-web", "--host", target, "--timeout", "2", *common]
+    else:
+        host, target = "web1", str(topo.db_vip.ip)
+        argv = ["--host", target, "--passfile", str(passfile), "--timeout", "1", *common]
+    progress(f"writing {opts.rate:g}/s from {host} to {target} for {seconds:.1f} s")
+    return lab.spawn(host, "dbwriter", [sys.executable, "-m", "harness.dbwriter", *argv]), out
+
+
+def _inject(faults: Faults, opts: ThreeTierOptions, pair: ManagedPair, lead: float,
+            progress: Progress) -> tuple[FaultEvent, Undo]:
+    kind = opts.fault
+    if kind == "db-primary-crash":
+        return faults.crash_host(PRIMARY), None
+    if kind == "db-link-cut":
+        return faults.cut_link(PRIMARY, "s2"), lambda: faults.restore_link(PRIMARY, "s2")
+    if kind == "db-process-kill":
+        return faults.kill(pair.servers[PRIMARY]), None
+    cut = faults.cut_tcp(STANDBY, PRIMARY, PORT)
+    if kind == "replication-cut":
+        return cut, lambda: faults.restore_tcp(STANDBY, PRIMARY)
+    progress(f"replication cut; crashing {PRIMARY} in {lead:g} s")
+    time.sleep(lead)
+    return faults.crash_host(PRIMARY), None
+
+
+def _replication_lag(primary: PostgreSQL) -> dict | None:
+    """pg_stat_replication on the primary just before the fault: lag in seconds and bytes."""
+    row = primary.sql("SELECT application_name, sync_state, extract(epoch FROM write_lag), "
+                      "extract(epoch FROM flush_lag), extract(epoch FROM replay_lag), "
+                      "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) FROM pg_stat_replication")
+    if not row:
+        return None
+    name, state, *numbers = row.splitlines()[0].split("\t")
+    write, flush, replay, behind = (float(n) if n else None for n in numbers)
+    return {"standby": name, "sync_state": state, "write_lag": write, "flush_lag": flush, "replay_lag": replay,
+            "replay_bytes_behind": behind}
+
+
+def _primary_now(pair: ManagedPair) -> PostgreSQL | None:
+    """The server that is a primary now (None: none is, or none answers)."""
+    for server in pair.servers.values():
+        try:
+            if server.alive() and not server.in_recovery():
+                return server
+        except HalabError:
+            continue
+    return None
+
+
+def _restarted_old_primary(pair: ManagedPair, progress: Progress) -> PostgreSQL:
+    """No server was promoted (writes stopped rather than risk losing some): what the old primary
+    acknowledged is on its disk. Start it again, as its host would after a reboot (its links stay
+    down: nobody else can reach it), so that the checker reads its table."""
+    old = pair.servers[PRIMARY]
+    progress(f"no server was promoted; restarting {PRIMARY}'s PostgreSQL, cut off, to read what it acknowledged")
+    if old.alive():
+        old.stop()
+    old.start()
+    return old
+
+
+def _table(server: PostgreSQL) -> set[int]:
+    return {int(i) for i in server.sql("SELECT id FROM writes", database="app").split()}
+
+
+SCENARIO = Scenario("three-tier", "a replicated PostgreSQL pair behind a VIP, managed by halab's heartbeat agents; "
+                    "one fault on the primary; every write checked", ThreeTierOptions, run)

@@ -1,0 +1,82 @@
+"""`halab run three-tier`, as a user runs it: a client writes through the web VIP and the web tier
+to the DB VIP; a fault hits the primary database or its replication; the write checker's verdict
+is what must hold (README, "The database tier")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.daemons.postgresql import require_postgresql
+from tests.lab.helpers import halab_leftovers
+
+pytestmark = [pytest.mark.mininet, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(tmp_path: Path, *argv: str) -> dict:
+    require_postgresql()
+    done = subprocess.run([sys.executable, "-m", "harness.entry", "run", "three-tier", *argv, "--json",
+                           "--before", "1.5", "--out", str(tmp_path)], capture_output=True, text=True, timeout=240,
+                          cwd=REPO)
+    assert done.returncode in (0, 1), done.stderr
+    assert halab_leftovers() == []   # no postgres, no web server, no data directory
+    return json.loads(done.stdout)
+
+
+def verdict(result: dict) -> dict:
+    return result["database"]["verdict"]
+
+
+def test_sync_primary_crash_through_the_web_tier_loses_no_acknowledged_write(tmp_path):
+    r = run(tmp_path, "--fault", "db-primary-crash", "--replication", "sync", "--after", "3")
+    v = verdict(r)
+    assert v["valid"] and v["acknowledged_lost"] == [] and v["stale"] == []
+    assert r["database"]["primary_after"] == "db2"
+    assert r["database"]["replication_lag_before"]["sync_state"] == "sync"
+    outage = r["database"]["write_outage"]
+    assert outage is not None and outage < 5.0, outage   # the benchmark measures it; this only bounds it
+    assert {q["server"] for q in r["timeline"] if q["server"]} == {"db1", "db2"}
+
+
+def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tmp_path):
+    """Not strict: db1 falls back to asynchronous once db2's lease has run out, acknowledges
+    writes db2 never gets, and crashes. db2 refuses promotion; db1's disk, read after the run,
+    holds every acknowledged write."""
+    r = run(tmp_path, "--fault", "replication-cut-then-crash", "--replication", "sync", "--fallback-timeout", "1.5",
+            "--after", "2.5")
+    v = verdict(r)
+    assert v["valid"] and v["acknowledged_lost"] == []
+    assert r["database"]["primary_after"] is None and r["database"]["write_outage"] is None
+    assert "asynchronous" in [e["state"] for e in r["agent_events"] if e["host"] == "db1"]
+    refused = [e["reason"] for e in r["agent_events"] if e["host"] == "db2" and e["state"] == "start failed"]
+    assert refused and all("not a synchronous standby" in why for why in refused)
+
+
+def test_async_replication_cut_then_crash_loses_what_the_standby_never_received(tmp_path):
+    """Asynchronous replication promotes whatever the standby has: with replication cut for
+    seconds before the crash, the writes of those seconds were acknowledged and are gone. The
+    checker must see them (a checker that finds nothing here could not find anything)."""
+    r = run(tmp_path, "--fault", "replication-cut-then-crash", "--replication", "async", "--cut-lead", "2",
+            "--after", "2.5")
+    v = verdict(r)
+    assert r["database"]["primary_after"] == "db2"
+    cut = next(e["at"] for e in r["database"]["other_faults"] if e["kind"] == "tcp-cut")
+    acknowledged_during_cut = [q["seq"] for q in r["timeline"]
+                               if q["server"] == "db1" and q["sent"] > cut + 0.5 and q["replied"]]
+    assert len(acknowledged_during_cut) > 20
+    assert set(acknowledged_during_cut) <= set(v["acknowledged_lost"])
+    assert not v["valid"] and v["stale"] == []
+
+
+def test_remote_apply_process_kill_fails_over_from_web1_straight_to_the_db_vip(tmp_path):
+    r = run(tmp_path, "--fault", "db-process-kill", "--replication", "remote_apply", "--writes", "db",
+            "--after", "3")
+    v = verdict(r)
+    assert v["valid"] and v["acknowledged_lost"] == []
+    assert r["database"]["primary_after"] == "db2" and r["database"]["write_outage"] is not None
