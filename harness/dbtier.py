@@ -1,6 +1,6 @@
-"""The database tier of a lab: two PostgreSQL servers, one streaming from the other, and halab's
-heartbeat agents managing them (which one is the primary, the DB VIP, fencing, promotion and
-the synchronous-replication lease)."""
+"""The database tier of a lab: two PostgreSQL servers, one streaming from the other, managed by
+halab's heartbeat agents (which one is the primary, the DB VIP, fencing, promotion and the
+synchronous-replication lease), or by Patroni for comparison."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from ipaddress import IPv4Interface
 from ha.heartbeat import postgresql as pg_resource
 from ha.heartbeat.config import postgresql_resource
 from harness.daemons.heartbeat import HalabHeartbeat, node_config
-from harness.daemons.postgresql import DbCluster, PostgreSQL
+from harness.daemons.patroni import RAFT_PORT, ROUTER_CHECKS, TIMINGS, Patroni, PatroniRouter, RaftWitness
+from harness.daemons.postgresql import REPLICATION_USER, DbCluster, PostgreSQL
 from harness.errors import HalabError
+from harness.events import Event
 from harness.lab import Lab
 
 #: How often the agent checks its database (and, as the primary, its standby's replication).
@@ -38,12 +40,17 @@ def streaming_pair(lab: Lab, hosts: tuple[str, str], replication: str) -> tuple[
 
 @dataclass
 class ManagedPair:
+    """Two servers and what manages them: halab's heartbeat agents (or, PatroniPair, Patroni)."""
+
     servers: dict[str, PostgreSQL]
     agents: dict[str, HalabHeartbeat]
 
     @property
     def cluster(self) -> DbCluster:
         return next(iter(self.servers.values())).cluster
+
+    def events(self) -> list[Event]:
+        return [e for a in self.agents.values() for e in a.events()]
 
     def lease_held(self, standby: str) -> bool:
         """The standby's agent holds the primary's synchronous-replication lease."""
@@ -88,3 +95,59 @@ def _wait(condition, timeout: float, what: str, lab: Lab) -> None:
         if time.monotonic() > deadline:
             raise HalabError(f"{what} within {timeout:g} s.", f"See the agents' and servers' logs in {lab.run_dir}.")
         time.sleep(0.1)
+
+
+@dataclass
+class PatroniPair:
+    """The same two servers under Patroni, with its Raft witness and HAProxy on the gateway."""
+
+    servers: dict[str, PostgreSQL]   # for SQL over each host's socket; Patroni runs the servers
+    patronis: dict[str, Patroni]
+
+    @property
+    def cluster(self) -> DbCluster:
+        return next(iter(self.servers.values())).cluster
+
+    def events(self) -> list[Event]:
+        return [e for p in self.patronis.values() for e in p.events()]
+
+
+def patroni_pair(lab: Lab, hosts: tuple[str, str], witness: str, vip: IPv4Interface, timings: str,
+                 replication: str, strict: bool = False, timeout: float = 60.0) -> PatroniPair:
+    """Patroni on both hosts (`timings`: "patroni" for its defaults, "patroni-tuned"), hosts[0]
+    bootstrapped first so that it leads, then the standby; HAProxy on `witness` holds the VIP."""
+    assert lab.state is not None
+    cluster = DbCluster(lab.state.run_id, replication=replication)
+    address = {h: str(lab.topo.addresses[h][0].ip) for h in (*hosts, witness)}
+    raft = {h: f"{a}:{RAFT_PORT}" for h, a in address.items()}
+    RaftWitness(lab, witness, cluster, [raft[h] for h in hosts]).start()
+    patronis = {h: Patroni(lab, h, cluster, TIMINGS[timings], synchronous=replication != "async", strict=strict,
+                           partners=[raft[o] for o in (*hosts, witness) if o != h]) for h in hosts}
+    servers = {h: PostgreSQL(lab, h, cluster) for h in hosts}
+    first, second = hosts
+    for h in hosts:
+        patronis[h].prepare()
+    patronis[first].start()
+    # Primary, and done with its bootstrap: the replication role it creates last exists.
+    _wait(lambda: is_primary(servers[first]) and servers[first].sql(
+        f"SELECT count(*) FROM pg_roles WHERE rolname = '{REPLICATION_USER}'") == "1", timeout,
+        f"Patroni did not bootstrap {first}", lab)
+    servers[first].create_app()
+    patronis[second].start()
+    servers[first].wait_streaming(second, timeout=timeout)
+    if replication != "async":
+        _wait(lambda: servers[first].sql("SELECT sync_state FROM pg_stat_replication") in ("sync", "quorum"),
+              timeout, f"Patroni did not make {second} a synchronous standby", lab)
+    interface = lab.topo.interface_on(witness, vip.network)[0]
+    lab.run(witness, ["ip", "addr", "add", str(vip), "dev", interface])
+    PatroniRouter(lab, witness, str(vip.ip), {h: address[h] for h in hosts}, cluster.port,
+                  ROUTER_CHECKS[timings]).start()
+    return PatroniPair(servers, patronis)
+
+
+def is_primary(server: PostgreSQL) -> bool:
+    """It answers, as a primary (False while it is down, starting, or a standby)."""
+    try:
+        return not server.in_recovery()
+    except HalabError:
+        return False   # not up yet

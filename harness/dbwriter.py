@@ -6,8 +6,8 @@ with what the client saw, for harness.writecheck to judge.
 
 Each write is one connection and one autocommitted INSERT (as a web request would do it), in its
 own task, so a write stuck in a failover does not hold up the next. The INSERT returns who
-committed it (cluster_name) and on which timeline; a standby refuses it (read-only), which is a
-definite failure. The password comes from a libpq password file, never the command line.
+committed it (halab.node, set on each server) and on which timeline; a standby refuses it
+(read-only), which is a definite failure. The password comes from a libpq password file, never the command line.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness.writecheck import Write
 
-INSERT = ("INSERT INTO writes (id) VALUES (%s) RETURNING current_setting('cluster_name'), "
+INSERT = ("INSERT INTO writes (id) VALUES (%s) RETURNING current_setting('halab.node'), "
           "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
 #: SQLSTATE classes that mean the server refused the statement: nothing was committed.
 REFUSED_CLASSES = ("08", "23", "25", "28", "3D", "42", "53", "57")

@@ -9,14 +9,16 @@ from harness.daemons.base import Daemon
 from harness.daemons.controller import Controller
 from harness.daemons.haproxy import HAProxy
 from harness.daemons.heartbeat import HalabHeartbeat
+from harness.daemons.patroni import Patroni, PatroniRouter, RaftWitness
 from harness.daemons.postgresql import PostgreSQL
 from harness.daemons.responder import Responder
 from harness.daemons.vrrp import HalabVrrp, Keepalived
+from harness.daemons.webapp import WebApp
 from harness.procs import is_running
 
 DAEMONS: dict[str, type[Daemon]] = {cls.program: cls for cls in
                                     (Controller, Responder, HalabVrrp, Keepalived, HalabHeartbeat, HAProxy,
-                                     PostgreSQL)}
+                                     PostgreSQL, Patroni, RaftWitness, PatroniRouter, WebApp)}
 #: What else a lab starts that could outlive it: the shell Mininet keeps in every host.
 OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:"}
 
@@ -37,5 +39,5 @@ def running() -> list[str]:
     return [found[pid] for pid in sorted(found)]
 
 
-__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "PostgreSQL",
-           "Responder", "process_patterns", "running"]
+__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "Patroni",
+           "PatroniRouter", "PostgreSQL", "RaftWitness", "Responder", "WebApp", "process_patterns", "running"]

@@ -88,6 +88,7 @@ class DbCluster:
     port: int = PORT
     app_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
     replication_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+    superuser_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)  # Patroni's
 
     def __post_init__(self) -> None:
         if self.replication not in REPLICATION_MODES:
@@ -144,6 +145,7 @@ class DbCluster:
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir(host)),
             "cluster_name": host,
+            "halab.node": host,     # who acknowledged a write (the writer asks; Patroni sets it too)
             # What a commit waits for once a standby is named (by set_standbys or a manager).
             "synchronous_commit": self.replication_settings([])["synchronous_commit"],
             "wal_level": "replica",
@@ -291,11 +293,16 @@ class PostgreSQL(Daemon):
     def create_roles(self) -> None:
         """On the primary, once: the replication and application roles, and the writes table."""
         self.sql(f"CREATE ROLE {REPLICATION_USER} LOGIN REPLICATION PASSWORD '{self.cluster.replication_password}'")
-        self.sql(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{self.cluster.app_password}'")
         # pg_rewind's source needs these functions, and nothing else (PostgreSQL's pg_rewind page).
         self.sql("; ".join(f"GRANT EXECUTE ON FUNCTION pg_catalog.{f} TO {REPLICATION_USER}" for f in (
             "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)", "pg_read_binary_file(text)",
             "pg_read_binary_file(text, bigint, bigint, boolean)")))
+        self.create_app()
+
+    def create_app(self) -> None:
+        """The application role, its database and the writes table (a manager that made the
+        replication role itself, Patroni, needs only these)."""
+        self.sql(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{self.cluster.app_password}'")
         self.sql(f"CREATE DATABASE {APP_USER} OWNER {APP_USER}")
         self.sql(f"SET ROLE {APP_USER}; {SCHEMA}", database=APP_USER)
 

@@ -5,6 +5,8 @@ against the table the surviving primary holds (harness.writecheck)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -13,8 +15,10 @@ from pathlib import Path
 from ha.heartbeat.config import INTERVAL_MAX, INTERVAL_MIN
 from ha.heartbeat.postgresql import REPLY_MAX_AGE_S
 from harness import dbwriter, lb, writecheck
+from harness.daemons.patroni import ROUTER_CHECKS, TIMINGS
 from harness.daemons.postgresql import PORT, REPLICATION_MODES, PostgreSQL, require_postgresql
-from harness.dbtier import ManagedPair, managed_pair
+from harness.daemons.webapp import WebApp
+from harness.dbtier import ManagedPair, PatroniPair, is_primary, managed_pair, patroni_pair
 from harness.dbwriter import WEB_PORT
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
@@ -29,6 +33,7 @@ FAULTS = ("db-primary-crash", "db-link-cut", "db-process-kill", "replication-cut
 #: Faults that nothing undoes (crashes, a kill).
 LASTING_NOT = ("db-primary-crash", "db-process-kill", "replication-cut-then-crash")
 PRIORITIES = {"db1": 200, "db2": 100}
+MANAGERS = ("halab", "patroni", "patroni-tuned")
 PRIMARY, STANDBY = "db1", "db2"
 WEBS, FRONT_SWITCH = 2, 1   # the load balancer runs on s1, the front network
 
@@ -37,6 +42,9 @@ WEBS, FRONT_SWITCH = 2, 1   # the load balancer runs on s1, the front network
 class ThreeTierOptions:
     fault: str = option("db-primary-crash", f"what happens to {PRIMARY}, the primary (or to its replication)",
                         choices=FAULTS)
+    manager: str = option("halab", "what manages the database pair: halab's heartbeat agents, or Patroni with its "
+                                   "default timings or tuned as far as its documentation allows",
+                          choices=MANAGERS)
     writes: str = option("web", "the writer's path: through the web VIP and a web server, or from web1 straight "
                                 "to the DB VIP", choices=("web", "db"))
     replication: str = option("sync", "what a commit waits for", choices=REPLICATION_MODES)
@@ -82,11 +90,23 @@ class ThreeTierOptions:
         return self.cut_lead if self.cut_lead is not None else self.falls_back_after + 1.5
 
     @property
+    def takeover(self) -> float:
+        """Long enough to see the standby take over: halab's agent within a second or so;
+        Patroni's leader lock must expire (ttl after its last renewal), its next loop promotes,
+        and HAProxy's checks must see the new primary (`rise` checks)."""
+        if self.manager == "halab":
+            return 4.0
+        t = TIMINGS[self.manager]
+        inter, _fall, rise = ROUTER_CHECKS[self.manager]
+        return t["ttl"] + t["loop_wait"] + inter * rise + 5.0
+
+    @property
     def writing_after(self) -> float:
         if self.after is not None:
             return self.after
-        return self.falls_back_after + 2.5 + (self.lasting or 0.0) if self.fault == "replication-cut" else 4.0
-
+        if self.fault == "replication-cut":
+            return self.falls_back_after + 2.5 + (self.lasting or 0.0)
+        return self.takeover
 
 def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
     require_postgresql()
@@ -94,9 +114,14 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
     web = lb.service(topo, name="web", port=WEB_PORT, check="tcp", interval=0.1)
     progress("starting the lab network, the load balancer and the fencing controller")
     with Lab(topo, run_dir, lb=lb.config(web, switches=(FRONT_SWITCH,)), fencing=True) as lab:
-        progress(f"starting PostgreSQL on {PRIMARY} and {STANDBY} ({opts.replication}) and the heartbeat agents")
-        pair = managed_pair(lab, PRIORITIES, opts.replication, strict=opts.strict,
-                            fallback_timeout=opts.fallback_timeout, interval=opts.interval, vip=topo.db_vip)
+        progress(f"starting PostgreSQL on {PRIMARY} and {STANDBY} ({opts.replication}), managed by {opts.manager}")
+        if opts.manager == "halab":
+            pair: ManagedPair | PatroniPair = managed_pair(
+                lab, PRIORITIES, opts.replication, strict=opts.strict, fallback_timeout=opts.fallback_timeout,
+                interval=opts.interval, vip=topo.db_vip)
+        else:
+            pair = patroni_pair(lab, (PRIMARY, STANDBY), "gateway", topo.db_vip, opts.manager, opts.replication,
+                                strict=opts.strict)
         passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
         if opts.writes == "web":
             progress(f"starting the web servers {', '.join(topo.hosts_with_role('backend'))}")
@@ -115,7 +140,7 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
         survivor = _primary_now(pair)
         checked = survivor or _restarted_old_primary(pair, progress)
         final = _table(checked)
-        events = [e for a in pair.agents.values() for e in a.events()]
+        events = pair.events()
         extra_events = [e for e in faults.events if e is not fault]
     verdict = writecheck.check(writes, final)
     database = {
@@ -135,11 +160,10 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
 def start_web_tier(lab: Lab, topo: ThreeTierTopo, passfile: Path) -> None:
     """harness.webapp on every web server, on its front address, writing through the DB VIP;
     returns once the load balancer has them all in its pool."""
-    for host in topo.hosts_with_role("backend"):
-        app = lab.spawn(host, "webapp", [sys.executable, "-u", "-m", "harness.webapp", "--name", host,
-                                         "--listen", str(topo.addresses[host][0].ip), "--db-host",
-                                         str(topo.db_vip.ip), "--passfile", str(passfile)])
-        app.wait_for("serving", timeout=15)
+    apps = [WebApp(lab, host, str(topo.addresses[host][0].ip), str(topo.db_vip.ip), passfile).launch()
+            for host in topo.hosts_with_role("backend")]
+    for app in apps:
+        app.wait_ready()
     lb.wait_for_pool(lab, timeout=20, service_name="web")
 
 
@@ -158,7 +182,7 @@ def _start_writer(lab: Lab, topo: ThreeTierTopo, opts: ThreeTierOptions, passfil
     return lab.spawn(host, "dbwriter", [sys.executable, "-m", "harness.dbwriter", *argv]), out
 
 
-def _inject(faults: Faults, opts: ThreeTierOptions, pair: ManagedPair, lead: float,
+def _inject(faults: Faults, opts: ThreeTierOptions, pair: ManagedPair | PatroniPair, lead: float,
             progress: Progress) -> tuple[FaultEvent, Undo]:
     kind = opts.fault
     if kind == "db-primary-crash":
@@ -166,7 +190,11 @@ def _inject(faults: Faults, opts: ThreeTierOptions, pair: ManagedPair, lead: flo
     if kind == "db-link-cut":
         return faults.cut_link(PRIMARY, "s2"), lambda: faults.restore_link(PRIMARY, "s2")
     if kind == "db-process-kill":
-        return faults.kill(pair.servers[PRIMARY]), None
+        # The postmaster, whoever started it (the lab, or Patroni): its pid is in its data directory.
+        pid = int((pair.cluster.data_dir(PRIMARY) / "postmaster.pid").read_text().split()[0])
+        at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        return faults.record("process-kill", f"postgres@{PRIMARY}", at), None
     cut = faults.cut_tcp(STANDBY, PRIMARY, PORT)
     if kind == "replication-cut":
         return cut, lambda: faults.restore_tcp(STANDBY, PRIMARY)
@@ -188,18 +216,12 @@ def _replication_lag(primary: PostgreSQL) -> dict | None:
             "replay_bytes_behind": behind}
 
 
-def _primary_now(pair: ManagedPair) -> PostgreSQL | None:
+def _primary_now(pair: ManagedPair | PatroniPair) -> PostgreSQL | None:
     """The server that is a primary now (None: none is, or none answers)."""
-    for server in pair.servers.values():
-        try:
-            if server.alive() and not server.in_recovery():
-                return server
-        except HalabError:
-            continue
-    return None
+    return next((server for server in pair.servers.values() if is_primary(server)), None)
 
 
-def _restarted_old_primary(pair: ManagedPair, progress: Progress) -> PostgreSQL:
+def _restarted_old_primary(pair: ManagedPair | PatroniPair, progress: Progress) -> PostgreSQL:
     """No server was promoted (writes stopped rather than risk losing some): what the old primary
     acknowledged is on its disk. Start it again, as its host would after a reboot (its links stay
     down: nobody else can reach it), so that the checker reads its table."""
