@@ -3,6 +3,7 @@ with what the client saw, for harness.writecheck to judge.
 
     python -m harness.dbwriter --host 10.0.1.100 --passfile F --rate 100 --seconds 10 --out writes.jsonl
     python -m harness.dbwriter --via-web --host 10.0.0.100 --rate 100 --seconds 10 --out writes.jsonl
+    python -m harness.dbwriter --host 10.0.1.100 --passfile F --closed-loop 8 --seconds 10 --out writes.jsonl
 
 Each write is one connection and one autocommitted INSERT (as a web request would do it), in its
 own task, so a write stuck in a failover does not hold up the next. The INSERT returns who
@@ -113,6 +114,33 @@ async def run(write: Callable[[int], Awaitable[Write]], rate: float, seconds: fl
     return list(await asyncio.gather(*tasks))
 
 
+async def closed_loop(conninfo: str, workers: int, seconds: float, timeout: float, first_id: int) -> list[Write]:
+    """Throughput: `workers` connections, each inserting as fast as its commits come back, for
+    `seconds`. What a commit costs (the wait for a standby, in a synchronous mode) shows here,
+    not hidden behind a new connection per write."""
+    import psycopg
+
+    ids = iter(range(first_id, first_id + 10**9))
+    end = time.monotonic() + seconds
+
+    async def worker() -> list[Write]:
+        done: list[Write] = []
+        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+            while time.monotonic() < end:
+                id_, invoked = next(ids), time.monotonic()
+                try:
+                    async with asyncio.timeout(timeout):
+                        row = await (await conn.execute(INSERT, (id_,))).fetchone()
+                except (TimeoutError, psycopg.Error) as exc:
+                    done.append(Write(id_, invoked, time.monotonic(), outcome_of(exc, connected=True)))
+                    break   # the connection is in doubt: this worker stops
+                assert row is not None
+                done.append(Write(id_, invoked, time.monotonic(), "ok", str(row[0]), int(row[1])))
+        return done
+
+    return [w for ws in await asyncio.gather(*(worker() for _ in range(workers))) for w in ws]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.dbwriter", description=__doc__.splitlines()[0])
     parser.add_argument("--host", required=True, help="the DB VIP (or a server's address), or with --via-web "
@@ -123,11 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="writes per second (1 to 2000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to write (at most 3600)")
     parser.add_argument("--timeout", type=float, default=1.0, help="per write, connection included")
+    parser.add_argument("--closed-loop", type=int, metavar="WORKERS", help="instead of --rate: this many "
+                        "connections (1 to 64), each writing as fast as its commits return (throughput)")
     parser.add_argument("--first-id", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, one write each")
     args = parser.parse_args(argv)
     if not (1 <= args.rate <= 2000 and 0 < args.seconds <= 3600 and 0 < args.timeout <= 60):
         parser.error("--rate 1 to 2000, --seconds up to 3600, --timeout up to 60")
+    if args.closed_loop is not None and (args.via_web or not 1 <= args.closed_loop <= 64):
+        parser.error("--closed-loop takes 1 to 64 workers, straight to the database (not with --via-web)")
     if args.via_web:
         port = args.port or WEB_PORT
         write: Callable[[int], Awaitable[Write]] = lambda i: write_via_web(args.host, port, i, args.timeout)  # noqa: E731
@@ -136,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--passfile {args.passfile}: no such file (a libpq password file for the app role)")
         conninfo = conninfo_for(args.host, args.port or 5432, args.passfile, args.timeout, "halab-dbwriter")
         write = lambda i: write_one(conninfo, i, args.timeout)  # noqa: E731
-    writes = asyncio.run(run(write, args.rate, args.seconds, args.first_id))
+    if args.closed_loop is not None:
+        writes = asyncio.run(closed_loop(conninfo, args.closed_loop, args.seconds, args.timeout, args.first_id))
+    else:
+        writes = asyncio.run(run(write, args.rate, args.seconds, args.first_id))
     with args.out.open("w") as f:
         for w in writes:
             f.write(json.dumps(asdict(w)) + "\n")
