@@ -34,14 +34,14 @@ from rich.table import Table
 
 from harness import dbwriter
 from harness.daemons.postgresql import REPLICATION_MODES
-from harness.dbtier import managed_pair
+from harness.dbtier import PRIORITIES, managed_pair
 from harness.lab import Lab
 from harness.measure import median, ratio
-from harness.scenarios.three_tier import FAULTS, PRIORITIES, ThreeTierOptions
+from harness.scenarios.three_tier import FAULTS, ThreeTierOptions
 from harness.scenarios.three_tier import run as three_tier
 from topologies.three_tier import ThreeTierTopo
 
-MANAGERS = ("halab", "patroni-tuned", "patroni")
+MANAGERS = ("halab", "patroni-tuned", "patroni")   # the order they take turns in
 WORKERS, SECONDS = 8, 10.0
 
 

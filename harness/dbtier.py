@@ -10,6 +10,7 @@ from ipaddress import IPv4Interface
 
 from ha.heartbeat import postgresql as pg_resource
 from ha.heartbeat.config import postgresql_resource
+from harness.daemons.base import Daemon
 from harness.daemons.heartbeat import HalabHeartbeat, node_config
 from harness.daemons.patroni import RAFT_PORT, ROUTER_CHECKS, TIMINGS, Patroni, PatroniRouter, RaftWitness
 from harness.daemons.postgresql import REPLICATION_USER, DbCluster, PostgreSQL
@@ -19,6 +20,28 @@ from harness.lab import Lab
 
 #: How often the agent checks its database (and, as the primary, its standby's replication).
 MONITOR_INTERVAL_S, MONITOR_TIMEOUT_S = 0.2, 1.0
+MANAGERS = ("halab", "patroni", "patroni-tuned")
+#: The database pair's hosts in the three-tier topology, and halab's priorities (db1 preferred).
+PRIORITIES = {"db1": 200, "db2": 100}
+WITNESS = "gateway"
+
+
+@dataclass(frozen=True)
+class DbTierSpec:
+    """How a lab's database pair runs: what manages it, and what a commit waits for."""
+
+    manager: str = "halab"          # one of MANAGERS
+    replication: str = "sync"       # one of REPLICATION_MODES
+    strict: bool = False            # synchronous: wait for a missing standby for ever
+    fallback_timeout: float = 3.0   # synchronous, not strict: seconds before falling back
+    interval: float = 0.1           # halab's heartbeat interval
+
+    def start(self, lab: Lab, vip: IPv4Interface) -> ManagedPair | PatroniPair:
+        if self.manager == "halab":
+            return managed_pair(lab, PRIORITIES, self.replication, strict=self.strict,
+                                fallback_timeout=self.fallback_timeout, interval=self.interval, vip=vip)
+        return patroni_pair(lab, tuple(PRIORITIES), WITNESS, vip, self.manager, self.replication,  # type: ignore[arg-type]
+                            strict=self.strict)
 
 
 def streaming_pair(lab: Lab, hosts: tuple[str, str], replication: str) -> tuple[PostgreSQL, PostgreSQL]:
@@ -52,6 +75,9 @@ class ManagedPair:
     def events(self) -> list[Event]:
         return [e for a in self.agents.values() for e in a.events()]
 
+    def daemons(self) -> list[Daemon]:
+        return [*self.servers.values(), *self.agents.values()]
+
     def lease_held(self, standby: str) -> bool:
         """The standby's agent holds the primary's synchronous-replication lease."""
         status = self.agents[standby].status() or {}
@@ -71,9 +97,13 @@ def managed_pair(lab: Lab, priorities: dict[str, int], replication: str, strict:
     agents = {}
     for db, peer in ((primary, second), (standby, first)):
         assert db.host is not None
+        # How its server follows the peer's after a failover (a rejoin by the agent).
+        follow = (f"host={lab.topo.addresses[peer][0].ip} port={db.cluster.port} user={REPLICATION_USER} "
+                  f"dbname=postgres connect_timeout=5 passfile={db.cluster.replication_passfile(db.host)}")
         server = pg_resource.PgServer(str(db.data_dir), str(db.cluster.socket_dir(db.host)), bin_directory=str(db.bin),
                                       synchronous_standby="" if replication == "async" else peer,
-                                      synchronous_mode_strict=strict, synchronous_fallback_timeout=fallback_timeout)
+                                      synchronous_mode_strict=strict, synchronous_fallback_timeout=fallback_timeout,
+                                      primary_conninfo=follow)
         base = node_config(lab, db.host, interval, priorities, vip)
         resources = (postgresql_resource("db", server, MONITOR_INTERVAL_S, MONITOR_TIMEOUT_S), base.resources[0])
         # No automatic failback: the old primary's data forked; it comes back as a standby only.
@@ -103,6 +133,7 @@ class PatroniPair:
 
     servers: dict[str, PostgreSQL]   # for SQL over each host's socket; Patroni runs the servers
     patronis: dict[str, Patroni]
+    helpers: list[Daemon]            # the Raft witness, HAProxy
 
     @property
     def cluster(self) -> DbCluster:
@@ -110,6 +141,9 @@ class PatroniPair:
 
     def events(self) -> list[Event]:
         return [e for p in self.patronis.values() for e in p.events()]
+
+    def daemons(self) -> list[Daemon]:
+        return [*self.patronis.values(), *self.helpers]
 
 
 def patroni_pair(lab: Lab, hosts: tuple[str, str], witness: str, vip: IPv4Interface, timings: str,
@@ -120,7 +154,7 @@ def patroni_pair(lab: Lab, hosts: tuple[str, str], witness: str, vip: IPv4Interf
     cluster = DbCluster(lab.state.run_id, replication=replication)
     address = {h: str(lab.topo.addresses[h][0].ip) for h in (*hosts, witness)}
     raft = {h: f"{a}:{RAFT_PORT}" for h, a in address.items()}
-    RaftWitness(lab, witness, cluster, [raft[h] for h in hosts]).start()
+    helpers: list[Daemon] = [RaftWitness(lab, witness, cluster, [raft[h] for h in hosts]).start()]
     patronis = {h: Patroni(lab, h, cluster, TIMINGS[timings], synchronous=replication != "async", strict=strict,
                            partners=[raft[o] for o in (*hosts, witness) if o != h]) for h in hosts}
     servers = {h: PostgreSQL(lab, h, cluster) for h in hosts}
@@ -140,9 +174,9 @@ def patroni_pair(lab: Lab, hosts: tuple[str, str], witness: str, vip: IPv4Interf
               timeout, f"Patroni did not make {second} a synchronous standby", lab)
     interface = lab.topo.interface_on(witness, vip.network)[0]
     lab.run(witness, ["ip", "addr", "add", str(vip), "dev", interface])
-    PatroniRouter(lab, witness, str(vip.ip), {h: address[h] for h in hosts}, cluster.port,
-                  ROUTER_CHECKS[timings]).start()
-    return PatroniPair(servers, patronis)
+    helpers.append(PatroniRouter(lab, witness, str(vip.ip), {h: address[h] for h in hosts}, cluster.port,
+                                 ROUTER_CHECKS[timings]).start())
+    return PatroniPair(servers, patronis, helpers)
 
 
 def is_primary(server: PostgreSQL) -> bool:

@@ -18,6 +18,7 @@ from pyroute2 import IPRoute
 
 from harness.errors import HalabError
 from harness.lab import Lab, start_thread
+from harness.process import LabProcess
 from harness.procs import kill, pids_in_netns
 
 PARTITION_TABLE = "halab_partition"
@@ -134,7 +135,11 @@ class Faults:
 
     def kill(self, proc: Signalable) -> FaultEvent:
         """SIGKILL: the process dies without a word (a crashed server)."""
-        return self.record("kill", proc.name, proc.signal(signal.SIGKILL))
+        event = self.record("kill", proc.name, proc.signal(signal.SIGKILL))
+        process = getattr(proc, "process", proc)   # a daemon's, or a lab process itself
+        if isinstance(process, LabProcess):
+            self._reap([process])
+        return event
 
     def terminate(self, proc: Signalable) -> FaultEvent:
         """SIGTERM: a clean shutdown, where the process may say goodbye (VRRP priority 0)."""
@@ -157,7 +162,17 @@ class Faults:
         for pid in pids_in_netns(inode) if inode else []:
             if pid != node.pid:  # Mininet's shell is the host itself, not a process on it
                 kill(pid)
+        self._reap([p for p in self.lab.processes if p.host == host])
         return self.record("crash-host", host, at)
+
+    def _reap(self, processes: list[LabProcess], timeout: float = 2.0) -> None:
+        """Collect killed processes of the lab. Until then they are zombies, children of this one,
+        which a real crash leaves nothing of: a PostgreSQL data directory whose postmaster.pid names
+        one counts as in use, and a rejoin would wait for it for ever."""
+        deadline = time.monotonic() + timeout
+        for p in processes:
+            while p.popen.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
 
     def restore_host(self, host: str) -> FaultEvent:
         """Bring a crashed host's links back up (its processes are the scenario's to restart)."""

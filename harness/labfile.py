@@ -1,15 +1,18 @@
 """A lab described in a file: the topology and its options, the links, the agents per host, the probe.
 
-    topology = "active-standby"        # active-standby | active-active | cluster | reference
-    [options]                          # the topology's own (clients, backends, web_servers)
+    topology = "active-standby"        # active-standby | active-active | cluster | reference | three-tier
+    [options]                          # the topology's own (clients, backends, web_servers, webs)
     clients = 1
     [links]                            # every link: bw in Mbit/s, delay in ms, loss in percent
     bw = 0
     [probe]                            # what `probe start` and `watch` send, and from where
     from = "client1"
     proto = "udp"
-    [lb]                               # active-active only: who balances the VIP
+    [lb]                               # active-active and three-tier: who balances the VIP
     kind = "sdn"                       # the switch (os-ken), or "haproxy" on proxy1
+    [database]                         # three-tier only: the PostgreSQL pair behind the DB VIP
+    manager = "halab"                  # halab | patroni | patroni-tuned
+    replication = "sync"               # async | sync | remote_apply
     [[agent]]                          # a program on some hosts, with its configuration
     hosts = ["server1"]                # or: role = "server"
     program = "halab-vrrp"
@@ -30,6 +33,8 @@ from typing import Any
 from ha.configcheck import ConfigError, get, no_unknown, read_toml
 from ha.heartbeat import config as heartbeat_config
 from ha.vrrp import config as vrrp_config
+from harness.daemons.postgresql import REPLICATION_MODES
+from harness.dbtier import MANAGERS, DbTierSpec
 from harness.errors import HalabError
 from harness.probe import PORT
 from topologies import TOPOLOGIES
@@ -37,13 +42,16 @@ from topologies.base import LabTopo
 
 #: The lab files that ship with halab, one per built-in topology.
 LABS_DIR = Path(__file__).resolve().parent.parent / "labs"
-PROGRAMS = ("responder", "halab-vrrp", "keepalived", "halab-heartbeat", "haproxy")
+PROGRAMS = ("responder", "halab-vrrp", "keepalived", "halab-heartbeat", "haproxy", "webapp")
 VRRP_PROGRAMS = ("halab-vrrp", "keepalived")
 LB_KINDS = ("sdn", "haproxy")
+#: The topologies whose VIP a load balancer answers for (the others' VIP is held by an agent).
+BALANCED = ("active-active", "three-tier")
 #: Options each topology takes from the file or the command line (besides bw).
 TOPOLOGY_OPTIONS = {"active-standby": {"clients"}, "active-active": {"backends", "clients"},
-                    "cluster": {"clients"}, "reference": {"web_servers", "clients"}}
-TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent"}
+                    "cluster": {"clients"}, "reference": {"web_servers", "clients"},
+                    "three-tier": {"webs", "clients"}}
+TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent", "database"}
 #: A stand-in for the secret the lab makes at start, so a file's heartbeat configuration is checked early.
 _PLACEHOLDER_SECRET = "checked-at-load-replaced-at-start"
 
@@ -84,7 +92,8 @@ class LabSpec:
     links: Links
     probe: ProbeSpec
     agents: tuple[AgentSpec, ...]
-    lb: str | None = None  # active-active: "sdn" or "haproxy"
+    lb: str | None = None  # active-active, three-tier: "sdn" or "haproxy"
+    database: DbTierSpec | None = None   # three-tier: its PostgreSQL pair
 
     def topo(self) -> LabTopo:
         """The topology the file describes (a pure description: nothing starts)."""
@@ -122,7 +131,7 @@ def parse(raw: dict, path: Path) -> LabSpec:
             get(options, key, int, f"{src}: options", check=lambda v: 1 <= v <= 99, allowed="a count from 1 to 99")
         links = _links(get(raw, "links", dict, src, default={}, allowed="a table"), f"{src}: links")
         lb = _lb(raw, topology, src)
-        spec = LabSpec(src, topology, dict(options), links, _probe(raw, src), (), lb)
+        spec = LabSpec(src, topology, dict(options), links, _probe(raw, src), (), lb, _database(raw, topology, src))
         topo = spec.topo()
         agents = get(raw, "agent", list, src, default=[], allowed="[[agent]] tables")
         spec = replace(spec, agents=tuple(_agent(a, f"{src}: agent[{i}]", path.parent, topo)
@@ -145,8 +154,8 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
                              f"Its options are: {', '.join(sorted(TOPOLOGY_OPTIONS[spec.topology])) or 'none'}.")
         if not 1 <= given[key] <= 99:
             raise HalabError(f"--{key.replace('_', '-')} {given[key]} is out of range.", "Choose 1 to 99.")
-    if lb is not None and spec.topology != "active-active":
-        raise HalabError(f"--lb applies to the active-active topology, not {spec.topology}.",
+    if lb is not None and spec.topology not in BALANCED:
+        raise HalabError(f"--lb applies to the {' and '.join(BALANCED)} topologies, not {spec.topology}.",
                          "Leave it out (the reference topology always runs HAProxy).")
     agents = spec.agents
     if agent is not None:
@@ -184,14 +193,39 @@ def _links(t: dict, where: str) -> Links:
 
 def _lb(raw: dict, topology: str, src: str) -> str | None:
     t = get(raw, "lb", dict, src, default=None, allowed="a table")
-    if topology != "active-active":
+    if topology not in BALANCED:
         if t is not None:
-            raise ConfigError(f"{src}: lb: only the active-active topology has a load balancer to choose")
+            raise ConfigError(f"{src}: lb: only the {' and '.join(BALANCED)} topologies have a load balancer to "
+                              "choose")
         return None
     t = t or {}
     no_unknown(t, {"kind"}, f"{src}: lb")
     return get(t, "kind", str, f"{src}: lb", default="sdn", check=lambda v: v in LB_KINDS,
                allowed=" or ".join(LB_KINDS))
+
+
+def _database(raw: dict, topology: str, src: str) -> DbTierSpec | None:
+    t = get(raw, "database", dict, src, default=None, allowed="a table")
+    where = f"{src}: database"
+    if topology != "three-tier":
+        if t is not None:
+            raise ConfigError(f"{where}: only the three-tier topology has a database tier")
+        return None
+    t = t or {}
+    no_unknown(t, {"manager", "replication", "strict", "fallback_timeout", "interval"}, where)
+    interval = float(get(t, "interval", (int, float), where, default=0.1, check=lambda v: 0.01 <= v <= 10,
+                         allowed="seconds from 0.01 to 10"))
+    least = 3 * interval + 1   # the lease must outlast a takeover (deadtime + 1 s)
+    return DbTierSpec(
+        manager=get(t, "manager", str, where, default="halab", check=lambda v: v in MANAGERS,
+                    allowed=" | ".join(MANAGERS)),
+        replication=get(t, "replication", str, where, default="sync", check=lambda v: v in REPLICATION_MODES,
+                        allowed=" | ".join(REPLICATION_MODES)),
+        strict=get(t, "strict", bool, where, default=False, allowed="true or false"),
+        fallback_timeout=float(get(t, "fallback_timeout", (int, float), where, default=3.0,
+                                   check=lambda v: least <= v <= 600,
+                                   allowed=f"seconds from {least:g} (3 heartbeat intervals + 1 s) to 600")),
+        interval=interval)
 
 
 def _probe(raw: dict, src: str) -> ProbeSpec:

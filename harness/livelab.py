@@ -22,8 +22,11 @@ from ha.heartbeat import config as heartbeat_config
 from ha.statusfile import write_atomically
 from ha.vrrp import config as vrrp_config
 from harness import lb, probe
-from harness.daemons import Controller, Daemon, HalabHeartbeat, HalabVrrp, HAProxy, Keepalived, Responder
+from harness.daemons import Controller, Daemon, HalabHeartbeat, HalabVrrp, HAProxy, Keepalived, Responder, WebApp
+from harness.daemons.postgresql import PostgreSQL, require_postgresql
 from harness.daemons.vrrp import VrrpDaemon
+from harness.dbtier import is_primary
+from harness.dbwriter import WEB_PORT
 from harness.errors import HalabError
 from harness.faults import Faults
 from harness.lab import Lab, start_thread
@@ -56,7 +59,9 @@ class LiveLab:
         self.topo = spec.topo()
         self.run_dir = run_dir.resolve()
         self.mode = mode
-        self.lab = Lab(self.topo, run_dir, lb=self._lb_config(), fencing=self._has("halab-heartbeat"))
+        self.lab = Lab(self.topo, run_dir, lb=self._lb_config(),
+                       fencing=self._has("halab-heartbeat") or spec.database is not None)
+        self.app_passfile: Path | None = None   # the web tier's password for the database
         self.daemons: list[Daemon] = []
         self.faults: Faults | None = None
         self.standing = StandingFaults()
@@ -72,16 +77,25 @@ class LiveLab:
     # --- life cycle ---------------------------------------------------------------------
 
     def start(self, progress=lambda _m: None) -> None:
+        if self.spec.database is not None:
+            require_postgresql()   # before anything starts
         progress("starting the lab network")
         self.lab.start()
         try:
             self.faults = Faults(self.lab)
             self._shape_links()
+            if self.spec.database is not None:
+                db = self.spec.database
+                progress(f"starting the database tier ({db.replication} replication, managed by {db.manager})")
+                pair = db.start(self.lab, self.topo.db_vip)  # type: ignore[attr-defined]
+                self.daemons += pair.daemons()
+                self.app_passfile = pair.cluster.write_app_passfile(self.run_dir / "app.pgpass")
             progress("starting the agents")
-            self.daemons = [self._daemon(agent, host).launch() for agent in self.spec.agents
-                            for host in agent.hosts_in(self.topo)]
+            self.daemons += [self._daemon(agent, host).launch() for agent in self.spec.agents
+                             for host in agent.hosts_in(self.topo)]
             for d in self.daemons:  # all at once: each one's start-up overlaps the others'
-                d.wait_ready()
+                if d.process is not None:
+                    d.wait_ready()
             if self.spec.lb == "haproxy":
                 self._haproxy_on_proxy()
             if self.spec.lb == "sdn":
@@ -335,7 +349,10 @@ class LiveLab:
     def _lb_config(self) -> LbConfig | None:
         if self.spec.lb != "sdn":
             return None
-        return lb.config(lb.service(self.topo, protocol=self.spec.probe.proto, check=self.spec.probe.proto))
+        services = [lb.service(self.topo, protocol=self.spec.probe.proto, check=self.spec.probe.proto)]
+        if self._has("webapp"):
+            services.append(lb.service(self.topo, name="web", port=WEB_PORT))
+        return lb.config(*services, switches=self.topo.balanced_switches)
 
     def _daemon(self, agent: AgentSpec, host: str) -> Daemon:
         where = f"{self.spec.source}: {agent.program} on {host}"
@@ -346,6 +363,12 @@ class LiveLab:
             if agent.program == "halab-vrrp":
                 return HalabVrrp(self.lab, host, vrrp.instances, realtime_priority=vrrp.realtime_priority)
             return Keepalived(self.lab, host, vrrp.instances[0], realtime_priority=vrrp.realtime_priority)
+        if agent.program == "webapp":
+            db_vip = getattr(self.topo, "db_vip", None)
+            if db_vip is None or self.app_passfile is None:
+                raise HalabError(f"{where}: the web application needs a database tier.",
+                                 "Use it in a three-tier lab, which has a [database] table.")
+            return WebApp(self.lab, host, str(self.topo.addresses[host][0].ip), str(db_vip.ip), self.app_passfile)
         if agent.program == "halab-heartbeat":
             assert self.lab.cluster_secret is not None and self.lab.fence_socket is not None
             raw = {**agent.config, "secret": self.lab.cluster_secret, "fencing": {"socket": str(self.lab.fence_socket)},
@@ -363,7 +386,10 @@ class LiveLab:
         assert vip is not None
         intf = self.topo.interfaces("proxy1")[0][0]
         self.lab.run("proxy1", ["ip", "addr", "add", str(vip), "dev", intf])
-        self.daemons.append(HAProxy(self.lab, "proxy1", str(vip.ip), {"probe": (probe.PORT, "roundrobin")}).start())
+        listeners = {"probe": (probe.PORT, "roundrobin")}
+        if self._has("webapp"):
+            listeners["web"] = (WEB_PORT, "roundrobin")
+        self.daemons.append(HAProxy(self.lab, "proxy1", str(vip.ip), listeners).start())
 
     def _shape_links(self) -> None:
         links = self.spec.links
@@ -397,6 +423,8 @@ def agent_status(d: Daemon) -> dict:
         row["state"] = ", ".join(f"{k} {v}" for k, v in sorted(d.states().items())) or "starting"
     elif isinstance(d, HalabHeartbeat):
         row["state"] = d.role() or "starting"
+    elif isinstance(d, PostgreSQL):
+        row["state"] = "primary" if is_primary(d) else "standby or down"
     elif isinstance(d, Controller) and d.lb is not None:
         try:
             pools = [f"{s['name']}: {sum(b['in_pool'] for b in s['backends'])}/{len(s['backends'])} in pool"

@@ -25,6 +25,7 @@ from harness.errors import HalabError
 from harness.labfile import LabSpec
 from harness.labinfo import NO_LAB, control_socket, descriptor_path, read_descriptor, running
 from harness.livelab import LiveLab
+from harness.procs import is_same_process
 from harness.runstate import LabLock
 
 TMUX = ["tmux", "-L", "halab"]
@@ -181,10 +182,11 @@ def down() -> int:
             control.request(Path(d["socket"]), ["down"], timeout=10)
         except HalabError:
             os.kill(d["pid"], signal.SIGTERM)  # it does not answer: its SIGTERM handler tears down
+        # Until the process is gone, not only its descriptor: it holds the lab lock to its last moment.
         deadline = time.monotonic() + DOWN_TIMEOUT_S
-        while running() is not None and time.monotonic() < deadline:
+        while is_same_process(d["pid"], d["ticks"] or 0) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if running() is not None:
+        if is_same_process(d["pid"], d["ticks"] or 0):
             raise HalabError(f"The lab (pid {d['pid']}) did not stop within {DOWN_TIMEOUT_S:.0f} s.",
                              f"`sudo kill -9 {d['pid']}`, then `sudo halab down` again.")
     with LabLock():

@@ -15,6 +15,7 @@ from topologies.active_standby import ActiveStandbyTopo
 from topologies.base import LabTopo
 from topologies.cluster import ClusterTopo
 from topologies.reference import ReferenceTopo
+from topologies.three_tier import ThreeTierTopo
 
 #: Topologies by the name the CLI and the tests use.
 TOPOLOGIES: dict[str, type[LabTopo]] = {
@@ -22,9 +23,11 @@ TOPOLOGIES: dict[str, type[LabTopo]] = {
     "active-active": ActiveActiveTopo,
     "reference": ReferenceTopo,
     "cluster": ClusterTopo,
+    "three-tier": ThreeTierTopo,
 }
 
 #: For `mn --custom`: the same topologies by Mininet-style names.
 topos = {name.replace("-", "_"): cls for name, cls in TOPOLOGIES.items()}
 
-__all__ = ["TOPOLOGIES", "ActiveActiveTopo", "ActiveStandbyTopo", "ClusterTopo", "LabTopo", "ReferenceTopo", "topos"]
+__all__ = ["TOPOLOGIES", "ActiveActiveTopo", "ActiveStandbyTopo", "ClusterTopo", "LabTopo", "ReferenceTopo",
+           "ThreeTierTopo", "topos"]

@@ -28,6 +28,8 @@ class LabTopo(Topo):
 
     #: The virtual IP clients talk to, or None when the topology has none.
     vip: IPv4Interface | None = None
+    #: The datapath ids of the switches where the load balancer answers for the VIP (empty: all).
+    balanced_switches: tuple[int, ...] = ()
 
     def __init__(self, *args: object, **params: object) -> None:
         self.roles: dict[str, str] = {}

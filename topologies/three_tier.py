@@ -18,6 +18,7 @@ class ThreeTierTopo(LabTopo):
 
     vip = IPv4Interface("10.0.0.100/24")
     db_vip = IPv4Interface("10.0.1.100/24")
+    balanced_switches = (1,)   # s1, the front network: the back network only switches
 
     def build(self, webs: int = 2, clients: int = 1, bw: float | None = None, proxy: bool = False) -> None:
         """`proxy`: also a host proxy1 (10.0.0.250) for a software load balancer to compare with."""

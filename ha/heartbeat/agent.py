@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ha import daemon, netlink
 from ha.checks import CheckRunner
@@ -32,11 +33,32 @@ from ha.heartbeat.fsm import (
     View,
 )
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
-from ha.heartbeat.resources import Resources, run_command
-from ha.heartbeat.syncrep import SyncChange, SyncLease
+from ha.heartbeat.resources import Resources, run_command, run_for_output
+from ha.heartbeat.syncrep import SyncLease
 from ha.heartbeat.tiebreaker import TieBreaker
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+#: Checks in a row that find the local database down (or a primary) before the standby rejoins it.
+FOLLOW_FAILURES = 3
+REJOIN_TIMEOUT_S = 180.0
+
+
+@dataclass(frozen=True)
+class SyncChange:
+    """The agent's job: make commits wait for the standby ("on") or stop waiting ("off")."""
+
+    change: str
+
+    @property
+    def mode(self) -> str:
+        return "synchronous" if self.change == "on" else "asynchronous"
+
+
+@dataclass(frozen=True)
+class Rejoin:
+    """The agent's job: make the local database a standby of the peer's again (pgrejoin)."""
+
+    resource: str
 
 
 class Agent(daemon.Agent):
@@ -61,7 +83,7 @@ class Agent(daemon.Agent):
         self.node = Node(config.name, config.priority, config.peer, config.peer_priority, config.auto_failback,
                          config.failure_timeout, started=time.monotonic(), grace=config.initdead)
         self.worker = ThreadPoolExecutor(1)
-        self.pending: list[tuple[Action | SyncChange, Future]] = []
+        self.pending: list[tuple[Action | SyncChange | Rejoin, Future]] = []
         self.degraded: set[str] = set()
         self.monitors: dict[str, CheckRunner] = {}  # of the running services, on the loop's thread only
         self.heard_since: float | None = None  # since when the peer has been alive on some link
@@ -76,6 +98,12 @@ class Agent(daemon.Agent):
         self.sync = (SyncLease(self.sync_server.synchronous_fallback_timeout, self.freshness.window,
                                self.sync_server.synchronous_mode_strict) if self.sync_server else None)
         self.sync_check: CheckRunner | None = None
+        # A database that follows the peer's while this node is the standby (primary_conninfo set).
+        self.follow = next((r for r in config.resources if r.server and r.server.primary_conninfo), None)
+        self.follow_check: CheckRunner | None = None
+        self.follow_failures = 0
+        self.rejoining = False
+        self.follow_after = 0.0   # after a failed rejoin: not before this
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -123,6 +151,7 @@ class Agent(daemon.Agent):
             self.next_beat = now + self.cfg.interval
         self._monitors(now)
         self._check_sync(now)
+        self._follow(now)
         self._links(now)
         self._results(now)
         view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now), not self.monitor_failed,
@@ -146,7 +175,8 @@ class Agent(daemon.Agent):
                 "links": {link: self.detector.link_alive(link, now) for link in self.detector.links},
                 "quorum": self.reachable, "resources": [r.name for r in self.resources.running],
                 "dropped": dict(self.freshness.dropped),
-                "replication": self.sync.status(now) if self.sync else None}
+                "replication": self.sync.status(now) if self.sync else None,
+                "rejoining": self.rejoining}
 
     # --- heartbeats -------------------------------------------------------------------------
 
@@ -254,6 +284,32 @@ class Agent(daemon.Agent):
                 future.add_done_callback(lambda _f: self.wake())
                 self.pending.append((SyncChange(change), future))
 
+    def _follow(self, now: float) -> None:
+        """While the peer is active and this node the standby: is the local database a running
+        standby? After FOLLOW_FAILURES checks that say no (down, or a primary: the old one, back),
+        rejoin it as a standby of the peer's, in the worker."""
+        if self.follow is None or self.follow.server is None:
+            return
+        wanted = (self.node.role is Role.STANDBY and self.peer_state is State.ACTIVE and not self.rejoining
+                  and self.detector.peer_alive(now) and now >= self.follow_after)
+        if not wanted:
+            self._stop_check(self.follow_check)
+            self.follow_check, self.follow_failures = None, 0
+            return
+        if self.follow_check is None:
+            self.follow_check = CheckRunner(self.follow.server.is_standby(), self.follow.monitor_interval,
+                                            self.follow.monitor_timeout)
+        for ok in self.follow_check.step(now, self.watch, self.unwatch):
+            self.follow_failures = 0 if ok else self.follow_failures + 1
+        if self.follow_failures >= FOLLOW_FAILURES:
+            self._stop_check(self.follow_check)
+            self.follow_check, self.follow_failures, self.rejoining = None, 0, True
+            self.events.write(f"resource {self.follow.name}", "down", "rejoining",
+                              f"{self.cfg.peer} is active and the local server is not a standby")
+            future = self.worker.submit(run_for_output, self.follow.server.rejoin(), REJOIN_TIMEOUT_S)
+            future.add_done_callback(lambda _f: self.wake())
+            self.pending.append((Rejoin(self.follow.name), future))
+
     # --- acting -----------------------------------------------------------------------------
 
     def _carry_out(self, actions: list[Action], now: float) -> None:
@@ -293,7 +349,14 @@ class Agent(daemon.Agent):
                 result = future.result()
             except Exception as exc:  # a bug in an action must not stop the loop: count it as a failure
                 result = f"{type(exc).__name__}: {exc}"
-            if isinstance(action, SyncChange):
+            if isinstance(action, Rejoin):
+                ok, said = result if isinstance(result, tuple) else (False, str(result))
+                self.rejoining = False
+                if not ok:
+                    self.follow_after = now + self.cfg.failure_timeout
+                self.events.write(f"resource {action.resource}", "rejoining", "standby" if ok else "rejoin failed",
+                                  said.splitlines()[-1] if said else "")
+            elif isinstance(action, SyncChange):
                 assert self.sync is not None
                 self.sync.changed(action.change, result is None)
                 why = ("the standby replicates" if action.change == "on"
@@ -321,12 +384,17 @@ class Agent(daemon.Agent):
                     self.events.write("resources", "running", failed, str(error))
 
     def _stop_monitors(self) -> None:
-        for runner in [*self.monitors.values(), *([self.sync_check] if self.sync_check else [])]:
-            if runner.pidfd is not None:
-                self.unwatch(runner.pidfd)
-            runner.stop()
+        for runner in [*self.monitors.values(), self.sync_check]:
+            self._stop_check(runner)
         self.monitors = {}
         self.sync_check = None
+
+    def _stop_check(self, runner: CheckRunner | None) -> None:
+        if runner is None:
+            return
+        if runner.pidfd is not None:
+            self.unwatch(runner.pidfd)
+        runner.stop()
 
     def _fence(self) -> dict:
         if self.cfg.fence_socket is None:

@@ -306,10 +306,22 @@ def _pg_server(t: dict, where: str) -> postgresql.PgServer:
                                                     'or "" for asynchronous replication'),
         synchronous_mode_strict=get(t, "synchronous_mode_strict", bool, where, default=False,
                                     allowed="true (writes wait for the standby, always) or false"),
+        primary_conninfo=_conninfo(t, where),
         synchronous_fallback_timeout=float(get(
             t, "synchronous_fallback_timeout", (int, float), where,
             default=postgresql.DEFAULTS["synchronous_fallback_timeout"], check=lambda v: 1 <= v <= 600,
             allowed="seconds from 1 to 600")))
+
+
+def _conninfo(t: dict, where: str) -> str:
+    """primary_conninfo: never echoed when it holds a password (which belongs in a passfile)."""
+    if "password" in str(t.get("primary_conninfo", "")):
+        raise ConfigError(f"{where}: primary_conninfo holds a password; put it in a libpq passfile "
+                          "(passfile=/path) and leave it out of the configuration")
+    return get(t, "primary_conninfo", str, where, default="",
+               check=lambda v: v == "" or ("host=" in v and v.isprintable() and len(v) <= 1000),
+               allowed='a libpq connection string to the peer\'s server, like "host=10.0.1.12 '
+                       'user=replicator dbname=postgres passfile=/path"')
 
 
 load = loader(parse)

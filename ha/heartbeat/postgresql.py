@@ -15,6 +15,7 @@ streaming standby (Pacemaker calls such a resource promotable).
     synchronous_standby = "db2"                   # the peer's server (its cluster_name): a commit
     synchronous_mode_strict = false               # waits for it; without it, asynchronous
     synchronous_fallback_timeout = 3.0
+    primary_conninfo = "host=10.0.1.12 user=replicator dbname=postgres passfile=/var/lib/postgresql/.pgpass"
 
 Start (once this node has fenced its peer): promote the local standby, waiting until it takes
 writes. Stop (this node gives up): a fast shutdown, so that it takes no more writes; it comes back
@@ -33,17 +34,24 @@ Synchronous replication (`synchronous_standby` set), as Patroni's synchronous_mo
   once that lease has run out, and a standby without a valid lease refuses to be promoted. So a
   primary that fell back and then crashed is not replaced by a standby that lacks its writes:
   writes stop rather than being lost.
+
+Rejoin (`primary_conninfo` set: how this server reaches the peer's, a passfile for the password):
+while the peer is active and this node a standby, the agent checks that its server runs as a
+standby; when it is down or a primary (the old primary, back after a failover), the agent makes
+it a standby of the peer's (ha.heartbeat.pgrejoin: pg_rewind, or a fresh base backup). A running
+standby that does not stream is left to reconnect by itself.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 KEYS = {"data_directory", "socket_directory", "port", "bin_directory", "os_user", "promote_timeout",
-        "synchronous_standby", "synchronous_mode_strict", "synchronous_fallback_timeout"}
+        "synchronous_standby", "synchronous_mode_strict", "synchronous_fallback_timeout", "primary_conninfo"}
 DEFAULTS = {"port": 5432, "bin_directory": "/usr/lib/postgresql/15/bin", "os_user": "postgres",
             "promote_timeout": 30, "synchronous_standby": "", "synchronous_mode_strict": False,
-            "synchronous_fallback_timeout": 3.0}
+            "synchronous_fallback_timeout": 3.0, "primary_conninfo": ""}
 #: A standby counts as replicating while it streams and its last reply is younger than this
 #: (it replies at least every wal_receiver_status_interval, 1 s, and at every flush).
 REPLY_MAX_AGE_S = 2.0
@@ -54,6 +62,8 @@ PROMOTE = ("DO $$ BEGIN IF pg_is_in_recovery() AND NOT pg_promote(true, {timeout
            "RAISE EXCEPTION 'not promoted within {timeout} s'; END IF; END $$")
 #: Division by zero (exit status 3) on a standby; no answer (exit status 2) when it is down.
 IS_PRIMARY = "SELECT 1 / (NOT pg_is_in_recovery())::int"
+#: Division by zero on a primary; no answer when it is down: a standby that runs passes.
+IS_STANDBY = "SELECT 1 / pg_is_in_recovery()::int"
 #: Division by zero unless the standby streams from this server and replied lately.
 REPLICATES = ("SELECT 1 / count(*)::int FROM pg_stat_replication WHERE application_name = '{name}' "
               "AND state = 'streaming' AND now() - reply_time < interval '{age} s'")
@@ -70,6 +80,7 @@ class PgServer:
     synchronous_standby: str = DEFAULTS["synchronous_standby"]
     synchronous_mode_strict: bool = DEFAULTS["synchronous_mode_strict"]
     synchronous_fallback_timeout: float = DEFAULTS["synchronous_fallback_timeout"]
+    primary_conninfo: str = DEFAULTS["primary_conninfo"]
 
     def start(self) -> tuple[str, ...]:
         """Whom commits wait for is set before the promotion, so that no commit slips through
@@ -84,6 +95,15 @@ class PgServer:
 
     def monitor(self) -> tuple[str, ...]:
         return self._psql(IS_PRIMARY)
+
+    def is_standby(self) -> tuple[str, ...]:
+        return self._psql(IS_STANDBY)
+
+    def rejoin(self) -> tuple[str, ...]:
+        """Run by root: the program stops, rewinds and starts the server as `os_user` itself."""
+        return (sys.executable, "-m", "ha.heartbeat.pgrejoin", "--data-directory", self.data_directory,
+                "--primary-conninfo", self.primary_conninfo, "--bin-directory", self.bin_directory,
+                "--os-user", self.os_user)
 
     def replicates(self) -> tuple[str, ...]:
         """Succeeds while the synchronous standby streams from this primary and replies."""

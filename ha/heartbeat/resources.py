@@ -96,3 +96,12 @@ def run_command(argv: tuple[str, ...]) -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     return None if done.returncode == 0 else f"exit status {done.returncode}: {done.stderr.decode()[-200:]}"
+
+
+def run_for_output(argv: tuple[str, ...], timeout: float) -> tuple[bool, str]:
+    """Run a longer job (a database rejoin): whether it succeeded, and the last of what it said."""
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    return done.returncode == 0, (done.stdout + done.stderr).strip()[-300:]

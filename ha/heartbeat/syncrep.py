@@ -29,17 +29,6 @@ from dataclasses import dataclass
 FLAG_SYNC_LEASE = 0x01
 
 
-@dataclass(frozen=True)
-class SyncChange:
-    """The agent's job: make commits wait for the standby ("on") or stop waiting ("off")."""
-
-    change: str
-
-    @property
-    def mode(self) -> str:
-        return "synchronous" if self.change == "on" else "asynchronous"
-
-
 @dataclass
 class SyncLease:
     lease: float    # seconds a flagged beat vouches for, on the standby

@@ -122,6 +122,12 @@ class DbCluster:
         os.chown(path, pw.pw_uid, pw.pw_gid)
         return path
 
+    def replication_passfile(self, host: str) -> Path:
+        """`host`'s password file for the replication role, postgres's own: what its standby
+        connection and a rejoin (pg_rewind, pg_basebackup) read."""
+        return write_as_postgres(self.root / f"{host}.pgpass",
+                                 f"*:{self.port}:*:{REPLICATION_USER}:{self.replication_password}\n")
+
     def write_app_passfile(self, path: Path) -> Path:
         """The application role's libpq password file, for clients run as root (mode 0600)."""
         path.unlink(missing_ok=True)
@@ -213,15 +219,9 @@ class PostgreSQL(Daemon):
             pwfile.unlink(missing_ok=True)
         self._write_config()
 
-    def _passfile(self, upstream: str) -> Path:
-        """The replication role's password for `upstream`, where only postgres reads it."""
-        return write_as_postgres(
-            self.cluster.root / f"{self.host}.pgpass",
-            f"{upstream}:{self.cluster.port}:*:{REPLICATION_USER}:{self.cluster.replication_password}\n")
-
     def _base_backup(self) -> None:
         assert self.host is not None and self.upstream is not None
-        passfile = self._passfile(self.upstream)
+        passfile = self.cluster.replication_passfile(self.host)
         self._run_as_postgres(["env", f"PGPASSFILE={passfile}", str(self.bin / "pg_basebackup"),
                                "-h", self.upstream, "-p", str(self.cluster.port), "-U", REPLICATION_USER,
                                "-D", str(self.data_dir), "-X", "stream", "-c", "fast", "-R",
@@ -297,6 +297,9 @@ class PostgreSQL(Daemon):
         self.sql("; ".join(f"GRANT EXECUTE ON FUNCTION pg_catalog.{f} TO {REPLICATION_USER}" for f in (
             "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)", "pg_read_binary_file(text)",
             "pg_read_binary_file(text, bigint, bigint, boolean)")))
+        # ...and a checkpoint on the new primary first (see `rejoin`): PostgreSQL 15's pg_checkpoint role.
+        if int(self.bin.parent.name) >= 15:
+            self.sql(f"GRANT pg_checkpoint TO {REPLICATION_USER}")
         self.create_app()
 
     def create_app(self) -> None:
@@ -346,7 +349,7 @@ class PostgreSQL(Daemon):
         # without one since the promotion it sees no fork and rewinds nothing.
         upstream.sql("CHECKPOINT")
         address = str(self.lab.topo.addresses[upstream.host][0].ip)
-        passfile = self._passfile(address)
+        passfile = self.cluster.replication_passfile(self.host)
         source = (f"host={address} port={self.cluster.port} user={REPLICATION_USER} dbname=postgres "
                   f"passfile={passfile}")
         self.upstream = address

@@ -18,7 +18,7 @@ from harness import dbwriter, lb, writecheck
 from harness.daemons.patroni import ROUTER_CHECKS, TIMINGS
 from harness.daemons.postgresql import PORT, REPLICATION_MODES, PostgreSQL, require_postgresql
 from harness.daemons.webapp import WebApp
-from harness.dbtier import ManagedPair, PatroniPair, is_primary, managed_pair, patroni_pair
+from harness.dbtier import MANAGERS, DbTierSpec, ManagedPair, PatroniPair, is_primary
 from harness.dbwriter import WEB_PORT
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
@@ -32,10 +32,8 @@ from topologies.three_tier import ThreeTierTopo
 FAULTS = ("db-primary-crash", "db-link-cut", "db-process-kill", "replication-cut", "replication-cut-then-crash")
 #: Faults that nothing undoes (crashes, a kill).
 LASTING_NOT = ("db-primary-crash", "db-process-kill", "replication-cut-then-crash")
-PRIORITIES = {"db1": 200, "db2": 100}
-MANAGERS = ("halab", "patroni", "patroni-tuned")
 PRIMARY, STANDBY = "db1", "db2"
-WEBS, FRONT_SWITCH = 2, 1   # the load balancer runs on s1, the front network
+WEBS = 2
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,10 @@ class ThreeTierOptions:
                              "Use --for 0.1 to 600 with replication-cut or db-link-cut.")
 
     @property
+    def db_tier(self) -> DbTierSpec:
+        return DbTierSpec(self.manager, self.replication, self.strict, self.fallback_timeout, self.interval)
+
+    @property
     def falls_back_after(self) -> float:
         """When a primary that is not strict has fallen back, at the latest, after replication
         stopped: the standby's last reply ages past REPLY_MAX_AGE_S, the next check sees it, the
@@ -113,15 +115,9 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
     topo = ThreeTierTopo(webs=WEBS)
     web = lb.service(topo, name="web", port=WEB_PORT, check="tcp", interval=0.1)
     progress("starting the lab network, the load balancer and the fencing controller")
-    with Lab(topo, run_dir, lb=lb.config(web, switches=(FRONT_SWITCH,)), fencing=True) as lab:
+    with Lab(topo, run_dir, lb=lb.config(web, switches=topo.balanced_switches), fencing=True) as lab:
         progress(f"starting PostgreSQL on {PRIMARY} and {STANDBY} ({opts.replication}), managed by {opts.manager}")
-        if opts.manager == "halab":
-            pair: ManagedPair | PatroniPair = managed_pair(
-                lab, PRIORITIES, opts.replication, strict=opts.strict, fallback_timeout=opts.fallback_timeout,
-                interval=opts.interval, vip=topo.db_vip)
-        else:
-            pair = patroni_pair(lab, (PRIMARY, STANDBY), "gateway", topo.db_vip, opts.manager, opts.replication,
-                                strict=opts.strict)
+        pair = opts.db_tier.start(lab, topo.db_vip)
         passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
         if opts.writes == "web":
             progress(f"starting the web servers {', '.join(topo.hosts_with_role('backend'))}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness import dbwriter, writecheck
-from harness.daemons.heartbeat import PRIORITIES
+from harness.daemons.heartbeat import PRIORITIES, HalabHeartbeat
 from harness.daemons.postgresql import DbCluster, PostgreSQL, require_postgresql
 from harness.dbtier import ManagedPair, managed_pair, streaming_pair
 from harness.faults import Faults
@@ -205,3 +205,34 @@ def test_in_strict_mode_writes_wait_while_replication_is_cut_and_none_is_lost(la
     assert wait_until(lambda: not writecheck.check(writes, table(pair.servers["node2"])).acknowledged_lost,
                       timeout=5)
     assert not [e for e in pair.agents["node1"].events() if e.state == "asynchronous"]
+
+
+def test_the_old_primary_comes_back_and_its_agent_rejoins_it_as_a_standby(lab):
+    """Strict sync: node1 crashes; node2 takes over and, strict, acknowledges nothing until a
+    standby replicates. node1 comes back (links up, unfenced, its agent started again): its
+    agent rewinds its server and starts it as node2's standby, never a second primary; writes
+    go on, and no acknowledged write is lost."""
+    pair = managed_pair(lab, PRIORITIES, "sync", strict=True)
+    writer, out = start_writer(lab, pair, seconds=14)
+    time.sleep(1.5)
+    faults = Faults(lab)
+    crash = faults.crash_host("node1")
+    assert wait_until(lambda: pair.agents["node2"].role() == "ACTIVE", timeout=10)
+    time.sleep(1.0)
+    faults.restore_host("node1")
+    assert lab.fence("unfence", "node1")["ok"]
+    agent1 = HalabHeartbeat(lab, "node1", pair.agents["node1"].cfg).start()
+    rejoined = lambda: [e for e in agent1.events() if e.subject == "resource db" and e.state == "standby"]  # noqa: E731
+    assert wait_until(rejoined, timeout=40), agent1.events()[-6:]
+    assert "pg_rewind" in rejoined()[0].reason, rejoined()
+    assert pair.servers["node1"].in_recovery() and agent1.role() == "STANDBY"
+    pair.servers["node2"].wait_streaming("node1")
+    writer.popen.wait(40)
+    writes = dbwriter.read(out)
+    verdict = writecheck.check(writes, table(pair.servers["node2"]))
+    assert verdict.valid and verdict.acknowledged_lost == (), verdict
+    started = next(e.at for e in agent1.events() if e.state == "rejoining")
+    after_crash = [w for w in writes if w.outcome == "ok" and w.invoked > crash.at]
+    assert after_crash, "writes did not resume once node1 replicated again"
+    assert min(w.completed for w in after_crash) > started   # strict: nothing without a standby
+    assert {w.node for w in after_crash} == {"node2"}

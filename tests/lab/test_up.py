@@ -3,6 +3,7 @@ topology through the detached cycle up -> ls -> exec -> fault -> status -> down,
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
@@ -111,7 +112,14 @@ FAULTS = {
     "cluster": (["fault", "partition", "node1", "node2"], lambda: _vip("holders") == ["node2"], "node1"),
     "reference": (["fault", "crash", "lb1"], lambda: _vip("holders") == ["lb2"] and _vip("answers") in
                   ("web1", "web2"), "web1"),
+    "three-tier": (["fault", "crash", "db1"], lambda: _state("db2", "halab-heartbeat") == "ACTIVE" and
+                   _state("db2", "postgresql") == "primary", "web1"),
 }
+
+
+def _state(host: str, program: str) -> str | None:
+    agents = json.loads(halab("status", "--json").stdout)["agents"]
+    return next((a.get("state") for a in agents if a["host"] == host and a["program"] == program), None)
 
 
 @pytest.mark.parametrize("topology", list(FAULTS))
@@ -132,6 +140,20 @@ def test_every_topology_goes_up_detached_takes_a_fault_and_leaves_nothing(topolo
     down = halab("down")
     assert down.returncode == 0 and "the lab is down" in down.stdout
     assert nothing_left() == []
+
+
+def test_a_write_from_a_client_crosses_every_tier_of_the_three_tier_lab(tmp_path, down_after):
+    """What the lab file's comment tells a newcomer to type: a POST to the web VIP, balanced to a
+    web server, written through the DB VIP on the primary; again after the primary crashed."""
+    assert halab("up", "three-tier", "--detach", "--out", str(tmp_path)).returncode == 0
+    post = ["exec", "client1", "--", "curl", "-s", "-m", "5", "-X", "POST"]
+    first = json.loads(halab(*post, "http://10.0.0.100:8080/write/1").stdout)
+    assert first["db"] == "db1" and first["web"] in ("web1", "web2") and first["timeline"] >= 1
+    assert halab("fault", "crash", "db1").returncode == 0
+    ids = itertools.count(2)   # a new id each try: a write that did commit must not be refused as a duplicate
+    assert wait_until(lambda: '"db": "db2"' in halab(*post, f"http://10.0.0.100:8080/write/{next(ids)}").stdout,
+                      timeout=20)
+    assert halab("down").returncode == 0 and nothing_left() == []
 
 
 # --- what a user gets wrong ------------------------------------------------------------------
@@ -175,7 +197,7 @@ def test_a_closed_terminal_hangup_then_terminate_still_tears_everything_down(tmp
     assert nothing_left() == []
 
 
-@pytest.mark.parametrize("topology", ["active-standby", "active-active", "cluster", "reference"])
+@pytest.mark.parametrize("topology", ["active-standby", "active-active", "cluster", "reference", "three-tier"])
 def test_plain_mininet_loads_every_topology_and_its_hosts_reach_each_other(topology, tmp_path):
     """`mn --custom topologies/__init__.py --topo NAME` with Open vSwitch as plain bridges: every
     pair of hosts that share a subnet pings (the lab lock keeps halab's labs away meanwhile)."""

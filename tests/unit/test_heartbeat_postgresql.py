@@ -47,6 +47,8 @@ def test_every_key_is_read_and_survives_dump_and_parse():
     ({"synchronous_standby": "db2'; DROP"}, r"synchronous_standby = .* is not allowed; expected the standby's"),
     ({"synchronous_mode_strict": "yes"}, r"synchronous_mode_strict = 'yes' is not allowed; expected true"),
     ({"synchronous_fallback_timeout": 0.5}, r"synchronous_fallback_timeout = 0.5 is not allowed"),
+    ({"primary_conninfo": "host=x password=s3cr3t"}, r"primary_conninfo holds a password; put it in a libpq passfile"),
+    ({"primary_conninfo": "user=replicator"}, r"primary_conninfo = .* is not allowed; expected a libpq"),
 ])
 def test_a_wrong_key_is_refused_naming_the_resource_and_the_key(extra, message):
     with pytest.raises(ConfigError, match=r"^n.toml: resource 'db'.*" + message):
@@ -86,3 +88,19 @@ def test_a_fallback_shorter_than_a_takeover_is_refused():
     config.parse({**BASE, "deadtime": 3, "resource": [{**DB, "synchronous_standby": "db2",
                                                        "synchronous_mode_strict": True,
                                                        "synchronous_fallback_timeout": 1}]}, "n.toml")
+
+
+def test_a_password_in_the_connection_string_is_never_echoed():
+    with pytest.raises(ConfigError) as err:
+        parse({**DB, "primary_conninfo": "host=x password=s3cr3t"})
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_a_rejoin_runs_pgrejoin_with_the_peer_and_only_with_it_set():
+    r = parse({**DB, "primary_conninfo": "host=10.0.1.12 user=replicator dbname=postgres passfile=/srv/pgpass"})
+    cmd = r.server.rejoin()
+    assert cmd[1:3] == ("-m", "ha.heartbeat.pgrejoin")
+    assert cmd[cmd.index("--primary-conninfo") + 1] == r.server.primary_conninfo
+    assert cmd[cmd.index("--data-directory") + 1] == "/srv/pg/node1"
+    assert r.server.is_standby()[-1] == postgresql.IS_STANDBY
+    assert parse(DB).server.primary_conninfo == ""   # no automatic rejoin unless asked for

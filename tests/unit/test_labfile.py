@@ -39,7 +39,7 @@ def test_agent_switches_the_vrrp_daemon_and_keeps_its_configuration():
 
 @pytest.mark.parametrize("overrides, says", [
     ({"backends": 3}, "--backends does not apply to the active-standby topology"),
-    ({"lb": "haproxy"}, "--lb applies to the active-active topology"),
+    ({"lb": "haproxy"}, "--lb applies to the active-active and three-tier topologies"),
     ({"clients": 0}, "--clients 0 is out of range"),
     ({"bw": -1.0}, "cannot be negative"),
 ])
@@ -55,6 +55,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 BASE = 'topology = "active-standby"\n[probe]\nfrom = "client1"\n'
+TIERS = 'topology = "three-tier"\n[probe]\nfrom = "client1"\n'
 
 
 @pytest.mark.parametrize("text, says", [
@@ -71,7 +72,12 @@ BASE = 'topology = "active-standby"\n[probe]\nfrom = "client1"\n'
             'priority = 300, virtual_ipaddress = ["10.0.0.100/24"] }] }\n', "priority = 300"),
     (BASE + '[[agent]]\nhosts = ["server1"]\nprogram = "responder"\nconfig = { port = 1 }\n',
      "takes no configuration"),
-    (BASE + '[lb]\nkind = "sdn"\n', "only the active-active topology has a load balancer"),
+    (BASE + '[lb]\nkind = "sdn"\n', "only the active-active and three-tier topologies have a load balancer"),
+    (BASE + '[database]\nreplication = "sync"\n', "database: only the three-tier topology has a database tier"),
+    (TIERS + '[database]\nreplication = "semi"\n', "database: replication = 'semi' is not allowed; expected async"),
+    (TIERS + '[database]\nfallback_timeout = 0.5\n', "fallback_timeout = 0.5 is not allowed; expected seconds "
+                                                     "from 1.3"),
+    (TIERS + '[database]\nmanager = "repmgr"\n', "manager = 'repmgr' is not allowed"),
 ])
 def test_a_bad_lab_file_is_one_message_naming_file_key_and_value(tmp_path, text, says):
     path = _write(tmp_path, text)
