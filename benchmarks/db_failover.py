@@ -9,8 +9,9 @@ heartbeat agent (interval 100 ms), Patroni tuned to its documented minimums and 
 defaults take turns, run by run. The write outage (last acknowledged write before the crash to the
 first acknowledged after), its median and spread, acknowledged writes lost, and the ratio to halab.
 
-Part "faults". halab's agent only: every fault in async, sync and remote_apply, and sync in strict
-mode: the most acknowledged writes any run lost, indeterminate writes, the median write outage.
+Part "faults". halab's agent only: every fault in async and sync (remote_apply and strict where
+they decide something, SETTINGS): the most acknowledged writes any run lost, indeterminate writes,
+the median write outage.
 
 Part "throughput". 8 connections writing as fast as their commits return, 10 s, straight to the
 DB VIP: writes/s and commit latency p50/p99 for async, sync and remote_apply.
@@ -42,6 +43,12 @@ from harness.scenarios.three_tier import run as three_tier
 from topologies.three_tier import ThreeTierTopo
 
 MANAGERS = ("halab", "patroni-tuned", "patroni")   # the order they take turns in
+#: Part "faults": each fault in async and sync; remote_apply where the standby is promoted; strict
+#: where a fallback is what decides (the crash after a cut).
+SETTINGS = {fault: [("async", False), ("sync", False)] for fault in FAULTS}
+for _fault in ("db-primary-crash", "db-process-kill", "replication-cut-then-crash"):
+    SETTINGS[_fault].append(("remote_apply", False))
+SETTINGS["replication-cut-then-crash"].append(("sync", True))
 WORKERS, SECONDS = 8, 10.0
 
 
@@ -83,11 +90,10 @@ def managers(base: Path, runs: int, console: Console) -> dict:
 
 
 def faults(base: Path, runs: int, console: Console) -> dict:
-    settings = [(mode, False) for mode in REPLICATION_MODES] + [("sync", True)]
     results: dict[str, list[dict]] = {}
     for i in range(runs):
         for fault in FAULTS:
-            for mode, strict in settings:
+            for mode, strict in SETTINGS[fault]:
                 key = f"{fault}/{mode}{' strict' if strict else ''}"
                 console.log(f"faults: {key}, run {i + 1}/{runs}")
                 opts = ThreeTierOptions(fault=fault, replication=mode, strict=strict)

@@ -21,6 +21,8 @@ class CheckRunner:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     pidfd: int | None = None
     started: float = 0.0
+    capture: bool = False   # keep what the command printed: `output` (a few lines at most)
+    output: str = ""
 
     def deadline(self) -> float:
         return self.started + self.timeout if self.proc else self.next_run
@@ -30,7 +32,8 @@ class CheckRunner:
         self.started = now
         self.next_run = now + self.interval
         try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE if self.capture else subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
         except OSError:
             self.proc = None
@@ -50,6 +53,9 @@ class CheckRunner:
             ok = False
         else:
             ok = self.proc.returncode == 0
+        if self.proc.stdout is not None:   # it has ended: the pipe holds all it said
+            self.output = self.proc.stdout.read(4096).decode(errors="replace").strip() if ok else ""
+            self.proc.stdout.close()
         self.proc = None
         if self.pidfd is not None:
             os.close(self.pidfd)

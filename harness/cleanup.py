@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ha.statusfile import state_root
 from harness import daemons
-from harness.daemons.postgresql import PG_ROOT
+from harness.daemons.postgresql import pg_root
 from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
 from harness.runstate import RunState, leftover_states
 
@@ -50,7 +50,7 @@ def clean_leftovers() -> list[str]:
     # file was lost, or the run died between creating the bridge and saving its state).
     removed += _delete_bridges(None)
     # Likewise any database directory: no lab runs, so none is in use.
-    removed += _delete_dirs([str(p) for p in sorted(PG_ROOT.glob("*"))] if PG_ROOT.is_dir() else [])
+    removed += _delete_dirs([str(p) for p in sorted(pg_root().glob("*"))] if pg_root().is_dir() else [])
     return removed
 
 
@@ -59,7 +59,7 @@ def leftovers() -> list[str]:
     found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
     found += [f"bridge {b}" for b in bridges_of_run(None)]
     found += [f"process {line}" for line in daemons.running()]
-    found += [f"directory {p}" for p in sorted(PG_ROOT.glob("*"))] if PG_ROOT.is_dir() else []
+    found += [f"directory {p}" for p in sorted(pg_root().glob("*"))] if pg_root().is_dir() else []
     return found
 
 
@@ -147,7 +147,7 @@ def _delete_dirs(paths: list[str]) -> list[str]:
     removed = []
     for name in paths:
         path = Path(name)
-        inside = path.resolve().parent == PG_ROOT.resolve() and path.name not in ("", ".", "..")
+        inside = path.resolve().parent == pg_root().resolve() and path.name not in ("", ".", "..")
         if inside and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"directory {path}")

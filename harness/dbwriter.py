@@ -26,8 +26,6 @@ from harness.writecheck import Write
 
 INSERT = ("INSERT INTO writes (id) VALUES (%s) RETURNING current_setting('halab.node'), "
           "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")
-#: SQLSTATE classes that mean the server refused the statement: nothing was committed.
-REFUSED_CLASSES = ("08", "23", "25", "28", "3D", "42", "53", "57")
 MAX_IN_FLIGHT = 200
 WEB_PORT = 8080   # harness.webapp's
 
@@ -35,14 +33,16 @@ WEB_PORT = 8080   # harness.webapp's
 def outcome_of(exc: BaseException, connected: bool) -> str:
     """`failed` when nothing can have been committed, else `timeout` (indeterminate).
 
-    Before the connection was made, every error is a failure. After it, a statement the server
-    refused with an SQLSTATE (read-only, a constraint, shutting down before it ran) is a failure;
-    a lost connection or no answer in time may have happened after the commit: indeterminate."""
+    Before the connection was made, every error is a failure. After it, an error the server
+    reported with severity ERROR is a failure: the autocommitted statement was rolled back (once
+    a commit is in the WAL, PostgreSQL can only PANIC). Anything else may have come after the
+    commit: a FATAL (the session ended, e.g. an administrator's shutdown during the wait for a
+    standby), a lost connection, no answer in time."""
     if not connected:
         return "failed"
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate[:2] in REFUSED_CLASSES and sqlstate != "57P01":
-        return "failed"  # 57P01 admin_shutdown can arrive after the commit: not certain
+    diag = getattr(exc, "diag", None)
+    if getattr(diag, "severity_nonlocalized", None) == "ERROR":
+        return "failed"
     return "timeout"
 
 
@@ -125,7 +125,11 @@ async def closed_loop(conninfo: str, workers: int, seconds: float, timeout: floa
 
     async def worker() -> list[Write]:
         done: list[Write] = []
-        async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        try:
+            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        except psycopg.Error:
+            return [Write(next(ids), time.monotonic(), time.monotonic(), "failed")]
+        async with conn:
             while time.monotonic() < end:
                 id_, invoked = next(ids), time.monotonic()
                 try:

@@ -32,6 +32,7 @@ from typing import Any
 
 from ha.configcheck import ConfigError, get, no_unknown, read_toml
 from ha.heartbeat import config as heartbeat_config
+from ha.heartbeat.syncrep import least_fallback
 from ha.vrrp import config as vrrp_config
 from harness.daemons.postgresql import REPLICATION_MODES
 from harness.dbtier import MANAGERS, DbTierSpec
@@ -215,7 +216,7 @@ def _database(raw: dict, topology: str, src: str) -> DbTierSpec | None:
     no_unknown(t, {"manager", "replication", "strict", "fallback_timeout", "interval"}, where)
     interval = float(get(t, "interval", (int, float), where, default=0.1, check=lambda v: 0.01 <= v <= 10,
                          allowed="seconds from 0.01 to 10"))
-    least = 3 * interval + 1   # the lease must outlast a takeover (deadtime + 1 s)
+    least = least_fallback(3 * interval)   # the lease must outlast a takeover (deadtime: 3 intervals)
     return DbTierSpec(
         manager=get(t, "manager", str, where, default="halab", check=lambda v: v in MANAGERS,
                     allowed=" | ".join(MANAGERS)),

@@ -20,8 +20,9 @@ from ha.checks import CheckRunner
 from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig, Link
 from ha.heartbeat.detector import Detector
-from ha.heartbeat.freshness import Freshness
+from ha.heartbeat.freshness import Freshness, window_for
 from ha.heartbeat.fsm import (
+    REFUSED,
     Action,
     AnnounceResources,
     FencePeer,
@@ -33,25 +34,25 @@ from ha.heartbeat.fsm import (
     View,
 )
 from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
+from ha.heartbeat.postgresql import REJOIN_TIMEOUT_S
 from ha.heartbeat.resources import Resources, run_command, run_for_output
-from ha.heartbeat.syncrep import SyncLease
+from ha.heartbeat.syncrep import GONE, SyncLease
 from ha.heartbeat.tiebreaker import TieBreaker
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 #: Checks in a row that find the local database down (or a primary) before the standby rejoins it.
 FOLLOW_FAILURES = 3
-REJOIN_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
 class SyncChange:
-    """The agent's job: make commits wait for the standby ("on") or stop waiting ("off")."""
+    """The agent's job: make commits wait for the standby (on) or stop waiting (off)."""
 
-    change: str
+    on: bool
 
     @property
     def mode(self) -> str:
-        return "synchronous" if self.change == "on" else "asynchronous"
+        return "synchronous" if self.on else "asynchronous"
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Agent(daemon.Agent):
         self.sockets: dict[str, socket.socket] = {}
         self.detector = Detector(tuple(link.interface for link in config.links), config.interval, config.deadtime,
                                  config.detector, config.phi_threshold)
-        self.freshness = Freshness(window=max(config.deadtime + 2 * config.interval, 1.0))
+        self.freshness = Freshness(window=window_for(config.deadtime, config.interval))
         self.peer_state: State | None = None
         self.resources = Resources(config.resources)
         self.tiebreaker = (TieBreaker(config.tiebreaker, min(max(config.interval / 2, 0.01), 0.5))
@@ -95,7 +96,7 @@ class Agent(daemon.Agent):
         # A database replicating synchronously to the peer: the lease its beats carry (syncrep).
         self.sync_server = next((r.server for r in config.resources if r.server and r.server.synchronous_standby),
                                 None)
-        self.sync = (SyncLease(self.sync_server.synchronous_fallback_timeout, self.freshness.window,
+        self.sync = (SyncLease(self.sync_server.synchronous_fallback_timeout, self.freshness.window,  # margin
                                self.sync_server.synchronous_mode_strict) if self.sync_server else None)
         self.sync_check: CheckRunner | None = None
         # A database that follows the peer's while this node is the standby (primary_conninfo set).
@@ -104,6 +105,7 @@ class Agent(daemon.Agent):
         self.follow_failures = 0
         self.rejoining = False
         self.follow_after = 0.0   # after a failed rejoin: not before this
+        self.refused: str | None = None   # the takeover refusal last logged
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -131,7 +133,8 @@ class Agent(daemon.Agent):
 
     def deadlines(self) -> list[float]:
         now = time.monotonic()
-        times = [self.next_beat, *(r.deadline() for r in self.monitors.values())]
+        checks = [*self.monitors.values(), *(c for c in (self.sync_check, self.follow_check) if c is not None)]
+        times = [self.next_beat, *(r.deadline() for r in checks)]
         times += [t for t in (self.detector.next_change(now), self.node.next_change(now)) if t is not None]
         if self.tiebreaker is not None:
             times.append(self.tiebreaker.next_send)
@@ -155,11 +158,20 @@ class Agent(daemon.Agent):
         self._links(now)
         self._results(now)
         view = View(now, self.detector.peer_alive(now), self.peer_state, self._quorum(now), not self.monitor_failed,
-                    links_up=not self.vip_links_down)
+                    links_up=not self.vip_links_down, refusal=self.sync.refusal(now) if self.sync else None)
         self._carry_out(self.node.step(view), now)
+        self._log_refusal()
+
+    def _log_refusal(self) -> None:
+        """A takeover a resource refused changes no role: say so in the log, once each time."""
+        refused = self.node.reason if self.node.reason.startswith(REFUSED) else None
+        if refused is not None and refused != self.refused:
+            self.events.write("takeover", None, "refused", refused.removeprefix(REFUSED))
+        self.refused = refused
 
     def shutdown(self, now: float) -> None:
         self._stop_monitors()
+        self._stop_check(self.follow_check)
         self.worker.shutdown(wait=True, cancel_futures=True)  # a start in progress ends first
         for error in self.resources.stop():
             self.events.write("resources", "running", "stop failed", error)
@@ -221,7 +233,7 @@ class Agent(daemon.Agent):
             self.detector.beat(link.interface, now)
             self.peer_state = beat.state
             if self.sync:
-                self.sync.heard(beat.state is State.ACTIVE, beat.flags, now)
+                self.sync.heard(beat.state is State.ACTIVE, beat.flags, self.freshness.sent.get(beat.echo))
 
     def _links(self, now: float) -> None:
         """Report a link that went silent while another still carries the peer's heartbeats."""
@@ -276,13 +288,13 @@ class Agent(daemon.Agent):
         Turn waiting for it on or off as the lease allows (in the worker, in order)."""
         if self.sync is None or self.sync_check is None or self.sync_server is None:
             return
-        for replicating in self.sync_check.step(now, self.watch, self.unwatch):
-            change = self.sync.checked(replicating, now)
-            if change is not None:
-                argv = self.sync_server.synchronous_on() if change == "on" else self.sync_server.synchronous_off()
+        for ok in self.sync_check.step(now, self.watch, self.unwatch):
+            on = self.sync.checked(self.sync_check.output if ok else GONE, now)
+            if on is not None:
+                argv = self.sync_server.synchronous_on() if on else self.sync_server.synchronous_off()
                 future = self.worker.submit(run_command, argv)
                 future.add_done_callback(lambda _f: self.wake())
-                self.pending.append((SyncChange(change), future))
+                self.pending.append((SyncChange(on), future))
 
     def _follow(self, now: float) -> None:
         """While the peer is active and this node the standby: is the local database a running
@@ -306,7 +318,7 @@ class Agent(daemon.Agent):
             self.follow_check, self.follow_failures, self.rejoining = None, 0, True
             self.events.write(f"resource {self.follow.name}", "down", "rejoining",
                               f"{self.cfg.peer} is active and the local server is not a standby")
-            future = self.worker.submit(run_for_output, self.follow.server.rejoin(), REJOIN_TIMEOUT_S)
+            future = self.worker.submit(run_for_output, self.follow.server.rejoin(), REJOIN_TIMEOUT_S + 30)
             future.add_done_callback(lambda _f: self.wake())
             self.pending.append((Rejoin(self.follow.name), future))
 
@@ -320,10 +332,11 @@ class Agent(daemon.Agent):
                 self.write_status()
                 continue
             if isinstance(action, StartResources):
+                # Checked before fencing too (View.refusal); the lease may have run out since.
                 refusal = self.sync.refusal(now) if self.sync else None
                 if refusal is not None:  # promoting would lose what the primary acknowledged alone
                     self.monitor_failed = True
-                    self.events.write("resources", "starting", "start failed", refusal)
+                    self.events.write("resources", "starting", "promotion refused", refusal)
                     continue
                 self.monitor_failed = False
                 job = self.resources.start
@@ -358,8 +371,8 @@ class Agent(daemon.Agent):
                                   said.splitlines()[-1] if said else "")
             elif isinstance(action, SyncChange):
                 assert self.sync is not None
-                self.sync.changed(action.change, result is None)
-                why = ("the standby replicates" if action.change == "on"
+                self.sync.changed(action.on, result is None)
+                why = ("the standby replicates and has caught up" if action.on
                        else "the standby stopped replying and its lease has run out")
                 self.events.write("replication", None, action.mode if result is None else "change failed",
                                   why if result is None else f"{why}; {result}")
@@ -376,8 +389,8 @@ class Agent(daemon.Agent):
                 if self.sync and self.sync_server:
                     self.sync.promoted()
                     db = next(r for r in self.cfg.resources if r.server is self.sync_server)
-                    self.sync_check = CheckRunner(self.sync_server.replicates(), db.monitor_interval,
-                                                  db.monitor_timeout)
+                    self.sync_check = CheckRunner(self.sync_server.replication_state(), db.monitor_interval,
+                                                  db.monitor_timeout, capture=True)
             elif isinstance(action, StopResources | AnnounceResources) and result:
                 failed = "stop failed" if isinstance(action, StopResources) else "announce failed"
                 for error in result if isinstance(result, list) else [result]:

@@ -43,6 +43,7 @@ A wrong value fails with a message that names the key, the value and what is all
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
@@ -64,6 +65,7 @@ from ha.configcheck import (
     table_array,
 )
 from ha.heartbeat import postgresql
+from ha.heartbeat.syncrep import least_fallback
 
 TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
             "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port",
@@ -228,7 +230,7 @@ def _check_synchronous(cfg: HeartbeatConfig, source: str) -> None:
                           "resource may set synchronous_standby")
     for r in synchronous:
         assert r.server is not None
-        least = cfg.deadtime + 1.0
+        least = least_fallback(cfg.deadtime)
         if not r.server.synchronous_mode_strict and r.server.synchronous_fallback_timeout < least:
             raise ConfigError(f"{source}: resource {r.name}: synchronous_fallback_timeout = "
                               f"{r.server.synchronous_fallback_timeout:g} is shorter than a takeover; expected at "
@@ -315,7 +317,7 @@ def _pg_server(t: dict, where: str) -> postgresql.PgServer:
 
 def _conninfo(t: dict, where: str) -> str:
     """primary_conninfo: never echoed when it holds a password (which belongs in a passfile)."""
-    if "password" in str(t.get("primary_conninfo", "")):
+    if re.search(r"\bpassword\s*=", str(t.get("primary_conninfo", ""))):
         raise ConfigError(f"{where}: primary_conninfo holds a password; put it in a libpq passfile "
                           "(passfile=/path) and leave it out of the configuration")
     return get(t, "primary_conninfo", str, where, default="",

@@ -23,6 +23,11 @@ from dataclasses import dataclass, field
 from ha.heartbeat.packet import Heartbeat
 
 
+def window_for(deadtime: float, interval: float) -> float:
+    """How long a nonce may take to come back: a few intervals, never under a second."""
+    return max(deadtime + 2 * interval, 1.0)
+
+
 @dataclass
 class Freshness:
     window: float  # how long one of our nonces may be echoed back (a few intervals)

@@ -11,6 +11,8 @@ vrrp_change_state is the model). The rules:
 - The peer is silent on every link: take over only with quorum (the tie-breaker answers) and
   only after the controller confirmed that the peer is fenced. No quorum, no takeover; no
   confirmation, no takeover.
+- A resource may refuse a takeover (a database standby without the primary's lease): then no
+  takeover at all, and no fencing either.
 - A failed local monitor: release everything (FAULT) for `failure_timeout` seconds; a VIP's
   interface down: FAULT until it has been up again for `failure_timeout`.
 - Two actives (a healed partition): the one outranked releases; the one that stays announces
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ha.heartbeat.packet import State
+
+#: How a node's reason starts while a resource refuses it a takeover.
+REFUSED = "not taking over: "
 
 
 class Role(Enum):
@@ -45,6 +50,7 @@ class View:
     quorum: bool
     healthy: bool  # every monitor of the resources we run passes (meaningful while active)
     links_up: bool = True  # every interface a VIP needs is up: this node could serve
+    refusal: str | None = None  # why this node must not take over now (a resource's say), or None
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,9 @@ class Node:
         return [self._go(Role.FAULT, why)] if self.role is Role.STANDBY else []
 
     def _standby(self, v: View) -> list[Action]:
+        if v.refusal is not None and not (v.peer_alive and v.peer_state is State.ACTIVE):
+            self.reason = f"{REFUSED}{v.refusal}"   # not even fencing the peer
+            return []
         if v.peer_alive:
             if v.peer_state is State.FAULT:
                 return self._take_over(f"{self.peer} is in FAULT")

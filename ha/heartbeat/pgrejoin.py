@@ -1,7 +1,10 @@
 """Make this host's PostgreSQL a standby of the peer's primary: the old primary back after a
 failover, or a standby whose server is down. Never a second primary.
 
-    python -m ha.heartbeat.pgrejoin --data-directory D --primary-conninfo C [--bin-directory B] [--os-user U]
+    python -m ha.heartbeat.pgrejoin --data-directory D --primary-conninfo C [--bin-directory B] [--no-start]
+
+Run as the server's own user (the agent starts it through setpriv): nothing here needs root, and
+nothing in the data directory is touched with more rights than its owner has.
 
 1. Stop the server if it runs (fast). A crashed one is fine: pg_rewind recovers it first. Ask the
    primary for a checkpoint, which pg_rewind before PostgreSQL 16 needs to see the fork.
@@ -12,77 +15,77 @@ failover, or a standby whose server is down. Never a second primary.
    may set, and start the server as a standby (detached, with pg_ctl), until it accepts connections.
 
 The heartbeat agent runs it on the standby node (`primary_conninfo` set on its postgresql
-resource) while the peer is active and the local server does not stream from it. It prints how
-the rejoin went and exits 0, or prints why not and exits 1.
+resource) while the peer is active and the local server is not a standby; the lab's harness
+runs it with --no-start and starts the server itself. It prints how the rejoin went and exits 0,
+or prints why not and exits 1; it never runs longer than --timeout.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ha.heartbeat.postgresql import DEFAULTS, as_user
+from ha.heartbeat.postgresql import DEFAULTS
 
 #: This host's own files, kept across a rewind or a base backup.
 OWN_FILES = ("postgresql.conf", "pg_hba.conf", "pg_ident.conf", "halab.conf")
-TIMEOUT_S = 120
+TIMEOUT_S = 150.0
 
 
 class RejoinError(Exception):
     pass
 
 
-def run(argv: tuple[str, ...], what: str, timeout: float = TIMEOUT_S) -> str:
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RejoinError(f"{what}: {(done.stderr or done.stdout).strip()[-400:]}")
-    return done.stdout
+class Steps:
+    """The programs a rejoin runs, each bounded by what is left of one deadline."""
+
+    def __init__(self, bin_dir: Path, timeout: float) -> None:
+        self.bin_dir, self.deadline = bin_dir, time.monotonic() + timeout
+
+    def run(self, program: str, *args: str, check: bool = True) -> str:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RejoinError(f"out of time before {program}")
+        done = subprocess.run([str(self.bin_dir / program), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=left)
+        if check and done.returncode != 0:
+            raise RejoinError(f"{program}: {(done.stderr or done.stdout).strip()[-400:]}")
+        return done.stdout
 
 
 def keep_own_files(data: Path) -> dict[str, bytes]:
-    return {name: (data / name).read_bytes() for name in OWN_FILES if (data / name).exists()}
+    return {name: (data / name).read_bytes() for name in OWN_FILES if (data / name).is_file()}
 
 
-def restore_own_files(data: Path, files: dict[str, bytes], uid: int, gid: int) -> None:
+def restore_own_files(data: Path, files: dict[str, bytes]) -> None:
     for name, content in files.items():
-        path = data / name
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            os.fchown(f.fileno(), uid, gid)
-            f.write(content)
+        (data / name).unlink(missing_ok=True)
+        (data / name).write_bytes(content)
     auto = data / "postgresql.auto.conf"
-    if auto.exists():   # the source's names its standbys (this host among them): only a primary may
+    if auto.is_file():   # the source's names its standbys (this host among them): only a primary may
         kept = [line for line in auto.read_text().splitlines(keepends=True)
                 if not line.lstrip().startswith("synchronous_standby_names")]
         auto.write_text("".join(kept))
 
 
-def rejoin(args: argparse.Namespace) -> str:
-    import pwd
-
-    data, bin_dir = Path(args.data_directory), Path(args.bin_directory)
-    user = pwd.getpwnam(args.os_user)
-    pg = lambda *argv: as_user(args.os_user, *argv)  # noqa: E731
-    if subprocess.run(pg(str(bin_dir / "pg_ctl"), "status", "-D", str(data)), capture_output=True).returncode == 0:
-        run(pg(str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w", "-t", "60"), "pg_ctl stop")
+def rejoin(data: Path, conninfo: str, steps: Steps, start: bool = True) -> str:
+    """How it was rejoined: "pg_rewind", or "base backup (why the rewind failed)"."""
+    if subprocess.run([str(steps.bin_dir / "pg_ctl"), "status", "-D", str(data)], capture_output=True).returncode == 0:
+        steps.run("pg_ctl", "stop", "-D", str(data), "-m", "fast", "-w", "-t", "60")
     own = keep_own_files(data)
-    # Before PostgreSQL 16, pg_rewind reads the source's timeline from its last checkpoint: with
-    # none since the promotion it sees no fork. Ask for one (the role may lack the right: then
-    # the checkpoint that follows every promotion has to do).
-    subprocess.run(pg(str(bin_dir / "psql"), "-d", args.primary_conninfo, "-X", "-q", "-c", "CHECKPOINT"),
-                   capture_output=True, timeout=60)
+    # The role may lack the right (PostgreSQL 15's pg_checkpoint): then the checkpoint that
+    # follows every promotion has to do.
+    steps.run("psql", "-d", conninfo, "-X", "-q", "-c", "CHECKPOINT", check=False)
     how = "pg_rewind"
     try:
         for attempt in range(3):   # a crashed server's last children may hold its shared memory a moment
             try:
-                run(pg(str(bin_dir / "pg_rewind"), "-D", str(data), "--source-server", args.primary_conninfo,
-                       "--write-recovery-conf", "--no-sync"), "pg_rewind")
+                steps.run("pg_rewind", "-D", str(data), "--source-server", conninfo, "--write-recovery-conf",
+                          "--no-sync")
                 break
             except RejoinError:
                 if attempt == 2:
@@ -92,26 +95,27 @@ def rejoin(args: argparse.Namespace) -> str:
         how = f"base backup ({str(exc).splitlines()[-1][:160]})"
         for entry in data.iterdir():   # keep the directory itself: its owner and mode
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        run(pg(str(bin_dir / "pg_basebackup"), "-d", args.primary_conninfo, "-D", str(data), "-X", "stream",
-               "-c", "fast", "-R", "--no-sync"), "pg_basebackup")
-    restore_own_files(data, own, user.pw_uid, user.pw_gid)
+        steps.run("pg_basebackup", "-d", conninfo, "-D", str(data), "-X", "stream", "-c", "fast", "-R", "--no-sync")
+    restore_own_files(data, own)
     if not (data / "standby.signal").exists():
         raise RejoinError("no standby.signal after the rejoin: not starting a server that could be a primary")
-    run(pg(str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-w", "-t", "60", "-l",
-           str(data / "rejoin.log")), "pg_ctl start")
+    if start:
+        steps.run("pg_ctl", "start", "-D", str(data), "-w", "-t", "60", "-l", str(data / "rejoin.log"))
     return how
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ha.heartbeat.pgrejoin", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-directory", required=True)
+    parser.add_argument("--data-directory", type=Path, required=True)
     parser.add_argument("--primary-conninfo", required=True, help="libpq connection string to the peer's server")
-    parser.add_argument("--bin-directory", default=DEFAULTS["bin_directory"])
-    parser.add_argument("--os-user", default=DEFAULTS["os_user"])
+    parser.add_argument("--bin-directory", type=Path, default=Path(DEFAULTS["bin_directory"]))
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds for the whole rejoin")
+    parser.add_argument("--no-start", action="store_true", help="leave the server stopped (its caller starts it)")
     args = parser.parse_args(argv)
     try:
-        how = rejoin(args)
-    except (RejoinError, OSError, KeyError, subprocess.TimeoutExpired) as exc:
+        how = rejoin(args.data_directory, args.primary_conninfo, Steps(args.bin_directory, args.timeout),
+                     start=not args.no_start)
+    except (RejoinError, OSError, subprocess.TimeoutExpired) as exc:
         print(f"pgrejoin: not rejoined: {exc}", file=sys.stderr)
         return 1
     print(f"pgrejoin: rejoined as a standby by {how}")

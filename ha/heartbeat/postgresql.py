@@ -64,9 +64,22 @@ PROMOTE = ("DO $$ BEGIN IF pg_is_in_recovery() AND NOT pg_promote(true, {timeout
 IS_PRIMARY = "SELECT 1 / (NOT pg_is_in_recovery())::int"
 #: Division by zero on a primary; no answer when it is down: a standby that runs passes.
 IS_STANDBY = "SELECT 1 / pg_is_in_recovery()::int"
-#: Division by zero unless the standby streams from this server and replied lately.
-REPLICATES = ("SELECT 1 / count(*)::int FROM pg_stat_replication WHERE application_name = '{name}' "
-              "AND state = 'streaming' AND now() - reply_time < interval '{age} s'")
+#: Prints how the standby replicates from this server: "sync" (the server counts it as a
+#: synchronous standby), "async", or nothing when it does not stream or has not replied lately.
+REPLICATION_STATE = ("SELECT CASE WHEN sync_state IN ('sync', 'quorum') THEN 'sync' ELSE 'async' END "
+                     "FROM pg_stat_replication WHERE application_name = '{name}' AND state = 'streaming' "
+                     "AND now() - reply_time < interval '{age} s' "
+                     "ORDER BY sync_state IN ('sync', 'quorum') DESC LIMIT 1")
+#: After commits were told to wait for the standby: until the server counts it as synchronous and
+#: it has flushed everything written so far, acknowledged asynchronously before included.
+CAUGHT_UP = ("DO $$ DECLARE target pg_lsn := pg_current_wal_lsn(); BEGIN FOR i IN 1..{tries} LOOP "
+             "IF EXISTS (SELECT 1 FROM pg_stat_replication WHERE application_name = '{name}' "
+             "AND sync_state IN ('sync', 'quorum') AND flush_lsn >= target) THEN RETURN; END IF; "
+             "PERFORM pg_sleep(0.05); END LOOP; "
+             "RAISE EXCEPTION 'the standby did not catch up within {seconds} s'; END $$")
+CATCH_UP_S = 5
+#: The longest a rejoin may take (a base backup of a small lab database takes seconds).
+REJOIN_TIMEOUT_S = 150
 
 
 @dataclass(frozen=True)
@@ -100,17 +113,19 @@ class PgServer:
         return self._psql(IS_STANDBY)
 
     def rejoin(self) -> tuple[str, ...]:
-        """Run by root: the program stops, rewinds and starts the server as `os_user` itself."""
-        return (sys.executable, "-m", "ha.heartbeat.pgrejoin", "--data-directory", self.data_directory,
-                "--primary-conninfo", self.primary_conninfo, "--bin-directory", self.bin_directory,
-                "--os-user", self.os_user)
+        """ha.heartbeat.pgrejoin, run as `os_user`: it needs no more rights than the data's owner."""
+        return self._as_user(sys.executable, "-m", "ha.heartbeat.pgrejoin", "--data-directory", self.data_directory,
+                             "--primary-conninfo", self.primary_conninfo, "--bin-directory", self.bin_directory,
+                             "--timeout", str(REJOIN_TIMEOUT_S))
 
-    def replicates(self) -> tuple[str, ...]:
-        """Succeeds while the synchronous standby streams from this primary and replies."""
-        return self._psql(REPLICATES.format(name=self.synchronous_standby, age=REPLY_MAX_AGE_S))
+    def replication_state(self) -> tuple[str, ...]:
+        """Prints "sync", "async" or nothing: how the synchronous standby replicates now."""
+        return self._psql(REPLICATION_STATE.format(name=self.synchronous_standby, age=REPLY_MAX_AGE_S))
 
     def synchronous_on(self) -> tuple[str, ...]:
-        return self._psql(*self._standby_names(self.synchronous_standby))
+        """Commits wait for the standby from now on; succeeds once it has caught up."""
+        return self._psql(*self._standby_names(self.synchronous_standby), CAUGHT_UP.format(
+            name=self.synchronous_standby, tries=CATCH_UP_S * 20, seconds=CATCH_UP_S))
 
     def synchronous_off(self) -> tuple[str, ...]:
         return self._psql(*self._standby_names(""))

@@ -5,6 +5,8 @@ means success)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
@@ -99,9 +101,18 @@ def run_command(argv: tuple[str, ...]) -> str | None:
 
 
 def run_for_output(argv: tuple[str, ...], timeout: float) -> tuple[bool, str]:
-    """Run a longer job (a database rejoin): whether it succeeded, and the last of what it said."""
+    """Run a longer job (a database rejoin) in a session of its own: whether it succeeded, and
+    the last of what it said. Past `timeout`, the whole session is killed, children included,
+    so nothing it started keeps writing after the agent gave up on it."""
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+    except OSError as exc:
         return False, str(exc)
-    return done.returncode == 0, (done.stdout + done.stderr).strip()[-300:]
+    try:
+        said, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return False, f"timed out after {timeout:g} s"
+    return proc.returncode == 0, said.strip()[-300:]

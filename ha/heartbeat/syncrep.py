@@ -5,20 +5,25 @@ primary clears the key before it stops waiting for that standby. halab's two nod
 their heartbeats carry the same promise as a lease (Chandra and Toueg's leases, the way Raft
 leaders use them for reads):
 
-- The active node sets FLAG_SYNC_LEASE in its beats while its standby replicates synchronously
-  (the primary waits for it, and the last check saw it stream and reply).
-- The standby that hears a flagged beat holds the lease for `lease` seconds from then. A beat
-  without the flag ends it at once.
-- The active node stops flagging the moment the standby stops replying, and drops to
-  asynchronous only once `lease` plus the oldest age a beat may arrive with (the freshness
-  window) has passed since the last flagged beat: by then no standby holds the lease.
-- A standby promotes only while it holds the lease (in non-strict mode, once it has heard an
-  active peer at all): a standby that missed writes acknowledged asynchronously never takes
-  over; writes stop instead of being lost.
+- The active node sets FLAG_SYNC_LEASE in its beats while it vouches for its standby: its last
+  switch to synchronous succeeded, which includes waiting until the standby had flushed
+  everything written before it (so also what was acknowledged asynchronously), and its latest
+  check saw the server count the standby as synchronous, streaming and replying.
+- A flagged beat echoes one of the standby's nonces (ha.heartbeat.freshness), so it was made
+  after that nonce left the standby: the standby holds the lease until that nonce's send time
+  plus `lease`, which is never later than the flagged beat's own send time plus `lease`,
+  however long the beat took to arrive. No bound on delays is assumed; only that the two
+  clocks run at the same rate (one machine here; `margin` covers drift and scheduling).
+- The active node stops flagging the moment a check stops vouching, and falls back to
+  asynchronous only once `lease + margin` has passed since the last flagged beat left: by then
+  no standby holds a lease from it.
+- In non-strict mode, a standby promotes only while it holds the lease (or if it never heard an
+  active peer: the first election). A standby that may lack writes acknowledged asynchronously
+  never takes over: writes stop instead of being lost. It does not even fence the peer.
 
-In strict mode the primary never stops waiting, so every acknowledged write is on the standby
+In strict mode the primary never stops waiting, so every acknowledged write is on the standby,
 and it may always be promoted. Pure logic on a clock the caller passes in; the agent runs the
-commands.
+commands (switch on, switch off, the check that prints the standby's state).
 """
 
 from __future__ import annotations
@@ -27,66 +32,83 @@ import math
 from dataclasses import dataclass
 
 FLAG_SYNC_LEASE = 0x01
+#: What the replication check prints: the standby counts as synchronous, replicates
+#: asynchronously, or (nothing printed, or the check failed) is gone.
+SYNC, ASYNC, GONE = "sync", "async", ""
+
+
+def least_fallback(deadtime: float) -> float:
+    """The shortest lease that outlasts a takeover's detection, with a second for fencing."""
+    return deadtime + 1.0
 
 
 @dataclass
 class SyncLease:
     lease: float    # seconds a flagged beat vouches for, on the standby
-    window: float   # the oldest a beat may be and still be accepted (ha.heartbeat.freshness)
+    margin: float   # more seconds the primary waits before falling back (drift, scheduling)
     strict: bool
     # The active node's side.
-    synchronous: bool = False     # commits wait for the standby (turned on, not turned off since)
-    replicating: bool = False     # the latest check, made after the last change, saw it replicate
-    flagged_until: float = -math.inf   # no fallback before this: last flagged beat + lease + window
-    changing: bool = False        # a change of synchronous_standby_names is under way
+    waits: bool = False           # the server may be waiting for the standby (names set, not unset since)
+    vouched: bool = False         # the last switch on succeeded (standby caught up), no switch off since
+    in_effect: bool = False       # the latest check saw the standby synchronous, streaming, replying
+    changing: bool = False        # a switch is under way
+    flagged_until: float = -math.inf   # no fallback before this: last flagged beat + lease + margin
     # The standby's side.
     held_until: float = -math.inf
     heard_active: bool = False
 
     def promoted(self) -> None:
-        """This node's server became the primary: it waits for the standby only when strict."""
-        self.synchronous, self.replicating, self.changing = self.strict, False, False
+        """This node's server became the primary: it waits for the standby from the start only
+        when strict (the promotion set the names); nobody is vouched for yet."""
+        self.waits, self.vouched, self.in_effect, self.changing = self.strict, False, False, False
 
     def demoted(self) -> None:
-        self.synchronous = self.replicating = self.changing = False
+        self.waits = self.vouched = self.in_effect = self.changing = False
 
     def flag(self) -> int:
         """The flags of the next beat this node sends (as the active node)."""
-        return FLAG_SYNC_LEASE if self.synchronous and self.replicating else 0
+        return FLAG_SYNC_LEASE if self.vouched and self.in_effect and not self.changing else 0
 
     def sent(self, flags: int, now: float) -> None:
         if flags & FLAG_SYNC_LEASE:
-            self.flagged_until = now + self.lease + self.window
+            self.flagged_until = now + self.lease + self.margin
 
-    def checked(self, replicating: bool, now: float) -> str | None:
-        """The check's verdict; "on" or "off" when synchronous_standby_names must change."""
-        self.replicating = replicating
+    def checked(self, state: str, now: float) -> bool | None:
+        """The check's verdict (SYNC, ASYNC or GONE); True: switch synchronous on, False: off."""
+        self.in_effect = state == SYNC
         if self.changing:
             return None
-        if replicating and not self.synchronous:
+        if state != GONE and not (self.vouched and self.in_effect):
             self.changing = True
-            return "on"
-        if not replicating and self.synchronous and not self.strict and now >= self.flagged_until:
+            return True
+        if state == GONE and self.waits and not self.strict and now >= self.flagged_until:
             self.changing = True
-            return "off"
+            return False
         return None
 
-    def changed(self, change: str, ok: bool) -> None:
-        """A change ended; the standby must be seen replicating again before the next flag."""
-        self.changing = False
-        if ok:
-            self.synchronous = change == "on"
-            self.replicating = False
+    def changed(self, on: bool, ok: bool) -> None:
+        """A switch ended. A switch on, even a failed one, may have set the names: the server may
+        wait; only a successful one vouches. After a switch off, nothing is vouched for."""
+        self.changing, self.in_effect = False, False
+        if on:
+            self.waits, self.vouched = True, ok
+        else:
+            self.vouched = False
+            self.waits = not ok
 
-    def heard(self, active: bool, flags: int, now: float) -> None:
-        """A beat from the peer, on the standby's side."""
+    def heard(self, active: bool, flags: int, echoed_at: float | None) -> None:
+        """A beat from the peer, on the standby's side; `echoed_at`: when the nonce it echoes left
+        this node (None: it echoes none still remembered)."""
         if not active:
             return
         self.heard_active = True
-        self.held_until = now + self.lease if flags & FLAG_SYNC_LEASE else -math.inf
+        if not flags & FLAG_SYNC_LEASE:
+            self.held_until = -math.inf
+        elif echoed_at is not None:
+            self.held_until = max(self.held_until, echoed_at + self.lease)
 
     def refusal(self, now: float) -> str | None:
-        """Why this node must not promote now, or None."""
+        """Why this node must not take over now, or None."""
         if self.strict or not self.heard_active or now < self.held_until:
             return None
         if self.held_until == -math.inf:
@@ -94,5 +116,5 @@ class SyncLease:
         return f"not a synchronous standby: its lease ran out {now - self.held_until:.1f} s ago"
 
     def status(self, now: float) -> dict:
-        return {"synchronous": self.synchronous, "replicating": self.replicating, "strict": self.strict,
+        return {"waits_for_standby": self.waits, "vouched": self.vouched, "strict": self.strict,
                 "lease_left": round(max(0.0, self.held_until - now), 3) if self.heard_active else None}

@@ -6,7 +6,9 @@ heartbeat agent is measured against, run the way its documentation sets it up.
 - Clients reach the primary through HAProxy on the gateway, which holds the DB VIP and checks
   each server's REST API (`GET /primary`), as Patroni's HAProxy template does.
 - Everything runs as the `postgres` user with its files under the run's PostgreSQL directory
-  (harness.daemons.postgresql.PG_ROOT): removed with the run, found by `halab clean`.
+  (harness.daemons.postgresql.pg_root()): removed with the run, found by `halab clean`. Raft's
+  traffic is encrypted with a password made for the lab, and so are changes through the REST API;
+  all of it listens on lab addresses only (the Raft witness on every address of the gateway).
 
 Timings: Patroni's defaults (ttl 30 s, loop_wait 10 s, retry_timeout 10 s) and the lowest its
 documentation allows (ttl 20, loop_wait 1, retry_timeout 3; loop_wait + 2 x retry_timeout <= ttl).
@@ -88,8 +90,10 @@ class Patroni(Daemon):
         return {
             "scope": SCOPE, "namespace": "/halab/", "name": self.host,
             "log": {"level": "INFO", "format": "%(asctime)s %(levelname)s: %(message)s"},
-            "restapi": {"listen": f"{self.address}:{API_PORT}", "connect_address": f"{self.address}:{API_PORT}"},
-            "raft": {"data_dir": str(home(self.cluster, self.host) / "raft"),
+            # Reads (GET /primary, HAProxy's check) are open; changes need the password.
+            "restapi": {"listen": f"{self.address}:{API_PORT}", "connect_address": f"{self.address}:{API_PORT}",
+                        "authentication": {"username": "patroni", "password": self.cluster.patroni_password}},
+            "raft": {"data_dir": str(home(self.cluster, self.host) / "raft"), "password": self.cluster.patroni_password,
                      "self_addr": f"{self.address}:{RAFT_PORT}", "partner_addrs": self.partners},
             "bootstrap": {
                 "dcs": {**self.timings, "maximum_lag_on_failover": 1048576,
@@ -175,7 +179,7 @@ class RaftWitness(Daemon):
         self.cluster.private_dir(home(self.cluster, self.host))
         write_as_postgres(self.config_path, json.dumps({"raft": {
             "data_dir": str(home(self.cluster, self.host) / "raft"), "self_addr": f"{self.address}:{RAFT_PORT}",
-            "partner_addrs": self.partners}}))
+            "partner_addrs": self.partners, "password": self.cluster.patroni_password}}))
 
     def argv(self) -> list[str]:
         return as_postgres(["/usr/bin/python3", "/usr/bin/patroni_raft_controller", str(self.config_path)])

@@ -21,17 +21,27 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ha.heartbeat.postgresql import as_user
+from ha.statusfile import state_root
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
 
 #: Where Debian and Ubuntu put each PostgreSQL major version's programs.
 PG_LIB = Path("/usr/lib/postgresql")
-#: halab's own directory for the clusters of running labs (see the module's docstring).
+def pg_root() -> Path:
+    """halab's own directory for the clusters of running labs (see the module's docstring), beside
+    its state directory: /run/halab-postgresql. A test that moves the state directory moves this
+    too, so that its clean-up can never touch a running lab's databases."""
+    state = state_root()
+    return state.with_name(state.name + "-postgresql")
+
+
+#: Where the clusters of the machine's labs are, for the process patterns that find leftovers.
 PG_ROOT = Path("/run/halab-postgresql")
 PORT = 5432
 REPLICATION_MODES = ("async", "sync", "remote_apply")
@@ -89,6 +99,7 @@ class DbCluster:
     app_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
     replication_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
     superuser_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)  # Patroni's
+    patroni_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)  # its Raft, API
 
     def __post_init__(self) -> None:
         if self.replication not in REPLICATION_MODES:
@@ -97,7 +108,7 @@ class DbCluster:
 
     @property
     def root(self) -> Path:
-        return PG_ROOT / self.run_id
+        return pg_root() / self.run_id
 
     def data_dir(self, host: str) -> Path:
         return self.root / host
@@ -106,8 +117,8 @@ class DbCluster:
         return self.root / f"{host}.sock"
 
     def create_root(self) -> None:
-        """PG_ROOT and the run's directory: root's, searchable, so postgres reaches its own below."""
-        for path in (PG_ROOT, self.root):
+        """pg_root() and the run's directory: root's, searchable, so postgres reaches its own below."""
+        for path in (pg_root(), self.root):
             path.mkdir(mode=0o755, exist_ok=True)
             st = path.lstat()
             if st.st_uid != 0 or path.is_symlink() or st.st_mode & 0o022:
@@ -337,34 +348,22 @@ class PostgreSQL(Daemon):
         raise HalabError(f"{standby} did not stream from {self.host} within {timeout:g} s.", f"See {self.lab.run_dir}.")
 
     def rejoin(self, upstream: PostgreSQL) -> None:
-        """A former primary (stopped or crashed) becomes a standby of `upstream`, the new primary:
-        pg_rewind winds its data back to where the timelines forked (finishing its crash recovery
-        first, in single-user mode), writes standby.signal and the connection, and it restarts
-        streaming. Never a second primary."""
+        """A former primary (stopped or crashed) becomes a standby of `upstream`, the new primary,
+        the way halab's agent does it (ha.heartbeat.pgrejoin: pg_rewind back to where the
+        timelines forked, or a fresh base backup), and restarts streaming. Never a second primary."""
         assert self.host is not None and upstream.host is not None
         if self.alive():
             self.stop()
         self._wait_children_gone()
-        # Before PostgreSQL 16, pg_rewind reads the source's timeline from its last checkpoint:
-        # without one since the promotion it sees no fork and rewinds nothing.
-        upstream.sql("CHECKPOINT")
         address = str(self.lab.topo.addresses[upstream.host][0].ip)
-        passfile = self.cluster.replication_passfile(self.host)
         source = (f"host={address} port={self.cluster.port} user={REPLICATION_USER} dbname=postgres "
-                  f"passfile={passfile}")
+                  f"connect_timeout=5 passfile={self.cluster.replication_passfile(self.host)}")
         self.upstream = address
-        try:
-            self._run_as_postgres([str(self.bin / "pg_rewind"), "-D", str(self.data_dir), "--source-server", source,
-                                   "--write-recovery-conf", "--no-sync"], "pg_rewind", timeout=60)
-            self._write_config()
-        except HalabError as exc:
-            # The WAL back to the fork is gone (or the rewind broke off): start over from a fresh
-            # base backup, as Patroni does when a rewind fails.
-            self.rejoined_by = f"base backup ({exc.problem.splitlines()[-1][:200]})"
-            self.cluster.private_dir(self.data_dir)
-            self._base_backup()
-        else:
-            self.rejoined_by = "pg_rewind"
+        said = self._run_as_postgres([sys.executable, "-m", "ha.heartbeat.pgrejoin", "--data-directory",
+                                      str(self.data_dir), "--primary-conninfo", source, "--bin-directory",
+                                      str(self.bin), "--no-start"], "pgrejoin", timeout=180)
+        self.rejoined_by = said.strip().rpartition(" by ")[2]
+        self._write_config()
         self.start()
 
     def _wait_children_gone(self, timeout: float = 10.0) -> None:

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ha.heartbeat.config import INTERVAL_MAX, INTERVAL_MIN
+from ha.heartbeat.freshness import window_for
 from ha.heartbeat.postgresql import REPLY_MAX_AGE_S
+from ha.heartbeat.syncrep import least_fallback
 from harness import dbwriter, lb, writecheck
 from harness.daemons.patroni import ROUTER_CHECKS, TIMINGS
 from harness.daemons.postgresql import PORT, REPLICATION_MODES, PostgreSQL, require_postgresql
@@ -69,9 +71,10 @@ class ThreeTierOptions:
             raise HalabError(f"Write rate {self.rate:g}/s is out of range.", "Choose 1 to 500 writes per second.")
         if self.before < 0.5 or (self.after is not None and self.after < 0.5):
             raise HalabError("The writer needs at least 0.5 s before and after the fault.", "Raise --before / --after.")
-        if not 3 * self.interval + 1 <= self.fallback_timeout <= 600:
+        least = least_fallback(3 * self.interval)   # deadtime: 3 intervals
+        if not least <= self.fallback_timeout <= 600:
             raise HalabError(f"--fallback-timeout {self.fallback_timeout:g} is out of range.",
-                             f"Choose {3 * self.interval + 1:g} (a takeover: deadtime + 1 s) to 600 s.")
+                             f"Choose {least:g} (a takeover: deadtime + 1 s) to 600 s.")
         if self.lasting is not None and (self.fault in LASTING_NOT or not 0 < self.lasting <= 600):
             raise HalabError(f"--for does not apply to --fault {self.fault} (or is out of range).",
                              "Use --for 0.1 to 600 with replication-cut or db-link-cut.")
@@ -84,8 +87,8 @@ class ThreeTierOptions:
     def falls_back_after(self) -> float:
         """When a primary that is not strict has fallen back, at the latest, after replication
         stopped: the standby's last reply ages past REPLY_MAX_AGE_S, the next check sees it, the
-        lease runs out (plus the heartbeats' freshness window, 1 s here)."""
-        return REPLY_MAX_AGE_S + 0.2 + self.fallback_timeout + 1.0
+        lease runs out (plus the margin the agent adds: its heartbeats' freshness window)."""
+        return REPLY_MAX_AGE_S + 0.2 + self.fallback_timeout + window_for(3 * self.interval, self.interval)
 
     @property
     def lead(self) -> float:

@@ -54,7 +54,7 @@ def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tm
     assert v["valid"] and v["acknowledged_lost"] == []
     assert r["database"]["primary_after"] is None and r["database"]["write_outage"] is None
     assert "asynchronous" in [e["state"] for e in r["agent_events"] if e["host"] == "db1"]
-    refused = [e["reason"] for e in r["agent_events"] if e["host"] == "db2" and e["state"] == "start failed"]
+    refused = [e["reason"] for e in r["agent_events"] if e["host"] == "db2" and e["state"] == "refused"]
     assert refused and all("not a synchronous standby" in why for why in refused)
 
 

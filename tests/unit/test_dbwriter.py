@@ -1,5 +1,6 @@
 """What the writer makes of an error: definitely not written, or indeterminate."""
 import json
+import types
 
 import pytest
 
@@ -8,24 +9,29 @@ from harness.writecheck import Write
 
 
 class SqlError(Exception):
-    def __init__(self, sqlstate):
+    """psycopg's error as the writer sees it: the server's SQLSTATE and severity (None: no server
+    message at all, a client-side failure)."""
+
+    def __init__(self, sqlstate, severity=None):
         super().__init__(sqlstate)
         self.sqlstate = sqlstate
+        self.diag = types.SimpleNamespace(severity_nonlocalized=severity)
 
 
-@pytest.mark.parametrize("exc", [TimeoutError(), OSError("refused"), SqlError("08006"), SqlError(None)])
+@pytest.mark.parametrize("exc", [TimeoutError(), OSError("refused"), SqlError("08006"), SqlError(None),
+                                 SqlError("28P01", "FATAL")])
 def test_nothing_is_written_before_the_connection_is_made(exc):
     assert dbwriter.outcome_of(exc, connected=False) == "failed"
 
 
-@pytest.mark.parametrize("sqlstate", ["25006", "23505", "42P01", "57P03", "53300"])
-def test_a_statement_the_server_refused_is_a_failure(sqlstate):
-    assert dbwriter.outcome_of(SqlError(sqlstate), connected=True) == "failed"
+@pytest.mark.parametrize("sqlstate", ["25006", "23505", "42P01", "53300", "57014"])
+def test_an_error_the_server_reported_rolled_the_statement_back(sqlstate):
+    assert dbwriter.outcome_of(SqlError(sqlstate, "ERROR"), connected=True) == "failed"
 
 
-@pytest.mark.parametrize("exc", [TimeoutError(), OSError("reset"), SqlError(None), SqlError("57P01"),
-                                 SqlError("XX000")])
-def test_a_lost_answer_after_connecting_is_indeterminate(exc):
+@pytest.mark.parametrize("exc", [TimeoutError(), OSError("reset"), SqlError(None), SqlError("57P01", "FATAL"),
+                                 SqlError("08006"), SqlError("XX000", "PANIC"), SqlError("57P02", "FATAL")])
+def test_a_lost_answer_or_an_ended_session_after_connecting_is_indeterminate(exc):
     assert dbwriter.outcome_of(exc, connected=True) == "timeout"
 
 

@@ -71,7 +71,8 @@ def test_synchronous_replication_keys_and_the_commands_that_turn_it_on_and_off()
     assert r.server.synchronous_standby == "db2" and not r.server.synchronous_mode_strict
     assert "ALTER SYSTEM SET synchronous_standby_names = '\"db2\"'" in r.server.synchronous_on()
     assert "ALTER SYSTEM SET synchronous_standby_names = ''" in r.server.synchronous_off()
-    assert "application_name = 'db2'" in r.server.replicates()[-1]
+    assert "application_name = 'db2'" in r.server.replication_state()[-1]
+    assert "flush_lsn >= target" in r.server.synchronous_on()[-1]   # switched on once caught up
     # Not strict: a promotion waits for nobody (the peer was just fenced); strict: for the standby, from the start.
     assert "ALTER SYSTEM SET synchronous_standby_names = ''" in r.start
     strict = parse({**DB, "synchronous_standby": "db2", "synchronous_mode_strict": True})
@@ -94,12 +95,14 @@ def test_a_password_in_the_connection_string_is_never_echoed():
     with pytest.raises(ConfigError) as err:
         parse({**DB, "primary_conninfo": "host=x password=s3cr3t"})
     assert "s3cr3t" not in str(err.value)
+    assert parse({**DB, "primary_conninfo": "host=x passfile=/srv/password.pgpass"}).server   # only password=
 
 
 def test_a_rejoin_runs_pgrejoin_with_the_peer_and_only_with_it_set():
     r = parse({**DB, "primary_conninfo": "host=10.0.1.12 user=replicator dbname=postgres passfile=/srv/pgpass"})
     cmd = r.server.rejoin()
-    assert cmd[1:3] == ("-m", "ha.heartbeat.pgrejoin")
+    assert cmd[:2] == ("setpriv", "--reuid=postgres")          # as the data's owner, not root
+    assert cmd[cmd.index("-m") + 1] == "ha.heartbeat.pgrejoin"
     assert cmd[cmd.index("--primary-conninfo") + 1] == r.server.primary_conninfo
     assert cmd[cmd.index("--data-directory") + 1] == "/srv/pg/node1"
     assert r.server.is_standby()[-1] == postgresql.IS_STANDBY

@@ -1,7 +1,7 @@
 """The settings halab gives each lab PostgreSQL server, and the replication modes' meaning."""
 import pytest
 
-from harness.daemons.postgresql import PG_ROOT, DbCluster
+from harness.daemons.postgresql import DbCluster, pg_root
 from harness.errors import HalabError
 
 
@@ -26,7 +26,7 @@ def test_an_unknown_mode_is_refused_naming_the_choices():
 
 def test_each_host_has_its_own_directories_under_the_runs_root_and_its_name():
     c = DbCluster("20261127-1", "async")
-    assert c.data_dir("db1") == PG_ROOT / "20261127-1" / "db1"
+    assert c.data_dir("db1") == pg_root() / "20261127-1" / "db1"
     settings = c.settings("db1")
     assert settings["cluster_name"] == "db1" and settings["unix_socket_directories"].endswith("db1.sock")
     assert settings["wal_log_hints"] == "on"   # pg_rewind needs it

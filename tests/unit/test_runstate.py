@@ -101,3 +101,15 @@ def test_the_state_directory_is_created_private_and_a_link_at_the_lock_is_not_fo
     with pytest.raises(HalabError, match="lab lock"):
         LabLock().acquire()
     assert victim.read_text() == "precious"
+
+
+def test_a_clean_up_with_its_own_state_directory_leaves_the_machines_databases_alone(tmp_path):
+    """Unit tests move the state directory; their clean-up once deleted a running lab's PostgreSQL
+    data under /run/halab-postgresql. The database directory moves with the state directory."""
+    from harness.daemons.postgresql import pg_root
+
+    assert pg_root() == tmp_path / "state-postgresql"
+    (tmp_path / "state-postgresql" / "20261127-1-1").mkdir(parents=True)
+    with LabLock():
+        removed = cleanup.clean_leftovers()
+    assert any("state-postgresql/20261127-1-1" in line for line in removed)

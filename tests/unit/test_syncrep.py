@@ -5,98 +5,143 @@ import random
 
 import pytest
 
-from ha.heartbeat.syncrep import FLAG_SYNC_LEASE, SyncLease
+from ha.heartbeat.fsm import Node, Role, View
+from ha.heartbeat.packet import State
+from ha.heartbeat.syncrep import ASYNC, FLAG_SYNC_LEASE, GONE, SYNC, SyncLease
 
-LEASE, WINDOW = 3.0, 1.0
+LEASE, MARGIN = 3.0, 1.0
 
 
 def primary(strict: bool = False) -> SyncLease:
-    lease = SyncLease(LEASE, WINDOW, strict)
+    lease = SyncLease(LEASE, MARGIN, strict)
     lease.promoted()
     return lease
 
 
-def test_a_new_primary_waits_for_its_standby_only_once_the_standby_replicates():
+def vouching_primary(now: float = 0.0) -> SyncLease:
     p = primary()
-    assert not p.synchronous and p.flag() == 0
-    assert p.checked(True, now=0.0) == "on"
-    assert p.checked(True, now=0.1) is None          # one change at a time
-    p.changed("on", ok=True)
-    assert p.synchronous and p.flag() == 0           # not vouched for until a check after the change
-    assert p.checked(True, now=0.3) is None
+    assert p.checked(ASYNC, now) is True
+    p.changed(on=True, ok=True)
+    p.checked(SYNC, now)
     assert p.flag() == FLAG_SYNC_LEASE
+    return p
+
+
+def test_a_new_primary_vouches_only_after_a_switch_that_waited_for_the_standby_to_catch_up():
+    p = primary()
+    assert not p.waits and p.flag() == 0
+    assert p.checked(ASYNC, now=0.0) is True         # the standby replicates: switch on
+    assert p.checked(ASYNC, now=0.1) is None         # one switch at a time
+    p.changed(on=True, ok=True)
+    assert p.waits and p.flag() == 0                 # not until a check sees the server count it as synchronous
+    assert p.checked(SYNC, now=0.3) is None
+    assert p.flag() == FLAG_SYNC_LEASE
+
+
+def test_a_failed_switch_on_vouches_for_nothing_but_the_server_may_wait():
+    p = primary()
+    p.checked(ASYNC, now=0.0)
+    p.changed(on=True, ok=False)                     # the names were set; the standby did not catch up
+    assert p.waits and not p.vouched
+    assert p.checked(SYNC, now=0.2) is True          # try again, with the catch-up
+    assert p.flag() == 0
+
+
+def test_the_server_has_the_last_word_a_standby_it_counts_as_asynchronous_is_not_vouched_for():
+    p = vouching_primary()
+    assert p.checked(ASYNC, now=1.0) is True and p.flag() == 0
+
+
+def test_no_flag_while_a_switch_off_is_under_way_even_if_the_standby_is_seen_again():
+    """The review's race: decide off, then a check sees the standby; a flagged beat then would
+    grant a lease that the switch off, finishing right after, breaks."""
+    p = vouching_primary()
+    p.sent(p.flag(), now=1.0)
+    assert p.checked(GONE, now=1.0 + LEASE + MARGIN) is False
+    p.checked(SYNC, now=1.0 + LEASE + MARGIN + 0.2)
+    assert p.flag() == 0
+    p.changed(on=False, ok=True)
+    assert p.flag() == 0 and not p.waits
 
 
 def test_a_strict_primary_waits_from_its_promotion_and_never_falls_back():
     p = primary(strict=True)
-    assert p.synchronous
-    assert p.checked(False, now=100.0) is None and p.synchronous
-    assert SyncLease(LEASE, WINDOW, strict=True).refusal(now=5.0) is None   # every acknowledged write is there
+    assert p.waits
+    assert p.checked(GONE, now=100.0) is None and p.waits
+    assert SyncLease(LEASE, MARGIN, strict=True).refusal(now=5.0) is None   # every acknowledged write is there
 
 
-def synchronous_primary(now: float = 0.0) -> SyncLease:
-    p = primary()
-    p.checked(True, now)
-    p.changed("on", ok=True)
-    p.checked(True, now)
-    return p
-
-
-def test_the_primary_stops_vouching_at_once_and_falls_back_only_after_the_lease_and_the_window():
-    p = synchronous_primary()
+def test_the_primary_stops_vouching_at_once_and_falls_back_only_after_the_lease_and_the_margin():
+    p = vouching_primary()
     p.sent(p.flag(), now=10.0)                        # the last flagged beat
-    assert p.checked(False, now=10.1) is None
+    assert p.checked(GONE, now=10.1) is None
     assert p.flag() == 0
-    assert p.checked(False, now=10.0 + LEASE + WINDOW - 0.01) is None
-    assert p.checked(False, now=10.0 + LEASE + WINDOW) == "off"
-    p.changed("off", ok=True)
-    assert not p.synchronous
-    assert p.checked(True, now=20.0) == "on"          # the standby is back: wait for it again
+    assert p.checked(GONE, now=10.0 + LEASE + MARGIN - 0.01) is None
+    assert p.checked(GONE, now=10.0 + LEASE + MARGIN) is False
+    p.changed(on=False, ok=True)
+    assert not p.waits
+    assert p.checked(ASYNC, now=20.0) is True         # the standby is back: wait for it again
 
 
-def test_a_failed_change_is_tried_again_at_the_next_check():
-    p = synchronous_primary()
-    assert p.checked(False, now=100.0) == "off"
-    p.changed("off", ok=False)
-    assert p.synchronous
-    assert p.checked(False, now=100.5) == "off"
+def test_a_failed_switch_off_is_tried_again_at_the_next_check():
+    p = vouching_primary()
+    assert p.checked(GONE, now=100.0) is False
+    p.changed(on=False, ok=False)
+    assert p.waits and not p.vouched
+    assert p.checked(GONE, now=100.5) is False
 
 
-def test_a_standby_promotes_only_while_it_holds_the_lease():
-    s = SyncLease(LEASE, WINDOW, strict=False)
+def test_a_standby_promotes_only_while_it_holds_the_lease_counted_from_its_own_nonce():
+    s = SyncLease(LEASE, MARGIN, strict=False)
     assert s.refusal(now=0.0) is None                 # never heard an active primary: the first election
-    s.heard(active=True, flags=FLAG_SYNC_LEASE, now=1.0)
+    s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=1.0)
     assert s.refusal(now=1.0 + LEASE - 0.01) is None
     assert "lease ran out" in s.refusal(now=1.0 + LEASE + 0.5)
-    s.heard(active=False, flags=FLAG_SYNC_LEASE, now=2.0)   # only an active peer's word counts
+    s.heard(active=False, flags=FLAG_SYNC_LEASE, echoed_at=9.0)   # only an active peer's word counts
     assert s.refusal(now=1.0 + LEASE + 0.5) is not None
-    s.heard(active=True, flags=FLAG_SYNC_LEASE, now=10.0)
-    s.heard(active=True, flags=0, now=10.1)           # unflagged: the lease ends at once
+    s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=None)   # echoes nothing we remember: no lease
+    assert s.refusal(now=1.0 + LEASE + 0.5) is not None
+    s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=10.0)
+    s.heard(active=True, flags=0, echoed_at=10.1)     # unflagged: the lease ends at once
     assert "did not vouch" in s.refusal(now=10.2)
 
 
-@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("seed", range(30))
 def test_no_standby_holds_a_lease_once_the_primary_has_fallen_back(seed):
-    """Beats every 0.1 s, each delayed by up to the window; the standby stops replying at a random
-    moment. Whenever the primary falls back, every flagged beat, however late it arrives, has
-    already run out on the standby."""
+    """Heartbeats both ways every 0.1 s, each delayed by anything up to 3 s, so beats arrive late
+    and out of order; the standby stops replying at a random moment. A flagged beat echoes the
+    latest nonce the primary had received, and the standby's lease runs from that nonce's send
+    time. Whenever the primary falls back, no beat, however late, leaves a lease running."""
     rng = random.Random(seed)
-    p, s = synchronous_primary(), SyncLease(LEASE, WINDOW, strict=False)
+    p, s = vouching_primary(), SyncLease(LEASE, MARGIN, strict=False)
     stops = rng.uniform(1, 5)
-    arrivals: list[tuple[float, int]] = []
+    nonces: list[tuple[float, float]] = []     # (sent by the standby, arrives at the primary)
+    beats: list[tuple[float, int, float]] = []  # (arrives at the standby, flags, echoed nonce's send time)
     fell_back = None
     t = 0.0
-    while t < 15 and fell_back is None:
+    while t < 20 and fell_back is None:
+        nonces.append((t, t + rng.uniform(0, 3.0)))
+        arrived = [sent for sent, at in nonces if at <= t]
         flags = p.flag()
         p.sent(flags, t)
-        arrivals.append((t + rng.uniform(0, WINDOW), flags))
-        if p.checked(t < stops, t) == "off":
+        beats.append((t + rng.uniform(0, 3.0), flags, max(arrived) if arrived else None))
+        if p.checked(SYNC if t < stops else GONE, t) is False:
             fell_back = t
-            p.changed("off", ok=True)
+            p.changed(on=False, ok=True)
         t += 0.1
     assert fell_back is not None and fell_back >= stops + LEASE
-    for at, flags in sorted(arrivals):
-        s.heard(active=True, flags=flags, now=at)
-        if flags:
-            assert at + LEASE <= fell_back + 1e-9
-    assert s.refusal(max(fell_back, max(a for a, _ in arrivals))) is not None
+    for at, flags, echoed in sorted(beats, key=lambda b: b[0]):
+        s.heard(active=True, flags=flags, echoed_at=echoed)
+        assert s.held_until <= fell_back + 1e-9, (at, flags, echoed)
+
+
+def test_a_standby_without_the_lease_neither_fences_nor_takes_over():
+    node = Node("db2", 100, "db1", 200, started=0.0, grace=0.0)
+    node.peer_heard = True
+    refused = "not a synchronous standby: its lease ran out 2.0 s ago"
+    silent = View(10.0, peer_alive=False, peer_state=None, quorum=True, healthy=True, refusal=refused)
+    assert node.step(silent) == [] and node.role is Role.STANDBY and "lease ran out" in node.reason
+    in_fault = View(10.0, peer_alive=True, peer_state=State.FAULT, quorum=True, healthy=True, refusal=refused)
+    assert node.step(in_fault) == [] and node.role is Role.STANDBY
+    allowed = View(10.0, peer_alive=False, peer_state=None, quorum=True, healthy=True)
+    assert node.step(allowed) and node.role is Role.FENCING
