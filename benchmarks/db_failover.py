@@ -89,10 +89,10 @@ def managers(base: Path, runs: int, console: Console) -> dict:
     return summary
 
 
-def faults(base: Path, runs: int, console: Console) -> dict:
+def faults(base: Path, runs: int, console: Console, only: tuple[str, ...] = FAULTS) -> dict:
     results: dict[str, list[dict]] = {}
     for i in range(runs):
-        for fault in FAULTS:
+        for fault in only:
             for mode, strict in SETTINGS[fault]:
                 key = f"{fault}/{mode}{' strict' if strict else ''}"
                 console.log(f"faults: {key}, run {i + 1}/{runs}")
@@ -164,12 +164,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, choices=range(1, 21), metavar="1..20")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
+    parser.add_argument("--faults", nargs="+", default=list(FAULTS), choices=FAULTS, help='part "faults": which')
     args = parser.parse_args()
     console = Console()
     base = Path("runs") / f"benchmark-db-{time.strftime('%Y%m%d-%H%M%S')}"
     summary: dict = {"runs": args.runs, "machine": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for part in args.parts:
-        summary[part] = PARTS[part](base / part, args.runs, console)
+        extra = {"only": tuple(args.faults)} if part == "faults" else {}
+        summary[part] = PARTS[part](base / part, args.runs, console, **extra)
         base.mkdir(parents=True, exist_ok=True)
         (base / "summary.json").write_text(json.dumps(summary, indent=1))
     console.print(f"Results in {base}/summary.json")

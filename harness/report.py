@@ -134,5 +134,5 @@ def _print_writes(records: Sequence[RunRecord], console: Console) -> None:
         v = db["verdict"]
         table.add_row(str(i), _ms(db["write_outage"]), str(v["acknowledged"]),
                       str(len(v["acknowledged_lost"])), str(v["indeterminate"]), str(v["failed"]),
-                      "yes" if not v["stale"] else f"NO ({len(v['stale'])} stale)", str(db["primary_after"]))
+                      "yes" if not (v["stale"] or db["two_primaries"]) else "NO", str(db["primary_after"]))
     console.print(table)

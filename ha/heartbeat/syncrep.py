@@ -12,7 +12,8 @@ leaders use them for reads):
 - A flagged beat echoes one of the standby's nonces (ha.heartbeat.freshness), so it was made
   after that nonce left the standby: the standby holds the lease until that nonce's send time
   plus `lease`, which is never later than the flagged beat's own send time plus `lease`,
-  however long the beat took to arrive. No bound on delays is assumed; only that the two
+  however long the beat took to arrive; a later beat without the flag does not shorten it.
+  No bound on delays is assumed; only that the two
   clocks run at the same rate (one machine here; `margin` covers drift and scheduling).
 - The active node stops flagging the moment a check stops vouching, and falls back to
   asynchronous only once `lease + margin` has passed since the last flagged beat left: by then
@@ -102,9 +103,11 @@ class SyncLease:
         if not active:
             return
         self.heard_active = True
-        if not flags & FLAG_SYNC_LEASE:
-            self.held_until = -math.inf
-        elif echoed_at is not None:
+        # An unflagged beat does not shorten a lease already granted: the primary keeps its side
+        # (no fallback before the lease is over) whatever it says later. Ending it early would
+        # refuse a safe takeover: a primary whose server just died stops vouching a moment
+        # before it gives up, yet acknowledged nothing without the standby.
+        if flags & FLAG_SYNC_LEASE and echoed_at is not None:
             self.held_until = max(self.held_until, echoed_at + self.lease)
 
     def refusal(self, now: float) -> str | None:
@@ -112,7 +115,7 @@ class SyncLease:
         if self.strict or not self.heard_active or now < self.held_until:
             return None
         if self.held_until == -math.inf:
-            return "not a synchronous standby: the primary did not vouch for it in its last heartbeat"
+            return "not a synchronous standby: the primary never vouched for it"
         return f"not a synchronous standby: its lease ran out {now - self.held_until:.1f} s ago"
 
     def status(self, now: float) -> dict:

@@ -119,7 +119,12 @@ class DbCluster:
     def create_root(self) -> None:
         """pg_root() and the run's directory: root's, searchable, so postgres reaches its own below."""
         for path in (pg_root(), self.root):
-            path.mkdir(mode=0o755, exist_ok=True)
+            try:
+                path.mkdir(mode=0o755, exist_ok=True)
+            except OSError as exc:
+                raise HalabError(f"Cannot create {path} for the lab's databases: {exc.strerror or exc}.",
+                                 f"Make {path.parent} writable by root (a read-only /run?), or remove what "
+                                 f"is in the way at {path}.") from None
             st = path.lstat()
             if st.st_uid != 0 or path.is_symlink() or st.st_mode & 0o022:
                 raise HalabError(f"{path} is not root's own directory (owner root, not writable by others).",
@@ -211,6 +216,7 @@ class PostgreSQL(Daemon):
     def prepare(self) -> None:
         """Make this host's cluster: initdb for the primary, a base backup for a standby."""
         assert self.host is not None
+        self.require_free_port()
         self.cluster.create_root()
         self.lab.record_dir(self.cluster.root)
         self.cluster.private_dir(self.data_dir)
@@ -219,6 +225,14 @@ class PostgreSQL(Daemon):
             self._initdb()
         else:
             self._base_backup()
+
+    def require_free_port(self) -> None:
+        """Nothing else listens on the port in this host (another program of the lab, say)."""
+        assert self.host is not None
+        taken = self.lab.run(self.host, ["ss", "-Hltnp", f"sport = :{self.cluster.port}"], timeout=5).stdout.strip()
+        if taken:
+            raise HalabError(f"Port {self.cluster.port} is already in use on {self.host}: {taken.split()[-1]}.",
+                             "Give PostgreSQL another port, or stop what listens there.")
 
     def _initdb(self) -> None:
         pwfile = write_as_postgres(self.cluster.root / f"{self.host}.pw", secrets.token_urlsafe(18))
@@ -362,7 +376,7 @@ class PostgreSQL(Daemon):
         said = self._run_as_postgres([sys.executable, "-m", "ha.heartbeat.pgrejoin", "--data-directory",
                                       str(self.data_dir), "--primary-conninfo", source, "--bin-directory",
                                       str(self.bin), "--no-start"], "pgrejoin", timeout=180)
-        self.rejoined_by = said.strip().rpartition(" by ")[2]
+        self.rejoined_by = said.strip().partition("as a standby by ")[2]   # pg_rewind, or base backup (why)
         self._write_config()
         self.start()
 

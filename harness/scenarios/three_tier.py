@@ -23,6 +23,7 @@ from harness.daemons.webapp import WebApp
 from harness.dbtier import MANAGERS, DbTierSpec, ManagedPair, PatroniPair, is_primary
 from harness.dbwriter import WEB_PORT
 from harness.errors import HalabError
+from harness.events import Event
 from harness.faults import FaultEvent, Faults
 from harness.lab import Lab
 from harness.probe import Request
@@ -136,6 +137,7 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
         heal_later(opts, undo)
         writer.popen.wait(timeout=seconds + 30)
         writes = dbwriter.read(out)
+        servers_after = {host: _server_state(server) for host, server in pair.servers.items()}
         survivor = _primary_now(pair)
         checked = survivor or _restarted_old_primary(pair, progress)
         final = _table(checked)
@@ -144,10 +146,14 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
     verdict = writecheck.check(writes, final)
     database = {
         "primary_after": survivor.host if survivor else None,
+        # Each server as the run ended: never two primaries, and the survivor on a newer timeline.
+        "servers_after": servers_after,
+        "two_primaries": sum(s.get("role") == "primary" for s in servers_after.values()) > 1,
         "checked_against": checked.host if survivor else f"{checked.host} (restarted after the run: no server "
                                                          "was promoted)",
         "verdict": {**asdict(verdict), "valid": verdict.valid},
         "write_outage": writecheck.write_outage(writes, fault.at),
+        "outage_parts": outage_parts(events, writes, fault.at),
         "replication_lag_before": lag,
         "other_faults": [asdict(e) for e in extra_events],
     }
@@ -202,6 +208,22 @@ def _inject(faults: Faults, opts: ThreeTierOptions, pair: ManagedPair | PatroniP
     return faults.crash_host(PRIMARY), None
 
 
+def outage_parts(events: list[Event], writes: list[dbwriter.Write], fault_at: float) -> dict[str, float] | None:
+    """Where the write outage went, from the standby's own log: detection (the fault until it
+    declared the primary dead, or heard it give up), fencing (until the controller confirmed),
+    promotion and the VIP's move (until the first write acknowledged by it). None when it did not
+    take over (or, Patroni, when its log has no such steps)."""
+    mine = [e for e in sorted(events, key=lambda e: e.at) if e.host == STANDBY and e.subject == STANDBY
+            and e.at >= fault_at]
+    detected = next((e.at for e in mine if e.state in ("FENCING", "ACTIVE")), None)
+    active = next((e.at for e in mine if e.state == "ACTIVE"), None)
+    first = min((w.completed for w in writes if w.outcome == "ok" and w.node == STANDBY and w.invoked >= fault_at),
+                default=None)
+    if detected is None or active is None or first is None:
+        return None
+    return {"detection": detected - fault_at, "fencing": active - detected, "promotion_and_vip": first - active}
+
+
 def _replication_lag(primary: PostgreSQL) -> dict | None:
     """pg_stat_replication on the primary just before the fault: lag in seconds and bytes."""
     row = primary.sql("SELECT application_name, sync_state, extract(epoch FROM write_lag), "
@@ -213,6 +235,15 @@ def _replication_lag(primary: PostgreSQL) -> dict | None:
     write, flush, replay, behind = (float(n) if n else None for n in numbers)
     return {"standby": name, "sync_state": state, "write_lag": write, "flush_lag": flush, "replay_lag": replay,
             "replay_bytes_behind": behind}
+
+
+def _server_state(server: PostgreSQL) -> dict:
+    """Whether the server answers, as what, on which timeline (a primary's is the one it writes)."""
+    try:
+        role = "standby" if server.in_recovery() else "primary"
+        return {"role": role, "timeline": server.timeline()}
+    except HalabError:
+        return {"role": "down"}
 
 
 def _primary_now(pair: ManagedPair | PatroniPair) -> PostgreSQL | None:

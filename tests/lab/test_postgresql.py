@@ -14,6 +14,7 @@ from harness import dbwriter, writecheck
 from harness.daemons.heartbeat import PRIORITIES, HalabHeartbeat
 from harness.daemons.postgresql import DbCluster, PostgreSQL, require_postgresql
 from harness.dbtier import ManagedPair, managed_pair, streaming_pair
+from harness.errors import HalabError
 from harness.faults import Faults
 from harness.lab import Lab
 from harness.process import LabProcess
@@ -43,6 +44,19 @@ def test_a_commit_in_remote_apply_mode_is_readable_on_the_standby_at_once(lab):
         assert standby.sql(f"SELECT count(*) FROM writes WHERE id = {i}", database="app") == "1"
     with pytest.raises(Exception, match="read-only transaction"):
         standby.sql("INSERT INTO writes (id) VALUES (100)", database="app")
+
+
+SQUATTER = ("import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 5432)); s.listen(); "
+            "print('listening', flush=True); time.sleep(60)")
+
+
+def test_a_port_in_use_is_refused_before_anything_is_made(lab):
+    lab.spawn("node1", "squatter", [sys.executable, "-c", SQUATTER]).wait_for("listening", timeout=10)
+    assert lab.state is not None
+    cluster = DbCluster(lab.state.run_id)
+    with pytest.raises(HalabError, match=r"Port 5432 is already in use on node1: .*python"):
+        PostgreSQL(lab, "node1", cluster).prepare()
+    assert not cluster.data_dir("node1").exists()
 
 
 def write_from_client(lab: Lab, cluster: DbCluster, host: str, seconds: float = 2.0) -> list[writecheck.Write]:

@@ -102,8 +102,24 @@ def test_a_standby_promotes_only_while_it_holds_the_lease_counted_from_its_own_n
     s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=None)   # echoes nothing we remember: no lease
     assert s.refusal(now=1.0 + LEASE + 0.5) is not None
     s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=10.0)
-    s.heard(active=True, flags=0, echoed_at=10.1)     # unflagged: the lease ends at once
-    assert "did not vouch" in s.refusal(now=10.2)
+    s.heard(active=True, flags=0, echoed_at=10.1)     # unflagged: the lease runs on to its end
+    assert s.refusal(now=10.0 + LEASE - 0.01) is None
+    assert "lease ran out" in s.refusal(now=10.0 + LEASE + 0.01)
+
+
+def test_a_primary_that_stopped_vouching_because_its_server_died_is_still_replaced():
+    """The benchmark's case: the primary's PostgreSQL is killed; its replication check fails
+    first (no flag in its last beats), its monitor a moment later (FAULT). The standby still
+    holds the lease the primary granted, and nothing was acknowledged without it: promote."""
+    p, s = vouching_primary(), SyncLease(LEASE, MARGIN, strict=False)
+    p.sent(p.flag(), now=5.0)
+    s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=4.95)
+    p.checked(GONE, now=5.1)
+    s.heard(active=True, flags=p.flag(), echoed_at=5.05)   # unflagged
+    assert s.refusal(now=5.3) is None
+    never = SyncLease(LEASE, MARGIN, strict=False)
+    never.heard(active=True, flags=0, echoed_at=1.0)
+    assert "never vouched" in never.refusal(now=1.1)
 
 
 @pytest.mark.parametrize("seed", range(30))
