@@ -2,7 +2,7 @@
 VENV := .venv
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup demo test test-fast test-unit soak lint clean
+.PHONY: setup demo test test-fast test-unit soak mutation lint clean
 
 setup:            ## install packages, start Open vSwitch, build .venv (idempotent)
 	@bash vagrant/provision.sh
@@ -31,6 +31,10 @@ soak: setup       ## the whole suite SOAK_RUNS times in a row (default 5): a fla
 	    else failed=$$((failed + 1)); echo "soak run $$i/$(SOAK_RUNS) FAILED ($$log):"; grep -E '^(FAILED|ERROR) ' $$log; fi; \
 	done; \
 	echo "soak: $$failed of $(SOAK_RUNS) runs failed"; [ $$failed -eq 0 ]
+
+mutation:         ## the mutation score of the pure modules against their own unit tests (a few minutes; not part of `test`)
+	@[ -x $(VENV)/bin/mutmut ] || $(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[mutation]'
+	$(VENV)/bin/python -m tests.mutation
 
 lint:
 	$(VENV)/bin/ruff check .

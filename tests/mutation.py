@@ -1,0 +1,188 @@
+"""Mutation score of the pure modules: how many small changes to the code their own unit tests catch.
+
+    make mutation                      # every module below, the table, exit 1 if one misses its target
+    .venv/bin/python -m tests.mutation [--show] [ha/vrrp/fsm.py ...]
+
+Each module is mutated by mutmut (a flipped comparison, a constant ±1, a swapped operator, an
+argument or a value replaced by None, ...) and each mutant is run against that module's own unit
+tests only, so a module's score says what its tests catch, not what some other test happens to
+touch. A mutant no test notices "survives". Equivalent mutants (no behaviour can tell them apart
+from the original) count as caught only when README.md's "Equivalent mutants" table lists them,
+with the line they change and why; a listed mutant whose line no longer matches is stale and does
+not count. Work directories are kept under .mutation/ for `--show` and `mutmut show`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+COPIED = ("ha", "controller", "harness", "topologies", "tests", "labs", "README.md")
+LOGIC, CONFIG = 90, 80  # the targets: state machines, codecs, detectors, selection; configuration, measurement
+
+
+@dataclass(frozen=True)
+class Target:
+    tests: tuple[str, ...]
+    target: int
+
+
+def _own(*names: str) -> tuple[str, ...]:
+    return tuple(f"tests/unit/{name}.py" for name in names)
+
+
+MODULES: dict[str, Target] = {
+    "ha/vrrp/fsm.py": Target(_own("test_vrrp_fsm"), LOGIC),
+    "ha/vrrp/packet.py": Target(_own("test_vrrp_packet"), LOGIC),
+    "ha/heartbeat/detector.py": Target(_own("test_heartbeat_logic"), LOGIC),
+    "ha/heartbeat/fsm.py": Target(_own("test_heartbeat_logic", "test_syncrep"), LOGIC),
+    "ha/heartbeat/packet.py": Target(_own("test_heartbeat_logic"), LOGIC),
+    "ha/heartbeat/syncrep.py": Target(_own("test_syncrep"), LOGIC),
+    "controller/selection.py": Target(_own("test_lb_selection"), LOGIC),
+    "controller/pool.py": Target(_own("test_lb_pool", "test_lb_health"), LOGIC),
+    "ha/vrrp/config.py": Target(_own("test_vrrp_config"), CONFIG),
+    "ha/heartbeat/config.py": Target(_own("test_heartbeat_config"), CONFIG),
+    "controller/lb_config.py": Target(_own("test_lb_config"), CONFIG),
+    "harness/measure.py": Target(_own("test_measure"), CONFIG),
+    "harness/writecheck.py": Target(_own("test_writecheck"), CONFIG),
+    "harness/invariants.py": Target(_own("test_invariants"), CONFIG),
+}
+
+
+@dataclass
+class Score:
+    module: str
+    statuses: dict[str, str]  # mutant name -> mutmut's status
+    equivalent: set[str]
+    stale: list[str]
+
+    @property
+    def survivors(self) -> list[str]:
+        return sorted(n for n, s in self.statuses.items() if not _caught(s) and n not in self.equivalent)
+
+    @property
+    def caught(self) -> int:
+        return len(self.statuses) - len(self.survivors)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.caught / len(self.statuses) if self.statuses else 100.0
+
+
+def _caught(status: str) -> bool:
+    return status in ("killed", "timeout")
+
+
+def listed_equivalents(readme: str) -> dict[str, str]:
+    """README rows `| `mutant` | `changed line` | why |` -> {mutant: changed line}."""
+    rows = re.findall(r"^\| `([\w.ǁ]+__mutmut_\d+)` \| `(.*?)` \|", readme, flags=re.MULTILINE)
+    return dict(rows)
+
+
+def _work_dir(module: str) -> Path:
+    return WORK / module.removesuffix(".py").replace("/", ".")
+
+
+def _prepare(module: str, target: Target) -> Path:
+    """A fresh copy of the checkout whose pyproject.toml tells mutmut what to mutate and what to run."""
+    work = _work_dir(module)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in COPIED:
+        src = ROOT / name
+        (shutil.copytree(src, work / name, ignore=ignore) if src.is_dir() else shutil.copy2(src, work / name))
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        f"source_paths = [{json.dumps(module)}]\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}\n"
+        f"also_copy = {json.dumps([*COPIED, 'pyproject.toml'])}\n"
+    )
+    (work / "pyproject.toml").write_text(pyproject)
+    return work
+
+
+def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    mutmut = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([str(mutmut), *args], cwd=work, env=env, capture_output=True, text=True, check=False)
+
+
+def _changed_line(work: Path, mutant: str) -> str:
+    """The line a mutant adds (its `+` line in mutmut's diff), stripped."""
+    diff = _mutmut(work, "show", mutant).stdout
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    return added[0] if added else ""
+
+
+def score(module: str, target: Target, equivalents: dict[str, str]) -> Score:
+    work = _prepare(module, target)
+    run = _mutmut(work, "run")
+    (work / "mutmut-run.log").write_text(run.stdout + run.stderr)
+    meta = work / "mutants" / f"{module}.meta"
+    if run.returncode != 0 or not meta.exists():
+        raise SystemExit(f"mutation: mutmut failed on {module} (exit {run.returncode}); see {work}/mutmut-run.log")
+    from mutmut.stats import status_by_exit_code
+
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
+    equivalent, stale = set(), []
+    for name, line in equivalents.items():
+        if name not in statuses or _caught(statuses[name]):
+            continue
+        if _changed_line(work, name) == line:
+            equivalent.add(name)
+        else:
+            stale.append(name)
+    return Score(module, statuses, equivalent, stale)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all of MODULES)")
+    parser.add_argument("--show", action="store_true", help="print each survivor's diff")
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        print(f"mutation: unknown module {unknown[0]}; choose from: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    equivalents = listed_equivalents((ROOT / "README.md").read_text())
+    print(f"Mutation score, {date.today().isoformat()} (mutmut, each module against its own unit tests)\n")
+    print(f"| {'module':<26} | tried | caught | equivalent | score | target |")
+    print(f"|{'-' * 28}|-------|--------|------------|-------|--------|")
+    missed = []
+    for module in args.modules or MODULES:
+        target = MODULES[module]
+        result = score(module, target, equivalents)
+        mark = "" if result.percent >= target.target else "  ← below target"
+        print(
+            f"| {module:<26} | {len(result.statuses):>5} | {result.caught:>6} | {len(result.equivalent):>10} "
+            f"| {result.percent:>4.0f} % | {target.target:>4} % |{mark}",
+            flush=True,
+        )
+        if mark:
+            missed.append(module)
+        for name in result.stale:
+            print(f"  stale README entry (its line changed; not counted): {name}", file=sys.stderr)
+        if args.show:
+            for name in result.survivors:
+                print(f"\n{name} ({result.statuses[name]}):\n{_mutmut(_work_dir(module), 'show', name).stdout}")
+    if missed:
+        print(f"\nbelow target: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
