@@ -51,7 +51,7 @@ MODULES: dict[str, Target] = {
     "controller/selection.py": Target(_own("test_lb_selection"), LOGIC),
     "controller/pool.py": Target(_own("test_lb_pool", "test_lb_health"), LOGIC),
     "ha/vrrp/config.py": Target(_own("test_vrrp_config"), CONFIG),
-    "ha/heartbeat/config.py": Target(_own("test_heartbeat_config"), CONFIG),
+    "ha/heartbeat/config.py": Target(_own("test_heartbeat_config", "test_heartbeat_postgresql"), CONFIG),
     "controller/lb_config.py": Target(_own("test_lb_config"), CONFIG),
     "harness/measure.py": Target(_own("test_measure"), CONFIG),
     "harness/writecheck.py": Target(_own("test_writecheck"), CONFIG),
