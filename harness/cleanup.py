@@ -57,7 +57,8 @@ def clean_leftovers() -> list[str]:
 def leftovers() -> list[str]:
     """Everything of halab's that is still here: state files, marked bridges, lab processes."""
     found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
-    found += [f"bridge {b}" for b in bridges_of_run(None)]
+    bridges = marked_bridges()
+    found += [f"bridge {b}" for b in bridges] if bridges is not None else ["bridges unknown: ovs-vsctl failed"]
     found += [f"process {line}" for line in daemons.running()]
     found += [f"directory {p}" for p in sorted(pg_root().glob("*"))] if pg_root().is_dir() else []
     return found
@@ -106,18 +107,23 @@ def _delete_bridges(run_id: str | None) -> list[str]:
     return removed
 
 
-def bridges_of_run(run_id: str | None) -> list[str]:
-    """Names of OVS bridges marked by `run_id`, or by any halab run when run_id is None."""
+def marked_bridges() -> dict[str, str] | None:
+    """{bridge: run id} of every OVS bridge a halab run marked; None when ovs-vsctl cannot tell."""
     out = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids",
                           "list", "Bridge"], capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        return []
-    names = []
+        return None
+    marked = {}
     for name, (_kind, pairs) in json.loads(out.stdout)["data"]:
         ids = dict(pairs)
-        if RUN_KEY in ids and (run_id is None or ids[RUN_KEY] == run_id):
-            names.append(name)
-    return names
+        if RUN_KEY in ids:
+            marked[name] = ids[RUN_KEY]
+    return marked
+
+
+def bridges_of_run(run_id: str | None) -> list[str]:
+    """Names of OVS bridges marked by `run_id`, or by any halab run when run_id is None."""
+    return [name for name, run in (marked_bridges() or {}).items() if run_id is None or run == run_id]
 
 
 def _delete_interfaces(names: list[str]) -> list[str]:

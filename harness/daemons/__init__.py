@@ -19,8 +19,10 @@ from harness.procs import is_running
 DAEMONS: dict[str, type[Daemon]] = {cls.program: cls for cls in
                                     (Controller, Responder, HalabVrrp, Keepalived, HalabHeartbeat, HAProxy,
                                      PostgreSQL, Patroni, RaftWitness, PatroniRouter, WebApp)}
-#: What else a lab starts that could outlive it: the shell Mininet keeps in every host.
-OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:"}
+#: What else a lab starts that could outlive it: the shell Mininet keeps in every host, and the
+#: measuring programs scenarios and benchmarks run on hosts.
+OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:",
+                  "lab measurement": r"-m harness\.(advert_watch|holder_watch|dbwriter)( |$)"}
 
 
 def process_patterns() -> dict[str, str]:

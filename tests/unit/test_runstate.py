@@ -113,3 +113,38 @@ def test_a_clean_up_with_its_own_state_directory_leaves_the_machines_databases_a
     with LabLock():
         removed = cleanup.clean_leftovers()
     assert any("state-postgresql/20261127-1-1" in line for line in removed)
+
+
+def _fake_ovs_vsctl(tmp_path, monkeypatch, script: str) -> None:
+    """An `ovs-vsctl` first on PATH that runs `script` (the leftover check's only OVS call)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ovs-vsctl"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_leftovers_name_marked_bridges_only(tmp_path, monkeypatch):
+    listing = ('{"headings":["name","external_ids"],"data":[["hb-s1",["map",[["halab-run","run-1"]]]],'
+               '["br-other",["map",[]]]]}')
+    _fake_ovs_vsctl(tmp_path, monkeypatch, f"echo '{listing}'")
+    assert "bridge hb-s1" in cleanup.leftovers()
+    assert not any("br-other" in line for line in cleanup.leftovers())
+
+
+def test_leftovers_say_so_when_ovs_cannot_list_bridges(tmp_path, monkeypatch):
+    """A failing ovs-vsctl must not read as "no bridges left"."""
+    _fake_ovs_vsctl(tmp_path, monkeypatch, "echo 'database connection failed' >&2; exit 1")
+    assert "bridges unknown: ovs-vsctl failed" in cleanup.leftovers()
+
+
+@pytest.mark.parametrize("program", ["advert_watch", "holder_watch", "dbwriter"])
+def test_leftovers_see_the_measuring_programs_a_lab_runs(program):
+    """Scenarios run these on lab hosts; one that outlived its lab is a leftover."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", f"harness.{program}"])
+    try:
+        assert any(line.startswith(f"process {proc.pid} ") for line in cleanup.leftovers())
+    finally:
+        proc.kill()
+        proc.wait()
