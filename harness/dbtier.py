@@ -62,15 +62,21 @@ def streaming_pair(lab: Lab, hosts: tuple[str, str], replication: str) -> tuple[
 
 
 @dataclass
-class ManagedPair:
-    """Two servers and what manages them: halab's heartbeat agents (or, PatroniPair, Patroni)."""
+class _Pair:
+    """Two servers of one cluster, whatever manages them."""
 
     servers: dict[str, PostgreSQL]
-    agents: dict[str, HalabHeartbeat]
 
     @property
     def cluster(self) -> DbCluster:
         return next(iter(self.servers.values())).cluster
+
+
+@dataclass
+class ManagedPair(_Pair):
+    """The two servers managed by halab's heartbeat agents."""
+
+    agents: dict[str, HalabHeartbeat]
 
     def events(self) -> list[Event]:
         return [e for a in self.agents.values() for e in a.events()]
@@ -128,16 +134,12 @@ def _wait(condition, timeout: float, what: str, lab: Lab) -> None:
 
 
 @dataclass
-class PatroniPair:
-    """The same two servers under Patroni, with its Raft witness and HAProxy on the gateway."""
+class PatroniPair(_Pair):
+    """The same two servers under Patroni (`servers` only for SQL over each host's socket: Patroni
+    runs them), with its Raft witness and HAProxy on the gateway."""
 
-    servers: dict[str, PostgreSQL]   # for SQL over each host's socket; Patroni runs the servers
     patronis: dict[str, Patroni]
     helpers: list[Daemon]            # the Raft witness, HAProxy
-
-    @property
-    def cluster(self) -> DbCluster:
-        return next(iter(self.servers.values())).cluster
 
     def events(self) -> list[Event]:
         return [e for p in self.patronis.values() for e in p.events()]

@@ -21,6 +21,7 @@ import re
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 from harness.daemons.base import Daemon, Lab
 from harness.daemons.postgresql import (
@@ -54,16 +55,15 @@ def home(cluster: DbCluster, host: str) -> Path:
     return cluster.root / f"{host}.patroni"
 
 
-class Patroni(Daemon):
-    program = "patroni"
-    pattern = rf"^/usr/bin/python3 /usr/bin/patroni {PG_ROOT}/"
+class _RaftMember(Daemon):
+    """A voter of the cluster's Raft: its address in the lab, its file in its Patroni home.
+    `partners`: the Raft addresses of the other members."""
 
-    def __init__(self, lab: Lab, host: str, cluster: DbCluster, timings: dict[str, int], synchronous: bool,
-                 strict: bool, partners: list[str]) -> None:
-        """`partners`: the Raft addresses of the other members (the other host and the witness)."""
+    config_name: ClassVar[str]
+
+    def __init__(self, lab: Lab, host: str, cluster: DbCluster, partners: list[str]) -> None:
         super().__init__(lab, host)
-        self.cluster, self.timings = cluster, timings
-        self.synchronous, self.strict, self.partners = synchronous, strict, partners
+        self.cluster, self.partners = cluster, partners
 
     @property
     def address(self) -> str:
@@ -73,7 +73,18 @@ class Patroni(Daemon):
     @property
     def config_path(self) -> Path:
         assert self.host is not None
-        return home(self.cluster, self.host) / "patroni.yml"
+        return home(self.cluster, self.host) / self.config_name
+
+
+class Patroni(_RaftMember):
+    program = "patroni"
+    pattern = rf"^/usr/bin/python3 /usr/bin/patroni {PG_ROOT}/"
+    config_name = "patroni.yml"
+
+    def __init__(self, lab: Lab, host: str, cluster: DbCluster, timings: dict[str, int], synchronous: bool,
+                 strict: bool, partners: list[str]) -> None:
+        super().__init__(lab, host, cluster, partners)
+        self.timings, self.synchronous, self.strict = timings, synchronous, strict
 
     def prepare(self) -> None:
         """Empty directories for PostgreSQL's data and socket, and Patroni's own."""
@@ -152,25 +163,12 @@ class Patroni(Daemon):
         return found
 
 
-class RaftWitness(Daemon):
+class RaftWitness(_RaftMember):
     """The third Raft vote, without PostgreSQL: `patroni_raft_controller` on the gateway."""
 
     program = "patroni-raft-witness"
     pattern = rf"^/usr/bin/python3 /usr/bin/patroni_raft_controller {PG_ROOT}/"
-
-    def __init__(self, lab: Lab, host: str, cluster: DbCluster, partners: list[str]) -> None:
-        super().__init__(lab, host)
-        self.cluster, self.partners = cluster, partners
-
-    @property
-    def address(self) -> str:
-        assert self.host is not None
-        return str(self.lab.topo.addresses[self.host][0].ip)
-
-    @property
-    def config_path(self) -> Path:
-        assert self.host is not None
-        return home(self.cluster, self.host) / "raft.yml"
+    config_name = "raft.yml"
 
     def write_files(self) -> None:
         assert self.host is not None

@@ -114,6 +114,7 @@ class ThreeTierOptions:
             return self.falls_back_after + 2.5 + (self.lasting or 0.0)
         return self.takeover
 
+
 def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
     require_postgresql()
     topo = ThreeTierTopo(webs=WEBS)
