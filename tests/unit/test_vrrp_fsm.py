@@ -132,8 +132,9 @@ def test_a_master_yields_to_higher_priority_and_releases_the_addresses():
                                   Transition(State.BACKUP, State.MASTER, "master down timer expired")]
 
 
-@pytest.mark.parametrize(("src", "yields"), [(PEER_HIGH, True), (PEER_LOW, False)])
+@pytest.mark.parametrize(("src", "yields"), [(PEER_HIGH, True), (PEER_LOW, False), (ME, False)])
 def test_equal_priority_the_higher_primary_address_wins(src, yields):
+    """RFC 9568 6.4.3: at equal priority a master yields only to a strictly greater primary address."""
     r = router(priority=100)
     r.startup(0.0)
     r.on_timer(4.0)
