@@ -48,26 +48,76 @@ def test_a_peer_never_heard_is_not_alive():
     assert not Detector(("hb",), interval=0.1, deadtime=0.3).peer_alive(0.0)
 
 
-def test_phi_grows_with_silence_and_is_gentler_on_a_jittery_history():
-    steady, jittery = Arrivals(0.1), Arrivals(0.1)
-    t = 0.0
-    for i in range(100):
-        steady.beat(t)
-        jittery.beat(t + (0.04 if i % 2 else -0.04))
-        t += 0.1
-    last = t - 0.1
-    assert steady.phi(last + 0.1, min_std=0.005) < 1
-    assert steady.phi(last + 0.2, min_std=0.005) > 8
-    assert jittery.phi(last + 0.2, min_std=0.005) < steady.phi(last + 0.2, min_std=0.005)
-    assert math.isinf(Arrivals(0.1).phi(0.0, min_std=0.01))
+def beats(times, method="phi", deadtime=3.0, interval=0.1) -> Detector:
+    """A one-link detector (phi threshold 8: one chance in 10^8 that the peer is fine) fed `times`."""
+    d = Detector(("hb",), interval=interval, deadtime=deadtime, method=method, phi_threshold=8)
+    for t in times:
+        d.beat("hb", t)
+    return d
+
+
+STEADY = [round(i * 0.1, 9) for i in range(50)]  # every 100 ms; the last at 4.9
+JITTERY = [round(0.2 * (i // 2) + 0.15 * (i % 2), 9) for i in range(50)]  # gaps 150, 50, 150 ms, ...; last 4.95
+
+
+def test_phi_declares_a_steady_peer_dead_well_before_a_long_deadtime():
+    """A regular 100 ms rhythm that stops is suspect after ~0.24 s, where a 3 s deadtime still waits."""
+    phi, deadtime = beats(STEADY), beats(STEADY, method="deadtime")
+    assert phi.peer_alive(4.9 + 0.2) and deadtime.peer_alive(4.9 + 0.2)
+    assert not phi.peer_alive(4.9 + 0.3) and deadtime.peer_alive(4.9 + 0.3)
+    assert phi.next_change(5.0) == pytest.approx(4.9 + 0.24, abs=0.01)
+    assert deadtime.next_change(5.0) == pytest.approx(4.9 + 3.0)
+
+
+def test_phi_waits_longer_on_a_jittery_link_than_on_a_steady_one():
+    """Same mean rhythm, same silence since each one's last beat: the jittery history is given more time."""
+    steady, jittery = beats(STEADY), beats(JITTERY)
+    assert not steady.peer_alive(4.9 + 0.3) and jittery.peer_alive(4.95 + 0.3)
+    assert not jittery.peer_alive(4.95 + 0.45)  # but a dead peer is still found
+    assert jittery.next_change(5.0) == pytest.approx(4.95 + 0.38, abs=0.01)
+
+
+def test_phi_grows_with_silence():
+    """Suspicion is a level: low on a slightly late beat, beyond the threshold once the beats clearly stopped."""
+    steady = beats(STEADY).arrivals["hb"]
+    assert steady.phi(4.9 + 0.1, min_std=0.025) < 1
+    assert 1 < steady.phi(4.9 + 0.18, min_std=0.025) < 8 < steady.phi(4.9 + 0.25, min_std=0.025)
+    assert math.isinf(Arrivals(0.1).phi(0.0, min_std=0.01))  # never heard
+
+
+def test_phi_of_a_very_long_silence_is_infinite_not_an_error():
+    """The normal tail underflows to 0 after a silence of many spreads: that is certainty, not a math error."""
+    assert math.isinf(beats(STEADY).arrivals["hb"].phi(4.9 + 10.0, min_std=0.025))
+    assert not beats(STEADY).peer_alive(4.9 + 10.0)
+
+
+@pytest.mark.parametrize(("times", "alive_after", "dead_after"), [
+    ([1.0], 0.2, 0.3),                            # one beat: the configured 100 ms, spread 25 ms
+    ([i * 0.5 for i in range(10)], 0.55, 0.7),    # a peer beating every 500 ms: its own rhythm counts
+    ([0.0, 0.1, 0.4], 0.5, 0.8),                  # two gaps, 100 and 300 ms: mean 200 ms, spread 100 ms
+], ids=["one beat", "slower than configured", "two unequal gaps"])
+def test_phi_expects_the_rhythm_the_history_shows(times, alive_after, dead_after):
+    """Before there is history, the configured interval is the prior; after, the observed mean and spread."""
+    d = beats(times)
+    assert d.peer_alive(times[-1] + alive_after)
+    assert not d.peer_alive(times[-1] + dead_after)
+
+
+def test_phi_remembers_the_last_window_of_gaps_only():
+    """With a window of 3, one slow gap counts while it is among the last 3, and is forgotten after."""
+    a = Arrivals(0.1, window=3)
+    for t in (0.0, 1.0, 1.1, 1.2):  # gaps 1.0, 0.1, 0.1
+        a.beat(t)
+    assert a.phi(1.2 + 0.5, min_std=0.025) < 1
+    a.beat(1.3)  # gaps 0.1, 0.1, 0.1
+    assert a.phi(1.3 + 0.5, min_std=0.025) > 8
 
 
 def test_phi_detector_tolerates_one_late_beat_but_not_a_dead_peer():
-    d = Detector(("hb",), interval=0.1, deadtime=0.3, method="phi", phi_threshold=8)
-    for i in range(50):
-        d.beat("hb", i * 0.1)
-    assert d.peer_alive(4.9 + 0.15)  # 50 % late
-    assert not d.peer_alive(4.9 + 0.5)
+    """50 % late is within a steady link's spread, where a tight 0.12 s deadtime fires; 0.5 s of silence is not."""
+    phi, deadtime = beats(STEADY, deadtime=0.12), beats(STEADY, method="deadtime", deadtime=0.12)
+    assert phi.peer_alive(4.9 + 0.15) and not deadtime.peer_alive(4.9 + 0.15)
+    assert not phi.peer_alive(4.9 + 0.5)
 
 
 @pytest.mark.parametrize("method", ["deadtime", "phi"])
@@ -81,11 +131,33 @@ def test_next_change_is_the_moment_the_link_would_be_declared_dead(method):
     assert d.link_alive("hb", change - 1e-6) and not d.link_alive("hb", change + 1e-6)
 
 
+@pytest.mark.parametrize("method", ["deadtime", "phi"])
+def test_a_link_is_dead_at_the_very_moment_its_limit_is_reached(method):
+    """Beats every 0.5 s; deadtime 0.5 s, or phi threshold log10(2): a beat as likely late as not, silence = mean.
+    At that moment the link is dead and there is nothing left to wait for (the agent must not spin on it)."""
+    d = Detector(("hb",), interval=0.5, deadtime=0.5, method=method, phi_threshold=math.log10(2))
+    for t in (0.0, 0.5, 1.0):
+        d.beat("hb", t)
+    assert d.next_change(1.25) == 1.5
+    assert d.link_alive("hb", 1.49)
+    assert not d.link_alive("hb", 1.5)
+    assert d.next_change(1.5) is None
+
+
 def test_a_new_incarnation_starts_a_new_history():
-    d = Detector(("hb",), interval=0.1, deadtime=0.3)
-    d.beat("hb", 0.0)
-    d.forget()
-    assert not d.peer_alive(0.01)
+    """A restarted peer's old rhythm (slow beats, and the gap across the restart) must not make us lenient."""
+    old_life, new_life = [float(t) for t in range(10)], [20.0 + i * 0.1 for i in range(5)]
+    remembered, forgotten, fresh = beats(old_life), beats(old_life), beats([])
+    forgotten.forget()
+    assert not forgotten.peer_alive(9.01)  # the old life's last beat is no proof of the new one
+    for t in new_life:
+        remembered.beat("hb", t)
+        forgotten.beat("hb", t)
+        fresh.beat("hb", t)
+    silence = new_life[-1] + 0.5
+    assert remembered.peer_alive(silence)  # the old slow history would still excuse half a second
+    assert not forgotten.peer_alive(silence) and not fresh.peer_alive(silence)
+    assert forgotten.next_change(new_life[-1]) == pytest.approx(fresh.next_change(new_life[-1]))
 
 
 # --- who runs the resources -----------------------------------------------------------------
