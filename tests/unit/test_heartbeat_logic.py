@@ -1,5 +1,7 @@
 """The heartbeat agent's logic without a network: message codec, failure detectors, decisions."""
 
+import hashlib
+import hmac
 import math
 
 import pytest
@@ -11,26 +13,80 @@ from ha.heartbeat.packet import Heartbeat, PacketError, State, decode, encode
 SECRET = b"cluster-secret"
 
 
+def signed(body: bytes) -> bytes:
+    """The documented trailer: the first 16 bytes of HMAC-SHA256 over everything before it."""
+    return body + hmac.new(SECRET, body, hashlib.sha256).digest()[:16]
+
+
+def wire(state: int, node: bytes, flags=0, incarnation=0, seq=0, nonce=0, echo=0) -> bytes:
+    """A heartbeat laid out by hand from the module's documented format, big-endian."""
+    return signed(b"HBT2" + bytes([state, flags, len(node), 0]) + incarnation.to_bytes(8, "big")
+                  + seq.to_bytes(8, "big") + nonce.to_bytes(8, "big") + echo.to_bytes(8, "big") + node)
+
+
 def test_a_heartbeat_survives_the_wire():
-    beat = Heartbeat("node1", incarnation=1_700_000_000_000_000_000, seq=42, state=State.ACTIVE)
+    """Every field comes back as sent, each distinct so that no two can be swapped or dropped."""
+    beat = Heartbeat("node1", incarnation=1_700_000_000_000_000_000, seq=42, state=State.ACTIVE,
+                     nonce=0x1111_2222_3333_4444, echo=0x5555_6666_7777_8888, flags=0x01)
     assert decode(encode(beat, SECRET), SECRET) == beat
 
 
+def test_the_bytes_on_the_wire_follow_the_documented_layout():
+    """Two versions of the agent must agree byte for byte: magic, state, flags, id length, pad, four
+    64-bit fields in network order, the id, the truncated HMAC."""
+    beat = Heartbeat("n1", incarnation=0x0102030405060708, seq=9, state=State.STOPPING, nonce=10, echo=11, flags=1)
+    data = wire(3, b"n1", flags=1, incarnation=0x0102030405060708, seq=9, nonce=10, echo=11)
+    assert len(data) == 40 + 2 + 16
+    assert encode(beat, SECRET) == data
+    assert decode(data, SECRET) == beat
+
+
+@pytest.mark.parametrize("node", ["a", "x" * 64, "é" * 32], ids=["1 byte", "64 bytes", "64 bytes of utf-8"])
+def test_node_ids_from_1_to_64_bytes_are_carried(node):
+    """The bounds themselves are valid ids; the shortest message (a 1-byte id) is not 'short'."""
+    beat = Heartbeat(node, 1, 1, State.STANDBY)
+    assert decode(encode(beat, SECRET), SECRET) == beat
+
+
+@pytest.mark.parametrize(("node", "shown"), [("", "''"), ("x" * 65, repr("x" * 65)), ("é" * 33, repr("é" * 33))],
+                         ids=["empty", "65 bytes", "66 bytes of utf-8"])
+def test_a_node_id_outside_1_to_64_bytes_cannot_be_sent(node, shown):
+    """The length field is one byte and the receiver needs an id: the error names the id and the limit."""
+    with pytest.raises(ValueError) as refused:
+        encode(Heartbeat(node, 1, 1, State.STANDBY), SECRET)
+    assert str(refused.value) == f"node id {shown}: 1 to 64 bytes"
+
+
 @pytest.mark.parametrize(("mangle", "reason"), [
-    (lambda b: b[:10], "short"),
+    (lambda b: b[:0], "short"),
+    (lambda b: b[:30], "short"),      # not even a header
+    (lambda b: b[:-1], "short"),      # a header and a MAC, but no room for an id
     (lambda b: b"XXXX" + b[4:], "not a heartbeat"),
     (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "bad signature"),
     (lambda b: b + b"\0", "bad length"),
 ])
 def test_a_damaged_or_forged_heartbeat_is_refused(mangle, reason):
-    data = encode(Heartbeat("node1", 1, 1, State.STANDBY), SECRET)
-    with pytest.raises(PacketError, match=reason):
+    """The reason is what the status counts drops by: it must be exactly this one."""
+    data = encode(Heartbeat("a", 1, 1, State.STANDBY), SECRET)
+    with pytest.raises(PacketError) as refused:
         decode(mangle(data), SECRET)
+    assert str(refused.value) == reason
 
 
 def test_another_clusters_secret_does_not_pass():
     with pytest.raises(PacketError, match="bad signature"):
         decode(encode(Heartbeat("node1", 1, 1, State.STANDBY), b"other"), SECRET)
+
+
+@pytest.mark.parametrize(("data", "detail"), [
+    (wire(9, b"node1"), "9 is not a valid State"),
+    (wire(1, b"\xffnode"), "'utf-8' codec can't decode byte 0xff"),
+], ids=["unknown state", "id not utf-8"])
+def test_a_signed_heartbeat_with_a_bad_field_is_refused_with_the_field(data, detail):
+    """A member running other code may sign nonsense: a PacketError saying what, not a crash of the agent."""
+    with pytest.raises(PacketError) as refused:
+        decode(data, SECRET)
+    assert str(refused.value).startswith(f"bad field ({detail}")
 
 
 def test_deadtime_declares_a_link_dead_only_after_the_silence():
