@@ -362,3 +362,77 @@ def test_the_tiebreakers_echo_checksum_is_the_internet_checksum():
 
     # RFC 1071's example words: 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement 220d).
     assert checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
+
+
+def _active_low() -> Node:
+    """node2 (outranked) running the resources after node1 went to FAULT."""
+    low = node("node2", 100, 200)
+    low.step(view(1.0, state=State.FAULT))
+    return low
+
+
+def _fencing_low() -> Node:
+    low = node("node2", 100, 200)
+    low.step(view(1.0, alive=False))
+    return low
+
+
+def _active_high() -> Node:
+    high = node()
+    high.step(view(0.1))
+    return high
+
+
+@pytest.mark.parametrize(("decide", "old", "new", "job", "reason"), [
+    (lambda: node().step(view(0.1)), Role.STANDBY, Role.ACTIVE, StartResources, "node2 is standby and we outrank it"),
+    (lambda: node("node2", 100, 200).step(view(1.0, state=State.FAULT)), Role.STANDBY, Role.ACTIVE, StartResources,
+     "node1 is in FAULT"),
+    (lambda: node("node2", 100, 200).step(view(1.0, alive=False)), Role.STANDBY, Role.FENCING, FencePeer,
+     "node1 is silent on every link"),
+    (lambda: _fencing_low().fenced(True, 1.1, "switch port 3 down"), Role.FENCING, Role.ACTIVE, StartResources,
+     "node1 fenced: switch port 3 down"),
+    (lambda: _fencing_low().fenced(True, 1.1), Role.FENCING, Role.ACTIVE, StartResources, "node1 fenced"),
+    (lambda: _fencing_low().fenced(False, 1.1, "no answer"), Role.FENCING, Role.STANDBY, None,
+     "fencing node1 failed (no answer); not taking over"),
+    (lambda: _active_high().step(view(1.0, healthy=False)), Role.ACTIVE, Role.FAULT, StopResources,
+     "a resource monitor failed"),
+    (lambda: _active_low().step(view(2.0, state=State.ACTIVE)), Role.ACTIVE, Role.STANDBY, StopResources,
+     "node1 is active too and outranks us"),
+    (lambda: _active_low().step(view(2.0, state=State.STANDBY)), Role.ACTIVE, Role.STANDBY, StopResources,
+     "auto_failback to node1"),
+    (lambda: _active_high().step(view(1.0, links_up=False)), Role.ACTIVE, Role.FAULT, StopResources,
+     "a VIP's interface is down"),
+    (lambda: node().step(view(0.0, links_up=False)), Role.STANDBY, Role.FAULT, None, "a VIP's interface is down"),
+], ids=["outranks a standby", "peer in FAULT", "peer silent", "fenced, with detail", "fenced", "fencing failed",
+        "monitor failed", "outranked active", "auto_failback", "VIP link down, active", "VIP link down, standby"])
+def test_each_decision_is_one_transition_and_its_job_with_the_reason_the_log_shows(decide, old, new, job, reason):
+    """The event log and the worker's job say why, word for word: an operator reads these after a failover."""
+    expected = [Transition(old, new, reason)] + ([job(reason)] if job else [])
+    assert decide() == expected
+
+
+def _in_grace() -> tuple[Node, float]:
+    return node("node2", 100, 200), 0.0
+
+
+def _pausing_after_a_failed_fence() -> tuple[Node, float]:
+    n = _fencing_low()
+    n.fenced(False, 1.1, "no answer")
+    return n, 1.1
+
+
+def _in_fault() -> tuple[Node, float]:
+    n = node(failure_timeout=3.0)
+    n.step(view(0.1))
+    n.step(view(0.5, healthy=False))
+    return n, 0.5
+
+
+@pytest.mark.parametrize("setup", [_in_grace, _pausing_after_a_failed_fence, _in_fault],
+                         ids=["grace over", "retry pause over", "failure timeout over"])
+def test_at_the_moment_next_change_names_time_alone_changes_the_decision(setup):
+    """The agent sleeps until next_change: waking exactly then, the node must act, not wait for another wake-up."""
+    n, now = setup()
+    role, wake = n.role, n.next_change(now)
+    assert wake is not None and wake > now
+    assert n.step(view(wake, alive=False)) != [] and n.role is not role
