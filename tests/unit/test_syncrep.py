@@ -7,7 +7,7 @@ import pytest
 
 from ha.heartbeat.fsm import Node, Role, View
 from ha.heartbeat.packet import State
-from ha.heartbeat.syncrep import ASYNC, FLAG_SYNC_LEASE, GONE, SYNC, SyncLease
+from ha.heartbeat.syncrep import ASYNC, FLAG_SYNC_LEASE, GONE, SYNC, SyncLease, least_fallback
 
 LEASE, MARGIN = 3.0, 1.0
 
@@ -96,7 +96,7 @@ def test_a_standby_promotes_only_while_it_holds_the_lease_counted_from_its_own_n
     assert s.refusal(now=0.0) is None                 # never heard an active primary: the first election
     s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=1.0)
     assert s.refusal(now=1.0 + LEASE - 0.01) is None
-    assert "lease ran out" in s.refusal(now=1.0 + LEASE + 0.5)
+    assert s.refusal(now=1.0 + LEASE + 0.5) == "not a synchronous standby: its lease ran out 0.5 s ago"
     s.heard(active=False, flags=FLAG_SYNC_LEASE, echoed_at=9.0)   # only an active peer's word counts
     assert s.refusal(now=1.0 + LEASE + 0.5) is not None
     s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=None)   # echoes nothing we remember: no lease
@@ -119,7 +119,7 @@ def test_a_primary_that_stopped_vouching_because_its_server_died_is_still_replac
     assert s.refusal(now=5.3) is None
     never = SyncLease(LEASE, MARGIN, strict=False)
     never.heard(active=True, flags=0, echoed_at=1.0)
-    assert "never vouched" in never.refusal(now=1.1)
+    assert never.refusal(now=1.1) == "not a synchronous standby: the primary never vouched for it"
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -161,3 +161,50 @@ def test_a_standby_without_the_lease_neither_fences_nor_takes_over():
     assert node.step(in_fault) == [] and node.role is Role.STANDBY
     allowed = View(10.0, peer_alive=False, peer_state=None, quorum=True, healthy=True)
     assert node.step(allowed) and node.role is Role.FENCING
+
+
+def test_the_shortest_lease_outlasts_the_deadtime_by_a_second_for_fencing():
+    """A standby must still hold its lease when it has detected the primary's death and fenced it."""
+    assert least_fallback(3.0) == 4.0
+    assert least_fallback(0.3) == pytest.approx(1.3)
+
+
+def test_a_new_primary_switches_on_even_if_the_server_already_counts_the_standby_as_synchronous():
+    """Promotion vouches for nobody: only its own switch on waits for the standby to catch up."""
+    p = primary()
+    assert p.checked(SYNC, now=0.0) is True
+    assert p.flag() == 0
+    assert p.status(now=0.0)["vouched"] is False
+
+
+def test_a_demoted_primary_neither_flags_nor_waits_nor_falls_back():
+    """After demotion this node's server is a standby: it vouches for nobody and has nothing to switch off."""
+    p = vouching_primary()
+    p.demoted()
+    assert p.flag() == 0
+    assert p.status(now=0.0) == {"waits_for_standby": False, "vouched": False, "strict": False, "lease_left": None}
+    assert p.checked(GONE, now=100.0) is None
+
+
+def test_the_lease_runs_until_but_not_including_its_end():
+    """At send time + lease exactly, the standby no longer holds it (the primary may fall back soon after)."""
+    s = SyncLease(LEASE, MARGIN, strict=False)
+    s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=1.0)
+    assert s.refusal(now=3.99) is None
+    assert s.refusal(now=4.0) == "not a synchronous standby: its lease ran out 0.0 s ago"
+
+
+def test_status_reports_each_side_of_the_lease():
+    """The agent's status (read by the lab's checks) names both sides; lease_left in ms precision, never negative."""
+    p = vouching_primary()
+    assert p.status(now=1.0) == {"waits_for_standby": True, "vouched": True, "strict": False, "lease_left": None}
+    p.checked(GONE, now=100.0)
+    p.changed(on=False, ok=True)
+    assert p.status(now=100.0) == {"waits_for_standby": False, "vouched": False, "strict": False, "lease_left": None}
+    assert primary(strict=True).status(now=0.0)["strict"] is True
+    s = SyncLease(LEASE, MARGIN, strict=False)
+    s.heard(active=True, flags=0, echoed_at=None)
+    assert s.status(now=0.0)["lease_left"] == 0.0        # heard an active primary, holds no lease
+    s.heard(active=True, flags=FLAG_SYNC_LEASE, echoed_at=1.0)
+    assert s.status(now=2.1234)["lease_left"] == 1.877  # held until 4.0
+    assert s.status(now=4.5)["lease_left"] == 0.0
