@@ -310,7 +310,8 @@ def test_two_actives_after_a_healed_partition_resolve_to_the_one_that_outranks()
     assert high.step(view(2.0, state=State.ACTIVE)) == []
     assert kinds(low.step(view(2.0, state=State.ACTIVE))) == ["stop"] and low.role is Role.STANDBY
     # clients followed low's takeover: once low says it let go, high announces the addresses again, once
-    assert kinds(high.step(view(2.1, state=State.STANDBY))) == ["announce"]
+    assert high.step(view(2.1, state=State.STANDBY)) == [
+        AnnounceResources("node2 let go after both were active: clients may point at it")]
     assert high.step(view(2.2, state=State.STANDBY)) == []
 
 
@@ -403,8 +404,11 @@ def _active_high() -> Node:
     (lambda: _active_high().step(view(1.0, links_up=False)), Role.ACTIVE, Role.FAULT, StopResources,
      "a VIP's interface is down"),
     (lambda: node().step(view(0.0, links_up=False)), Role.STANDBY, Role.FAULT, None, "a VIP's interface is down"),
+    (lambda: _in_fault()[0].step(view(3.5, state=State.ACTIVE)), Role.FAULT, Role.STANDBY, None,
+     "failure timeout over"),
 ], ids=["outranks a standby", "peer in FAULT", "peer silent", "fenced, with detail", "fenced", "fencing failed",
-        "monitor failed", "outranked active", "auto_failback", "VIP link down, active", "VIP link down, standby"])
+        "monitor failed", "outranked active", "auto_failback", "VIP link down, active", "VIP link down, standby",
+        "FAULT over"])
 def test_each_decision_is_one_transition_and_its_job_with_the_reason_the_log_shows(decide, old, new, job, reason):
     """The event log and the worker's job say why, word for word: an operator reads these after a failover."""
     expected = [Transition(old, new, reason)] + ([job(reason)] if job else [])
