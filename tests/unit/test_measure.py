@@ -28,6 +28,8 @@ def test_outage_spans_last_success_before_to_first_success_after():
     assert out.lost_after_fault == 300
     assert (out.server_before, out.server_after) == ("a", "b")
     assert out.recovered
+    assert out.fault_at == 5.0 and out.requests == 1000
+    assert out.last_failure_after == pytest.approx(2.99)  # the last request that failed left at 7.99
 
 
 def test_fault_between_probes_counts_from_the_last_good_send():
@@ -41,6 +43,7 @@ def test_no_loss_gives_one_probe_interval():
     out = analyse(timeline(100, 2, down=(9, 9)), fault_at=1.005)
     assert out.outage == pytest.approx(0.01)
     assert out.lost == 0
+    assert out.last_failure_after is None
 
 
 def test_never_recovered():
@@ -91,3 +94,62 @@ def test_one_lost_request_at_the_very_end_does_not_hide_the_recovery():
     reqs[-1].replied, reqs[-1].server, reqs[-1].error = None, None, "timeout"
     out = analyse(reqs, fault_at=2.0)
     assert out.outage == pytest.approx(1.01) and out.server_after == "b"
+
+
+def test_active_active_last_failure_is_when_new_requests_stopped_going_to_the_dead_server():
+    """Active-Active: every other request hits the dead server for 1 s; the outage stays short, last failure tells."""
+    reqs = timeline(100, 3, down=(9, 9))
+    for r in reqs:
+        if 1.0 <= r.sent < 2.0 and r.seq % 2:
+            r.replied, r.server, r.error = None, None, "timeout"
+    out = analyse(reqs, fault_at=1.0)
+    assert out.outage == pytest.approx(0.02)
+    assert out.lost == out.lost_after_fault == 50
+    assert out.last_failure_after == pytest.approx(0.99)  # seq 199, sent at 1.99
+
+
+def test_a_failure_only_before_the_fault_leaves_no_last_failure():
+    """last_failure_after is about the fault: a request lost earlier, and the answered ones after, do not count."""
+    reqs = timeline(100, 4, down=(9, 9))
+    reqs[50].replied, reqs[50].server, reqs[50].error = None, None, "timeout"
+    out = analyse(reqs, fault_at=2.0)
+    assert out.lost == 1 and out.lost_after_fault == 0
+    assert out.last_failure_after is None
+
+
+def test_a_request_sent_at_the_fault_instant_that_failed_is_a_failure_after_it():
+    """The request sent as the fault struck counts as after it: lost after the fault, last failure 0 s after."""
+    out = analyse(timeline(100, 2, down=(1.0, 1.01)), fault_at=1.0)
+    assert out.lost_after_fault == 1
+    assert out.last_failure_after == 0.0
+
+
+def test_a_silence_that_ended_as_the_fault_struck_is_not_its_outage():
+    """A success sent at the fault instant is the last one before it: an earlier, longer silence is not the fault's."""
+    reqs = timeline(100, 10, down=(6.0, 6.5))
+    for r in reqs:
+        if 3.0 <= r.sent < 5.0:
+            r.replied, r.server, r.error = None, None, "timeout"
+    out = analyse(reqs, fault_at=5.0)  # the request sent at 5.00 was answered
+    assert out.outage == pytest.approx(0.51)
+    assert out.outage_start == pytest.approx(5.99) and out.outage_end == pytest.approx(6.5)
+
+
+@pytest.mark.parametrize(("fault_at", "first_good_after"), [(0.0, 2.001), (0.5, 1.501)])
+def test_a_probe_that_starts_during_the_outage_counts_it_from_its_first_request(fault_at, first_good_after):
+    """Nothing answered before the fault: the silence is counted from the first request sent, no server before it."""
+    out = analyse(timeline(100, 5, down=(0.0, 2.0)), fault_at=fault_at)
+    assert out.outage == pytest.approx(2.0)
+    assert out.outage_start == 0.0 and out.outage_end == pytest.approx(2.0)
+    assert out.server_before is None and out.server_after == "b"
+    assert out.first_good_after == pytest.approx(first_good_after)
+    assert out.recovered and out.lost == 200
+
+
+def test_a_probe_that_sent_nothing_shows_no_recovery():
+    """No request at all: not recovered, the silence is placed at the fault, nothing lost."""
+    out = analyse([], fault_at=3.0)
+    assert not out.recovered and out.outage is None and out.first_good_after is None
+    assert out.outage_start == 3.0 and out.outage_end is None
+    assert out.requests == 0 and out.lost == 0 and out.last_failure_after is None
+    assert out.server_before is None and out.server_after is None
