@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from harness.invariants import Window, growth, holder_changes, judge, two_holder_spans, unexcused
+import pytest
+
+from harness.invariants import IN_FLIGHT_S, TAIL_S, Window, growth, holder_changes, judge, two_holder_spans, unexcused
 from harness.probe import Request
 
 
@@ -60,3 +62,34 @@ def test_memory_growth_counts_from_the_settled_sample_to_the_last():
     assert growth([(0.0, 10), (5.0, 20), (40.0, 25), (100.0, 31)], settle=30) == 6
     assert growth([(0.0, 10), (10.0, 50)], settle=30) is None
     assert growth([], settle=30) is None
+
+
+def test_the_window_looks_back_one_tail_before_the_fault():
+    """A silence that began before the fault is counted from the last answer TAIL_S before it, that instant included."""
+    verdict = judge(window(start=2.0), timeline(1.01, 3.0))  # answered at 1.00, silent from 1.01 to 3.00
+    assert verdict.outage == pytest.approx(2.0) and verdict.recovered
+
+
+def test_a_request_lost_as_the_tail_begins_means_not_recovered():
+    """The tail is the last TAIL_S seconds before the in-flight margin, its first instant included."""
+    w = window(end=8.0)
+    tail_start = w.end - IN_FLIGHT_S - TAIL_S
+    assert not judge(w, [*timeline(99, 99), Request(9999, tail_start, error="timeout")]).recovered
+    assert judge(w, [*timeline(99, 99), Request(9999, tail_start - 0.005, error="timeout")]).recovered
+
+
+def test_a_request_sent_as_the_in_flight_margin_begins_is_not_judged():
+    """A request sent IN_FLIGHT_S before the next fault may be lost to it: it is not held against this window."""
+    w = window(end=8.0)
+    assert judge(w, [*timeline(99, 99), Request(9999, w.end - IN_FLIGHT_S, error="timeout")]).ok
+
+
+def test_two_holders_from_the_fault_to_the_window_end_are_still_within_it():
+    """A window excuses two holders over its whole span, both ends included (the last span closes at the end)."""
+    assert unexcused([(2.0, 8.0)], [window(2.0, 8.0, excuses=True)]) == []
+
+
+def test_memory_growth_starts_at_the_first_sample_settle_seconds_after_birth():
+    """Birth is the first sample's time; the sample exactly `settle` s later is the baseline; the last is the end."""
+    samples = [(0.0, 1000), (20.0, 1100), (30.0, 1200), (60.0, 1250), (100.0, 1300)]
+    assert growth(samples, settle=30) == 100
