@@ -145,6 +145,13 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
     return AgentConfig(instances, Path(log) if log else None, realtime.parse(raw, source))
 
 
+def _text(value: object) -> str:
+    """An address must be written as a string: ipaddress would take the integer 7 as 0.0.0.7."""
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
 def _instance(t: dict, where: str) -> InstanceConfig:
     if isinstance(t, dict) and "state" in t:
         raise ConfigError(f"{where}: state = {t['state']!r}: halab-vrrp has no configured state; every router "
@@ -155,7 +162,7 @@ def _instance(t: dict, where: str) -> InstanceConfig:
     parsed = []
     for v in vips:
         try:
-            parsed.append(ip_interface(v))
+            parsed.append(ip_interface(_text(v)))
         except (ValueError, TypeError):
             raise ConfigError(f"{where}: virtual_ipaddress entry {v!r} is not an address/prefix "
                               'like "10.0.0.100/24" or "fd00::100/64"') from None
@@ -164,7 +171,7 @@ def _instance(t: dict, where: str) -> InstanceConfig:
     peers = []
     for p in get(t, "unicast_peer", list, where, default=[], allowed="a list of addresses"):
         try:
-            peers.append(ip_address(p))
+            peers.append(ip_address(_text(p)))
         except (ValueError, TypeError):
             raise ConfigError(f"{where}: unicast_peer entry {p!r} is not an IP address") from None
         if peers[-1].version != parsed[0].version:

@@ -486,7 +486,6 @@ def test_check_refuses_a_configuration_built_wrong_in_code():
                               "expected an integer from 1 to 255 (255: the address owner)")
 
 
-@pytest.mark.xfail(strict=True, reason="production bug: ip_interface(7)/ip_address(7) accept a TOML integer as 0.0.0.7")
 @pytest.mark.parametrize("extra", [{"virtual_ipaddress": [7]}, {"unicast_peer": [7]}])
 def test_an_integer_is_not_an_address(extra):
     """`virtual_ipaddress = [7]` or `unicast_peer = [7]` is a typo, not the address 0.0.0.7."""
