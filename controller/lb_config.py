@@ -22,13 +22,24 @@ from ipaddress import IPv4Address
 import tomli_w
 
 from controller.ids import MAX_BACKENDS, MAX_SERVICES, MAX_WEIGHT
-from ha.configcheck import ConfigError, checker, get, loader, named_table, no_unknown, table_array, unique
+from ha.configcheck import (
+    ConfigError,
+    checker,
+    get,
+    ipv4_address,
+    loader,
+    named_table,
+    no_unknown,
+    table_array,
+    unique,
+)
 
 ALGORITHMS = ("round_robin", "weighted", "source_hash", "consistent")
 CHECK_KINDS = ("tcp", "http", "udp", "none")
 SERVICE_KEYS = {"name", "vip", "port", "protocol", "algorithm", "backends", "health_check", "connection_idle"}
 BACKEND_KEYS = {"ip", "port", "weight"}
 CHECK_KEYS = {"kind", "interval", "timeout", "fall", "rise", "path", "send"}
+LIKE_ADDRESS = 'an IPv4 address like "10.0.0.100"'
 
 
 @dataclass(frozen=True)
@@ -121,14 +132,6 @@ def parse(raw: dict, source: str = "config") -> LbConfig:
     return LbConfig(services, tuple(switches))
 
 
-def _ipv4(value: object, key: str, where: str) -> IPv4Address:
-    try:
-        return IPv4Address(value)
-    except (ValueError, TypeError):
-        raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected an IPv4 address "
-                          'like "10.0.0.100"') from None
-
-
 def _port(t: dict, where: str, default: object = ...) -> int:
     return get(t, "port", int, where, default=default, check=lambda v: 1 <= v <= 65535,
                allowed="a port number from 1 to 65535")
@@ -151,7 +154,8 @@ def _service(t: object, where: str) -> Service:
         raise ConfigError(f"{where}: health_check kind = {check.kind!r} does not fit protocol = {protocol!r}; "
                           f"use one of {', '.join(fits)}")
     return Service(
-        name=name, vip=_ipv4(get(t, "vip", str, where, allowed="an IPv4 address"), "vip", where), port=port,
+        name=name, port=port,
+        vip=ipv4_address(get(t, "vip", str, where, allowed="an IPv4 address"), "vip", where, LIKE_ADDRESS),
         protocol=protocol,
         algorithm=get(t, "algorithm", str, where, default="consistent", check=lambda v: v in ALGORITHMS,
                       allowed=" | ".join(ALGORITHMS)),
@@ -166,7 +170,7 @@ def _backend(b: object, default_port: int, where: str) -> Backend:
         raise ConfigError(f'{where}: must be a table like {{ip = "10.0.0.1", port = 80, weight = 1}}')
     no_unknown(b, BACKEND_KEYS, where)
     return Backend(
-        ip=_ipv4(get(b, "ip", str, where, allowed="an IPv4 address"), "ip", where),
+        ip=ipv4_address(get(b, "ip", str, where, allowed="an IPv4 address"), "ip", where, LIKE_ADDRESS),
         port=_port(b, where, default=default_port),
         weight=get(b, "weight", int, where, default=1, check=lambda v: 1 <= v <= MAX_WEIGHT,
                    allowed=f"an integer from 1 to {MAX_WEIGHT} (drain a backend instead of weight 0)"),

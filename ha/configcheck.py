@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import tomllib
 from collections.abc import Callable
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +36,16 @@ def get(t: dict, key: str, kind: type | tuple, where: str, default: object = ...
 
 #: A configuration is a few kilobytes; anything far larger is a mistake (or an attack on the parser).
 MAX_CONFIG_BYTES = 1 << 20
+
+
+def ipv4_address(value: object, key: str, where: str, allowed: str = "an IPv4 address") -> IPv4Address:
+    """An IPv4 address written as a string: ipaddress alone would take the integer 5 as 0.0.0.5."""
+    if isinstance(value, str):
+        try:
+            return IPv4Address(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected {allowed}")
 
 
 def read_toml(path: Path) -> dict:

@@ -59,6 +59,7 @@ from ha.configcheck import (
     command_line,
     get,
     interface_name,
+    ipv4_address,
     loader,
     named_table,
     no_unknown,
@@ -209,7 +210,7 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
         auto_failback=get(raw, "auto_failback", bool, source, default=True, allowed="true or false"),
         failure_timeout=float(get(raw, "failure_timeout", (int, float), source, default=10.0,
                                   check=lambda v: 0 <= v <= 3600, allowed="seconds from 0 to 3600")),
-        tiebreaker=_address(quorum["tiebreaker"], "tiebreaker", f"{source}: quorum") if "tiebreaker" in quorum
+        tiebreaker=ipv4_address(quorum["tiebreaker"], "tiebreaker", f"{source}: quorum") if "tiebreaker" in quorum
         else None,
         fence_socket=Path(socket) if socket else None,
         port=get(raw, "port", int, source, default=DEFAULT_PORT, check=lambda v: 1 <= v <= 65535,
@@ -237,19 +238,12 @@ def _check_synchronous(cfg: HeartbeatConfig, source: str) -> None:
                               f"least deadtime + 1 s ({least:g})")
 
 
-def _address(value: object, key: str, where: str) -> IPv4Address:
-    try:
-        return IPv4Address(value)
-    except (ValueError, TypeError):
-        raise ConfigError(f"{where}: {key} = {value!r} is not allowed; expected an IPv4 address") from None
-
-
 def _link(t: object, where: str) -> Link:
     if not isinstance(t, dict):
         raise ConfigError(f'{where}: must be a table like {{interface = "eth1", peer_address = "192.168.1.2"}}')
     no_unknown(t, {"interface", "peer_address"}, where)
     return Link(get(t, "interface", str, where, check=interface_name, allowed=INTERFACE),
-                _address(get(t, "peer_address", str, where, allowed="the peer's address on this link"),
+                ipv4_address(get(t, "peer_address", str, where, allowed="the peer's address on this link"),
                          "peer_address", where))
 
 
@@ -259,11 +253,11 @@ def _resource(t: object, where: str) -> Resource:
                allowed=" or ".join(f'"{k}"' for k in RESOURCE_KEYS))
     no_unknown(t, RESOURCE_KEYS[kind], f"{where} (kind {kind})")
     if kind == "vip":
+        raw = get(t, "address", str, where, allowed='an address/prefix like "10.0.0.100/24"')
         try:
-            address = IPv4Interface(get(t, "address", str, where, allowed='an address/prefix like "10.0.0.100/24"'))
+            address = IPv4Interface(raw)
         except ValueError:
-            raise ConfigError(f"{where}: address = {t['address']!r} is not an address/prefix like "
-                              '"10.0.0.100/24"') from None
+            raise ConfigError(f'{where}: address = {raw!r} is not an address/prefix like "10.0.0.100/24"') from None
         return Resource(name, kind, address=address,
                         interface=get(t, "interface", str, where, check=interface_name, allowed=INTERFACE))
     server = _pg_server(t, where) if kind == "postgresql" else None
