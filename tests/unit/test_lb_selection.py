@@ -3,7 +3,7 @@
 import os
 from collections import Counter
 
-from controller.ids import backend_of_bucket
+from controller.ids import MAX_BACKENDS, MAX_WEIGHT, backend_of_bucket
 from controller.pool import bucket_ids
 from controller.selection import SmoothWeightedRoundRobin, rendezvous_pick
 
@@ -12,6 +12,20 @@ def test_a_weight_becomes_that_many_buckets_that_name_their_backend():
     buckets = bucket_ids({0: 1, 3: 2})
     assert len(buckets) == 3 and len(set(buckets)) == 3
     assert Counter(backend_of_bucket(b) for b in buckets) == {0: 1, 3: 2}
+
+
+def test_every_backend_at_the_largest_weight_keeps_buckets_of_its_own():
+    """A full pool at the maximum weight: no two replicas share a bucket id, and each names its backend."""
+    buckets = bucket_ids(dict.fromkeys(range(MAX_BACKENDS), MAX_WEIGHT))
+    assert len(buckets) == len(set(buckets)) == MAX_BACKENDS * MAX_WEIGHT
+    assert Counter(backend_of_bucket(b) for b in buckets) == dict.fromkeys(range(MAX_BACKENDS), MAX_WEIGHT)
+
+
+def test_a_heavy_backend_wins_its_share_of_the_flows():
+    """Weights beyond a handful still give w/sum(w) of the flows (here 100 : 1 : 19)."""
+    buckets = bucket_ids({0: MAX_WEIGHT, 1: 1, 2: 19})
+    counts = Counter(backend_of_bucket(rendezvous_pick(os.urandom(12), buckets)) for _ in range(12000))
+    assert abs(counts[0] / 12000 - 100 / 120) < 0.02 and abs(counts[2] / 12000 - 19 / 120) < 0.02, counts
 
 
 def test_removing_one_of_five_backends_moves_only_its_connections():
@@ -40,6 +54,12 @@ def test_smooth_weighted_round_robin_is_exact_and_interleaved():
     assert Counter(picks) == {0: 5, 1: 1, 2: 1}
     assert picks != sorted(picks)  # nginx's property: not five 0s in a row
     assert max(len(run) for run in "".join(map(str, picks)).split("1")) < 5
+
+
+def test_smooth_weighted_round_robin_gives_nginx_sequence():
+    """nginx's worked example: weights a=5, b=1, c=1 give a a b a c a a, and then the cycle repeats."""
+    rr = SmoothWeightedRoundRobin()
+    assert [rr.pick({0: 5, 1: 1, 2: 1}) for _ in range(14)] == [0, 0, 1, 0, 2, 0, 0] * 2
 
 
 def test_round_robin_follows_the_pool_as_it_changes():
