@@ -309,9 +309,13 @@ def _pg_server(t: dict, where: str) -> postgresql.PgServer:
             allowed="seconds from 1 to 600")))
 
 
+#: A password in a libpq connection string: `password=...`, or the `user:secret@` of a URI.
+_PASSWORD = re.compile(r"\bpassword\s*=|^postgres(?:ql)?://[^/@?#]*:[^/@?#]*@")
+
+
 def _conninfo(t: dict, where: str) -> str:
     """primary_conninfo: never echoed when it holds a password (which belongs in a passfile)."""
-    if re.search(r"\bpassword\s*=", str(t.get("primary_conninfo", ""))):
+    if _PASSWORD.search(str(t.get("primary_conninfo", ""))):
         raise ConfigError(f"{where}: primary_conninfo holds a password; put it in a libpq passfile "
                           "(passfile=/path) and leave it out of the configuration")
     return get(t, "primary_conninfo", str, where, default="",

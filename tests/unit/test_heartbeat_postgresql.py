@@ -267,15 +267,11 @@ def test_a_connection_string_that_only_mentions_a_password_is_taken(conninfo):
     assert parse({**DB, "primary_conninfo": conninfo}).server.primary_conninfo == conninfo
 
 
-@pytest.mark.xfail(strict=True, reason="production bug: a URI's password (user:secret@host) is not recognised, "
-                                       "and the refusal echoes the whole URI, password included")
 def test_a_password_in_a_connection_uri_is_never_echoed():
     """libpq also takes URIs: their password belongs in a passfile too, and must not reach the logs."""
     assert "s3cr3t" not in refusal({**DB, "primary_conninfo": "postgresql://rep:s3cr3t@10.0.1.12/postgres"})
 
 
-@pytest.mark.xfail(strict=True, reason="production bug: a URI with a password and a ?host= parameter passes the "
-                                       "password check and the host= check, so the password sits in the configuration")
 def test_a_password_in_a_connection_uri_is_refused():
     """The same rule as for password=: the configuration holds no password."""
     assert refusal({**DB, "primary_conninfo": "postgresql://rep:s3cr3t@/postgres?host=10.0.1.12"}) == PASSWORD
