@@ -9,7 +9,7 @@
     protocol = "tcp"                  # or "udp"
     algorithm = "consistent"          # round_robin | weighted | source_hash | consistent
     backends = [{ip = "10.0.0.1", port = 80, weight = 1}, {ip = "10.0.0.2", port = 80}]
-    health_check = {kind = "tcp", interval = 0.1, timeout = 0.1, fall = 3, rise = 2}
+    health_check = {kind = "tcp", interval = 0.1, timeout = 0.1, fall = 3, rise = 2}   # kind: the protocol's
 
 A wrong value fails with a message that names the key, the value and what is allowed.
 """
@@ -148,7 +148,7 @@ def _service(t: object, where: str) -> Service:
     protocol = get(t, "protocol", str, where, default="tcp", check=lambda v: v in ("tcp", "udp"),
                    allowed='"tcp" or "udp"')
     check = _health_check(get(t, "health_check", dict, where, default={}, allowed="a table"),
-                          f"{where}: health_check")
+                          f"{where}: health_check", default_kind=protocol)
     fits = {"tcp": ("tcp", "http", "none"), "udp": ("udp", "none")}[protocol]
     if check.kind not in fits:
         raise ConfigError(f"{where}: health_check kind = {check.kind!r} does not fit protocol = {protocol!r}; "
@@ -177,12 +177,13 @@ def _backend(b: object, default_port: int, where: str) -> Backend:
     )
 
 
-def _health_check(t: dict, where: str) -> HealthCheck:
+def _health_check(t: dict, where: str, default_kind: str) -> HealthCheck:
+    """`default_kind`: the check a service gets unless it says otherwise, its own protocol's."""
     no_unknown(t, CHECK_KEYS, where)
     interval = float(get(t, "interval", (int, float), where, default=1.0, check=lambda v: 0.01 <= v <= 3600,
                          allowed="seconds from 0.01 to 3600"))
     return HealthCheck(
-        kind=get(t, "kind", str, where, default="tcp", check=lambda v: v in CHECK_KINDS,
+        kind=get(t, "kind", str, where, default=default_kind, check=lambda v: v in CHECK_KINDS,
                  allowed=" | ".join(CHECK_KINDS)),
         interval=interval,
         timeout=float(get(t, "timeout", (int, float), where, default=min(interval, 1.0),

@@ -324,7 +324,8 @@ KINDS = '"vip" or "service" or "postgresql"'
     ({**DB, "start": "/bin/true"}, "config: resource 'db' (kind postgresql): unknown key 'start'; allowed keys: "
      "bin_directory, data_directory, kind, monitor_interval, monitor_timeout, name, os_user, port, primary_conninfo, "
      "promote_timeout, socket_directory, synchronous_fallback_timeout, synchronous_mode_strict, synchronous_standby"),
-    ({**VIP, "address": 5}, "config: resource 'vip': address = 5 is not allowed; expected an address/prefix like \"10.0.0.100/24\""),
+    ({**VIP, "address": 5},
+     "config: resource 'vip': address = 5 is not allowed; expected an address/prefix like \"10.0.0.100/24\""),
     ({**VIP, "address": "10.0.0.300/24"},
      "config: resource 'vip': address = '10.0.0.300/24' is not an address/prefix like \"10.0.0.100/24\""),
     ({**VIP, "address": "10.0.0.100/33"},

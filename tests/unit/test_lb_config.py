@@ -367,3 +367,10 @@ def test_status_without_a_running_balancer_says_how_to_start_one():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "halab-controller --config FILE" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+def test_a_service_without_a_check_kind_is_checked_over_its_own_protocol(protocol):
+    """A UDP service that names no check kind gets a UDP check, not a refusal of a TCP check it never asked for."""
+    parsed = parse(service(protocol=protocol)).services[0]
+    assert parsed.health_check.kind == protocol
