@@ -6,7 +6,8 @@ measured"):
   the send times of two consecutive successful requests, the later one sent after the fault.
   Usually that span covers the fault; after a graceful stop the service may answer a few more
   milliseconds before it goes, and the span starts just after the fault. Its resolution is one
-  probe interval (10 ms at 100 requests/s).
+  probe interval (10 ms at 100 requests/s). A probe with no answer before the fault (started
+  during the outage) counts from its first request: a lower bound, marked by server_before None.
 - time to first good reply: from the fault to the reply of the request that ended the outage.
 - lost: requests that got no reply within the probe timeout.
 - last failure: how long after the fault the last request that failed was sent. With Active-Active

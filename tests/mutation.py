@@ -53,6 +53,8 @@ MODULES: dict[str, Target] = {
     "ha/vrrp/config.py": Target(_own("test_vrrp_config"), CONFIG),
     "ha/heartbeat/config.py": Target(_own("test_heartbeat_config", "test_heartbeat_postgresql"), CONFIG),
     "controller/lb_config.py": Target(_own("test_lb_config"), CONFIG),
+    "ha/configcheck.py": Target(_own("test_configcheck", "test_vrrp_config", "test_heartbeat_config", "test_lb_config"),
+                                CONFIG),
     "harness/measure.py": Target(_own("test_measure"), CONFIG),
     "harness/writecheck.py": Target(_own("test_writecheck"), CONFIG),
     "harness/invariants.py": Target(_own("test_invariants"), CONFIG),

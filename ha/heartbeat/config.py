@@ -315,7 +315,8 @@ _PASSWORD = re.compile(r"\bpassword\s*=|^postgres(?:ql)?://[^/@?#]*:[^/@?#]*@")
 
 def _conninfo(t: dict, where: str) -> str:
     """primary_conninfo: never echoed when it holds a password (which belongs in a passfile)."""
-    if _PASSWORD.search(str(t.get("primary_conninfo", ""))):
+    value = t.get("primary_conninfo")
+    if isinstance(value, str) and _PASSWORD.search(value):
         raise ConfigError(f"{where}: primary_conninfo holds a password; put it in a libpq passfile "
                           "(passfile=/path) and leave it out of the configuration")
     return get(t, "primary_conninfo", str, where, default="",

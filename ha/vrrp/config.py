@@ -148,7 +148,7 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
 def _text(value: object) -> str:
     """An address must be written as a string: ipaddress would take the integer 7 as 0.0.0.7."""
     if not isinstance(value, str):
-        raise TypeError(value)
+        raise TypeError
     return value
 
 
