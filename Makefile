@@ -11,7 +11,7 @@ demo: setup       ## the default Active-Standby failover, measured and plotted
 	$(VENV)/bin/halab demo
 
 test: setup lint  ## the whole suite, Mininet scenarios included (a skip would be a failure)
-	HALAB_REQUIRE_MININET=1 $(PYTEST)
+	HALAB_REQUIRE_MININET=1 $(PYTEST) --durations=20
 
 test-fast: setup  ## everything but the slow failover measurements
 	HALAB_REQUIRE_MININET=1 $(PYTEST) -m "not slow"
