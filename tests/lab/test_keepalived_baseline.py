@@ -24,11 +24,12 @@ def test_link_cut_fails_over_to_the_backup_in_about_three_adverts(tmp_path):
     record = run(ActiveStandbyOptions(fault="link-cut", agent="keepalived", advert_int=1.0), tmp_path)
     out = record.outcome
     assert (out.server_before, out.server_after) == ("server1", "server2")
-    assert 2.5 <= out.outage <= 4.5, f"outage {out.outage:.3f} s"
-    assert out.first_good_after is not None and out.first_good_after <= out.outage + 0.1
+    took_over = [e.at - record.fault.at for e in record.events if e.host == "server2" and e.state == "MASTER"]
+    assert took_over and 2.5 < took_over[0] < 3.8, took_over  # 2.61 to 3.61 s, as the docstring says
+    assert 2.5 <= out.outage <= 3.9, f"outage {out.outage:.3f} s"
+    # The client is served again because server2 took over, and soon after it did.
+    assert out.first_good_after is not None and took_over[0] - 0.05 <= out.first_good_after <= took_over[0] + 0.5
     assert out.lost > 0
-    took_over = [e for e in record.events if e.host == "server2" and e.state == "MASTER"]
-    assert took_over and 2.0 < took_over[0].at - record.fault.at < 4.5
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["outcome"]["outage"] == out.outage and len(saved["timeline"]) == out.requests
     assert (tmp_path / "timeline.png").stat().st_size > 10_000
