@@ -155,13 +155,20 @@ class Faults:
     # --- hosts --------------------------------------------------------------------------
 
     def crash_host(self, host: str) -> FaultEvent:
-        """Take every link of `host` down and kill every process on it, as if it lost power."""
+        """Take every link of `host` down and kill every process on it, as if it lost power.
+
+        Everything on the host is stopped (SIGSTOP) before the first link goes: the links go down
+        one by one, and an agent left running would see its service link go and tell its peer
+        "I am in FAULT" over a link not yet cut, which a host without power never does."""
         node = self.lab.host(host)
-        at = self._set_intfs(self._link_ends(host), "down")
         inode = self.lab.state.netns[host] if self.lab.state else None
-        for pid in pids_in_netns(inode) if inode else []:
-            if pid != node.pid:  # Mininet's shell is the host itself, not a process on it
-                kill(pid)
+        # Mininet's shell is the host itself, not a process on it.
+        pids = [pid for pid in pids_in_netns(inode) if pid != node.pid] if inode else []
+        for pid in pids:
+            kill(pid, signal.SIGSTOP)
+        at = self._set_intfs(self._link_ends(host), "down")
+        for pid in pids:
+            kill(pid)
         self._reap([p for p in self.lab.processes if p.host == host])
         return self.record("crash-host", host, at)
 
