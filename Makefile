@@ -33,8 +33,9 @@ soak: setup       ## the whole suite SOAK_RUNS times in a row (default 5): a fla
 	echo "soak: $$failed of $(SOAK_RUNS) runs failed"; [ $$failed -eq 0 ]
 
 mutation:         ## the mutation score of the pure modules against their own unit tests (a few minutes; not part of `test`)
-	@[ -x $(VENV)/bin/mutmut ] || $(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[mutation]'
-	$(VENV)/bin/python -m tests.mutation
+	@venv=$(VENV); [ -x $$venv/bin/python ] || { venv=.venv-unit; [ -x $$venv/bin/python ] || python3 -m venv $$venv; }; \
+	[ -x $$venv/bin/mutmut ] || $$venv/bin/pip install --quiet --disable-pip-version-check -e '.[test,mutation]'; \
+	$$venv/bin/python -m tests.mutation
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,8 @@
     protocol = "tcp"                  # or "udp"
     algorithm = "consistent"          # round_robin | weighted | source_hash | consistent
     backends = [{ip = "10.0.0.1", port = 80, weight = 1}, {ip = "10.0.0.2", port = 80}]
-    health_check = {kind = "tcp", interval = 0.1, timeout = 0.1, fall = 3, rise = 2}   # kind: the protocol's
+    # the check's kind is by default the service's protocol
+    health_check = {kind = "tcp", interval = 0.1, timeout = 0.1, fall = 3, rise = 2}
 
 A wrong value fails with a message that names the key, the value and what is allowed.
 """

@@ -109,8 +109,11 @@ def _delete_bridges(run_id: str | None) -> list[str]:
 
 def marked_bridges() -> dict[str, str] | None:
     """{bridge: run id} of every OVS bridge a halab run marked; None when ovs-vsctl cannot tell."""
-    out = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids",
-                          "list", "Bridge"], capture_output=True, text=True, check=False)
+    try:
+        out = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids",
+                              "list", "Bridge"], capture_output=True, text=True, check=False)
+    except OSError:  # no Open vSwitch on this machine
+        return None
     if out.returncode != 0:
         return None
     marked = {}

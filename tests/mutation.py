@@ -65,23 +65,24 @@ MODULES: dict[str, Target] = {
 class Score:
     module: str
     statuses: dict[str, str]  # mutant name -> mutmut's status
-    equivalent: set[str]
-    stale: list[str]
+    equivalent: set[str]      # survivors README lists, with their line, as equivalent
+    stale: dict[str, str]     # README entries of this module that no longer apply -> why
+
+    @property
+    def caught(self) -> int:
+        return sum(_caught(s) for s in self.statuses.values())
 
     @property
     def survivors(self) -> list[str]:
         return sorted(n for n, s in self.statuses.items() if not _caught(s) and n not in self.equivalent)
 
     @property
-    def caught(self) -> int:
-        return len(self.statuses) - len(self.survivors)
-
-    @property
     def percent(self) -> float:
-        return 100.0 * self.caught / len(self.statuses) if self.statuses else 100.0
+        return 100.0 * (self.caught + len(self.equivalent)) / len(self.statuses)
 
 
 def _caught(status: str) -> bool:
+    """Killed by a failing test, or stopped by mutmut's time limit (a mutant that loops or hangs)."""
     return status in ("killed", "timeout")
 
 
@@ -117,6 +118,9 @@ def _prepare(module: str, target: Target) -> Path:
 
 def _mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     mutmut = Path(sys.executable).with_name("mutmut")
+    if not mutmut.exists():
+        raise SystemExit(f"mutation: {mutmut} is missing; install it with `{sys.executable} -m pip install -e "
+                         "'.[mutation]'` (or run `make mutation`)")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([str(mutmut), *args], cwd=work, env=env, capture_output=True, text=True, check=False)
 
@@ -135,18 +139,25 @@ def score(module: str, target: Target, equivalents: dict[str, str]) -> Score:
     meta = work / "mutants" / f"{module}.meta"
     if run.returncode != 0 or not meta.exists():
         raise SystemExit(f"mutation: mutmut failed on {module} (exit {run.returncode}); see {work}/mutmut-run.log")
-    from mutmut.stats import status_by_exit_code
+    from mutmut.stats import status_by_exit_code  # with the .meta layout: mutmut 3.8's own, hence the pin
 
     codes = json.loads(meta.read_text())["exit_code_by_key"]
+    if not codes:
+        raise SystemExit(f"mutation: mutmut made no mutant of {module}; see {work}/mutmut-run.log")
     statuses = {name: status_by_exit_code[code] for name, code in codes.items()}
-    equivalent, stale = set(), []
+    prefix = module.removesuffix(".py").replace("/", ".") + "."
+    equivalent, stale = set(), {}
     for name, line in equivalents.items():
-        if name not in statuses or _caught(statuses[name]):
+        if not name.startswith(prefix):
             continue
-        if _changed_line(work, name) == line:
-            equivalent.add(name)
+        if name not in statuses:
+            stale[name] = "no such mutant any more"
+        elif _caught(statuses[name]):
+            stale[name] = "a test catches it now"
+        elif _changed_line(work, name) != line:
+            stale[name] = "its changed line is another now"
         else:
-            stale.append(name)
+            equivalent.add(name)
     return Score(module, statuses, equivalent, stale)
 
 
@@ -161,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     equivalents = listed_equivalents((ROOT / "README.md").read_text())
     print(f"Mutation score, {date.today().isoformat()} (mutmut, each module against its own unit tests)\n")
-    print(f"| {'module':<26} | tried | caught | equivalent | score | target |")
-    print(f"|{'-' * 28}|-------|--------|------------|-------|--------|")
+    print(f"| {'module':<26} | tried | caught | equivalent |   score | target |")
+    print(f"|{'-' * 28}|-------|--------|------------|---------|--------|")
     missed = []
     for module in args.modules or MODULES:
         target = MODULES[module]
@@ -170,13 +181,16 @@ def main(argv: list[str] | None = None) -> int:
         mark = "" if result.percent >= target.target else "  ← below target"
         print(
             f"| {module:<26} | {len(result.statuses):>5} | {result.caught:>6} | {len(result.equivalent):>10} "
-            f"| {result.percent:>4.0f} % | {target.target:>4} % |{mark}",
+            f"| {result.percent:>5.1f} % | {target.target:>4} % |{mark}",
             flush=True,
         )
         if mark:
             missed.append(module)
-        for name in result.stale:
-            print(f"  stale README entry (its line changed; not counted): {name}", file=sys.stderr)
+        for name, why in result.stale.items():
+            print(f"  stale README entry, not counted ({why}): {name}", file=sys.stderr)
+        odd = {n: s for n, s in result.statuses.items() if s not in ("killed", "timeout", "survived")}
+        for name, status in odd.items():
+            print(f"  {status}, counted as a survivor: {name}", file=sys.stderr)
         if args.show:
             for name in result.survivors:
                 print(f"\n{name} ({result.statuses[name]}):\n{_mutmut(_work_dir(module), 'show', name).stdout}")

@@ -310,13 +310,12 @@ def _pg_server(t: dict, where: str) -> postgresql.PgServer:
 
 
 #: A password in a libpq connection string: `password=...`, or the `user:secret@` of a URI.
-_PASSWORD = re.compile(r"\bpassword\s*=|^postgres(?:ql)?://[^/@?#]*:[^/@?#]*@")
+_PASSWORD = re.compile(r"\bpassword\s*=|^postgres(?:ql)?://[^/@]*:[^/@]*@")
 
 
 def _conninfo(t: dict, where: str) -> str:
     """primary_conninfo: never echoed when it holds a password (which belongs in a passfile)."""
-    value = t.get("primary_conninfo")
-    if isinstance(value, str) and _PASSWORD.search(value):
+    if _PASSWORD.search(str(t.get("primary_conninfo"))):  # whatever its type: a list may hold one too
         raise ConfigError(f"{where}: primary_conninfo holds a password; put it in a libpq passfile "
                           "(passfile=/path) and leave it out of the configuration")
     return get(t, "primary_conninfo", str, where, default="",

@@ -79,14 +79,14 @@ def test_another_clusters_secret_does_not_pass():
 
 
 @pytest.mark.parametrize(("data", "detail"), [
-    (wire(9, b"node1"), "9 is not a valid State"),
-    (wire(1, b"\xffnode"), "'utf-8' codec can't decode byte 0xff"),
+    (wire(9, b"node1"), "9"),
+    (wire(1, b"\xffnode"), "0xff"),
 ], ids=["unknown state", "id not utf-8"])
 def test_a_signed_heartbeat_with_a_bad_field_is_refused_with_the_field(data, detail):
     """A member running other code may sign nonsense: a PacketError saying what, not a crash of the agent."""
     with pytest.raises(PacketError) as refused:
         decode(data, SECRET)
-    assert str(refused.value).startswith(f"bad field ({detail}")
+    assert str(refused.value).startswith("bad field (") and detail in str(refused.value)
 
 
 def test_deadtime_declares_a_link_dead_only_after_the_silence():

@@ -94,8 +94,8 @@ ACCEPTED = [
     ("health_check", "interval", 2, lambda c: type(c.services[0].health_check.interval) is float),
     ("health_check", "timeout", MISSING, lambda c: c.services[0].health_check.timeout == 1.0),
     ("health_check", "timeout", 0.01, lambda c: c.services[0].health_check.timeout == 0.01),
-    ("health_check", "timeout", 1, lambda c: c.services[0].health_check.timeout == 1.0),  # = the interval
-    ("health_check", "timeout", 1, lambda c: type(c.services[0].health_check.timeout) is float),
+    ("health_check", "timeout", 1, lambda c: c.services[0].health_check.timeout == 1.0  # = the interval
+     and type(c.services[0].health_check.timeout) is float),
     ("health_check", "fall", MISSING, lambda c: c.services[0].health_check.fall == 3),
     ("health_check", "fall", 1, lambda c: c.services[0].health_check.fall == 1),
     ("health_check", "fall", 100, lambda c: c.services[0].health_check.fall == 100),

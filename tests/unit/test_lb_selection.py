@@ -1,11 +1,17 @@
 """The arithmetic of choosing a backend: bucket ids, rendezvous hashing, smooth weighted round robin."""
 
-import os
+import random
 from collections import Counter
 
 from controller.ids import MAX_BACKENDS, MAX_WEIGHT, backend_of_bucket
 from controller.pool import bucket_ids
 from controller.selection import SmoothWeightedRoundRobin, rendezvous_pick
+
+
+def connection_keys(n: int) -> list[bytes]:
+    """Random-looking 5-tuple keys, the same every run."""
+    rng = random.Random(0)
+    return [rng.randbytes(12) for _ in range(n)]
 
 
 def test_a_weight_becomes_that_many_buckets_that_name_their_backend():
@@ -24,12 +30,12 @@ def test_every_backend_at_the_largest_weight_keeps_buckets_of_its_own():
 def test_a_heavy_backend_wins_its_share_of_the_flows():
     """Weights beyond a handful still give w/sum(w) of the flows (here 100 : 1 : 19)."""
     buckets = bucket_ids({0: MAX_WEIGHT, 1: 1, 2: 19})
-    counts = Counter(backend_of_bucket(rendezvous_pick(os.urandom(12), buckets)) for _ in range(12000))
+    counts = Counter(backend_of_bucket(rendezvous_pick(k, buckets)) for k in connection_keys(12000))
     assert abs(counts[0] / 12000 - 100 / 120) < 0.02 and abs(counts[2] / 12000 - 19 / 120) < 0.02, counts
 
 
 def test_removing_one_of_five_backends_moves_only_its_connections():
-    keys = [os.urandom(12) for _ in range(20000)]
+    keys = connection_keys(20000)
     five = bucket_ids(dict.fromkeys(range(5), 1))
     four = bucket_ids(dict.fromkeys(range(4), 1))
     before = {k: backend_of_bucket(rendezvous_pick(k, five)) for k in keys}
@@ -43,7 +49,7 @@ def test_removing_one_of_five_backends_moves_only_its_connections():
 def test_replicated_buckets_give_shares_close_to_the_weights():
     weights = {0: 1, 1: 2, 2: 3}
     buckets = bucket_ids(weights)
-    counts = Counter(backend_of_bucket(rendezvous_pick(os.urandom(12), buckets)) for _ in range(30000))
+    counts = Counter(backend_of_bucket(rendezvous_pick(k, buckets)) for k in connection_keys(30000))
     for index, weight in weights.items():
         assert abs(counts[index] / 30000 - weight / 6) < 0.02, counts
 
@@ -73,7 +79,7 @@ def test_the_lab_tests_bound_catches_a_hash_that_is_not_rendezvous():
     """tests/lab's consistent-hashing check (95 % stay) fails against modulo selection."""
     from tests.lab.helpers import stayed_share
 
-    keys = [os.urandom(12) for _ in range(2000)]
+    keys = connection_keys(2000)
     modulo = {k: f"backend{int.from_bytes(k, 'big') % 5 + 1}" for k in keys}
     after = {k: f"backend{int.from_bytes(k, 'big') % 4 + 1}" for k in keys}
     assert stayed_share(modulo, after, "backend5") < 0.5

@@ -42,3 +42,16 @@ def test_every_halab_command_in_the_readme_parses(argv):
             cli._parser().parse_args(cli.expand(argv))
         except SystemExit as exc:  # --help prints and exits 0; a bad command exits 2
             assert exc.code == 0, f"halab {shlex.join(argv)}"
+
+
+def test_the_mutation_table_covers_every_module_and_lists_only_their_mutants():
+    """README's mutation section: one row per module `make mutation` measures, and equivalent
+    mutants only of those modules (a typo there would silently count nothing)."""
+    from tests.mutation import MODULES, listed_equivalents
+
+    text = README.read_text()
+    rows = set(re.findall(r"^\| (\S+\.py) +\| +\d+ \|", text, flags=re.MULTILINE))
+    assert rows == set(MODULES)
+    prefixes = tuple(m.removesuffix(".py").replace("/", ".") + "." for m in MODULES)
+    listed = listed_equivalents(text)
+    assert listed and all(name.startswith(prefixes) for name in listed), listed

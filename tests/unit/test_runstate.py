@@ -139,9 +139,15 @@ def test_leftovers_say_so_when_ovs_cannot_list_bridges(tmp_path, monkeypatch):
     assert "bridges unknown: ovs-vsctl failed" in cleanup.leftovers()
 
 
+def test_no_open_vswitch_at_all_is_not_no_bridges(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert cleanup.marked_bridges() is None
+
+
 @pytest.mark.parametrize("program", ["advert_watch", "holder_watch", "dbwriter"])
-def test_leftovers_see_the_measuring_programs_a_lab_runs(program):
+def test_leftovers_see_the_measuring_programs_a_lab_runs(program, tmp_path, monkeypatch):
     """Scenarios run these on lab hosts; one that outlived its lab is a leftover."""
+    _fake_ovs_vsctl(tmp_path, monkeypatch, "echo '{\"data\": []}'")
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", f"harness.{program}"])
     try:
         assert any(line.startswith(f"process {proc.pid} ") for line in cleanup.leftovers())
