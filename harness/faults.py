@@ -155,7 +155,8 @@ class Faults:
     # --- hosts --------------------------------------------------------------------------
 
     def crash_host(self, host: str) -> FaultEvent:
-        """Take every link of `host` down and kill every process on it, as if it lost power.
+        """Take every link of `host` down and kill every process on it, as if it lost power (and
+        forget the addresses its agents added, as its reboot would).
 
         Everything on the host is stopped (SIGSTOP) before the first link goes: the links go down
         one by one, and an agent left running would see its service link go and tell its peer
@@ -170,7 +171,18 @@ class Faults:
         for pid in pids:
             kill(pid)
         self._reap([p for p in self.lab.processes if p.host == host])
+        self._forget_added_addresses(host)
         return self.record("crash-host", host, at)
+
+    def _forget_added_addresses(self, host: str) -> None:
+        """What a reboot loses: the addresses its agents added (a VIP). A crashed host restored
+        with them would answer ARP for a VIP its peer now holds."""
+        own = {str(a) for a in self.lab.topo.addresses[host]}
+        for intf in self._intfs(host):
+            shown = self.lab.run(host, ["ip", "-o", "addr", "show", "dev", intf, "scope", "global"]).stdout
+            for address in (line.split()[3] for line in shown.splitlines()):
+                if address not in own:
+                    self.lab.run(host, ["ip", "addr", "del", address, "dev", intf])
 
     def _reap(self, processes: list[LabProcess], timeout: float = 2.0) -> None:
         """Collect killed processes of the lab. Until then they are zombies, children of this one,
