@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from harness.writecheck import Write
 
@@ -46,14 +50,37 @@ def outcome_of(exc: BaseException, connected: bool) -> str:
     return "timeout"
 
 
-async def write_one(conninfo: str, id_: int, timeout: float) -> Write:
+def _cancel_quietly(cancel: Any) -> None:
+    with contextlib.suppress(Exception):
+        cancel.cancel()
+
+
+@functools.cache
+def _connection_class() -> type:
+    """psycopg's async connection, except that a statement given up at its timeout does not hold
+    the write: the cancel request (which frees the server's backend, stuck for instance waiting
+    for a synchronous standby) goes from a daemon thread, and the connection is closed at once.
+    psycopg itself, with libpq before 17 (Debian 12 has 15), waits for that request's blocking
+    connect(), which a server unreachable for new connections (crashed, fenced) holds for the
+    kernel's SYN retries, minutes, and then 5 s more for the statement to end."""
     import psycopg  # here, not at the top: the unit tests import this module without libpq
+
+    class PromptlyCancelling(psycopg.AsyncConnection):
+        async def _try_cancel(self, *, timeout: float = 5.0) -> None:  # psycopg 3.3's hook on cancellation
+            threading.Thread(target=_cancel_quietly, args=(self.pgconn.get_cancel(),), daemon=True).start()
+            self.pgconn.finish()
+
+    return PromptlyCancelling
+
+
+async def write_one(conninfo: str, id_: int, timeout: float) -> Write:
+    import psycopg
 
     invoked = time.monotonic()
     connected = False
     try:
         async with asyncio.timeout(timeout):
-            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+            conn = await _connection_class().connect(conninfo, autocommit=True)
             connected = True
             async with conn:
                 row = await (await conn.execute(INSERT, (id_,))).fetchone()
@@ -126,7 +153,7 @@ async def closed_loop(conninfo: str, workers: int, seconds: float, timeout: floa
     async def worker() -> list[Write]:
         done: list[Write] = []
         try:
-            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+            conn = await _connection_class().connect(conninfo, autocommit=True)
         except psycopg.Error:
             return [Write(next(ids), time.monotonic(), time.monotonic(), "failed")]
         async with conn:

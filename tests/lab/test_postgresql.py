@@ -82,6 +82,27 @@ def test_writes_through_the_primary_are_acknowledged_and_a_standby_refuses_them(
     assert {w.outcome for w in refused} == {"failed"}   # read-only: nothing can have been written
 
 
+def test_a_write_given_up_at_its_timeout_does_not_wait_to_cancel_on_an_unreachable_server(lab):
+    """The commit waits for a standby that is cut off, then the server becomes unreachable: the
+    write ends, indeterminate, at its timeout. (psycopg with libpq 15 first cancelled it over a
+    new connection, whose connect() to the unreachable server took minutes: a write, and the
+    whole writer, hung; a crash test failed so once.)"""
+    primary, _standby = start_pair(lab, "sync")
+    faults = Faults(lab)
+    faults.cut_tcp("node2", "node1", 5432)   # no standby: a commit waits
+    passfile = primary.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
+    out = lab.run_dir / "writes.jsonl"
+    writer = lab.spawn("client1", "dbwriter", [sys.executable, "-m", "harness.dbwriter", "--host", "10.0.0.1",
+                                               "--passfile", str(passfile), "--rate", "10", "--seconds", "0.1",
+                                               "--timeout", "3", "--out", str(out)])
+    time.sleep(1.5)   # connected, the INSERT waiting for the standby
+    started = time.monotonic()
+    faults.cut_tcp("client1", "node1", 5432)   # node1's PostgreSQL: unreachable from client1
+    writer.popen.wait(15)
+    assert time.monotonic() - started < 5, "the writer waited past its timeout"
+    assert [w.outcome for w in dbwriter.read(out)] == ["timeout"]
+
+
 @pytest.mark.parametrize("replication", ["async", "sync"])
 def test_the_standby_promoted_after_the_primary_crashed_takes_writes_and_the_old_primary_rejoins(lab, replication):
     primary, standby = start_pair(lab, replication)
