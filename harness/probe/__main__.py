@@ -11,6 +11,7 @@ from pathlib import Path
 
 import harness.probe
 from harness.probe import MAX_RATE, MIN_RATE, PORT, client
+from harness.probe.capacity import Capacity
 from harness.probe.responder import serve
 
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--name", required=True)
     s.add_argument("--port", type=int, default=PORT)
     s.add_argument("--bind", action="append", help="address to listen on (repeatable; default 0.0.0.0 and ::)")
+    s.add_argument("--workers", type=int, choices=range(1, 1001), metavar="1..1000",
+                   help="a finite capacity: this many requests at a time (with --service-ms)")
+    s.add_argument("--service-ms", type=_positive, help="with --workers: milliseconds each request takes")
     c = sub.add_parser("client", help="send probes at a fixed rate and record the timeline")
     c.add_argument("--target", required=True)
     c.add_argument("--port", type=int, default=PORT)
@@ -77,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "sweep":
         print(json.dumps(client.sweep(args.target, args.port, args.first_port, args.count)))
     elif args.command == "serve":
-        serve(args.name, args.port, tuple(args.bind or ("0.0.0.0", "::")))
+        if (args.workers is None) != (args.service_ms is None):
+            parser.error("--workers and --service-ms go together")
+        capacity = Capacity(args.workers, args.service_ms / 1000) if args.workers else None
+        serve(args.name, args.port, tuple(args.bind or ("0.0.0.0", "::")), capacity=capacity)
     elif args.command == "client":
         print(f"sending {args.rate:g}/s over {args.proto} to {args.target}:{args.port}", flush=True)
         live = (lambda r: print(f"{r.sent:.6f} {r.server or '-'}", flush=True)) if args.live else None

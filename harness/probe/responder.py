@@ -7,15 +7,22 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
+from functools import partial
 
 from harness.probe import wire
+from harness.probe.capacity import Capacity
+
+Respond = Callable[[Callable[[], None]], None]
 
 #: Linux's IP_PKTINFO; Python names it only on some builds.
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 
 
-def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop_after: float | None = None) -> None:
-    """Answer UDP and TCP probes on `port`, IPv4 and IPv6, until SIGTERM (or `stop_after` seconds).
+def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop_after: float | None = None,
+          capacity: Capacity | None = None) -> None:
+    """Answer UDP and TCP probes on `port`, IPv4 and IPv6, until SIGTERM (or `stop_after` seconds);
+    at once, or through `capacity` (a fixed service time per request, a bounded number at a time).
 
     UDP replies leave from the address the request was sent to (IP_PKTINFO / IPV6_PKTINFO), so
     a client that talks to the VIP hears the VIP answer, not the server's own address.
@@ -33,15 +40,25 @@ def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop
     running = [True]
     signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
     deadline = None if stop_after is None else time.monotonic() + stop_after
-    print(f"serving {name} on udp+tcp port {port}", flush=True)
+    def respond(answer: Callable[[], None]) -> None:
+        if capacity is None:
+            answer()
+        else:
+            capacity.submit(time.monotonic(), answer)
+
+    limit = f", {capacity.workers} at a time, {capacity.service * 1000:g} ms each" if capacity else ""
+    print(f"serving {name} on udp+tcp port {port}{limit}", flush=True)
     while running[0] and (deadline is None or time.monotonic() < deadline):
-        for key, _ in sel.select(timeout=0.5):
+        due = capacity.next_due() if capacity else None
+        for key, _ in sel.select(timeout=0.5 if due is None else min(0.5, max(0.0, due - time.monotonic()))):
             if key.data == "udp":
-                _answer_udp(key.fileobj, name)
+                _answer_udp(key.fileobj, name, respond)
             elif key.data == "listen":
                 _accept(key.fileobj, sel, buffers)
             else:
-                _answer_tcp(key.fileobj, sel, buffers, name)
+                _answer_tcp(key.fileobj, sel, buffers, name, respond)
+        if capacity is not None:
+            capacity.run_due(time.monotonic())
     for s in [*buffers, *listeners]:
         s.close()
 
@@ -66,7 +83,7 @@ def _listen(bind: str, port: int, sel: selectors.BaseSelector) -> list[socket.so
     return [udp, tcp]
 
 
-def _answer_udp(udp: socket.socket, name: str) -> None:
+def _answer_udp(udp: socket.socket, name: str, respond: Respond) -> None:
     v6 = udp.family == socket.AF_INET6
     while True:
         try:
@@ -83,10 +100,21 @@ def _answer_udp(udp: socket.socket, name: str) -> None:
         else:
             local = next((p[8:12] for lvl, k, p in anc if lvl == socket.IPPROTO_IP and k == IP_PKTINFO), bytes(4))
             cmsg = (socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=I4s4s", 0, local, bytes(4)))
-        try:
-            udp.sendmsg([wire.answer(data, name)], [cmsg], 0, addr)
-        except OSError:
-            pass  # unreachable client: it will count the loss itself
+        respond(partial(_send_udp, udp, wire.answer(data, name), cmsg, addr))
+
+
+def _send_udp(udp: socket.socket, reply: bytes, cmsg: tuple, addr: tuple) -> None:
+    try:
+        udp.sendmsg([reply], [cmsg], 0, addr)
+    except OSError:
+        pass  # unreachable client: it will count the loss itself
+
+
+def _send_tcp(conn: socket.socket, reply: bytes) -> None:
+    try:
+        conn.send(reply)
+    except OSError:
+        pass  # the client left (or timed out and closed): it counts the loss itself
 
 
 def _accept(tcp: socket.socket, sel: selectors.BaseSelector, buffers: dict) -> None:
@@ -100,7 +128,8 @@ def _accept(tcp: socket.socket, sel: selectors.BaseSelector, buffers: dict) -> N
         sel.register(conn, selectors.EVENT_READ, "conn")
 
 
-def _answer_tcp(conn: socket.socket, sel: selectors.BaseSelector, buffers: dict, name: str) -> None:
+def _answer_tcp(conn: socket.socket, sel: selectors.BaseSelector, buffers: dict, name: str,
+                respond: Respond) -> None:
     """Answer every complete request line; a connection stays open until the client closes it."""
     try:
         chunk = conn.recv(4096)
@@ -110,12 +139,9 @@ def _answer_tcp(conn: socket.socket, sel: selectors.BaseSelector, buffers: dict,
         chunk = b""
     *lines, rest = (buffers[conn] + chunk).split(b"\n")
     buffers[conn] = rest
-    try:
-        for line in lines:
-            if wire.is_request(line):
-                conn.send(wire.answer(line, name))
-    except OSError:
-        chunk = b""
+    for line in lines:
+        if wire.is_request(line):
+            respond(partial(_send_tcp, conn, wire.answer(line, name)))
     if not chunk or len(rest) >= 512:
         sel.unregister(conn)
         del buffers[conn]
