@@ -16,6 +16,7 @@ measured"):
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,14 @@ def median(values: Iterable[float | None]) -> float | None:
     """Median of the values that exist; None when there are none."""
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-quantile by the nearest rank: a value that was measured, never one interpolated."""
+    if not values:
+        return None
+    ranked = sorted(values)
+    return ranked[max(0, math.ceil(q * len(ranked)) - 1)]
 
 
 def ratio(value: float | None, baseline: float | None) -> float | None:

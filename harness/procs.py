@@ -21,6 +21,17 @@ def start_ticks(pid: int) -> int | None:
     return int(stat[stat.rindex(")") + 2:].split()[19])
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process and of the children it has waited for (tar, rsync), in seconds;
+    None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
 def is_same_process(pid: int, ticks: int) -> bool:
     """True while `pid` is still the process that started at `ticks` and has not exited."""
     return start_ticks(pid) == ticks and is_running(pid)

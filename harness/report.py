@@ -31,6 +31,8 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     about: dict = field(default_factory=dict)  # harness.about: versions, datapath, wall-clock time
     database: dict | None = None  # the write checker's verdict and the replication lag (a database tier)
+    sync: dict | None = None  # content sync: staleness, partial views, what the crash lost
+    load: dict | None = None  # latency as the offered load grew (harness.loadcurve), before the fault
 
     def to_json(self) -> dict:
         return {
@@ -44,6 +46,8 @@ class RunRecord:
             "timeline": [asdict(r) for r in self.requests],
             "notes": self.notes,
             **({"database": self.database} if self.database is not None else {}),
+            **({"sync": self.sync} if self.sync is not None else {}),
+            **({"load": self.load} if self.load is not None else {}),
         }
 
 
@@ -121,6 +125,8 @@ def print_summary(records: Sequence[RunRecord], console: Console | None = None) 
     console.print(table)
     if all(r.database for r in records):
         _print_writes(records, console)
+    if all(r.sync for r in records):
+        _print_sync(records, console)
 
 
 def _print_writes(records: Sequence[RunRecord], console: Console) -> None:
@@ -136,3 +142,45 @@ def _print_writes(records: Sequence[RunRecord], console: Console) -> None:
                       str(len(v["acknowledged_lost"])), str(v["indeterminate"]), str(v["failed"]),
                       "yes" if not (v["stale"] or db["two_primaries"]) else "NO", str(db["primary_after"]))
     console.print(table)
+
+
+def _print_sync(records: Sequence[RunRecord], console: Console) -> None:
+    """Content sync per run: how stale the standby's copy was, and what the crash lost."""
+    first = records[0].sync or {}
+    table = Table(title=f"{records[0].scenario}: the standby's copy ({first['method']}, period {first['period']:g} s)")
+    for col in ("run", "stale p50", "p99", "deletions", "half-written", "writes lost", "RPO", "left over"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for i, rec in enumerate(records, 1):
+        s = rec.sync or {}
+        w, d, lost = s["writes"], s["deletions"], s["lost_at_crash"]
+        table.add_row(str(i), _ms(w["p50"]), _ms(w["p99"]), f"{d['count']}/{d['of']}",
+                      str(s["partial_views"] + s["missing_for_a_moment"]), str(lost["writes_lost"]), _ms(lost["rpo"]),
+                      str(lost["not_deleted"]))
+    console.print(table)
+    console.print("stale: write on the primary -> visible on the standby; deletions: those that reached it; "
+                  "half-written: a file seen in part or missing for a moment; writes lost and RPO: what the "
+                  "standby lacked after the crash, and how far back; left over: files it kept that were deleted.")
+
+
+def plot_staleness(records: Sequence[RunRecord], path: Path) -> Path:
+    """PNG: the distribution (CDF) of write-to-visible staleness, one line per run or method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for rec in records:
+        lags = sorted(rec.sync["lags"]) if rec.sync else []
+        if lags:
+            ax.step([x * 1000 for x in lags], [(i + 1) / len(lags) for i in range(len(lags))], where="post",
+                    label=f"{rec.sync['method']} (period {rec.sync['period']:g} s)")
+    ax.set_xlabel("write on the primary -> visible on the standby (ms)")
+    ax.set_ylabel("share of writes")
+    ax.set_title("Content sync: how stale the standby's copy is", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 
 from harness.daemons.base import Daemon
+from harness.daemons.contentsync import Lsyncd, RsyncDaemon, SyncPush, TarReceiver
 from harness.daemons.controller import Controller
 from harness.daemons.haproxy import HAProxy
 from harness.daemons.heartbeat import HalabHeartbeat
@@ -18,11 +19,13 @@ from harness.procs import is_running
 
 DAEMONS: dict[str, type[Daemon]] = {cls.program: cls for cls in
                                     (Controller, Responder, HalabVrrp, Keepalived, HalabHeartbeat, HAProxy,
-                                     PostgreSQL, Patroni, RaftWitness, PatroniRouter, WebApp)}
+                                     PostgreSQL, Patroni, RaftWitness, PatroniRouter, WebApp, SyncPush, TarReceiver,
+                                     RsyncDaemon, Lsyncd)}
 #: What else a lab starts that could outlive it: the shell Mininet keeps in every host, and the
 #: measuring programs scenarios and benchmarks run on hosts.
 OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:",
-                  "lab measurement": r"-m harness\.(advert_watch|holder_watch|dbwriter)( |$)"}
+                  "lab measurement":
+                      r"-m harness\.(advert_watch|holder_watch|dbwriter|contentsync\.(writer|reader))( |$)"}
 
 
 def process_patterns() -> dict[str, str]:
@@ -41,5 +44,7 @@ def running() -> list[str]:
     return [found[pid] for pid in sorted(found)]
 
 
-__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "Patroni",
-           "PatroniRouter", "PostgreSQL", "RaftWitness", "Responder", "WebApp", "process_patterns", "running"]
+__all__ = ["DAEMONS", "Controller", "Daemon", "HAProxy", "HalabHeartbeat", "HalabVrrp", "Keepalived", "Lsyncd",
+           "Patroni",
+           "PatroniRouter", "PostgreSQL", "RaftWitness", "Responder", "RsyncDaemon", "SyncPush",
+           "TarReceiver", "WebApp", "process_patterns", "running"]

@@ -8,11 +8,11 @@ teardown, so runs are independent and their medians mean something.
 
 from __future__ import annotations
 
-from harness.scenarios import active_active, active_standby, cluster, labfile_run, reference, three_tier
+from harness.scenarios import active_active, active_standby, cluster, labfile_run, reference, sync, three_tier
 from harness.scenarios.common import Scenario
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (active_standby.SCENARIO, active_active.SCENARIO,
                                                       cluster.SCENARIO, reference.SCENARIO, three_tier.SCENARIO,
-                                                      labfile_run.SCENARIO)}
+                                                      sync.SCENARIO, labfile_run.SCENARIO)}
 
 __all__ = ["SCENARIOS", "Scenario"]

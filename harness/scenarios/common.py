@@ -88,14 +88,17 @@ class ProbeRun:
 
 
 def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
-           run_dir: Path, database: dict | None = None, **more_options: object) -> RunRecord:
+           run_dir: Path, database: dict | None = None, sync: dict | None = None, load: dict | None = None,
+           **more_options: object) -> RunRecord:
     """The run's record, written to result.json and plotted to timeline.png; `database`: what the
-    write checker found (a scenario with a database tier)."""
+    write checker found (a scenario with a database tier); `sync`: what content sync did; `load`:
+    the latency-vs-load sweep before the fault."""
     fault_wall = time.time() - (time.monotonic() - fault.at)
     about = {"versions": tool_versions(), "datapath": preflight.ovs_datapath(),
              "fault_wall": fault_wall, "fault_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fault_wall))}
     rec = RunRecord(name, {**asdict(opts), **more_options}, fault, analyse(requests, fault.at),
-                    sorted(events, key=lambda e: e.at), requests, run_dir, about=about, database=database)
+                    sorted(events, key=lambda e: e.at), requests, run_dir, about=about, database=database,
+                    sync=sync, load=load)
     write_json(rec)
     plot_timeline(rec)
     return rec

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.measure import analyse, median, ratio
+from harness.measure import analyse, median, percentile, ratio
 from harness.probe import Request
 
 
@@ -153,3 +153,11 @@ def test_a_probe_that_sent_nothing_shows_no_recovery():
     assert out.outage_start == 3.0 and out.outage_end is None
     assert out.requests == 0 and out.lost == 0 and out.last_failure_after is None
     assert out.server_before is None and out.server_after is None
+
+
+def test_percentile_is_the_nearest_rank():
+    values = [float(v) for v in range(100, 0, -1)]
+    assert percentile(values, 0.99) == 99.0 and percentile(values, 0.5) == 50.0
+    assert percentile(values, 1.0) == 100.0 and percentile(values, 0.0) == 1.0
+    assert percentile([7.0], 0.99) == 7.0 and percentile([], 0.5) is None
+    assert percentile([1.0, 2.0, 3.0], 0.34) == 2.0  # rank ceil(1.02) = 2

@@ -1,0 +1,7 @@
+"""Content sync, as the course notes compare it: the primary's web root kept on the standby by a
+periodic `tar` snapshot, a periodic `rsync -a --delete`, or event-driven `lsyncd` (inotify + rsync).
+
+A writer changes files on the primary at a fixed rate, a reader on the standby records when each
+version becomes visible there, and `analysis` turns both logs into staleness and what a crash of
+the primary loses. `content` is the file format that lets the reader tell a whole file from a part.
+"""

@@ -1,0 +1,122 @@
+"""The programs that keep the primary's web root on the standby: one per method and side.
+
+tar: the periodic pusher on the primary, the receiver that unpacks on the standby. rsync: the
+periodic pusher, Debian's rsync daemon on the standby. lsyncd: Debian's lsyncd (inotify, then
+rsync) on the primary, the same rsync daemon on the standby.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from harness.contentsync.push import RSYNC_PORT
+from harness.daemons.base import Daemon, Lab
+from harness.procs import cpu_seconds
+
+SYNC = [sys.executable, "-u", "-m", "harness.contentsync."]
+
+
+class _Sync(Daemon):
+    def cpu(self) -> float:
+        """Its CPU seconds so far (0 once it is gone)."""
+        return (cpu_seconds(self.process.pid) or 0.0) if self.process is not None else 0.0
+
+    def totals(self) -> tuple[int, int]:
+        """(transfers done, bytes they sent) so far, as the sender counts them."""
+        return 0, 0
+
+
+class SyncPush(_Sync):
+    """The periodic tar or rsync of the primary's root (harness.contentsync.push)."""
+
+    program = "sync-push"
+    pattern = r"-m harness\.contentsync\.push( |$)"
+
+    def __init__(self, lab: Lab, host: str, method: str, src: Path, target: str, period: float) -> None:
+        super().__init__(lab, host)
+        self.method, self.src, self.target, self.period = method, src, target, period
+        self.cycle_log = self.base.with_suffix(".cycles")
+
+    def argv(self) -> list[str]:
+        return [*SYNC[:-1], SYNC[-1] + "push", "--method", self.method, "--src", str(self.src),
+                "--target", self.target, "--period", f"{self.period:g}", "--log", str(self.cycle_log)]
+
+    def ready(self) -> bool:
+        return self.process is not None and "first cycle done" in self.process.log_text()
+
+    def totals(self) -> tuple[int, int]:
+        text = self.cycle_log.read_text() if self.cycle_log.exists() else ""
+        lines = [json.loads(line) for line in text.splitlines()]
+        return sum(c["ok"] for c in lines), sum(c["bytes"] for c in lines)
+
+
+class TarReceiver(_Sync):
+    program = "untar"
+    pattern = r"-m harness\.contentsync\.untar( |$)"
+
+    def __init__(self, lab: Lab, host: str, root: Path, allow: str) -> None:
+        super().__init__(lab, host)
+        self.root, self.allow = root, allow
+
+    def argv(self) -> list[str]:
+        listen = str(self.lab.topo.addresses[self.host][0].ip)
+        return [*SYNC[:-1], SYNC[-1] + "untar", "--listen", listen, "--allow", self.allow, "--root", str(self.root)]
+
+    def ready(self) -> bool:
+        return self.process is not None and "listening" in self.process.log_text()
+
+
+class RsyncDaemon(_Sync):
+    """Debian's rsync daemon: the module `www` is the standby's root, writable by the primary only."""
+
+    program = "rsyncd"
+    pattern = r"^rsync --daemon --no-detach --config \S+/rsyncd-"
+
+    def __init__(self, lab: Lab, host: str, root: Path, allow: str) -> None:
+        super().__init__(lab, host)
+        self.root, self.allow = root, allow
+
+    def files(self) -> dict[Path, str]:
+        return {self.base.with_suffix(".conf"):
+                f"use chroot = no\n[www]\n    path = {self.root}\n    read only = no\n    uid = root\n"
+                f"    gid = root\n    hosts allow = {self.allow}\n    hosts deny = *\n"}
+
+    def argv(self) -> list[str]:
+        return ["rsync", "--daemon", "--no-detach", "--config", str(self.base.with_suffix(".conf")),
+                "--address", str(self.lab.topo.addresses[self.host][0].ip), "--port", str(RSYNC_PORT),
+                "--log-file=/dev/stdout"]
+
+    def ready(self) -> bool:
+        return self.process is not None and "listening on port" in self.process.log_text()
+
+
+class Lsyncd(_Sync):
+    """Debian's lsyncd: the root's inotify events, gathered for `delay` seconds, then one rsync
+    of the changed files (`--delete` included), one at a time."""
+
+    program = "lsyncd"
+    pattern = r"^lsyncd \S+/lsyncd-"
+
+    def __init__(self, lab: Lab, host: str, src: Path, target: str, delay: float) -> None:
+        super().__init__(lab, host)
+        self.src, self.target, self.delay = src, target, delay
+
+    def files(self) -> dict[Path, str]:
+        return {self.base.with_suffix(".lua"):
+                "settings { nodaemon = true, insist = true }\n"
+                f'sync {{ default.rsync, source = "{self.src}/", target = "rsync://{self.target}:{RSYNC_PORT}/www/",\n'
+                f'       delay = {self.delay:g}, rsync = {{ archive = true, _extra = {{ "--stats" }} }} }}\n'}
+
+    def argv(self) -> list[str]:
+        return ["lsyncd", str(self.base.with_suffix(".lua"))]
+
+    def ready(self) -> bool:
+        return self.process is not None and re.search(r"Startup of .* finished", self.process.log_text()) is not None
+
+    def totals(self) -> tuple[int, int]:
+        """Its rsync calls print --stats into lsyncd's output: one "Total bytes sent" each."""
+        sent = re.findall(r"Total bytes sent: ([\d,]+)", self.process.log_text() if self.process else "")
+        return len(sent), sum(int(n.replace(",", "")) for n in sent)
