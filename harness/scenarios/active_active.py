@@ -1,5 +1,6 @@
-"""Active-Active behind the SDN load balancer: three backends serve the VIP; backend2 fails under
-client load, and the timeline shows the traffic moving to the other two."""
+"""Active-Active behind the SDN load balancer (or HAProxy on a host of its own): three backends
+serve the VIP; backend2 fails under client load, and the timeline shows the traffic moving to the
+others."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.lb_config import ALGORITHMS
-from harness import lb
-from harness.daemons import Responder
+from harness import lb, loadcurve
+from harness.daemons import HAProxy, Responder
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
 from harness.lab import Lab
+from harness.probe import PORT
 from harness.report import RunRecord
 from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record
 from topologies import ActiveActiveTopo
 
 FAULTS = ("backend-crash", "link-cut", "process-kill")
 VICTIM = "backend2"
+BACKENDS_MAX = 32
 
 
 @dataclass(frozen=True)
@@ -30,23 +33,43 @@ class ActiveActiveOptions(ProbeOptions):
     check_interval: float = option(0.1, "health check interval, 0.01 to 10 s")
     fall: int = option(3, "failed checks that take a backend out")
     rise: int = option(2, "passed checks that bring it back")
+    lb: str = option("sdn", "who balances the VIP: halab's SDN switch, or HAProxy on proxy1 (round robin)",
+                     choices=("sdn", "haproxy"))
+    backends: int = option(3, f"how many backends, 2 to {BACKENDS_MAX}")
+    #: `halab compare` only: backends of finite capacity (workers, seconds each), and a load sweep
+    #: (offered loads, seconds per step) before the probe and the fault.
+    capacity: tuple[int, float] | None = option(None, "", cli=False)
+    sweep: tuple[tuple[float, ...], float] | None = option(None, "", cli=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.01 <= self.check_interval <= 10:
             raise HalabError(f"Check interval {self.check_interval:g} s is out of range.", "Choose 0.01 to 10 s.")
+        if not 2 <= self.backends <= BACKENDS_MAX:
+            raise HalabError(f"--backends {self.backends} is out of range.",
+                             f"Choose 2 to {BACKENDS_MAX}: {VICTIM} fails and another must be left.")
 
 
 def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
-    topo = ActiveActiveTopo(backends=3, clients=1)
+    topo = ActiveActiveTopo(backends=opts.backends, clients=1, proxy=opts.lb == "haproxy")
     services = lb.config(lb.service(topo, protocol=opts.proto, algorithm=opts.algorithm, check=opts.proto,
                                     interval=opts.check_interval, fall=opts.fall, rise=opts.rise))
     vip = str(topo.vip.ip)
-    progress("starting the lab network and the load balancer")
-    with Lab(topo, run_dir, lb=services) as lab:
-        responders = {h: lab.responder(h) for h in topo.hosts_with_role("backend")}
-        progress("waiting until every backend is in the pool")
-        lb.wait_for_pool(lab, timeout=20)
+    progress(f"starting the lab network and the load balancer ({opts.lb})")
+    with Lab(topo, run_dir, lb=services if opts.lb == "sdn" else None) as lab:
+        responders = {h: Responder(lab, h, capacity=opts.capacity).start() for h in topo.hosts_with_role("backend")}
+        if opts.lb == "sdn":
+            progress("waiting until every backend is in the pool")
+            lb.wait_for_pool(lab, timeout=20)
+        else:
+            _haproxy(lab, topo, opts)
+        lab.wait_for_answer("client1", vip, timeout=20, proto=opts.proto)
+        load = None
+        if opts.sweep is not None:
+            assert opts.capacity is not None, "a sweep needs servers of finite capacity"
+            progress("offering more and more load")
+            pids = {h: r.process.pid for h, r in responders.items() if r.process is not None}
+            load = loadcurve.report(loadcurve.sweep(lab, "client1", vip, *opts.sweep, pids), opts.capacity)
         progress(f"probing {vip} from client1 over {opts.proto}")
         after = opts.after if opts.after is not None else 3.0
         client = ProbeRun(lab, "client1", vip, opts, opts.before + after)
@@ -55,9 +78,17 @@ def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m
         fault = _inject(Faults(lab), opts.fault, responders[VICTIM])
         requests = client.requests()
         probe_end = time.monotonic()
-        assert lab.controller is not None
-        events = [e for e in lab.controller.events() if e.at <= probe_end]  # not the teardown
-    return record("active-active", opts, fault, requests, events, run_dir)
+        events = [e for e in lab.controller.events() if e.at <= probe_end] if opts.lb == "sdn" and lab.controller \
+            else []  # not the teardown's
+    return record("active-active", opts, fault, requests, events, run_dir, load=load)
+
+
+def _haproxy(lab: Lab, topo: ActiveActiveTopo, opts: ActiveActiveOptions) -> HAProxy:
+    """proxy1 holds the VIP; HAProxy there balances the backends round robin, with the same checks."""
+    vip = topo.vip
+    lab.run("proxy1", ["ip", "addr", "add", str(vip), "dev", topo.interfaces("proxy1")[0][0]])
+    return HAProxy(lab, "proxy1", str(vip.ip), {"probe": (PORT, "roundrobin")}, interval=opts.check_interval,
+                   fall=opts.fall, rise=opts.rise).start()
 
 
 def _inject(faults: Faults, kind: str, responder: Responder) -> FaultEvent:

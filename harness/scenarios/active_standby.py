@@ -9,7 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ha.vrrp.config import ADVERT_INT_MAX, ADVERT_INT_MIN
+from ha.vrrp.config import ADVERT_INT_MAX, ADVERT_INT_MIN, InstanceConfig, TrackScript
+from harness import loadcurve
+from harness.daemons import Responder
 from harness.daemons.vrrp import VRRP_DAEMONS, VrrpDaemon, instance
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
@@ -30,9 +32,13 @@ from harness.scenarios.common import (
 )
 from topologies import ActiveStandbyTopo
 
-FAULTS = ("link-cut", "host-crash", "agent-term", "agent-kill", "agent-freeze", "partition", "loss", "flap")
-#: Faults that nothing undoes (a crash, an agent stopped or killed) or that end by themselves (a flap).
-LASTING_NOT = ("host-crash", "agent-term", "agent-kill", "flap")
+FAULTS = ("link-cut", "host-crash", "service-kill", "agent-term", "agent-kill", "agent-freeze", "partition", "loss",
+          "flap")
+#: Faults that nothing undoes (a crash, a process stopped or killed) or that end by themselves (a flap).
+LASTING_NOT = ("host-crash", "service-kill", "agent-term", "agent-kill", "flap")
+#: With --fault service-kill the agents track their server's service as keepalived's users track
+#: HAProxy: a track_script every second, failed at once (the instance goes to FAULT).
+SERVICE_CHECK_INTERVAL_S = 1.0
 PRIORITIES = {"server1": 200, "server2": 100}
 
 
@@ -46,6 +52,10 @@ class ActiveStandbyOptions(ProbeOptions):
     flap_count: int = option(6, "with --fault flap: how many times")
     #: Benchmarks only: inject this long after one of the master's adverts.
     fault_phase: float | None = option(None, "", cli=False)
+    #: `halab compare` only: servers of finite capacity (workers, seconds each), and a load sweep
+    #: (offered loads, seconds per step) before the probe and the fault.
+    capacity: tuple[int, float] | None = option(None, "", cli=False)
+    sweep: tuple[tuple[float, ...], float] | None = option(None, "", cli=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,12 +81,18 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
     progress("starting the lab network")
     with Lab(topo, run_dir) as lab:
         progress(f"starting responders and {opts.agent}")
-        for server in PRIORITIES:
-            lab.responder(server)
-        agents = {server: VRRP_DAEMONS[opts.agent](lab, server, instance(topo, server, prio, opts.advert_int)).start()
+        responders = {server: Responder(lab, server, capacity=opts.capacity).start() for server in PRIORITIES}
+        agents = {server: VRRP_DAEMONS[opts.agent](lab, server, _instance(topo, opts, server, prio,
+                                                                          responders[server])).start()
                   for server, prio in PRIORITIES.items()}
         progress("waiting for a VRRP master to answer on the VIP")
         master = lab.wait_for_answer("client1", vip, timeout=4 * opts.advert_int + 15)
+        load = None
+        if opts.sweep is not None:
+            progress("offering more and more load")
+            assert opts.capacity is not None, "a sweep needs servers of finite capacity"
+            pids = {s: r.process.pid for s, r in responders.items() if r.process is not None}
+            load = loadcurve.report(loadcurve.sweep(lab, "client1", vip, *opts.sweep, pids), opts.capacity)
         progress(f"probing {vip} from client1; {master} is master")
         duration = opts.before + opts.probe_after
         watch = None
@@ -90,21 +106,34 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
             master_ip = str(topo.addresses[master][0].ip)
             _sleep_until(_next_advert(watch, master_ip, timeout=2 * opts.advert_int + 2) + opts.fault_phase)
         progress(f"injecting {opts.fault} on {master}")
-        fault, undo = _inject(Faults(lab), opts, master, agents[master])
+        fault, undo = _inject(Faults(lab), opts, master, agents[master], responders[master])
         heal_later(opts, undo)
         progress(f"measuring for {opts.probe_after:.1f} s")
         requests = client.requests()
         events = [e for a in agents.values() for e in a.events()]
-    return record("active-standby", opts, fault, requests, events, run_dir, master=master)
+    return record("active-standby", opts, fault, requests, events, run_dir, load=load, master=master)
 
 
-def _inject(faults: Faults, opts: ActiveStandbyOptions, master: str, agent: VrrpDaemon) -> tuple[FaultEvent, Undo]:
+def _instance(topo: ActiveStandbyTopo, opts: ActiveStandbyOptions, server: str, priority: int,
+              responder: Responder) -> InstanceConfig:
+    """The server's VRRP instance; with --fault service-kill, tracking its service."""
+    if opts.fault != "service-kill":
+        return instance(topo, server, priority, opts.advert_int)
+    assert responder.process is not None
+    alive = TrackScript(("/bin/kill", "-0", str(responder.process.pid)), interval=SERVICE_CHECK_INTERVAL_S)
+    return instance(topo, server, priority, opts.advert_int, track_script=(alive,))
+
+
+def _inject(faults: Faults, opts: ActiveStandbyOptions, master: str, agent: VrrpDaemon,
+            responder: Responder) -> tuple[FaultEvent, Undo]:
     """Apply the fault to the master; the event, and how to undo it (for --for; None: it cannot be)."""
     kind = opts.fault
     if kind == "link-cut":
         return faults.cut_link(master, "s1"), lambda: faults.restore_link(master, "s1")
     if kind == "host-crash":
         return faults.crash_host(master), None  # its processes are gone: a restore would not bring them back
+    if kind == "service-kill":
+        return faults.kill(responder), None
     if kind == "agent-term":
         return faults.terminate(agent), None
     if kind == "agent-freeze":

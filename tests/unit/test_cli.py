@@ -21,6 +21,12 @@ def _halab(*args: str) -> subprocess.CompletedProcess:
     (["run", "active-standby", "--runs", "0"], "--runs 0", "1 to 50"),
     (["run", "active-active", "--advert-int", "0.1"], "unrecognized arguments: --advert-int", ""),
     (["run", "cluster", "--interval", "20"], "interval 20 s", "0.01 to 10"),
+    (["run", "active-active", "--backends", "1"], "--backends 1 is out of range", "Choose 2 to 32"),
+    (["run", "sync", "--method", "ftp"], "invalid choice: 'ftp'", "tar"),
+    (["run", "sync", "--period", "0"], "--period 0 is out of range", "more than 0 and at most 60"),
+    (["run", "sync", "--write-rate", "500"], "--write-rate 500 is out of range", "at most 100"),
+    (["run", "sync", "--files", "0"], "--files 0 is out of range", "1 to 1000"),
+    (["run", "sync", "--for", "2"], "--for does not apply to the sync scenario", "Leave --for out"),
 ])
 def test_bad_input_names_the_problem_and_the_fix(args, problem, fix):
     result = _halab(*args)
