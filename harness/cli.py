@@ -1,4 +1,4 @@
-"""The `halab` command: demo, run a scenario, clean up after a crashed run, fence a host."""
+"""The `halab` command: demo, run a scenario, clean up after a crashed run, fence a host, count the nines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import about, cleanup, daemons, labfile, preflight, session, verbs
+from harness import about, cleanup, daemons, labfile, ninescli, preflight, session, verbs
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                                         "(its switch ports down / up)")
         f.add_argument("host")
     sub.add_parser("scenarios", help="list the scenarios")
+    ninescli.add_parser(sub)
     _lab_commands(sub)
     return parser
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "clean":
             return _clean()
+        if args.command == "nines":
+            return ninescli.main(args)
         if args.command in ("fence", "unfence"):
             return _fence(args.command, args.host)
         if args.command in LAB_COMMANDS:
