@@ -149,16 +149,18 @@ def test_downtime_stops_at_a_whole_year():
 def test_a_tier_refuses_what_cannot_be():
     Tier(1, 1, 0.0, MTBF, 0.0)  # one server, nothing lost, repaired at once: allowed
     Tier(3, 3, 0.1, MTBF, MTTR)
-    for servers, serving, outage, mtbf, mttr in ((2, 0, 0.1, MTBF, MTTR), (2, 3, 0.1, MTBF, MTTR),
-                                                 (2, 1, -0.1, MTBF, MTTR), (2, 1, 0.1, 0, MTTR),
-                                                 (2, 1, 0.1, MTBF, -1)):
-        with pytest.raises(ValueError):
+    for servers, serving, outage, mtbf, mttr, why in (
+            (2, 0, 0.1, MTBF, MTTR, "^0 serving of 2 servers$"), (2, 3, 0.1, MTBF, MTTR, "^3 serving of 2 servers$"),
+            (2, 1, -0.1, MTBF, MTTR, r"^equivalent outage -0.1 s is negative$"), (2, 1, 0.1, 0, MTTR, "^MTBF 0 s"),
+            (2, 1, 0.1, MTBF, -1, "MTTR -1 s")):
+        with pytest.raises(ValueError, match=why):
             Tier(servers, serving, outage, mtbf, mttr)
 
 
 def test_equivalent_outage_is_what_was_lost_at_the_probe_rate():
     assert nines.equivalent_outage(362, 1000) == pytest.approx(0.362)
     assert nines.equivalent_outage(0, 100) == 0
+    assert nines.equivalent_outage(3, 0.5) == 6.0  # a slow probe, one request every 2 s
     for lost, rate in ((-1, 100), (10, 0), (10, -5)):
         with pytest.raises(ValueError, match="lost at"):
             nines.equivalent_outage(lost, rate)
@@ -197,9 +199,9 @@ def test_rpo_from_content_sync_staleness():
 
 
 @pytest.mark.parametrize(("result", "names"), [
-    ({"staleness": {"p99": 1, "max": 2}}, "method"),
-    ({"method": 3, "staleness": {"p99": 1, "max": 2}}, "method"),
-    ({"method": "x", "staleness": [1, 2]}, "staleness"),
+    ({"staleness": {"p99": 1, "max": 2}}, "^content sync: `method`"),
+    ({"method": 3, "staleness": {"p99": 1, "max": 2}}, "^content sync: `method`"),
+    ({"method": "x", "staleness": [1, 2]}, r"^content sync: `method` \(a string\) and `staleness`"),
     ({"method": "x", "staleness": {"max": 2}}, "staleness.p99 is None"),
     ({"method": "x", "staleness": {"p99": 1}}, "staleness.max is None"),
     ({"method": "x", "staleness": {"p99": "1", "max": 2}}, "staleness.p99 is '1'"),
