@@ -58,6 +58,7 @@ MODULES: dict[str, Target] = {
     "harness/measure.py": Target(_own("test_measure"), CONFIG),
     "harness/writecheck.py": Target(_own("test_writecheck"), CONFIG),
     "harness/invariants.py": Target(_own("test_invariants"), CONFIG),
+    "harness/nines.py": Target(_own("test_nines"), CONFIG),
 }
 
 
