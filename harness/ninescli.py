@@ -209,7 +209,7 @@ def _percent_arg(value: float) -> float:
 def _hours_arg(flag: str, value: float | None, default: float) -> float:
     if value is None:
         return default
-    if not 0 < value < math.inf:
+    if not 0 < value * 3600 < math.inf:  # in seconds, as the model counts
         raise HalabError(f"{flag} {value:g} is out of range.", f"Give hours above 0, e.g. {flag} {default:g}.")
     return value
 

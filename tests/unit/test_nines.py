@@ -603,6 +603,7 @@ def test_paths_that_hold_no_result(tmp_path, capsys):
     (["RUN", "--mtbf", "0"], "--mtbf 0 is out of range.", "Give hours above 0, e.g. --mtbf 8760."),
     (["RUN", "--mttr", "-1"], "--mttr -1 is out of range.", "Give hours above 0, e.g. --mttr 4."),
     (["RUN", "--mttr", "inf"], "--mttr inf is out of range.", "--mttr 4"),
+    (["RUN", "--mtbf", "1e308"], "--mtbf 1e+308 is out of range.", "--mtbf 8760"),  # no longer finite in seconds
     (["--series"], "--series, --mtbf and --mttr apply to measured results; none was given.", "Give a run"),
     (["--mtbf", "100"], "--series, --mtbf and --mttr apply to measured results", "Give a run"),
     (["--mttr", "1"], "--series, --mtbf and --mttr apply to measured results", "Give a run"),
