@@ -32,7 +32,7 @@ def nines(availability: float) -> float:
         raise ValueError(f"availability {availability!r} is not a fraction between 0 and 1")
     if availability == 1:
         return math.inf
-    return -math.log10(1 - availability)
+    return math.log10(1 / (1 - availability))  # not -log10(1 - A): no "-0.00 nines" for A = 0
 
 
 def availability(mtbf_s: float, mttr_s: float) -> float:

@@ -50,7 +50,7 @@ def test_nines():
     assert nines.nines(0.999) == pytest.approx(3)
     assert nines.nines(0.9) == pytest.approx(1)
     assert nines.nines(0.9995) == pytest.approx(3.30103, abs=1e-5)  # -log10(0.0005)
-    assert nines.nines(0) == 0
+    assert nines.nines(0) == 0 and math.copysign(1, nines.nines(0)) == 1  # 0, not -0
     assert nines.nines(1) == math.inf
     for bad in (-0.01, 1.01):
         with pytest.raises(ValueError, match="fraction between 0 and 1"):
