@@ -160,17 +160,10 @@ def rpo_from_database(lost_sent: Iterable[float], fault_at: float) -> Rpo:
     return Rpo("database", back, writes_lost=len(sent))
 
 
-def rpo_from_sync(result: Mapping) -> Rpo:
-    """Content sync (files copied to the standby): what the standby lacks at a crash is what had not
-    been copied yet, so its RPO is the staleness, p99 and max as measured. The sync scenario's result
-    does not exist yet; this is the shape it is expected to have:
-    {"method": str, "staleness": {"p50": s, "p99": s, "max": s}, "lost_at_crash": {...}}."""
-    method, staleness = result.get("method"), result.get("staleness")
-    if not isinstance(method, str) or not isinstance(staleness, Mapping):
-        raise ValueError("content sync: `method` (a string) and `staleness` (p50, p99, max) are needed")
-    for key in ("p99", "max"):
-        value = staleness.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"content sync: staleness.{key} is {value!r}, not a number of seconds")
-    return Rpo(f"content sync ({method})", float(staleness["p99"]), worst=float(staleness["max"]),
-               detail=dict(result.get("lost_at_crash") or {}))
+def rpo_from_sync(method: str, lost_at_crash: float, writes_lost: int, worst_staleness: float | None) -> Rpo:
+    """Content sync (files copied to the standby): at the measured crash the standby lacked
+    `writes_lost` writes, the oldest `lost_at_crash` seconds old; a crash at a worse moment loses
+    up to the largest staleness measured (`worst`)."""
+    if lost_at_crash < 0 or writes_lost < 0 or (worst_staleness is not None and worst_staleness < 0):
+        raise ValueError("content sync: RPO, writes lost and staleness are never negative")
+    return Rpo(f"content sync ({method})", lost_at_crash, writes_lost=writes_lost, worst=worst_staleness)

@@ -166,6 +166,13 @@ def load(file: Path) -> Run:
         ids = c.get("database.verdict.acknowledged_lost", "a list of write ids",
                     lambda v: isinstance(v, list) and all(isinstance(i, int) and i in by_seq for i in v))
         rpo = nines.rpo_from_database((by_seq[i].sent for i in ids), fault_at)
+    elif "sync" in data:
+        seconds = ("seconds", lambda v: _number(v) and v >= 0)
+        rpo = nines.rpo_from_sync(c.get("sync.method", "a method", lambda v: isinstance(v, str)),
+                                  c.get("sync.lost_at_crash.rpo", *seconds),
+                                  c.get("sync.lost_at_crash.writes_lost", "a count",
+                                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                                  c.get("sync.writes.max", "seconds or null", lambda v: v is None or seconds[1](v)))
     return Run(file, scenario, {k: v for k, v in options.items() if k not in PROBE_ONLY}, outage,
                nines.equivalent_outage(lost, rate), nines.serving(requests, fault_at), nines.servers(requests), rpo)
 
@@ -278,9 +285,11 @@ def _rpo(runs: Sequence[Run]) -> dict | None:
     rpos = [r.rpo for r in runs if r.rpo is not None]
     if not rpos:
         return None
+    synced = rpos[0].source != "database"
     return {"writes_lost": sum(r.writes_lost or 0 for r in rpos),
             "runs_with_loss": sum(bool(r.writes_lost) for r in rpos), "runs": len(rpos),
-            "worst_s": max(r.seconds for r in rpos), "source": "measured: database.verdict.acknowledged_lost"}
+            "worst_s": max(r.seconds for r in rpos), "kind": "files" if synced else "acknowledged writes",
+            "source": "measured: sync.lost_at_crash" if synced else "measured: database.verdict.acknowledged_lost"}
 
 
 def report(args: argparse.Namespace) -> dict:
@@ -398,8 +407,8 @@ def _group_lines(g: dict, failures: float) -> list[str]:
                                          f"{_nines(d['nines'])}")]
     r = g["rpo"]
     if r is not None:
-        rpo = (f"0: no acknowledged write lost, {r['runs']} run(s)" if not r["writes_lost"] else
-               f"{_seconds(r['worst_s'])}: {r['writes_lost']} acknowledged write(s) lost in {r['runs_with_loss']} "
+        rpo = (f"0: no {r['kind'][:-1]} lost, {r['runs']} run(s)" if not r["writes_lost"] else
+               f"{_seconds(r['worst_s'])}: {r['writes_lost']} {r['kind']} lost in {r['runs_with_loss']} "
                f"of {r['runs']} run(s); the oldest written that long before the fault")
         text.append(_row("RPO", rpo, r["source"]))
     return text

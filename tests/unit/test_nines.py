@@ -189,28 +189,17 @@ def test_rpo_from_the_database_verdict():
     assert after.seconds == 0.0 and after.writes_lost == 1
 
 
-def test_rpo_from_content_sync_staleness():
-    rpo = nines.rpo_from_sync({"method": "rsync-every-5s", "staleness": {"p50": 2.5, "p99": 4.9, "max": 5.2},
-                               "lost_at_crash": {"files": 3}})
-    assert (rpo.source, rpo.seconds, rpo.worst, rpo.writes_lost) == ("content sync (rsync-every-5s)", 4.9, 5.2, None)
-    assert rpo.detail == {"files": 3}
-    zero = nines.rpo_from_sync({"method": "drbd", "staleness": {"p99": 0, "max": 0}})
-    assert (zero.seconds, zero.worst, zero.detail) == (0.0, 0.0, {})
+def test_rpo_from_content_sync_at_the_crash_and_at_worst():
+    rpo = nines.rpo_from_sync("rsync", lost_at_crash=0.95, writes_lost=7, worst_staleness=1.08)
+    assert (rpo.source, rpo.seconds, rpo.writes_lost, rpo.worst) == ("content sync (rsync)", 0.95, 7, 1.08)
+    zero = nines.rpo_from_sync("lsyncd", 0.0, 0, None)
+    assert (zero.seconds, zero.writes_lost, zero.worst) == (0.0, 0, None)
 
 
-@pytest.mark.parametrize(("result", "names"), [
-    ({"staleness": {"p99": 1, "max": 2}}, "^content sync: `method`"),
-    ({"method": 3, "staleness": {"p99": 1, "max": 2}}, "^content sync: `method`"),
-    ({"method": "x", "staleness": [1, 2]}, r"^content sync: `method` \(a string\) and `staleness`"),
-    ({"method": "x", "staleness": {"max": 2}}, "staleness.p99 is None"),
-    ({"method": "x", "staleness": {"p99": 1}}, "staleness.max is None"),
-    ({"method": "x", "staleness": {"p99": "1", "max": 2}}, "staleness.p99 is '1'"),
-    ({"method": "x", "staleness": {"p99": True, "max": 2}}, "staleness.p99 is True"),
-    ({"method": "x", "staleness": {"p99": 1, "max": -2}}, "staleness.max is -2"),
-])
-def test_content_sync_results_that_are_not_of_that_shape_are_refused(result, names):
-    with pytest.raises(ValueError, match=names):
-        nines.rpo_from_sync(result)
+@pytest.mark.parametrize("bad", [(-0.1, 0, 1.0), (0.0, -1, 1.0), (0.0, 0, -1.0)])
+def test_negative_sync_figures_are_refused(bad):
+    with pytest.raises(ValueError, match="never negative"):
+        nines.rpo_from_sync("tar", *bad)
 
 
 # --- `halab nines`: result files in, figures out -------------------------------------------------------------
@@ -428,12 +417,28 @@ def test_the_rpo_of_a_database_tier(tmp_path, capsys):
                  database={"verdict": {"acknowledged_lost": []}})
     (g,) = report(capsys, str(tmp_path / "one"), str(tmp_path / "two"))["groups"]
     assert g["rpo"] == {"writes_lost": 2, "runs_with_loss": 1, "runs": 2, "worst_s": pytest.approx(0.5),
-                        "source": "measured: database.verdict.acknowledged_lost"}
+                        "kind": "acknowledged writes", "source": "measured: database.verdict.acknowledged_lost"}
     _, text, _ = halab(capsys, str(tmp_path / "one"), str(tmp_path / "two"))
-    assert ("  RPO                   0.5 s: 2 acknowledged write(s) lost in 1 of 2 run(s); the oldest written "
+    assert ("  RPO                   0.5 s: 2 acknowledged writes lost in 1 of 2 run(s); the oldest written "
             "that long before the fault [measured: database.verdict.acknowledged_lost]") in text
     _, text, _ = halab(capsys, str(tmp_path / "two"))
     assert "  RPO                   0: no acknowledged write lost, 1 run(s)" in text
+
+
+def test_the_rpo_of_content_sync(tmp_path, capsys):
+    """A sync run's result: at the crash the standby lacked 4 writes, the oldest 0.9 s old."""
+    sync = {"method": "rsync", "writes": {"p50": 0.5, "p99": 1.0, "max": 1.1},
+            "lost_at_crash": {"rpo": 0.9, "writes_lost": 4}}
+    write_result(tmp_path / "one", active_standby(), "sync", {"method": "rsync", "period": 1.0}, sync=sync)
+    (g,) = report(capsys, str(tmp_path / "one"))["groups"]
+    assert g["rpo"] == {"writes_lost": 4, "runs_with_loss": 1, "runs": 1, "worst_s": pytest.approx(0.9),
+                        "kind": "files", "source": "measured: sync.lost_at_crash"}
+    _, text, _ = halab(capsys, str(tmp_path / "one"))
+    assert "  RPO                   0.9 s: 4 files lost in 1 of 1 run(s)" in text
+    sync["lost_at_crash"]["writes_lost"] = -1
+    write_result(tmp_path / "bad", active_standby(), "sync", {"method": "rsync"}, sync=sync)
+    code, out, err = halab(capsys, str(tmp_path / "bad"))
+    assert code == 2 and out == "" and "sync.lost_at_crash.writes_lost is -1, not a count" in err
 
 
 def test_a_run_that_did_not_recover_gets_no_availability(tmp_path, capsys):
