@@ -1,4 +1,5 @@
-"""The `halab` command: demo, run a scenario, clean up after a crashed run, fence a host, count the nines."""
+"""The `halab` command: demo, run a scenario, compare the architectures, clean up after a crashed run, fence a
+host, count the nines."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rich.markup import escape
 
 from ha.heartbeat import fencing
 from harness import about, cleanup, daemons, labfile, ninescli, preflight, session, verbs
+from harness.compare import command as compare
 from harness.errors import HalabError
 from harness.measure import median
 from harness.report import RunRecord, print_summary
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         f.add_argument("host")
     sub.add_parser("scenarios", help="list the scenarios")
     ninescli.add_parser(sub)
+    compare.add_parser(sub)
     _lab_commands(sub)
     return parser
 
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             return _clean()
         if args.command == "nines":
             return ninescli.main(args)
+        if args.command == "compare":
+            return compare.main(args)
         if args.command in ("fence", "unfence"):
             return _fence(args.command, args.host)
         if args.command in LAB_COMMANDS:

@@ -16,6 +16,8 @@ from harness.probe import Request
 
 YEAR_S = 365 * 86400
 MONTH_S = YEAR_S / 12
+#: Illustrative classroom defaults, not field data: one failure per server a year, four hours to repair.
+MTBF_HOURS, MTTR_HOURS = 8760.0, 4.0
 
 
 def budget(percent: float) -> tuple[float, float]:

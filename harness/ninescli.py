@@ -22,8 +22,6 @@ from harness.probe import Request
 
 MAX_RESULT_BYTES = 64 * 2**20
 STANDARD = (99.9, 99.99, 99.999)
-#: Illustrative classroom defaults, not field data: one failure per server a year, four hours to repair.
-MTBF_HOURS, MTTR_HOURS = 8760.0, 4.0
 #: Options that only set how the probe looked, not what was measured: runs differing in them group together.
 PROBE_ONLY = ("rate", "before", "after", "master")
 #: Options that name the architecture: always shown in a group's name.
@@ -43,10 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--availability", type=float, action="append", metavar="PERCENT",
                    help="print the yearly and monthly budget of this target (repeatable)")
     p.add_argument("--mtbf", type=float, metavar="HOURS",
-                   help=f"mean time between failures of one server (default: {MTBF_HOURS:g} h, one a year; "
+                   help=f"mean time between failures of one server (default: {nines.MTBF_HOURS:g} h, one a year; "
                         "illustrative)")
     p.add_argument("--mttr", type=float, metavar="HOURS",
-                   help=f"mean time to repair one server (default: {MTTR_HOURS:g} h; illustrative)")
+                   help=f"mean time to repair one server (default: {nines.MTTR_HOURS:g} h; illustrative)")
     p.add_argument("--series", action="store_true", help="every group given needed at once (web tier x DB tier)")
     p.add_argument("--json", action="store_true", help="the same as JSON on stdout")
 
@@ -295,8 +293,8 @@ def _rpo(runs: Sequence[Run]) -> dict | None:
 def report(args: argparse.Namespace) -> dict:
     """Everything `halab nines` prints, checked and computed before a line is printed."""
     percents = [_percent_arg(p) for p in args.availability or []]
-    inputs = Inputs(_hours_arg("--mtbf", args.mtbf, MTBF_HOURS), _hours_arg("--mttr", args.mttr, MTTR_HOURS),
-                    args.mtbf is not None, args.mttr is not None)
+    inputs = Inputs(_hours_arg("--mtbf", args.mtbf, nines.MTBF_HOURS),
+                    _hours_arg("--mttr", args.mttr, nines.MTTR_HOURS), args.mtbf is not None, args.mttr is not None)
     files = {f.resolve(): f for path in args.results for f in result_files(path)}  # each file once
     runs = [load(f) for f in files.values()]
     if not runs and not percents:

@@ -162,19 +162,19 @@ def _print_sync(records: Sequence[RunRecord], console: Console) -> None:
                   "standby lacked after the crash, and how far back; left over: files it kept that were deleted.")
 
 
-def plot_staleness(records: Sequence[RunRecord], path: Path) -> Path:
-    """PNG: the distribution (CDF) of write-to-visible staleness, one line per run or method."""
+def plot_staleness(syncs: Sequence[dict], path: Path) -> Path:
+    """PNG: the distribution (CDF) of write-to-visible staleness, one line per run's `sync` section."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for rec in records:
-        lags = sorted(rec.sync["lags"]) if rec.sync else []
+    for sync in syncs:
+        lags = sorted(sync["lags"])
         if lags:
             ax.step([x * 1000 for x in lags], [(i + 1) / len(lags) for i in range(len(lags))], where="post",
-                    label=f"{rec.sync['method']} (period {rec.sync['period']:g} s)")
+                    label=f"{sync['method']} (period {sync['period']:g} s)")
     ax.set_xlabel("write on the primary -> visible on the standby (ms)")
     ax.set_ylabel("share of writes")
     ax.set_title("Content sync: how stale the standby's copy is", fontsize=10)

@@ -117,12 +117,16 @@ def final_states(observed: dict[str, list[Seen]]) -> dict[str, State | str]:
 
 
 def lost_at_crash(by_file: dict[str, list[Op]], observed: dict[str, list[Seen]], crash_at: float) -> dict:
-    """What the standby lacked at the end, against the primary's files when it crashed. The RPO
-    counts lost writes (missing, stale, torn files): a deletion that did not reach the standby
-    leaves a file too many, which is counted but is not data lost."""
+    """What the standby lacked at the end, against the primary's files when it crashed.
+
+    The RPO is how far back the oldest write the standby had not received goes (missing and stale
+    files). A file the crash left half-written there ("partial": tar was unpacking it) lost its
+    earlier copy too: it is counted, with its writes, but no age says what it lost. A deletion that
+    did not arrive leaves a file too many ("not_deleted"): counted, but no data lost."""
     standby = final_states(observed)
     counts = {"missing": 0, "stale": 0, "partial": 0, "not_deleted": 0}
-    lost: list[Op] = []  # the primary's writes the standby does not have
+    late: list[Op] = []  # writes the standby had not received
+    torn = 0
     for name, file_ops in by_file.items():
         done = [o for o in file_ops if o.t <= crash_at]
         if not done:
@@ -131,11 +135,14 @@ def lost_at_crash(by_file: dict[str, list[Op]], observed: dict[str, list[Seen]],
         there = standby.get(name)
         if primary is None:
             counts["not_deleted"] += there is not None
-        elif there == "partial" or there is None:
-            counts["partial" if there == "partial" else "missing"] += 1
-            lost += done
+        elif there == "partial":
+            counts["partial"] += 1
+            torn += len(done)
+        elif there is None:
+            counts["missing"] += 1
+            late += done
         elif isinstance(there, int) and there < primary:
             counts["stale"] += 1
-            lost += [o for o in done if o.version > there]
-    oldest = min((o.t for o in lost), default=None)
-    return {**counts, "writes_lost": len(lost), "rpo": 0.0 if oldest is None else crash_at - oldest}
+            late += [o for o in done if o.version > there]
+    oldest = min((o.t for o in late), default=None)
+    return {**counts, "writes_lost": len(late) + torn, "rpo": 0.0 if oldest is None else crash_at - oldest}

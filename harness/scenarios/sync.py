@@ -117,7 +117,7 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
                  bytes_per_transfer=sent / transfers if transfers else None,
                  cpu_seconds_per_second=cpu / opts.before)
     rec = record("sync", opts, fault, requests, events, run_dir, sync=found, master=PRIMARY)
-    plot_staleness([rec], run_dir / "staleness.png")
+    plot_staleness([found], run_dir / "staleness.png")
     return rec
 
 

@@ -95,9 +95,16 @@ def test_what_the_standby_lacks_at_a_crash_and_the_rpo():
     lost = analyse(ops, seen, crash_at=10.0)["lost_at_crash"]
     assert {k: lost[k] for k in ("missing", "stale", "not_deleted", "partial")} == \
         {"missing": 1, "stale": 1, "not_deleted": 1, "partial": 1}
-    # stale v2 and v3, missing v1, torn v1: four writes, the oldest at 3.0 (the zombie is no loss)
+    # stale v2 and v3, missing v1, torn v1: four writes (the zombie is no loss); the oldest not
+    # received was missing's at 3.0 (torn's write at 5.0 arrived, then the crash tore it)
     assert lost["writes_lost"] == 4
     assert lost["rpo"] == pytest.approx(7.0)
+
+
+def test_a_torn_file_counts_its_writes_but_not_its_age():
+    ops = [Op(1.0, "write", "torn", 1), Op(9.0, "write", "torn", 2)]
+    lost = analyse(ops, [Seen(1.5, "seen", "torn", 1), Seen(9.5, "partial", "torn")], crash_at=10.0)["lost_at_crash"]
+    assert lost["partial"] == 1 and lost["writes_lost"] == 2 and lost["rpo"] == 0.0
 
 
 def test_a_deletion_that_did_not_arrive_is_no_data_lost():
