@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +18,7 @@ from harness import about, preflight
 from harness.compare import page, plan, runner
 from harness.compare.table import LANGS, TEXT, rows
 from harness.errors import HalabError
+from harness.loadcurve import check_loads
 
 MAX_RUNS = 10
 
@@ -39,16 +40,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", choices=LANGS, default=default_lang(), help="the table's language (default: the locale's)")
     p.add_argument("--agent", choices=("halab", "keepalived"), default="halab", help="Active-Standby's VRRP daemon")
     p.add_argument("--lb", choices=("sdn", "haproxy"), default="sdn", help="Active-Active's balancer")
+    p.add_argument("--loads", type=_loads, metavar="L1,L2,...",
+                   help=f"the sweep's offered loads, requests/s (one server serves {plan.PER_SERVER:g}/s; default: "
+                        f"{','.join(f'{x:g}' for x in plan.DEFAULT.loads)})")
     p.add_argument("--json", action="store_true", help="compare.json on stdout (the progress and table on stderr)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="where the run directory goes (default: runs/)")
 
 
+def _loads(text: str) -> tuple[float, ...]:
+    try:
+        loads = tuple(sorted(float(x) for x in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of numbers like 100,200,300") from None
+    if len(loads) < 2:
+        raise argparse.ArgumentTypeError("give at least two loads, like 100,200,300")
+    return loads
+
+
 def main(args: argparse.Namespace) -> int:
     chosen = plan.QUICK if args.quick else plan.DEFAULT
-    if args.runs is not None:
-        if not 1 <= args.runs <= MAX_RUNS:
-            raise HalabError(f"--runs {args.runs} is out of range.", f"Choose 1 to {MAX_RUNS}.")
-        chosen = plan.Plan(args.runs, chosen.loads, chosen.step_s, chosen.sync, chosen.sync_before)
+    if args.runs is not None and not 1 <= args.runs <= MAX_RUNS:
+        raise HalabError(f"--runs {args.runs} is out of range.", f"Choose 1 to {MAX_RUNS}.")
+    if args.loads is not None:
+        check_loads(args.loads)
+    chosen = replace(chosen, runs=args.runs or chosen.runs, loads=args.loads or chosen.loads)
     preflight.check_all()
     console = Console(stderr=args.json, highlight=False)
     out = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}-compare"

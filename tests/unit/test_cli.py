@@ -27,6 +27,10 @@ def _halab(*args: str) -> subprocess.CompletedProcess:
     (["run", "sync", "--write-rate", "500"], "--write-rate 500 is out of range", "at most 100"),
     (["run", "sync", "--files", "0"], "--files 0 is out of range", "1 to 1000"),
     (["run", "sync", "--for", "2"], "--for does not apply to the sync scenario", "Leave --for out"),
+    (["compare", "--loads", "100,5000"], "5000 requests/s is beyond what the probe can send", "10 to 1000"),
+    (["compare", "--loads", "100,x"], "'100,x' is not a list of numbers", ""),
+    (["compare", "--runs", "0"], "--runs 0 is out of range", "1 to 10"),
+    (["compare", "--lang", "fr"], "invalid choice: 'fr'", "ko"),
 ])
 def test_bad_input_names_the_problem_and_the_fix(args, problem, fix):
     result = _halab(*args)
