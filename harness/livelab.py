@@ -382,14 +382,10 @@ class LiveLab:
 
     def _haproxy_on_proxy(self) -> None:
         """active-active with `--lb haproxy`: proxy1 holds the VIP and HAProxy balances the backends."""
-        vip = self.topo.vip
-        assert vip is not None
-        intf = self.topo.interfaces("proxy1")[0][0]
-        self.lab.run("proxy1", ["ip", "addr", "add", str(vip), "dev", intf])
         listeners = {"probe": (probe.PORT, "roundrobin")}
         if self._has("webapp"):
             listeners["web"] = (WEB_PORT, "roundrobin")
-        self.daemons.append(HAProxy(self.lab, "proxy1", str(vip.ip), listeners).start())
+        self.daemons.append(HAProxy.on_proxy(self.lab, listeners))
 
     def _shape_links(self) -> None:
         links = self.spec.links

@@ -37,6 +37,16 @@ class HAProxy(Daemon):
         if check.returncode != 0:
             raise HalabError(f"haproxy refused its configuration:\n{check.stdout}{check.stderr}", f"See {self.config}.")
 
+    @classmethod
+    def on_proxy(cls, lab: Lab, listeners: dict[str, tuple[int, str]], interval: float = 0.1, fall: int = 3,
+                 rise: int = 2) -> HAProxy:
+        """Active-Active with HAProxy: proxy1 holds the topology's VIP, HAProxy there balances the
+        backends. Started and listening."""
+        vip = lab.topo.vip
+        assert vip is not None, "the topology has no VIP"
+        lab.run("proxy1", ["ip", "addr", "add", str(vip), "dev", lab.topo.interfaces("proxy1")[0][0]])
+        return cls(lab, "proxy1", str(vip.ip), listeners, interval, fall, rise).start()
+
     def argv(self) -> list[str]:
         return ["haproxy", "-db", "-f", str(self.config)]
 

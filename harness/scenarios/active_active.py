@@ -62,7 +62,8 @@ def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m
             progress("waiting until every backend is in the pool")
             lb.wait_for_pool(lab, timeout=20)
         else:
-            _haproxy(lab, topo, opts)
+            HAProxy.on_proxy(lab, {"probe": (PORT, "roundrobin")}, interval=opts.check_interval, fall=opts.fall,
+                             rise=opts.rise)
         lab.wait_for_answer("client1", vip, timeout=20, proto=opts.proto)
         load = None
         if opts.sweep is not None:
@@ -81,14 +82,6 @@ def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m
         events = [e for e in lab.controller.events() if e.at <= probe_end] if opts.lb == "sdn" and lab.controller \
             else []  # not the teardown's
     return record("active-active", opts, fault, requests, events, run_dir, load=load)
-
-
-def _haproxy(lab: Lab, topo: ActiveActiveTopo, opts: ActiveActiveOptions) -> HAProxy:
-    """proxy1 holds the VIP; HAProxy there balances the backends round robin, with the same checks."""
-    vip = topo.vip
-    lab.run("proxy1", ["ip", "addr", "add", str(vip), "dev", topo.interfaces("proxy1")[0][0]])
-    return HAProxy(lab, "proxy1", str(vip.ip), {"probe": (PORT, "roundrobin")}, interval=opts.check_interval,
-                   fall=opts.fall, rise=opts.rise).start()
 
 
 def _inject(faults: Faults, kind: str, responder: Responder) -> FaultEvent:
