@@ -83,6 +83,11 @@ def lab_controller_class():
         waited until the port listens; this only confirms it, without reading a byte.
         """
 
+        def stop(self) -> None:
+            """Mininet's RemoteController.stop does nothing, which leaves the node's shell (an
+            interactive bash, deaf to SIGTERM) for the teardown to wait on and then kill: end it."""
+            self.terminate()
+
         def checkListening(self) -> None:  # noqa: N802 (Mininet's name)
             try:
                 socket.create_connection((self.ip, self.port), timeout=CONNECT_CHECK_TIMEOUT_S).close()

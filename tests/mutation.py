@@ -59,6 +59,11 @@ MODULES: dict[str, Target] = {
     "harness/writecheck.py": Target(_own("test_writecheck"), CONFIG),
     "harness/invariants.py": Target(_own("test_invariants"), CONFIG),
     "harness/nines.py": Target(_own("test_nines"), CONFIG),
+    "harness/probe/capacity.py": Target(_own("test_capacity"), LOGIC),
+    "harness/loadcurve.py": Target(_own("test_loadcurve"), CONFIG),
+    "harness/contentsync/analysis.py": Target(_own("test_contentsync"), CONFIG),
+    "harness/compare/figures.py": Target(_own("test_compare"), CONFIG),
+    "harness/compare/table.py": Target(_own("test_compare"), CONFIG),
 }
 
 

@@ -37,9 +37,9 @@ def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop
                 raise
             print(f"no IPv6 here ({exc.strerror}); serving IPv4 only", flush=True)
     buffers: dict[socket.socket, bytes] = {}
-    running = [True]
-    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+    signal.signal(signal.SIGTERM, _stop)
     deadline = None if stop_after is None else time.monotonic() + stop_after
+
     def respond(answer: Callable[[], None]) -> None:
         if capacity is None:
             answer()
@@ -48,19 +48,30 @@ def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop
 
     limit = f", {capacity.workers} at a time, {capacity.service * 1000:g} ms each" if capacity else ""
     print(f"serving {name} on udp+tcp port {port}{limit}", flush=True)
-    while running[0] and (deadline is None or time.monotonic() < deadline):
-        due = capacity.next_due() if capacity else None
-        for key, _ in sel.select(timeout=0.5 if due is None else min(0.5, max(0.0, due - time.monotonic()))):
-            if key.data == "udp":
-                _answer_udp(key.fileobj, name, respond)
-            elif key.data == "listen":
-                _accept(key.fileobj, sel, buffers)
-            else:
-                _answer_tcp(key.fileobj, sel, buffers, name, respond)
-        if capacity is not None:
-            capacity.run_due(time.monotonic())
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            due = capacity.next_due() if capacity else None
+            for key, _ in sel.select(timeout=0.5 if due is None else min(0.5, max(0.0, due - time.monotonic()))):
+                if key.data == "udp":
+                    _answer_udp(key.fileobj, name, respond)
+                elif key.data == "listen":
+                    _accept(key.fileobj, sel, buffers)
+                else:
+                    _answer_tcp(key.fileobj, sel, buffers, name, respond)
+            if capacity is not None:
+                capacity.run_due(time.monotonic())
+    except _TerminatedError:
+        pass
     for s in [*buffers, *listeners]:
         s.close()
+
+
+class _TerminatedError(Exception):
+    """SIGTERM: raised from the handler, so that a select() in progress ends at once."""
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise _TerminatedError
 
 
 def _listen(bind: str, port: int, sel: selectors.BaseSelector) -> list[socket.socket]:
