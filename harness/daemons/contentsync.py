@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from harness.contentsync.push import RSYNC_PORT
+from harness.contentsync.push import EXACT_MTIME, RSYNC_PORT
 from harness.daemons.base import Daemon, Lab
 from harness.procs import cpu_seconds
 
@@ -108,7 +108,8 @@ class Lsyncd(_Sync):
         return {self.base.with_suffix(".lua"):
                 "settings { nodaemon = true, insist = true }\n"
                 f'sync {{ default.rsync, source = "{self.src}/", target = "rsync://{self.target}:{RSYNC_PORT}/www/",\n'
-                f'       delay = {self.delay:g}, rsync = {{ archive = true, _extra = {{ "--stats" }} }} }}\n'}
+                f'       delay = {self.delay:g},\n'
+                f'       rsync = {{ archive = true, _extra = {{ "--stats", "{EXACT_MTIME}" }} }} }}\n'}
 
     def argv(self) -> list[str]:
         return ["lsyncd", str(self.base.with_suffix(".lua"))]
