@@ -122,7 +122,9 @@ def servers(requests: Iterable[Request]) -> int:
 
 
 def _downtime(failover: float, all_down: float) -> Downtime:
-    total = min(YEAR_S, failover + all_down)  # beyond a whole year the model no longer means anything
+    # Beyond a whole year the model no longer means anything: each part, and their sum, at most a year.
+    failover, all_down = min(YEAR_S, failover), min(YEAR_S, all_down)
+    total = min(YEAR_S, failover + all_down)
     up = 1 - total / YEAR_S
     return Downtime(failover, all_down, total, up, nines(up))
 

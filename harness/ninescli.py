@@ -110,6 +110,14 @@ def _get(data: Any, key: str) -> Any:
     return data
 
 
+#: No probe sends more than this many requests in a run (1000/s for well over a day).
+MAX_COUNT = 10**8
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -154,8 +162,7 @@ def load(file: Path) -> Run:
     rate = c.get("options.rate", "a rate above 0", lambda v: _number(v) and v > 0)
     fault_at = c.get("fault.at", "a time", _number)
     outage = c.get("outcome.outage", "seconds or null", lambda v: v is None or (_number(v) and v >= 0))
-    lost = c.get("outcome.lost_after_fault", "a count", lambda v: isinstance(v, int) and not isinstance(v, bool)
-                 and v >= 0)
+    lost = c.get("outcome.lost_after_fault", "a count", _count)
     timeline = c.get("timeline", "a list of requests", lambda v: isinstance(v, list))
     requests = [_request(c, i, r) for i, r in enumerate(timeline)]
     by_seq = {r.seq: r for r in requests}
@@ -168,8 +175,7 @@ def load(file: Path) -> Run:
         seconds = ("seconds", lambda v: _number(v) and v >= 0)
         rpo = nines.rpo_from_sync(c.get("sync.method", "a method", lambda v: isinstance(v, str)),
                                   c.get("sync.lost_at_crash.rpo", *seconds),
-                                  c.get("sync.lost_at_crash.writes_lost", "a count",
-                                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                                  c.get("sync.lost_at_crash.writes_lost", "a count", _count),
                                   c.get("sync.writes.max", "seconds or null", lambda v: v is None or seconds[1](v)))
     return Run(file, scenario, {k: v for k, v in options.items() if k not in PROBE_ONLY}, outage,
                nines.equivalent_outage(lost, rate), nines.serving(requests, fault_at), nines.servers(requests), rpo)
@@ -214,8 +220,9 @@ def _percent_arg(value: float) -> float:
 def _hours_arg(flag: str, value: float | None, default: float) -> float:
     if value is None:
         return default
-    if not 0 < value * 3600 < math.inf:  # in seconds, as the model counts
-        raise HalabError(f"{flag} {value:g} is out of range.", f"Give hours above 0, e.g. {flag} {default:g}.")
+    if not 1 <= value * 3600 < math.inf:  # in seconds, as the model counts: at least one
+        raise HalabError(f"{flag} {value:g} is out of range.",
+                         f"Give hours of at least one second (1/3600), e.g. {flag} {default:g}.")
     return value
 
 
@@ -286,7 +293,7 @@ def _rpo(runs: Sequence[Run]) -> dict | None:
     synced = rpos[0].source != "database"
     return {"writes_lost": sum(r.writes_lost or 0 for r in rpos),
             "runs_with_loss": sum(bool(r.writes_lost) for r in rpos), "runs": len(rpos),
-            "worst_s": max(r.seconds for r in rpos), "kind": "files" if synced else "acknowledged writes",
+            "worst_s": max(r.seconds for r in rpos), "kind": "file writes" if synced else "acknowledged writes",
             "source": "measured: sync.lost_at_crash" if synced else "measured: database.verdict.acknowledged_lost"}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import about, preflight
+from harness import about, nines, preflight
 from harness.compare import page, plan, runner
 from harness.compare.table import LANGS, TEXT, rows
 from harness.errors import HalabError
@@ -72,8 +72,9 @@ def main(args: argparse.Namespace) -> int:
         figures, dirs = runner.run(chosen, args.agent, args.lb, out, lambda m: status.update(m))
     table = {lang: rows(figures, lang) for lang in LANGS}
     notes = [f"{plan.WORKERS} requests at a time, {plan.SERVICE_S * 1000:g} ms each: {plan.PER_SERVER:g} requests/s "
-             f"per server; probe TCP at 100 requests/s; {chosen.runs} run(s) of each fault; agent {args.agent}, "
-             f"balancer {args.lb}; availability assumes one failure per server a year and 4 h to repair",
+             f"per server; probe TCP at {plan.PROBE_RATE:g} requests/s; {chosen.runs} run(s) of each fault; agent "
+             f"{args.agent}, balancer {args.lb}; availability assumes an MTBF of {nines.MTBF_HOURS:g} h per server "
+             f"and an MTTR of {nines.MTTR_HOURS:g} h",
              f"took {time.monotonic() - started:.0f} s"]
     images = page.plots(figures, out)
     result = {"schema_version": about.SCHEMA_VERSION, "about": {"versions": about.tool_versions()},

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 WORKERS, SERVICE_S = 4, 0.020
 CAPACITY = (WORKERS, SERVICE_S)
 PER_SERVER = WORKERS / SERVICE_S
+PROBE_RATE = 100.0
 SERVERS = {"active-active": ("backend1", "backend2"), "active-standby": ("server1", "server2")}
 #: (kind of fault, the scenario's name for it) per architecture: the server dies, or only its service.
 FAULTS = {"active-active": (("crash", "backend-crash"), ("process", "process-kill")),

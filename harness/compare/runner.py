@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.compare import figures
-from harness.compare.plan import CAPACITY, FAULTS, SERVERS, Plan
+from harness.compare.plan import CAPACITY, FAULTS, PROBE_RATE, SERVERS, Plan
 from harness.compare.table import AA, AS
 from harness.scenarios import active_active, active_standby, sync
 
@@ -16,10 +16,10 @@ Progress = Callable[[str], None]
 
 def _options(arch: str, fault: str, agent: str, lb: str, sweep: tuple | None) -> object:
     if arch == AS:
-        return active_standby.ActiveStandbyOptions(fault=fault, agent=agent, proto="tcp", before=2.0, after=4.5,
-                                                   capacity=CAPACITY, sweep=sweep)
-    return active_active.ActiveActiveOptions(fault=fault, lb=lb, backends=len(SERVERS[AA]), proto="tcp", before=2.0,
-                                             after=3.0, capacity=CAPACITY, sweep=sweep)
+        return active_standby.ActiveStandbyOptions(fault=fault, agent=agent, proto="tcp", rate=PROBE_RATE, before=2.0,
+                                                   after=4.5, capacity=CAPACITY, sweep=sweep)
+    return active_active.ActiveActiveOptions(fault=fault, lb=lb, backends=len(SERVERS[AA]), proto="tcp",
+                                             rate=PROBE_RATE, before=2.0, after=3.0, capacity=CAPACITY, sweep=sweep)
 
 
 def run(plan: Plan, agent: str, lb: str, out: Path, progress: Progress) -> tuple[dict, list[Path]]:
@@ -40,7 +40,8 @@ def run(plan: Plan, agent: str, lb: str, out: Path, progress: Progress) -> tuple
     synced = []
     for method, period in plan.sync:
         run_dir = out / f"sync-{method}-{period:g}s"
-        opts = sync.SyncOptions(method=method, period=period, before=plan.sync_before, proto="tcp", after=4.5)
+        opts = sync.SyncOptions(method=method, period=period, before=plan.sync_before, proto="tcp", rate=PROBE_RATE,
+                                after=4.5)
         rec = sync.run(opts, run_dir, lambda m, lbl=f"sync {method} {period:g} s": progress(f"{lbl}: {m}"))
         synced.append(rec.to_json())
         dirs.append(run_dir)

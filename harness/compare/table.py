@@ -76,10 +76,19 @@ def _load(f: dict, lang: str) -> Row:
     return _row("load", lang, "agrees" if right else "disagrees", measured(a), measured(s), {})
 
 
-def _knee(x: dict) -> tuple[float, bool]:
-    """The knee, or the sweep's largest load when the curve never bent (then a lower bound)."""
+def _knee(x: dict) -> tuple[float, str]:
+    """The knee, or the bound the sweep gives when it did not catch it: its largest load (the
+    knee lies above, "> ") or its smallest (below, "< ")."""
     load = x["load"]
-    return (load["knee"], False) if load["knee"] is not None else (max(s["offered"] for s in load["steps"]), True)
+    offered = [s["offered"] for s in load["steps"]]
+    beyond = load.get("knee_beyond")
+    if load["knee"] is not None or beyond is None:
+        return load["knee"] if load["knee"] is not None else max(offered), ""
+    return (max(offered), "> ") if beyond == "above" else (min(offered), "< ")
+
+
+def _latency(ms_: float | None) -> str:
+    return "-" if ms_ is None else f"{ms_:.0f} ms"
 
 
 def _response(f: dict, lang: str) -> Row:
@@ -87,12 +96,13 @@ def _response(f: dict, lang: str) -> Row:
 
     def measured(x: dict) -> dict:
         light = x["load"]["steps"][0]
-        knee, beyond = _knee(x)
-        return {"light_p50": f"{light['p50_ms']:.0f} ms", "light_p99": f"{light['p99_ms']:.0f} ms",
-                "knee": f"{'> ' if beyond else ''}{knee:.0f} req/s"}
+        knee, bound = _knee(x)
+        return {"light_p50": _latency(light["p50_ms"]), "light_p99": _latency(light["p99_ms"]),
+                "knee": f"{bound}{knee:.0f} req/s"}
 
     ratio = _knee(a)[0] / _knee(s)[0]
-    faster = a["load"]["steps"][0]["p50_ms"] < 0.8 * s["load"]["steps"][0]["p50_ms"]
+    light_a, light_s = a["load"]["steps"][0]["p50_ms"], s["load"]["steps"][0]["p50_ms"]
+    faster = light_a is not None and light_s is not None and light_a < 0.8 * light_s
     verdict = "disagrees" if ratio < 1.2 else "agrees" if faster else "roughly"
     return _row("response", lang, verdict, measured(a), measured(s), {"ratio": f"{ratio:.2f}"})
 

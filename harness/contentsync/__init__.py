@@ -5,3 +5,12 @@ A writer changes files on the primary at a fixed rate, a reader on the standby r
 version becomes visible there, and `analysis` turns both logs into staleness and what a crash of
 the primary loses. `content` is the file format that lets the reader tell a whole file from a part.
 """
+
+from __future__ import annotations
+
+import sys
+
+
+def command(program: str, *args: str) -> list[str]:
+    """The argv that runs one of this package's programs (writer, reader, push, untar) on a lab host."""
+    return [sys.executable, "-u", "-m", f"harness.contentsync.{program}", *args]

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import pairwise
@@ -44,7 +43,7 @@ class Seen:
 
 def spread(values: list[float]) -> dict:
     """Count, p50, p99 and max of `values` (None where there are none)."""
-    return {"count": len(values), "p50": statistics.median(values) if values else None,
+    return {"count": len(values), "p50": percentile(values, 0.5),
             "p99": percentile(values, 0.99), "max": max(values) if values else None}
 
 

@@ -36,9 +36,11 @@ def tar_cycle(src: Path, target: str) -> int:
             conn.sendall(chunk)
             sent += len(chunk)
         conn.shutdown(socket.SHUT_WR)
-        conn.recv(16)  # the receiver closes once tar has unpacked everything
+        unpacked = conn.recv(1)  # once the receiver's tar is done: b"0" unpacked, b"1" not
         if tar.wait() not in (0, 1):  # 1: a file changed or went while tar read it (the writer is busy)
             raise OSError(f"tar exited {tar.returncode}")
+        if unpacked != b"0":
+            raise OSError("the standby could not unpack the stream (see its untar log)")
     return sent
 
 
@@ -56,8 +58,12 @@ def rsync_cycle(src: Path, target: str) -> int:
                            f"rsync://{target}:{RSYNC_PORT}/www/"], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise OSError(f"rsync exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    found = re.search(r"Total bytes sent: ([\d,]+)", done.stdout)
-    return int(found[1].replace(",", "")) if found else 0
+    return sum(sent_bytes(done.stdout))
+
+
+def sent_bytes(stats: str) -> list[int]:
+    """"Total bytes sent" of each rsync --stats in `stats`."""
+    return [int(n.replace(",", "")) for n in re.findall(r"Total bytes sent: ([\d,]+)", stats)]
 
 
 CYCLES = {"tar": tar_cycle, "rsync": rsync_cycle}

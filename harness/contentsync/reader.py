@@ -4,7 +4,7 @@ would, and notes when each version of each file first shows, a part of one, and 
     python -m harness.contentsync.reader --root DIR --log FILE [--interval 0.005] [--seconds 60]
 
 One JSON line {"t", "kind", "name", "version"} per observation (kind: seen, partial, gone),
-flushed at once. Only files whose inode, size or mtime changed are read again; names starting
+flushed at once. Only files whose inode, size, mtime or ctime changed are read again; names starting
 with a dot are rsync's files in progress, which no web server would serve.
 """
 
@@ -27,7 +27,7 @@ class Reader:
     def __init__(self, root: Path, log: Path) -> None:
         self.root = root
         self.log = log.open("a", buffering=1)
-        self.keys: dict[str, tuple[int, int, int]] = {}
+        self.keys: dict[str, tuple[int, int, int, int]] = {}
         self.shown: dict[str, tuple[str, int]] = {}  # name -> (kind, version) last noted
 
     def _note(self, t: float, kind: str, name: str, version: int = 0) -> None:
@@ -45,7 +45,7 @@ class Reader:
                 present.add(entry.name)
                 try:
                     st = entry.stat(follow_symlinks=False)
-                    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+                    key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # tar's mtimes are whole seconds
                     if self.keys.get(entry.name) == key:
                         continue
                     with open(entry.path, "rb") as f:

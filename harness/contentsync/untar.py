@@ -4,7 +4,7 @@ place, as `tar -x` does (a file being unpacked is visible half-written; nothing 
     python -m harness.contentsync.untar --listen IP --allow IP --root DIR
 
 One connection at a time, only from `--allow`; a stream above MAX_STREAM bytes or idle for
-IDLE_TIMEOUT_S is cut. The connection is closed once tar has finished, which tells the sender.
+IDLE_TIMEOUT_S is cut. Once tar has finished, one byte tells the sender how it went: 0 unpacked, 1 not.
 """
 
 from __future__ import annotations
@@ -22,15 +22,22 @@ MAX_STREAM = 1 << 30
 IDLE_TIMEOUT_S = 10.0
 
 
-def receive(conn: socket.socket, root: Path) -> None:
+def receive(conn: socket.socket, root: Path) -> bool:
+    """Unpack one stream; whether all of it arrived and tar unpacked it (the sender is told)."""
     conn.settimeout(IDLE_TIMEOUT_S)
-    received = 0
+    received, whole = 0, False
     with subprocess.Popen(["tar", "-C", str(root), "-xf", "-"], stdin=subprocess.PIPE) as tar:
         assert tar.stdin is not None
         try:
-            while (chunk := conn.recv(1 << 16)) and received < MAX_STREAM:
+            while received <= MAX_STREAM:
+                chunk = conn.recv(1 << 16)
+                if not chunk:
+                    whole = True
+                    break
                 received += len(chunk)
                 tar.stdin.write(chunk)
+            else:
+                print(f"stream cut: more than {MAX_STREAM} bytes", flush=True)
         except (TimeoutError, ConnectionError, BrokenPipeError) as exc:
             print(f"stream cut: {exc}", flush=True)
         finally:
@@ -38,6 +45,12 @@ def receive(conn: socket.socket, root: Path) -> None:
                 tar.stdin.close()
             except BrokenPipeError:
                 pass
+    ok = whole and tar.returncode == 0
+    try:
+        conn.sendall(b"0" if ok else b"1")
+    except OSError:
+        pass
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
-from harness.contentsync.push import EXACT_MTIME, RSYNC_PORT
+from harness.contentsync import command
+from harness.contentsync.push import CYCLE_TIMEOUT_S, EXACT_MTIME, RSYNC_PORT, sent_bytes
 from harness.daemons.base import Daemon, Lab
 from harness.procs import cpu_seconds
-
-SYNC = [sys.executable, "-u", "-m", "harness.contentsync."]
 
 
 class _Sync(Daemon):
@@ -41,8 +39,8 @@ class SyncPush(_Sync):
         self.cycle_log = self.base.with_suffix(".cycles")
 
     def argv(self) -> list[str]:
-        return [*SYNC[:-1], SYNC[-1] + "push", "--method", self.method, "--src", str(self.src),
-                "--target", self.target, "--period", f"{self.period:g}", "--log", str(self.cycle_log)]
+        return command("push", "--method", self.method, "--src", str(self.src), "--target", self.target,
+                       "--period", f"{self.period:g}", "--log", str(self.cycle_log))
 
     def ready(self) -> bool:
         return self.process is not None and "first cycle done" in self.process.log_text()
@@ -63,7 +61,7 @@ class TarReceiver(_Sync):
 
     def argv(self) -> list[str]:
         listen = str(self.lab.topo.addresses[self.host][0].ip)
-        return [*SYNC[:-1], SYNC[-1] + "untar", "--listen", listen, "--allow", self.allow, "--root", str(self.root)]
+        return command("untar", "--listen", listen, "--allow", self.allow, "--root", str(self.root))
 
     def ready(self) -> bool:
         return self.process is not None and "listening" in self.process.log_text()
@@ -105,11 +103,11 @@ class Lsyncd(_Sync):
         self.src, self.target, self.delay = src, target, delay
 
     def files(self) -> dict[Path, str]:
+        extra = ", ".join(f'"{x}"' for x in ("--stats", EXACT_MTIME, f"--timeout={CYCLE_TIMEOUT_S:.0f}"))
         return {self.base.with_suffix(".lua"):
                 "settings { nodaemon = true, insist = true }\n"
                 f'sync {{ default.rsync, source = "{self.src}/", target = "rsync://{self.target}:{RSYNC_PORT}/www/",\n'
-                f'       delay = {self.delay:g},\n'
-                f'       rsync = {{ archive = true, _extra = {{ "--stats", "{EXACT_MTIME}" }} }} }}\n'}
+                f'       delay = {self.delay:g}, rsync = {{ archive = true, _extra = {{ {extra} }} }} }}\n'}
 
     def argv(self) -> list[str]:
         return ["lsyncd", str(self.base.with_suffix(".lua"))]
@@ -119,5 +117,5 @@ class Lsyncd(_Sync):
 
     def totals(self) -> tuple[int, int]:
         """Its rsync calls print --stats into lsyncd's output: one "Total bytes sent" each."""
-        sent = re.findall(r"Total bytes sent: ([\d,]+)", self.process.log_text() if self.process else "")
-        return len(sent), sum(int(n.replace(",", "")) for n in sent)
+        sent = sent_bytes(self.process.log_text() if self.process else "")
+        return len(sent), sum(sent)

@@ -33,7 +33,10 @@ class Capacity:
         return self.workers / self.service
 
     def submit(self, now: float, answer: Answer) -> bool:
-        """Take a request (its answer is sent when served); False when the queue is full."""
+        """Take a request (its answer is sent when served); False when the queue is full. What is
+        due is answered first, so that a worker freed before `now` takes the waiting requests
+        (which arrived before it was free) and not this one, which cannot start before `now`."""
+        self.run_due(now)
         if len(self.busy) < self.workers:
             heapq.heappush(self.busy, (now + self.service, next(self._order), answer))
             return True

@@ -37,7 +37,6 @@ def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop
                 raise
             print(f"no IPv6 here ({exc.strerror}); serving IPv4 only", flush=True)
     buffers: dict[socket.socket, bytes] = {}
-    signal.signal(signal.SIGTERM, _stop)
     deadline = None if stop_after is None else time.monotonic() + stop_after
 
     def respond(answer: Callable[[], None]) -> None:
@@ -47,8 +46,9 @@ def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop
             capacity.submit(time.monotonic(), answer)
 
     limit = f", {capacity.workers} at a time, {capacity.service * 1000:g} ms each" if capacity else ""
-    print(f"serving {name} on udp+tcp port {port}{limit}", flush=True)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
+        print(f"serving {name} on udp+tcp port {port}{limit}", flush=True)
         while deadline is None or time.monotonic() < deadline:
             due = capacity.next_due() if capacity else None
             for key, _ in sel.select(timeout=0.5 if due is None else min(0.5, max(0.0, due - time.monotonic()))):
@@ -62,6 +62,8 @@ def serve(name: str, port: int, binds: tuple[str, ...] = ("0.0.0.0", "::"), stop
                 capacity.run_due(time.monotonic())
     except _TerminatedError:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for s in [*buffers, *listeners]:
         s.close()
 

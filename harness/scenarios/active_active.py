@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.lb_config import ALGORITHMS
-from harness import lb, loadcurve
+from harness import lb, loadsweep
 from harness.daemons import HAProxy, Responder
 from harness.errors import HalabError
 from harness.faults import FaultEvent, Faults
@@ -65,12 +65,9 @@ def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m
             HAProxy.on_proxy(lab, {"probe": (PORT, "roundrobin")}, interval=opts.check_interval, fall=opts.fall,
                              rise=opts.rise)
         lab.wait_for_answer("client1", vip, timeout=20, proto=opts.proto)
-        load = None
         if opts.sweep is not None:
-            assert opts.capacity is not None, "a sweep needs servers of finite capacity"
             progress("offering more and more load")
-            pids = {h: r.process.pid for h, r in responders.items() if r.process is not None}
-            load = loadcurve.report(loadcurve.sweep(lab, "client1", vip, *opts.sweep, pids), opts.capacity)
+        load = loadsweep.run(lab, "client1", vip, opts.sweep, opts.capacity, responders)
         progress(f"probing {vip} from client1 over {opts.proto}")
         after = opts.after if opts.after is not None else 3.0
         client = ProbeRun(lab, "client1", vip, opts, opts.before + after)

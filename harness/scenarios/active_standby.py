@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ha.vrrp.config import ADVERT_INT_MAX, ADVERT_INT_MIN, InstanceConfig, TrackScript
-from harness import loadcurve
+from harness import loadsweep
 from harness.daemons import Responder
 from harness.daemons.vrrp import VRRP_DAEMONS, VrrpDaemon, instance
 from harness.errors import HalabError
@@ -87,12 +87,9 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
                   for server, prio in PRIORITIES.items()}
         progress("waiting for a VRRP master to answer on the VIP")
         master = lab.wait_for_answer("client1", vip, timeout=4 * opts.advert_int + 15)
-        load = None
         if opts.sweep is not None:
             progress("offering more and more load")
-            assert opts.capacity is not None, "a sweep needs servers of finite capacity"
-            pids = {s: r.process.pid for s, r in responders.items() if r.process is not None}
-            load = loadcurve.report(loadcurve.sweep(lab, "client1", vip, *opts.sweep, pids), opts.capacity)
+        load = loadsweep.run(lab, "client1", vip, opts.sweep, opts.capacity, responders)
         progress(f"probing {vip} from client1; {master} is master")
         duration = opts.before + opts.probe_after
         watch = None

@@ -24,6 +24,8 @@ from harness.probe import MAX_RATE, MIN_RATE, Request
 from harness.report import RunRecord, plot_timeline, write_json
 
 Progress = Callable[[str], None]
+#: The longest probe before or after a fault (an hour): its timeline stays in memory.
+PROBE_MAX_S = 3600.0
 #: How to undo a fault (for --for), or None where nothing can (a crash, a kill).
 Undo = Callable[[], object] | None
 
@@ -58,9 +60,10 @@ class ProbeOptions:
                              f"Choose {MIN_RATE:g} to {MAX_RATE:g} requests per second.")
         if self.proto not in ("udp", "tcp"):
             raise HalabError(f"Unknown probe protocol {self.proto!r}.", "Choose udp or tcp.")
-        if self.before < 0.5 or (self.after is not None and self.after < 0.5):
-            raise HalabError("The probe needs at least 0.5 s before and after the fault.",
-                             "Raise --before / --after.")
+        for flag, value in (("--before", self.before), ("--after", self.after)):
+            if value is not None and not 0.5 <= value <= PROBE_MAX_S:  # NaN fails this too
+                raise HalabError(f"{flag} {value:g} is out of range: the probe needs 0.5 s to {PROBE_MAX_S:g} s "
+                                 "before and after the fault.", f"Choose {flag} from 0.5 to {PROBE_MAX_S:g}.")
         if self.lasting is not None and not 0 < self.lasting <= 600:
             raise HalabError(f"--for {self.lasting:g} is out of range.", "Choose more than 0 and at most 600 s.")
         for f in fields(self):

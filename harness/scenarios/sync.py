@@ -5,13 +5,12 @@ stale server2's copy was, whether it ever showed a part of a file, and what the 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import preflight
-from harness.contentsync import analysis
+from harness.contentsync import analysis, command
 from harness.daemons.contentsync import Lsyncd, RsyncDaemon, SyncPush, TarReceiver
 from harness.daemons.vrrp import HalabVrrp, instance
 from harness.errors import HalabError
@@ -27,7 +26,6 @@ WRITE_RATE_MAX = 100.0
 FILES_MAX = 1000
 PRIMARY, STANDBY = "server1", "server2"
 PRIORITIES = {PRIMARY: 200, STANDBY: 100}
-CONTENT = [sys.executable, "-u", "-m", "harness.contentsync."]
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,7 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
     with Lab(topo, run_dir) as lab:
         for path in (*roots.values(), stage):
             path.mkdir()
-        writer_argv = [*CONTENT[:-1], CONTENT[-1] + "writer", "--root", str(roots[PRIMARY]), "--stage", str(stage),
-                       "--log", str(writes)]
+        writer_argv = command("writer", "--root", str(roots[PRIMARY]), "--stage", str(stage), "--log", str(writes))
         made = lab.run(PRIMARY, [*writer_argv, "--prepare", str(opts.files)], timeout=60)
         if made.returncode != 0:
             raise HalabError(f"The writer could not fill {roots[PRIMARY]}: {made.stderr.strip()[-500:]}",
@@ -90,9 +87,8 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
         sender.start(timeout=60)
         lab.wait_for_answer("client1", vip, timeout=20, expect=PRIMARY)
         duration = opts.before + opts.probe_after
-        reader = lab.spawn(STANDBY, "sync-reader", [*CONTENT[:-1], CONTENT[-1] + "reader", "--root",
-                                                    str(roots[STANDBY]), "--log", str(views),
-                                                    "--seconds", f"{duration + 30:g}"])
+        reader = lab.spawn(STANDBY, "sync-reader", command("reader", "--root", str(roots[STANDBY]), "--log", str(views),
+                                                           "--seconds", f"{duration + 30:g}"))
         reader.wait_for("watching", timeout=15)
         client = ProbeRun(lab, "client1", vip, opts, duration)
         progress(f"writing {opts.write_rate:g} operations/s on {PRIMARY}, synced by {opts.method}")

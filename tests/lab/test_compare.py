@@ -26,8 +26,7 @@ def test_compare_quick_measures_every_row_of_the_notes_table(tmp_path):
     out = json.loads(done.stdout)
     assert [r["name"] for r in out["rows"]["ko"]] == ROWS_KO
     assert [r["key"] for r in out["rows"]["en"]] == ["operation", "downtime", "load", "response", "sync", "continuity"]
-    assert all(r["verdict"] in ("agrees", "roughly", "disagrees") for r in out["rows"]["en"])
-    assert "다운타임" in done.stderr and "맞음" in done.stderr  # the table, in Korean, on the terminal
+    assert "판정" in done.stderr and "다운타임" in done.stderr  # the table, in Korean, on the terminal
     aa, as_ = out["figures"]["active-active"], out["figures"]["active-standby"]
     # how it runs, and the load: both backends serve, about half each; the master serves alone
     assert aa["serving"] == 2 and max(aa["shares"].values()) < 0.7 and as_["shares"]["server1"] == 1.0
@@ -44,6 +43,7 @@ def test_compare_quick_measures_every_row_of_the_notes_table(tmp_path):
     assert tar["writes"]["p50"] > lsyncd["writes"]["p50"]
     assert tar["deletions"]["of"] >= 3 and tar["deletions"]["count"] == 0 and tar["lost_at_crash"]["not_deleted"] > 0
     assert lsyncd["deletions"]["count"] >= lsyncd["deletions"]["of"] - 3
+    assert tar["half_written"] >= 1  # tar unpacks in place: the reader caught files in part
     assert lsyncd["half_written"] == 0 and lsyncd["lost_at_crash"]["partial"] == 0  # rsync renames into place
     assert tar["bytes_per_transfer"] > 5e6 > lsyncd["bytes_per_transfer"]           # the whole root, or the changes
     run_dir = next(tmp_path.glob("*-compare"))

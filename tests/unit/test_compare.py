@@ -17,14 +17,15 @@ def result(servers, lost=0, outage=0.05, last=None, load=None, fault_at=10.0, ra
     return res
 
 
-def load(knee, light_p50=22.0, top=500.0):
+def load(knee, light_p50=22.0, top=500.0, beyond="above"):
     steps = [{"offered": o, "p50_ms": light_p50 if o == 100 else 200.0, "p99_ms": 25.0, "cpu": {"a": 0.02, "b": 0.0}}
              for o in (100.0, 200.0, top)]
-    return {"per_server": 200.0, "service_ms": 20.0, "knee": knee, "steps": steps}
+    return {"per_server": 200.0, "service_ms": 20.0, "knee": knee, "steps": steps,
+            "knee_beyond": beyond if knee is None else None}
 
 
-def arch(servers, answering, crash_lost, process_lost, outage, knee, light_p50=22.0):
-    crash = result(answering, lost=crash_lost, outage=outage, last=0.3, load=load(knee, light_p50))
+def arch(servers, answering, crash_lost, process_lost, outage, knee, light_p50=22.0, beyond="above"):
+    crash = result(answering, lost=crash_lost, outage=outage, last=0.3, load=load(knee, light_p50, beyond=beyond))
     return figures.architecture([crash], [result(answering, lost=process_lost, outage=outage)], servers)
 
 
@@ -95,6 +96,14 @@ def test_without_content_sync_the_row_is_left_out_and_a_curve_that_never_bends_i
     assert "knee > 500 req/s" in response.measured_aa and "2.42 times" in response.why
 
 
+def test_a_curve_past_its_knee_from_the_first_step_is_an_upper_bound_and_a_silent_step_shows_a_dash():
+    fig = figures_of(arch(["b1", "b2"], ["b1", "b2"], 0, 13, 0.05, knee=None, light_p50=None, beyond="below"),
+                     NOTES_LIKE[AS])
+    (response,) = [r for r in table.rows(fig, "en") if r.key == "response"]
+    assert "knee < 100 req/s" in response.measured_aa and "light load p50 -" in response.measured_aa
+    assert response.verdict == "disagrees"  # 100 / 207: not more load held
+
+
 def test_both_languages_have_every_word():
     ko, en = table.rows(NOTES_LIKE, "ko"), table.rows(NOTES_LIKE, "en")
     assert [r.name for r in ko] == ["동작방식", "다운타임", "부하관련", "서비스 응답시간", "동기화", "서비스 연속성"]
@@ -102,3 +111,14 @@ def test_both_languages_have_every_word():
     assert len(ko) == len(en) == 6 and all(r.why and r.measured_aa and r.measured_as for r in ko + en)
     with pytest.raises(ValueError):
         table.rows(NOTES_LIKE, "fr")
+
+
+def test_a_sync_run_s_figures_are_its_result_s_sync_section():
+    s = {"method": "tar", "period": 1.0, "writes": {"p50": 0.5}, "deletions": {"count": 0, "of": 4},
+         "partial_views": 7, "missing_for_a_moment": 2, "lost_at_crash": {"writes_lost": 3},
+         "bytes_per_transfer": 2.5e7, "cpu_seconds_per_second": 0.12, "lags": [0.1, 0.5], "transfers": 9}
+    (f,) = figures.sync([{"sync": s}])
+    assert f == {"method": "tar", "period": 1.0, "writes": {"p50": 0.5}, "deletions": {"count": 0, "of": 4},
+                 "half_written": 9, "lost_at_crash": {"writes_lost": 3}, "bytes_per_transfer": 2.5e7,
+                 "cpu_seconds_per_second": 0.12, "lags": [0.1, 0.5]}
+    assert figures.sync([]) == []

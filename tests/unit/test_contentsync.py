@@ -40,7 +40,7 @@ def test_versions_differ_in_their_payload_and_sizes_cycle():
 def test_spread_is_nearest_rank_and_empty_is_none():
     assert spread([]) == {"count": 0, "p50": None, "p99": None, "max": None}
     values = [float(v) for v in range(1, 101)]
-    assert spread(values) == {"count": 100, "p50": 50.5, "p99": 99.0, "max": 100.0}
+    assert spread(values) == {"count": 100, "p50": 50.0, "p99": 99.0, "max": 100.0}
     assert spread([3.0]) == {"count": 1, "p50": 3.0, "p99": 3.0, "max": 3.0}
 
 
@@ -177,3 +177,11 @@ def test_writer_and_reader_programs_run_and_stop_by_themselves(tmp_path):
     out = analyse(ops, seen)
     assert out["unreflected"] == 0 and out["partial_views"] == 0  # the same directory: everything shows
     assert out["writes"]["max"] < 0.5
+
+
+def test_a_write_superseded_by_a_deletion_is_reflected_when_the_file_goes():
+    ops = [Op(1.0, "write", "a", 1), Op(1.2, "delete", "a", 0)]
+    out = analyse(ops, [Seen(1.1, "gone", "a"), Seen(1.6, "gone", "a")])
+    # the write is reflected by the file being gone after its deletion (at 1.6, not at 1.1)
+    assert out["writes"]["count"] == 1 and out["writes"]["p50"] == pytest.approx(0.6)
+    assert out["deletions"]["count"] == 1 and out["deletions"]["p50"] == pytest.approx(0.4)

@@ -142,8 +142,10 @@ def test_the_single_server_is_down_for_every_repair():
 
 def test_downtime_stops_at_a_whole_year():
     d = nines.tier(Tier(2, 1, equivalent_outage=YEAR_S, mtbf=MTBF, mttr=MTTR))  # 10 outages of a year each
-    assert d.failover == pytest.approx(10 * YEAR_S)
+    assert d.failover == YEAR_S  # each part at most a year too: no figure past what the model means
     assert d.total == YEAR_S and d.availability == 0 and d.nines == 0
+    tiny = nines.tier(Tier(2, 1, equivalent_outage=1.0, mtbf=1e-300, mttr=MTTR))  # would be 1e307 years
+    assert tiny.failover == YEAR_S and tiny.all_down == YEAR_S and nines.duration(tiny.failover)
 
 
 def test_a_tier_refuses_what_cannot_be():
@@ -432,9 +434,9 @@ def test_the_rpo_of_content_sync(tmp_path, capsys):
     write_result(tmp_path / "one", active_standby(), "sync", {"method": "rsync", "period": 1.0}, sync=sync)
     (g,) = report(capsys, str(tmp_path / "one"))["groups"]
     assert g["rpo"] == {"writes_lost": 4, "runs_with_loss": 1, "runs": 1, "worst_s": pytest.approx(0.9),
-                        "kind": "files", "source": "measured: sync.lost_at_crash"}
+                        "kind": "file writes", "source": "measured: sync.lost_at_crash"}
     _, text, _ = halab(capsys, str(tmp_path / "one"))
-    assert "  RPO                   0.9 s: 4 files lost in 1 of 1 run(s)" in text
+    assert "  RPO                   0.9 s: 4 file writes lost in 1 of 1 run(s)" in text
     sync["lost_at_crash"]["writes_lost"] = -1
     write_result(tmp_path / "bad", active_standby(), "sync", {"method": "rsync"}, sync=sync)
     code, out, err = halab(capsys, str(tmp_path / "bad"))
@@ -605,8 +607,9 @@ def test_paths_that_hold_no_result(tmp_path, capsys):
     (["--availability", "0"], "--availability 0 is out of range.", "above 0 and below 100"),
     (["--availability", "99.9", "--availability", "-5"], "--availability -5 is out of range.", "e.g. --availability"),
     (["--availability", "nan"], "--availability nan is out of range.", "above 0"),
-    (["RUN", "--mtbf", "0"], "--mtbf 0 is out of range.", "Give hours above 0, e.g. --mtbf 8760."),
-    (["RUN", "--mttr", "-1"], "--mttr -1 is out of range.", "Give hours above 0, e.g. --mttr 4."),
+    (["RUN", "--mtbf", "0"], "--mtbf 0 is out of range.", "at least one second (1/3600), e.g. --mtbf 8760."),
+    (["RUN", "--mttr", "-1"], "--mttr -1 is out of range.", "at least one second (1/3600), e.g. --mttr 4."),
+    (["RUN", "--mtbf", "1e-305"], "--mtbf 1e-305 is out of range.", "at least one second"),
     (["RUN", "--mttr", "inf"], "--mttr inf is out of range.", "--mttr 4"),
     (["RUN", "--mtbf", "1e308"], "--mtbf 1e+308 is out of range.", "--mtbf 8760"),  # no longer finite in seconds
     (["--series"], "--series, --mtbf and --mttr apply to measured results; none was given.", "Give a run"),
