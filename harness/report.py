@@ -57,6 +57,43 @@ def write_json(record: RunRecord) -> Path:
     return path
 
 
+#: Faults after which the backup hears no more adverts and must wait out its Master_Down_Interval.
+SILENT_MASTER = ("link-cut", "host-crash", "agent-freeze", "agent-kill", "partition")
+BACKUP_PRIORITY = 100  # server2's in the active-standby scenario
+
+
+def settings(options: dict) -> str:
+    """What set the failover's pace, for a plot's title: the agent and its interval, or the checks."""
+    if "advert_int" in options:
+        return f"{options.get('agent', 'halab')} VRRP, advert_int {options['advert_int']:g} s"
+    if "check_interval" in options:
+        return (f"{options.get('lb', 'sdn')} balancer, checks every {options['check_interval']:g} s, "
+                f"out after {options.get('fall', 3)}")
+    if "interval" in options:
+        return f"heartbeat every {options['interval']:g} s, {options.get('detector', 'deadtime')}"
+    return ", ".join(f"{k} {options[k]}" for k in ("agent", "manager", "method") if k in options)
+
+
+def detection_window(options: dict) -> tuple[float, float, str] | None:
+    """When, counted from the fault, the protocol says the takeover comes: (from, to, why); None
+    where no timer bounds it (a goodbye, a port the switch sees go down, a fault that heals).
+
+    VRRP: the backup takes over Master_Down_Interval = 3 x advert_int + skew after the last advert
+    it heard, which left at most one advert_int before the fault. The balancer: a process that
+    dies behind a live link is out after `fall` failed checks, the first of them up to one
+    interval after the fault."""
+    fault = options.get("fault")
+    if "advert_int" in options and fault in SILENT_MASTER:
+        adv = options["advert_int"]
+        skew = (256 - BACKUP_PRIORITY) / 256 * adv
+        down = 3 * adv + skew
+        return down - adv, down, f"Master_Down_Interval 3 x {adv:g} s + skew {skew:.2f} s = {down:.2f} s"
+    if "check_interval" in options and fault == "process-kill":
+        every, fall = options["check_interval"], options.get("fall", 3)
+        return (fall - 1) * every, fall * every, f"{fall} failed checks, every {every:g} s"
+    return None
+
+
 def plot_timeline(record: RunRecord) -> Path:
     """PNG: each request at its send time (relative to the fault), by the server that answered."""
     import matplotlib
@@ -77,6 +114,10 @@ def plot_timeline(record: RunRecord) -> Path:
     if out.outage is not None and out.outage_start is not None:
         ax.axvspan(out.outage_start - t0, out.outage_start - t0 + out.outage, color="crimson", alpha=0.12,
                    label=f"outage {out.outage * 1000:.0f} ms")
+    window = detection_window(record.options)
+    if window is not None:
+        start, end, why = window
+        ax.axvspan(start, end, color="steelblue", alpha=0.15, label=f"takeover due: {why}")
     ax.axvline(0, color="black", linewidth=1.2)
     ax.annotate(f"fault: {record.fault.kind} {record.fault.target}", (0, len(rows) + 0.45), fontsize=8,
                 xytext=(3, 0), textcoords="offset points")
@@ -93,8 +134,8 @@ def plot_timeline(record: RunRecord) -> Path:
     ax.set_xlabel("seconds since the fault (CLOCK_MONOTONIC)")
     what = "writes" if record.database is not None else "requests"
     how = record.options.get("proto") or record.options.get("writes", "?")
-    ax.set_title(f"{record.scenario}: what the client saw ({record.options.get('rate', '?'):g} {what}/s, {how})",
-                 fontsize=10)
+    ax.set_title(f"{record.scenario}: {record.fault.kind} {record.fault.target}; {settings(record.options)}\n"
+                 f"what the client saw ({record.options.get('rate', '?'):g} {what}/s, {how})", fontsize=10)
     ax.legend(loc="lower right", fontsize=7, ncol=2)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

@@ -5,6 +5,7 @@ stale server2's copy was, whether it ever showed a part of a file, and what the 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,8 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
         requests = client.requests()
         reader.stop()
         events = [e for a in agents.values() for e in a.events()]
+    for path in (*roots.values(), stage):  # generated files, 50 MB a run: the logs say what they held
+        shutil.rmtree(path, ignore_errors=True)
     ops = [analysis.Op(**json.loads(line)) for line in writes.read_text().splitlines()]
     seen = [analysis.Seen(**json.loads(line)) for line in views.read_text().splitlines()]
     found = analysis.analyse(ops, seen, since=since, crash_at=fault.at)
