@@ -51,31 +51,35 @@ class SyncPush(_Sync):
         return sum(c["ok"] for c in lines), sum(c["bytes"] for c in lines)
 
 
-class TarReceiver(_Sync):
-    program = "untar"
-    pattern = r"-m harness\.contentsync\.untar( |$)"
+class _Receiver(_Sync):
+    """The standby's side: it writes into `root`, listens on the host's own address, and takes
+    connections from `allow` (the primary) only."""
 
     def __init__(self, lab: Lab, host: str, root: Path, allow: str) -> None:
         super().__init__(lab, host)
         self.root, self.allow = root, allow
 
+    @property
+    def listen(self) -> str:
+        return str(self.lab.topo.addresses[self.host][0].ip)
+
+
+class TarReceiver(_Receiver):
+    program = "untar"
+    pattern = r"-m harness\.contentsync\.untar( |$)"
+
     def argv(self) -> list[str]:
-        listen = str(self.lab.topo.addresses[self.host][0].ip)
-        return command("untar", "--listen", listen, "--allow", self.allow, "--root", str(self.root))
+        return command("untar", "--listen", self.listen, "--allow", self.allow, "--root", str(self.root))
 
     def ready(self) -> bool:
         return self.process is not None and "listening" in self.process.log_text()
 
 
-class RsyncDaemon(_Sync):
+class RsyncDaemon(_Receiver):
     """Debian's rsync daemon: the module `www` is the standby's root, writable by the primary only."""
 
     program = "rsyncd"
     pattern = r"^rsync --daemon --no-detach --config \S+/rsyncd-"
-
-    def __init__(self, lab: Lab, host: str, root: Path, allow: str) -> None:
-        super().__init__(lab, host)
-        self.root, self.allow = root, allow
 
     def files(self) -> dict[Path, str]:
         return {self.base.with_suffix(".conf"):
@@ -84,7 +88,7 @@ class RsyncDaemon(_Sync):
 
     def argv(self) -> list[str]:
         return ["rsync", "--daemon", "--no-detach", "--config", str(self.base.with_suffix(".conf")),
-                "--address", str(self.lab.topo.addresses[self.host][0].ip), "--port", str(RSYNC_PORT),
+                "--address", self.listen, "--port", str(RSYNC_PORT),
                 "--log-file=/dev/stdout"]
 
     def ready(self) -> bool:
