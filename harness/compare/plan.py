@@ -28,7 +28,7 @@ class Plan:
     sync_before: float                    # seconds of writing before the primary crashes
 
 
-QUICK = Plan(runs=1, loads=(100.0, 200.0, 300.0, 400.0), step_s=1.0,
+QUICK = Plan(runs=1, loads=(100.0, 200.0, 300.0, 400.0, 500.0), step_s=1.0,
              sync=(("tar", 1.0), ("lsyncd", 0.1)), sync_before=3.0)
 DEFAULT = Plan(runs=3, loads=(50.0, 100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 375.0, 400.0, 450.0, 500.0),
                step_s=1.5, sync=(("tar", 1.0), ("rsync", 1.0), ("lsyncd", 0.1)), sync_before=5.0)

@@ -36,7 +36,9 @@ def test_compare_quick_measures_every_row_of_the_notes_table(tmp_path):
         assert aa["lost"][kind] < as_["lost"][kind]
     assert as_["outage"]["crash"]["median"] > 2.5  # VRRP at advert_int 1 s: 3 x 1 s plus skew
     # response time: the same at light load, and Active-Active holds more before it bends
-    assert aa["load"]["knee"] > 1.3 * as_["load"]["knee"]
+    # (a knee at the very capacity of both servers may lie just above the sweep: then its top is the bound)
+    aa_knee = aa["load"]["knee"] or (aa["load"]["knee_beyond"] == "above" and aa["load"]["steps"][-1]["offered"])
+    assert as_["load"]["knee"] is not None and aa_knee > 1.3 * as_["load"]["knee"]
     assert abs(aa["load"]["steps"][0]["p50_ms"] - as_["load"]["steps"][0]["p50_ms"]) < 10
     # synchronisation: tar is later than event-driven rsync, and never deletes
     tar, lsyncd = (next(s for s in out["figures"]["sync"] if s["method"] == m) for m in ("tar", "lsyncd"))
