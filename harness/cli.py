@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import about, cleanup, daemons, labfile, ninescli, preflight, session, verbs
+from harness import about, cleanup, daemons, labfile, ninescli, preflight, runpage, session, verbs
 from harness.compare import command as compare
 from harness.errors import HalabError
 from harness.measure import median
@@ -25,6 +25,7 @@ from harness.runstate import LabLock, RunState, leftover_states
 from harness.scenarios import SCENARIOS
 from harness.scenarios.common import add_arguments, options_from
 from harness.verbs import VERBS
+from harness.web import command as webcommand
 from topologies import TOPOLOGIES
 
 MAX_RUNS = 50
@@ -56,8 +57,11 @@ def _parser() -> argparse.ArgumentParser:
                                         "(its switch ports down / up)")
         f.add_argument("host")
     sub.add_parser("scenarios", help="list the scenarios")
+    report = sub.add_parser("report", help="rebuild report.html of a run directory from its result.json")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     ninescli.add_parser(sub)
     compare.add_parser(sub)
+    webcommand.add_parser(sub)
     _lab_commands(sub)
     return parser
 
@@ -74,6 +78,8 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
     for count in ("backends", "clients", "web_servers"):
         up.add_argument(f"--{count.replace('_', '-')}", type=int, help="how many (where the topology has them)")
     up.add_argument("--detach", action="store_true", help="leave the lab running in the background")
+    up.add_argument("--web", action="store_true", help="serve a live view of the lab (see `halab web`)")
+    webcommand.add_options(up, prefix="web-")
     up.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
     up.add_argument("--hold", action="store_true", help=argparse.SUPPRESS)  # the background lab itself
     ls = sub.add_parser("ls", help="the running lab: topology, hosts, agents, since when")
@@ -105,10 +111,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "clean":
             return _clean()
+        if args.command == "report":
+            console.print(f"wrote {runpage.write(args.run_dir)}")
+            return 0
         if args.command == "nines":
             return ninescli.main(args)
         if args.command == "compare":
             return compare.main(args)
+        if args.command == "web":
+            return webcommand.main(args)
         if args.command in ("fence", "unfence"):
             return _fence(args.command, args.host)
         if args.command in LAB_COMMANDS:
@@ -153,7 +164,8 @@ def _run(scenario: str, opts: object, runner: Runner, runs: int, out: Path, as_j
                    "median_last_failure_after": median(r.outcome.last_failure_after for r in records),
                    "outages": [r.outcome.outage for r in records]}
         (base / "summary.json").write_text(json.dumps(summary, indent=1))
-    out_console.print(f"Results in {base}/ (result.json, timeline.png, logs).")
+        runpage.write(base)
+    out_console.print(f"Results in {base}/ (report.html, result.json, timeline.png, logs).")
     about.give_to_sudo_user(base)
     if as_json:
         results = [json.loads((r.run_dir / "result.json").read_text()) for r in records]
@@ -200,10 +212,14 @@ def _up(args: argparse.Namespace) -> int:
     spec = labfile.with_overrides(labfile.load(args.file or labfile.builtin(args.topology)), agent=args.agent,
                                   lb=args.lb, bw=args.bw, delay=args.delay, backends=args.backends,
                                   clients=args.clients, web_servers=args.web_servers)
+    if args.allow_faults and not args.web:
+        raise HalabError("--allow-faults gives the live view its fault buttons, but there is no live view.",
+                         "Add --web.")
+    view = webcommand.ViewOptions(args.web_address, args.web_port, args.allow_faults) if args.web else None
     if args.detach:
-        return session.up_detached([a for a in args.raw[1:] if a != "--detach"])
+        return session.up_detached([a for a in args.raw[1:] if a != "--detach"], view)
     run_dir = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}-up-{spec.topology}"
-    return session.up(spec, run_dir, hold=args.hold)
+    return session.up(spec, run_dir, hold=args.hold, view=view)
 
 
 def _fmt(seconds: float | None, missing: str = "not recovered") -> str:

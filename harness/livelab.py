@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.lb_config import LbConfig
+from ha.eventlog import EventLog
 from ha.heartbeat import config as heartbeat_config
 from ha.statusfile import write_atomically
 from ha.vrrp import config as vrrp_config
@@ -68,6 +69,8 @@ class LiveLab:
         self.probe: LabProcess | None = None
         self.lock = threading.RLock()
         self.started = time.time()
+        #: What was done to the lab (faults, restores), from the prompt, the control socket or the page.
+        self.actions = EventLog(self.run_dir / "lab-events.jsonl", "halab")
         self._timers: list[threading.Timer] = []
 
     @property
@@ -178,9 +181,29 @@ class LiveLab:
                         "partitioned": self.standing.partitioned, "frozen": sorted(self.standing.frozen),
                         "crashed": sorted(self.standing.crashed)}
             return {"topology": self.spec.topology, "lab_file": self.spec.source, "run_dir": str(self.run_dir),
-                    "agents": agents, "faults": standing,
+                    "agents": agents, "faults": standing, "hosts": dict(self.topo.roles), "links": self.links(),
+                    "vip": {"address": self.probe_target(), "claimed_by": self.vip_claims(), "balancer": self.spec.lb},
                     "probe": {"running": self.probe is not None and self.probe.alive(),
-                              "log": str(self.probe.log_path) if self.probe else None}}
+                              "log": str(self.probe.log_path) if self.probe else None, "rate": self.spec.probe.rate,
+                              "from": self.spec.probe.source, "proto": self.spec.probe.proto}}
+
+    def links(self) -> list[dict]:
+        """Every link and its state now: up, cut, lossy, or down with its crashed host."""
+        out = []
+        for a, b in self.topo.links():
+            host, sw = (a, b) if a in self.topo.roles else (b, a)
+            state = ("down" if host in self.standing.crashed else "cut" if (host, sw) in self.standing.cut
+                     else "lossy" if (host, sw) in self.standing.loss else "up")
+            out.append({"a": host, "b": sw, "state": state})
+        return out
+
+    def vip_claims(self) -> list[str]:
+        """The hosts whose agent says it holds the VIP now (a VRRP master, an active heartbeat node):
+        cheap (their event logs), where `vip_report` asks every host. Two at once is a split brain."""
+        claims = {d.host for d in self.daemons if d.host not in self.standing.crashed and d.alive()
+                  and ((isinstance(d, VrrpDaemon) and d.masters()) or (isinstance(d, HalabHeartbeat)
+                                                                        and d.role() == "ACTIVE"))}
+        return sorted(h for h in claims if h is not None)
 
     # --- the probe that `watch` follows -------------------------------------------------
 
@@ -402,10 +425,13 @@ class LiveLab:
         hosts = {h.name: {"pid": h.pid, "ticks": start_ticks(h.pid), "addresses": state.hosts.get(h.name, [])}
                  for h in self.lab.net.hosts}
         agents = [{"host": d.host, "program": d.program} for d in self.daemons]
+        logs = [{"host": d.host or "root", "path": str(d.event_log)}
+                for d in [self.lab.controller, *self.daemons] if d is not None and d.event_log is not None]
+        logs.append({"host": "root", "path": str(self.actions.path)})
         descriptor = {"topology": self.spec.topology, "lab_file": self.spec.source, "pid": os.getpid(),
                       "ticks": start_ticks(os.getpid()), "started": self.started, "mode": self.mode,
                       "run_dir": str(self.run_dir.resolve()), "hosts": hosts, "agents": agents, "vip": self.vip,
-                      "socket": str(control_socket())}
+                      "socket": str(control_socket()), "event_logs": logs}
         state.files = sorted(set(state.files) | {str(descriptor_path()), str(control_socket())})
         state.save()
         write_atomically(descriptor_path(), json.dumps(descriptor, indent=1))

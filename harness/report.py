@@ -79,7 +79,8 @@ def detection_window(options: dict) -> tuple[float, float, str] | None:
     where no timer bounds it (a goodbye, a port the switch sees go down, a fault that heals).
 
     VRRP: the backup takes over Master_Down_Interval = 3 x advert_int + skew after the last advert
-    it heard, which left at most one advert_int before the fault. The balancer: a process that
+    it heard, which left at most one advert_int before the fault. The heartbeat agent: deadtime
+    (3 intervals) after the last beat, then it fences the peer before it serves. The balancer: a process that
     dies behind a live link is out after `fall` failed checks, the first of them up to one
     interval after the fault."""
     fault = options.get("fault")
@@ -88,6 +89,9 @@ def detection_window(options: dict) -> tuple[float, float, str] | None:
         skew = (256 - BACKUP_PRIORITY) / 256 * adv
         down = 3 * adv + skew
         return down - adv, down, f"Master_Down_Interval 3 x {adv:g} s + skew {skew:.2f} s = {down:.2f} s"
+    if options.get("detector") == "deadtime" and fault == "node-crash":
+        every = options["interval"]
+        return 2 * every, 3 * every, f"deadtime 3 x {every:g} s without a heartbeat, then fencing the peer"
     if "check_interval" in options and fault == "process-kill":
         every, fall = options["check_interval"], options.get("fall", 3)
         return (fall - 1) * every, fall * every, f"{fall} failed checks, every {every:g} s"

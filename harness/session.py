@@ -27,6 +27,8 @@ from harness.labinfo import NO_LAB, control_socket, descriptor_path, read_descri
 from harness.livelab import LiveLab
 from harness.procs import is_same_process
 from harness.runstate import LabLock
+from harness.web import command as web
+from harness.web.command import ViewOptions
 
 TMUX = ["tmux", "-L", "halab"]
 SESSION = "lab"
@@ -46,22 +48,33 @@ def refuse_second() -> None:
                          "Stop it with `sudo halab down`, or enter it with `sudo halab cli`.")
 
 
-def up(spec: LabSpec, run_dir: Path, hold: bool = False) -> int:
-    """Bring the lab up here and give the prompt; `hold`: we are the background lab inside tmux."""
+def up(spec: LabSpec, run_dir: Path, hold: bool = False, view: ViewOptions | None = None) -> int:
+    """Bring the lab up here and give the prompt; `hold`: we are the background lab inside tmux;
+    `view`: serve the live view too (its port is taken before the lab starts, so a port in use
+    costs nothing)."""
     from harness.shell import LabCLI  # Mininet's CLI: only where a prompt runs
 
     preflight.require_root()  # the rest of the checks come with the lab's start
     refuse_second()
     live = LiveLab(spec, run_dir, mode="detached" if hold else "foreground")
+    sock = None
     try:
+        sock = web.bind(view.address, view.port, "--web-port") if view else None
         with console.status("starting") as status:
             live.start(lambda m: status.update(m))
     except HalabError as exc:
+        if sock is not None:
+            sock.close()
         if hold:
             _leave_error(exc)
         raise
     server = control.ControlServer(live, control_socket(), on_down=_stop_myself).start()
+    shown = None
     try:
+        if sock is not None and view is not None:
+            shown = web.View(sock, view.allow_faults, run_dir / "web.log")
+            console.print(f"live view: {shown.url}" + ("  (the part after # is the token of the fault buttons)"
+                                                       if view.allow_faults else ""), soft_wrap=True)
         report = live.vip_report()
         console.print(f"[bold]{spec.topology}[/] lab is up ({spec.source}): {report['address']} answers from "
                       f"{report['answers']}. Type [bold]help[/] for the verbs; "
@@ -70,6 +83,8 @@ def up(spec: LabSpec, run_dir: Path, hold: bool = False) -> int:
         LabCLI(live, detached=hold)  # returns on `down`, or on `exit` in the foreground
     finally:
         try:
+            if shown is not None:
+                shown.stop()
             server.close()
         finally:
             live.stop()
@@ -90,8 +105,9 @@ def _leave_error(exc: HalabError) -> None:
         f.write(f"{exc.problem}\n{exc.fix}\n")
 
 
-def up_detached(argv: list[str]) -> int:
-    """Start `halab up ARGV --hold` in halab's tmux session and wait until its lab answers."""
+def up_detached(argv: list[str], view: ViewOptions | None = None) -> int:
+    """Start `halab up ARGV --hold` in halab's tmux session and wait until its lab answers (and
+    its live view, with `view`)."""
     preflight.require_root()
     refuse_second()
     subprocess.run([*TMUX, "kill-session", "-t", SESSION], capture_output=True, check=False)  # a dead lab's pane
@@ -109,6 +125,8 @@ def up_detached(argv: list[str]) -> int:
                     if control.request(Path(d["socket"]), ["ping"], timeout=5)[0] == 0:
                         console.print(f"[bold]{d['topology']}[/] lab is up in the background (pid {d['pid']}): "
                                       "`sudo halab cli` enters it, `sudo halab down` stops it.", soft_wrap=True)
+                        if view is not None:
+                            console.print(f"live view: {web.wait_for_url(deadline)}", soft_wrap=True)
                         return 0
                 except HalabError:
                     pass

@@ -106,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
 def execute(live: LiveLab, argv: list[str]) -> tuple[int, str]:
     try:
         args = parser().parse_args(argv)
-        return 0, _run(live, args)
+        done = _run(live, args)
+        if args.verb == "fault":  # the event feed of the live view shows it, whoever did it
+            live.actions.write("lab", None, " ".join(argv), done.splitlines()[0])
+        return 0, done
     except VerbHelp as exc:
         return 0, str(exc).strip()
     except VerbError as exc:

@@ -9,7 +9,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PACKAGES=(mininet openvswitch-switch keepalived haproxy iperf3 tcpdump iputils-ping ethtool
           iproute2 nftables procps python3-venv tmux postgresql patroni python3-pysyncobj
-          rsync lsyncd)
+          rsync lsyncd chromium chromium-driver)
 
 say() { printf '\033[1mhalab setup:\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mhalab setup:\033[0m %s\n' "$*" >&2; exit 1; }

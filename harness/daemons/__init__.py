@@ -25,7 +25,8 @@ DAEMONS: dict[str, type[Daemon]] = {cls.program: cls for cls in
 #: measuring programs scenarios and benchmarks run on hosts.
 OTHER_PATTERNS = {"mininet host shell": r"^bash .* mininet:",
                   "lab measurement":
-                      r"-m harness\.(advert_watch|holder_watch|dbwriter|contentsync\.(writer|reader))( |$)"}
+                      r"-m harness\.(advert_watch|holder_watch|dbwriter|contentsync\.(writer|reader))( |$)",
+                  "live view": r"(-m harness\.(cli|entry)|/halab) web( |$)"}
 
 
 def process_patterns() -> dict[str, str]:

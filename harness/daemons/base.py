@@ -86,6 +86,11 @@ class Daemon:
         """Whether it serves now (checked until READY_TIMEOUT_S after the start)."""
         return True
 
+    @property
+    def event_log(self) -> Path | None:
+        """Where it logs its changes of state (ha.eventlog), if it does."""
+        return None
+
     def events(self) -> list[Event]:
         return []
 

@@ -82,6 +82,10 @@ class HalabHeartbeat(Daemon):
     def events(self) -> list[events.Event]:
         return events.read(self.cfg.event_log, self.host or "root") if self.cfg.event_log else []
 
+    @property
+    def event_log(self) -> Path | None:
+        return self.cfg.event_log
+
     def role(self) -> str | None:
         """The node's latest role, from its event log."""
         roles = [e.state for e in self.events() if e.subject == self.cfg.name]

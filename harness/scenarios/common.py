@@ -13,7 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness import preflight, probe
+from harness import preflight, probe, runpage
 from harness.about import tool_versions
 from harness.errors import HalabError
 from harness.events import Event
@@ -93,7 +93,7 @@ class ProbeRun:
 def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
            run_dir: Path, database: dict | None = None, sync: dict | None = None, load: dict | None = None,
            **more_options: object) -> RunRecord:
-    """The run's record, written to result.json and plotted to timeline.png; `database`: what the
+    """The run's record, written to result.json, timeline.png and report.html; `database`: what the
     write checker found (a scenario with a database tier); `sync`: what content sync did; `load`:
     the latency-vs-load sweep before the fault."""
     fault_wall = time.time() - (time.monotonic() - fault.at)
@@ -104,6 +104,7 @@ def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], 
                     sync=sync, load=load)
     write_json(rec)
     plot_timeline(rec)
+    runpage.write(run_dir)
     return rec
 
 

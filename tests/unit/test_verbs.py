@@ -4,9 +4,12 @@ what is refused (exit 2 with the usage), and that `--for` mends a fault (on a fa
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
+from ha import eventlog
+from ha.eventlog import EventLog
 from harness import verbs
 
 
@@ -39,9 +42,10 @@ def test_bad_verbs_are_refused_with_the_usage(argv, says):
 class FakeLive:
     """Records what the verbs ask of the lab."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_dir: Path | None = None) -> None:
         self.calls: list[tuple] = []
         self.lock = threading.RLock()
+        self.actions = EventLog(run_dir / "lab-events.jsonl" if run_dir else None, "halab")
 
     def cut(self, host, switch):
         self.calls.append(("cut", host, switch))
@@ -56,11 +60,15 @@ class FakeLive:
         undo()
 
 
-def test_a_fault_for_some_seconds_is_mended_by_its_own_undo():
-    live = FakeLive()
+def test_a_fault_for_some_seconds_is_mended_by_its_own_undo(tmp_path):
+    live = FakeLive(tmp_path)
     rc, text = verbs.execute(live, ["fault", "link-cut", "server1", "--for", "2.5"])
     assert rc == 0 and text == "cut server1; mended in 2.5 s"
     assert live.calls == [("cut", "server1", None), ("later", 2.5), ("restore", "server1", None)]
+    # the live view's event feed hears of it, whoever sent it
+    [action] = eventlog.read(tmp_path / "lab-events.jsonl")
+    assert (action["source"], action["subject"], action["to"], action["reason"]) == (
+        "halab", "lab", "fault link-cut server1 --for 2.5", "cut server1; mended in 2.5 s")
 
 
 def test_help_is_an_answer_not_an_error():

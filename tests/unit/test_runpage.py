@@ -1,0 +1,97 @@
+"""report.html from result.json: the explanation in words, the SVG timeline, the runs' page, bad input."""
+
+import json
+import re
+
+import pytest
+
+from harness import runpage
+from harness.errors import HalabError
+
+T0 = 1000.0
+
+
+def result(outage=3.5, events=None, options=None, requests=40, scenario="active-standby"):
+    """A small result.json: requests every 0.25 s from -2 s, unanswered during the outage."""
+    timeline = []
+    for i in range(requests):
+        sent = T0 - 2 + i * 0.25
+        lost = sent >= T0 if outage is None else T0 <= sent < T0 + outage
+        server = None if lost else ("server1" if sent < T0 else "server2")
+        timeline.append({"seq": i, "sent": sent, "replied": None if lost else sent + 0.001, "server": server,
+                         "error": "timeout" if lost else None})
+    return {"scenario": scenario, "options": options or {"advert_int": 1.0, "fault": "link-cut", "agent": "halab"},
+            "fault": {"kind": "cut-link", "target": "server1-s1", "at": T0},
+            "outcome": {"outage": outage, "outage_start": T0 if outage is not None else None,
+                        "first_good_after": outage, "lost": sum(r["server"] is None for r in timeline),
+                        "requests": requests, "server_before": "server1",
+                        "server_after": "server2" if outage is not None else None, "last_failure_after": outage},
+            "agent_events": events if events is not None else [
+                {"at": T0 - 5, "host": "server1", "source": "halab-vrrp", "subject": "VI_1", "old": "BACKUP",
+                 "state": "MASTER", "reason": "priority 200 > 100"},
+                {"at": T0 + 3.49, "host": "server2", "source": "halab-vrrp", "subject": "VI_1", "old": "BACKUP",
+                 "state": "MASTER", "reason": "master down timer expired"}],
+            "timeline": timeline, "about": {"fault_utc": "2026-11-28T01:00:00Z", "versions": {"halab": "0.1.0"}}}
+
+
+def test_the_explanation_names_the_window_the_takeover_and_the_outage():
+    words = runpage.explain(result())
+    assert words[0] == "The fault: cut-link server1-s1 at 0 s; the pace is set by halab VRRP, advert_int 1 s."
+    assert "due 2.61 to 3.61 s after the fault: Master_Down_Interval 3 x 1 s + skew 0.61 s" in words[1]
+    assert words[2] == ('server2 took over at 3.490 s (halab-vrrp VI_1: BACKUP -> MASTER, because '
+                        '"master down timer expired").')
+    assert words[3].startswith("The client saw an outage of 3500 ms, from 0.000 to 3.500 s: 14 of 40")
+    assert "10 ms after server2 logged its takeover" in words[4]
+
+
+def test_an_event_before_the_fault_is_no_takeover_and_a_run_that_never_recovers_says_so():
+    words = runpage.explain(result(outage=None, events=result()["agent_events"][:1]))
+    assert not any("took over" in w for w in words)
+    assert words[-1] == "The client was never served again after the fault (32 of 40 requests unanswered)."
+
+
+def test_a_balancer_run_names_its_first_reaction():
+    events = [{"at": T0 + 0.24, "host": "backend2", "source": "halab-controller", "subject": "probe 10.0.0.2:7000",
+               "old": "up", "state": "down", "reason": "check failed"}]
+    words = runpage.explain(result(outage=0.03, events=events, options={"check_interval": 0.1, "fall": 3,
+                                                                        "fault": "process-kill", "lb": "sdn"}))
+    assert "due 0.20 to 0.30 s after the fault: 3 failed checks, every 0.1 s" in words[1]
+    assert words[2] == ('The first agent to react, at 0.240 s: halab-controller probe 10.0.0.2:7000: up -> down, '
+                        'because "check failed".')
+
+
+def test_the_page_is_self_contained_and_escapes_what_the_lab_wrote():
+    r = result()
+    r["agent_events"][1]["reason"] = "<script>alert(1)</script>"
+    page = runpage.render(r)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing to fetch
+    assert page.count("<svg") == 1 and "Why the outage lasted this long" in page
+    assert "<title>outage 3500 ms</title>" in page and "takeover due: Master_Down_Interval" in page
+
+
+def test_the_timeline_draws_one_mark_per_pixel_and_row_and_the_events_of_the_run():
+    svg = runpage.timeline_svg(result(requests=4000))
+    marks = re.findall(r'<rect x="(\d+)" y="([\d.]+)" width="2"', svg)
+    assert len(marks) == len(set(marks)) <= 3 * (runpage.WIDTH + 1)
+    assert svg.count("<line") == 1 + 1  # the takeover and the fault (the election 5 s before the run is left out)
+    assert "master down timer expired" in svg
+
+
+def test_a_runs_directory_gets_a_page_of_outages_and_one_per_run(tmp_path):
+    for i, outage in enumerate((3.2, 3.6, None, 3.4), 1):
+        (tmp_path / f"run-{i}").mkdir()
+        (tmp_path / f"run-{i}" / "result.json").write_text(json.dumps(result(outage=outage)))
+    page = runpage.write(tmp_path).read_text()
+    assert "median 3400 ms, from 3200 ms to 3600 ms; 1 run(s) never recovered" in page
+    assert page.count('href="run-') == 4 and all((tmp_path / f"run-{i}" / "report.html").exists() for i in range(1, 5))
+
+
+@pytest.mark.parametrize(("content", "said"), [(None, "has no result.json"), ("{", "JSONDecodeError"),
+                                               ('{"fault": {}}', "KeyError")])
+def test_bad_run_directories_are_one_clear_error(tmp_path, content, said):
+    if content is not None:
+        (tmp_path / "result.json").write_text(content)
+    with pytest.raises(HalabError) as caught:
+        runpage.write(tmp_path)
+    assert said in caught.value.problem and str(tmp_path) in caught.value.problem
