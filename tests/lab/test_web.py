@@ -35,7 +35,7 @@ def seen(driver) -> dict:
                 outage: text('outage'), last_outage: text('last-outage'), connection: text('connection'),
                 links: Object.fromEntries([...document.querySelectorAll('line[data-link]')]
                                           .map((l) => [l.dataset.link, l.dataset.state])),
-                unanswered: window.halab.marks.filter((m) => m[1] === null).length,
+                unanswered: [...window.halab.buckets.values()].filter((b) => b.lost > 0).length,
                 shown: window.halab.latencies,
                 events: [...document.querySelectorAll('#events li')].map((li) => li.textContent),
                 answer: document.getElementById('control-answer').textContent};""")
@@ -93,6 +93,36 @@ def test_halab_web_follows_a_lab_already_up_and_stops_with_it(tmp_path):
         if web is not None and web.poll() is None:
             web.kill()
         halab("down")
+
+
+def test_report_html_of_runs_opens_offline_with_its_table_timeline_and_explanation(tmp_path):
+    done = halab("run", "active-standby", "--advert-int", "0.1", "--before", "1", "--after", "2", "--runs", "2",
+                 "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    base = next(tmp_path.glob("*-active-standby"))
+    run1 = base / "run-1" / "report.html"
+    built = run1.read_text()
+    run1.unlink()
+    assert halab("report", str(base)).returncode == 0 and run1.read_text() == built  # rebuilt from result.json
+    driver = chromium()
+    try:
+        driver.get(run1.as_uri())
+        text = driver.find_element("tag name", "body").text
+        assert "Master_Down_Interval 3 x 0.1 s" in text and "server2 took over at" in text
+        assert "master down timer expired" in text  # the events, with their reasons
+        marks = driver.find_elements("css selector", "svg rect[width='2']")
+        assert len(marks) > 100  # the requests on the timeline
+        assert driver.find_element("css selector", "svg title").get_attribute("textContent").startswith("outage")
+        driver.save_screenshot(str(base / "report-run-1.png"))
+        assert console_errors(driver) == []
+        driver.get((base / "report.html").as_uri())
+        assert "2 runs of cut-link server1-s1" in driver.title
+        assert len(driver.find_elements("css selector", "svg circle")) == 2 and console_errors(driver) == []
+    finally:
+        driver.quit()
+
+
+# --- a lab with the view and its fault buttons, shared by the tests below (it is torn down after the last) ---
 
 
 @pytest.fixture(scope="module")
@@ -162,30 +192,3 @@ def test_a_fault_without_the_token_is_refused_and_changes_nothing(lab):
     status = json.loads(halab("status", "--json").stdout)
     assert status["faults"]["crashed"] == [] and status["faults"]["cut"] == []
     assert post_fault(lab.url, ["fault", "restore"], {"X-Halab-Token": token}) == 200  # a request with it passes
-
-
-def test_report_html_of_runs_opens_offline_with_its_table_timeline_and_explanation(tmp_path):
-    done = halab("run", "active-standby", "--advert-int", "0.1", "--before", "1", "--after", "2", "--runs", "2",
-                 "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    base = next(tmp_path.glob("*-active-standby"))
-    run1 = base / "run-1" / "report.html"
-    built = run1.read_text()
-    run1.unlink()
-    assert halab("report", str(base)).returncode == 0 and run1.read_text() == built  # rebuilt from result.json
-    driver = chromium()
-    try:
-        driver.get(run1.as_uri())
-        text = driver.find_element("tag name", "body").text
-        assert "Master_Down_Interval 3 x 0.1 s" in text and "server2 took over at" in text
-        assert "master down timer expired" in text  # the events, with their reasons
-        marks = driver.find_elements("css selector", "svg rect[width='2']")
-        assert len(marks) > 100  # the requests on the timeline
-        assert driver.find_element("css selector", "svg title").get_attribute("textContent").startswith("outage")
-        driver.save_screenshot(str(base / "report-run-1.png"))
-        assert console_errors(driver) == []
-        driver.get((base / "report.html").as_uri())
-        assert "2 runs of cut-link server1-s1" in driver.title
-        assert len(driver.find_elements("css selector", "svg circle")) == 2 and console_errors(driver) == []
-    finally:
-        driver.quit()
