@@ -33,6 +33,7 @@ class RunRecord:
     database: dict | None = None  # the write checker's verdict and the replication lag (a database tier)
     sync: dict | None = None  # content sync: staleness, partial views, what the crash lost
     load: dict | None = None  # latency as the offered load grew (harness.loadcurve), before the fault
+    adverts: list[dict] | None = None  # VRRP adverts as the client heard them: {"at", "host"}
 
     def to_json(self) -> dict:
         return {
@@ -48,6 +49,7 @@ class RunRecord:
             **({"database": self.database} if self.database is not None else {}),
             **({"sync": self.sync} if self.sync is not None else {}),
             **({"load": self.load} if self.load is not None else {}),
+            **({"adverts": self.adverts} if self.adverts is not None else {}),
         }
 
 
@@ -98,6 +100,16 @@ def detection_window(options: dict) -> tuple[float, float, str] | None:
     return None
 
 
+def timer_runs_out(options: dict, fault_at: float, adverts: list[dict] | None, master: str | None) -> float | None:
+    """When the backup's Master_Down_Interval ran out: that long after the master's last advert
+    before the fault (as the client heard it); None without adverts or a silent master."""
+    window = detection_window(options)
+    heard = [a["at"] for a in adverts or [] if a["host"] == master and a["at"] <= fault_at]
+    if window is None or "advert_int" not in options or not heard:
+        return None
+    return heard[-1] + window[1]
+
+
 def plot_timeline(record: RunRecord) -> Path:
     """PNG: each request at its send time (relative to the fault), by the server that answered."""
     import matplotlib
@@ -122,6 +134,15 @@ def plot_timeline(record: RunRecord) -> Path:
     if window is not None:
         start, end, why = window
         ax.axvspan(start, end, color="steelblue", alpha=0.15, label=f"takeover due: {why}")
+    for host, y in rows.items():
+        ticks = [a["at"] - t0 for a in record.adverts or [] if a["host"] == host]
+        if ticks:
+            ax.scatter(ticks, [y + 0.3] * len(ticks), s=14, marker="|", color="black", linewidths=0.8,
+                       label=f"{host}'s adverts" if y == 1 else None)
+    runs_out = timer_runs_out(record.options, t0, record.adverts, record.outcome.server_before)
+    if runs_out is not None:
+        ax.axvline(runs_out - t0, color="steelblue", linewidth=1.2,
+                   label=f"Master_Down_Interval after the last advert: {runs_out - t0:.2f} s")
     ax.axvline(0, color="black", linewidth=1.2)
     ax.annotate(f"fault: {record.fault.kind} {record.fault.target}", (0, len(rows) + 0.45), fontsize=8,
                 xytext=(3, 0), textcoords="offset points")

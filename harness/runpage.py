@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import HalabError
 from harness.measure import median
-from harness.report import detection_window, settings
+from harness.report import detection_window, settings, timer_runs_out
 
 PAGE = "report.html"
 WIDTH, ROW, LEFT, TOP = 900, 34, 110, 30
@@ -40,6 +40,10 @@ def explain(result: dict) -> list[str]:
                  if "interval" in options else "the first failed check, up to one interval after the fault")
         lines.append(f"By the protocol the takeover is due {start:.2f} to {end:.2f} s after the fault: {why}, "
                      f"counted from {since}.")
+        runs_out = timer_runs_out(options, t0, result.get("adverts"), out["server_before"])
+        if runs_out is not None:
+            lines.append(f"Here the last advert from {out['server_before']} reached the client at "
+                         f"{runs_out - end - t0:+.3f} s, so the backup's timer ran out at {runs_out - t0:.3f} s.")
     after = [e for e in result["agent_events"] if e["at"] >= t0]
     takeover = next((e for e in after if e["state"] in SERVING), after[0] if after else None)
     if takeover is not None:
@@ -92,6 +96,15 @@ def timeline_svg(result: dict) -> str:
         parts.append(f'<text x="{LEFT - 8}" y="{y(row) + 4}" text-anchor="end">{escape(server or "no reply")}</text>')
         columns = sorted({int(x(r["sent"] - t0)) for r in requests if r["server"] == server})
         parts += [f'<rect x="{c}" y="{y(row) - 8}" width="2" height="16" fill="{colour}"/>' for c in columns]
+    for a in result.get("adverts") or []:
+        if a["host"] in rows and first <= a["at"] - t0 <= last:
+            parts.append(f'<rect x="{x(a["at"] - t0):.1f}" y="{y(rows[a["host"]]) - 15}" width="1" height="5" '
+                         f'fill="#000"><title>advert from {escape(a["host"])}</title></rect>')
+    runs_out = timer_runs_out(result["options"], t0, result.get("adverts"), out["server_before"])
+    if runs_out is not None:
+        parts.append(f'<line x1="{x(runs_out - t0):.1f}" x2="{x(runs_out - t0):.1f}" y1="{TOP - 10}" '
+                     f'y2="{height - 30}" stroke="#1565c0" stroke-width="2"><title>the backup\'s Master_Down_Interval '
+                     f"runs out, after the last advert it heard: {runs_out - t0:.3f} s</title></line>")
     for e in result["agent_events"]:
         if first - 1 <= e["at"] - t0 <= last + 1:
             ex = min(max(x(e["at"] - t0), LEFT), LEFT + WIDTH)

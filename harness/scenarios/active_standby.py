@@ -92,14 +92,13 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
         load = loadsweep.run(lab, "client1", vip, opts.sweep, opts.capacity, responders)
         progress(f"probing {vip} from client1; {master} is master")
         duration = opts.before + opts.probe_after
-        watch = None
-        if opts.fault_phase is not None:
-            watch = lab.spawn("client1", "advert-watch", [sys.executable, "-u", "-m", "harness.advert_watch",
-                                                          "--interface", "client1-eth0", "--seconds", f"{duration:g}"])
-            watch.wait_for("watching", timeout=15)
+        # The adverts as the client hears them: the plot's ticks, and where the backup's timer started.
+        watch = lab.spawn("client1", "advert-watch", [sys.executable, "-u", "-m", "harness.advert_watch",
+                                                      "--interface", "client1-eth0", "--seconds", f"{duration:g}"])
+        watch.wait_for("watching", timeout=15)
         client = ProbeRun(lab, "client1", vip, opts, duration)
         time.sleep(opts.before)
-        if watch is not None:
+        if opts.fault_phase is not None:
             master_ip = str(topo.addresses[master][0].ip)
             _sleep_until(_next_advert(watch, master_ip, timeout=2 * opts.advert_int + 2) + opts.fault_phase)
         progress(f"injecting {opts.fault} on {master}")
@@ -108,7 +107,18 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
         progress(f"measuring for {opts.probe_after:.1f} s")
         requests = client.requests()
         events = [e for a in agents.values() for e in a.events()]
-    return record("active-standby", opts, fault, requests, events, run_dir, load=load, master=master)
+        adverts = _adverts(watch, {str(topo.addresses[s][0].ip): s for s in PRIORITIES})
+    return record("active-standby", opts, fault, requests, events, run_dir, load=load, adverts=adverts, master=master)
+
+
+def _adverts(watch: LabProcess, hosts: dict[str, str]) -> list[dict]:
+    """advert_watch's lines: when each advert reached the client, and from which server."""
+    out = []
+    for line in watch.log_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] in hosts:
+            out.append({"at": float(parts[0]), "host": hosts[parts[1]]})
+    return out
 
 
 def _instance(topo: ActiveStandbyTopo, opts: ActiveStandbyOptions, server: str, priority: int,

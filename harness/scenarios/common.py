@@ -92,6 +92,7 @@ class ProbeRun:
 
 def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
            run_dir: Path, database: dict | None = None, sync: dict | None = None, load: dict | None = None,
+           adverts: list[dict] | None = None,
            **more_options: object) -> RunRecord:
     """The run's record, written to result.json, timeline.png and report.html; `database`: what the
     write checker found (a scenario with a database tier); `sync`: what content sync did; `load`:
@@ -101,7 +102,7 @@ def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], 
              "fault_wall": fault_wall, "fault_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fault_wall))}
     rec = RunRecord(name, {**asdict(opts), **more_options}, fault, analyse(requests, fault.at),
                     sorted(events, key=lambda e: e.at), requests, run_dir, about=about, database=database,
-                    sync=sync, load=load)
+                    sync=sync, load=load, adverts=adverts)
     write_json(rec)
     plot_timeline(rec)
     runpage.write(run_dir)

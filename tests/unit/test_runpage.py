@@ -95,3 +95,25 @@ def test_bad_run_directories_are_one_clear_error(tmp_path, content, said):
     with pytest.raises(HalabError) as caught:
         runpage.write(tmp_path)
     assert said in caught.value.problem and str(tmp_path) in caught.value.problem
+
+
+def test_the_adverts_place_the_backups_timer_and_show_as_ticks():
+    r = result()
+    # server1 advertised every second until 0.4 s before the cut; server2 started once master
+    r["adverts"] = [{"at": T0 - 2.4 + i, "host": "server1"} for i in range(3)] + [
+        {"at": T0 + 3.5 + i, "host": "server2"} for i in range(2)]
+    words = runpage.explain(r)
+    assert words[2] == ("Here the last advert from server1 reached the client at -0.400 s, so the backup's timer "
+                        "ran out at 3.209 s.")
+    svg = runpage.timeline_svg(r)
+    assert svg.count("<title>advert from server1</title>") == 2  # the one 2.4 s before is off the timeline
+    assert svg.count("<title>advert from server2</title>") == 2
+    assert "Master_Down_Interval runs out, after the last advert it heard: 3.209 s" in svg
+
+
+def test_without_adverts_or_with_a_master_that_said_goodbye_there_is_no_timer_to_place():
+    r = result()
+    assert not any(w.startswith("Here the last advert") for w in runpage.explain(r))
+    r["adverts"] = [{"at": T0 - 0.5, "host": "server1"}]
+    r["options"]["fault"] = "agent-term"  # priority 0: the backup does not wait out its timer
+    assert not any(w.startswith("Here the last advert") for w in runpage.explain(r))
