@@ -41,6 +41,8 @@ VIP_TIMEOUT_S = 30.0
 SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}
 #: The live probe runs at most this long; `probe start` again for more.
 PROBE_MAX_S = 3600.0
+#: How old a status row that is slow to get (a database's role, the balancer's pool) may be.
+SLOW_STATUS_S = 2.0
 
 
 @dataclass
@@ -72,6 +74,7 @@ class LiveLab:
         #: What was done to the lab (faults, restores), from the prompt, the control socket or the page.
         self.actions = EventLog(self.run_dir / "lab-events.jsonl", "halab")
         self._timers: list[threading.Timer] = []
+        self._slow_status: dict[str, tuple[float, dict]] = {}
 
     @property
     def vip(self) -> str | None:
@@ -175,17 +178,29 @@ class LiveLab:
 
     def status(self) -> dict:
         with self.lock:
-            agents = [agent_status(d) for d in [self.lab.controller, *self.daemons] if d is not None]
+            claims = self.vip_claims()
+            agents = [self._agent_status(d) for d in [self.lab.controller, *self.daemons] if d is not None]
             standing = {"cut": sorted("-".join(c) for c in self.standing.cut),
                         "loss": sorted("-".join(c) for c in self.standing.loss),
                         "partitioned": self.standing.partitioned, "frozen": sorted(self.standing.frozen),
                         "crashed": sorted(self.standing.crashed)}
             return {"topology": self.spec.topology, "lab_file": self.spec.source, "run_dir": str(self.run_dir),
                     "agents": agents, "faults": standing, "hosts": dict(self.topo.roles), "links": self.links(),
-                    "vip": {"address": self.probe_target(), "claimed_by": self.vip_claims(), "balancer": self.spec.lb},
+                    "vip": self._vip(claims), "vips": claims,
                     "probe": {"running": self.probe is not None and self.probe.alive(),
                               "log": str(self.probe.log_path) if self.probe else None, "rate": self.spec.probe.rate,
                               "from": self.spec.probe.source, "proto": self.spec.probe.proto}}
+
+    def _agent_status(self, d: Daemon) -> dict:
+        """agent_status, but a database's role (a query in its host) and the balancer's pool (a
+        request to the controller) at most every SLOW_STATUS_S: the live view asks twice a second."""
+        if not isinstance(d, PostgreSQL | Controller):
+            return agent_status(d)
+        now = time.monotonic()
+        kept = self._slow_status.get(d.name)
+        if kept is None or now - kept[0] > SLOW_STATUS_S:
+            kept = self._slow_status[d.name] = (now, agent_status(d))
+        return kept[1]
 
     def links(self) -> list[dict]:
         """Every link and its state now: up, cut, lossy, or down with its crashed host."""
@@ -197,13 +212,26 @@ class LiveLab:
             out.append({"a": host, "b": sw, "state": state})
         return out
 
-    def vip_claims(self) -> list[str]:
-        """The hosts whose agent says it holds the VIP now (a VRRP master, an active heartbeat node):
-        cheap (their event logs), where `vip_report` asks every host. Two at once is a split brain."""
-        claims = {d.host for d in self.daemons if d.host not in self.standing.crashed and d.alive()
-                  and ((isinstance(d, VrrpDaemon) and d.masters()) or (isinstance(d, HalabHeartbeat)
-                                                                        and d.role() == "ACTIVE"))}
-        return sorted(h for h in claims if h is not None)
+    def vip_claims(self) -> dict[str, list[str]]:
+        """Each virtual address, and the hosts whose agent says it holds it now (a VRRP master, an
+        active heartbeat node): cheap (their event logs), where `vip_report` asks every host. Two
+        hosts for one address is a split brain."""
+        claims: dict[str, set[str]] = {}
+        for d in self._vip_agents():
+            if d.host not in self.standing.crashed and d.alive():
+                for address in d.held():
+                    claims.setdefault(address, set()).add(d.host or "root")
+        return {address: sorted(hosts) for address, hosts in sorted(claims.items())}
+
+    def _vip(self, claims: dict[str, list[str]]) -> dict:
+        """The probe's address: who claims it, who may (the page moves the badge on their events), the balancer."""
+        target = self.probe_target()
+        may = sorted({d.host or "root" for d in self._vip_agents() if target in d.addresses()})
+        return {"address": target, "claimed_by": claims.get(target, []), "candidates": may,
+                "balancer": self.spec.lb}
+
+    def _vip_agents(self) -> list[VrrpDaemon | HalabHeartbeat]:
+        return [d for d in self.daemons if isinstance(d, VrrpDaemon | HalabHeartbeat)]
 
     # --- the probe that `watch` follows -------------------------------------------------
 

@@ -93,7 +93,7 @@ def detection_window(options: dict) -> tuple[float, float, str] | None:
         return down - adv, down, f"Master_Down_Interval 3 x {adv:g} s + skew {skew:.2f} s = {down:.2f} s"
     if options.get("detector") == "deadtime" and fault == "node-crash":
         every = options["interval"]
-        return 2 * every, 3 * every, f"deadtime 3 x {every:g} s without a heartbeat, then fencing the peer"
+        return 2 * every, 3 * every, f"deadtime (3 x {every:g} s) without a heartbeat; fencing the peer comes after"
     if "check_interval" in options and fault == "process-kill":
         every, fall = options["check_interval"], options.get("fall", 3)
         return (fall - 1) * every, fall * every, f"{fall} failed checks, every {every:g} s"

@@ -38,8 +38,8 @@ def explain(result: dict) -> list[str]:
         since = ("the last advert the backup heard, which left up to one advert_int before the fault"
                  if "advert_int" in options else "the last beat heard, up to one interval before the fault"
                  if "interval" in options else "the first failed check, up to one interval after the fault")
-        lines.append(f"By the protocol the takeover is due {start:.2f} to {end:.2f} s after the fault: {why}, "
-                     f"counted from {since}.")
+        lines.append(f"By the protocol the takeover is due {start:.2f} to {end:.2f} s after the fault, counted from "
+                     f"{since}: {why}.")
         runs_out = timer_runs_out(options, t0, result.get("adverts"), out["server_before"])
         if runs_out is not None:
             lines.append(f"Here the last advert from {out['server_before']} reached the client at "
@@ -61,10 +61,13 @@ def explain(result: dict) -> list[str]:
                  f"{start + out['outage']:.3f} s: {out['lost']} of {out['requests']} requests unanswered, served by "
                  f"{out['server_before']} before and {out['server_after']} after.")
     if takeover is not None and takeover["state"] in SERVING:
-        gap = out["outage_start"] + out["outage"] - takeover["at"]
-        lines.append(f"The first request answered after the outage left {abs(gap) * 1000:.0f} ms "
-                     f"{'after' if gap >= 0 else 'before'} {takeover['host']} logged its takeover: the outage is "
-                     "the takeover's delay, plus at most one request interval.")
+        end = out["outage_start"] + out["outage"]
+        parts = ((t0 - out["outage_start"], "from the last answered request to the fault"),
+                 (takeover["at"] - t0, "from the fault to the takeover"),
+                 (end - takeover["at"], "from the takeover to the first request answered after the outage"
+                  + (": it had left before the takeover was logged" if end < takeover["at"] else "")))
+        lines.append(f"So the outage, {out['outage'] * 1000:.0f} ms, is "
+                     + " ".join(f"{ms * 1000:+.0f} ms {why}" for ms, why in parts) + ".")
     return lines
 
 
@@ -126,7 +129,8 @@ def _band(x1: float, x2: float, height: int, colour: str, label: str) -> str:
 
 
 def _ticks(first: float, last: float) -> list[float]:
-    step = next(s for s in (0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300) if (last - first) / s <= 12)
+    step = next((s for s in (0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300) if (last - first) / s <= 12),
+                (last - first) / 10)
     start = int(first / step) * step
     return [round(start + i * step, 6) for i in range(int((last - start) / step) + 1) if start + i * step >= first]
 
@@ -222,7 +226,8 @@ def write(run_dir: Path) -> Path:
     if single.exists():
         (run_dir / PAGE).write_text(render(_load(single)))
         return run_dir / PAGE
-    runs = sorted((p.parent for p in run_dir.glob("run-*/result.json")), key=lambda p: int(p.name[4:]))
+    runs = sorted((p.parent for p in run_dir.glob("run-*/result.json") if p.parent.name[4:].isdigit()),
+                  key=lambda p: int(p.name[4:]))
     if not runs:
         raise HalabError(f"{run_dir} has no result.json (nor run-N/result.json).",
                          "Give a run directory that `halab run` made, such as runs/20261128-101500-active-standby.")

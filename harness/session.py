@@ -68,6 +68,8 @@ def up(spec: LabSpec, run_dir: Path, hold: bool = False, view: ViewOptions | Non
         if hold:
             _leave_error(exc)
         raise
+    if view is not None:
+        web.forget_url()  # a killed view's: `up --detach` must not show it as ours
     server = control.ControlServer(live, control_socket(), on_down=_stop_myself).start()
     shown = None
     try:

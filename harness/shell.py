@@ -24,6 +24,7 @@ from rich.text import Text
 
 from harness import verbs
 from harness.livelab import LiveLab
+from harness.web.feed import Tail, probe_line
 
 HISTORY = os.path.expanduser("~/.halab_history")
 STRIP = 60  # requests shown in the live strip
@@ -165,8 +166,7 @@ def watch(live: LiveLab, seconds: float | None = None, console: Console | None =
     if live.probe is None or not live.probe.alive():
         live.start_probe()
     assert live.probe is not None
-    log = live.probe.log_path
-    offset = log.stat().st_size if log.exists() else 0
+    tail = Tail(live.probe.log_path, from_end=True)
     recent: deque[str] = deque(maxlen=STRIP)
     counts: Counter = Counter()
     colours: dict[str, str] = {}
@@ -174,16 +174,10 @@ def watch(live: LiveLab, seconds: float | None = None, console: Console | None =
     try:
         with Live(console=console, refresh_per_second=10, transient=False) as view:
             while end is None or time.monotonic() < end:
-                with log.open("rb") as f:
-                    f.seek(offset)
-                    data = f.read()
-                complete = data[:data.rfind(b"\n") + 1]
-                offset += len(complete)
-                for line in complete.decode(errors="replace").splitlines():
-                    parts = line.split()
-                    if len(parts) == 2 and parts[0][:1].isdigit():
-                        recent.append(parts[1])
-                        counts[parts[1]] += 1
+                for parsed in filter(None, map(probe_line, tail.lines())):
+                    server = parsed[1] or "-"
+                    recent.append(server)
+                    counts[server] += 1
                 view.update(_strip(recent, counts, colours, live))
                 time.sleep(0.1)
     except KeyboardInterrupt:

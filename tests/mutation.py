@@ -64,6 +64,9 @@ MODULES: dict[str, Target] = {
     "harness/contentsync/analysis.py": Target(_own("test_contentsync"), CONFIG),
     "harness/compare/figures.py": Target(_own("test_compare"), CONFIG),
     "harness/compare/table.py": Target(_own("test_compare"), CONFIG),
+    "harness/web/feed.py": Target(_own("test_web_feed"), CONFIG),
+    "harness/web/topology.py": Target(_own("test_web_topology"), CONFIG),
+    "harness/runpage.py": Target(_own("test_runpage"), CONFIG),
 }
 
 

@@ -86,6 +86,14 @@ class HalabHeartbeat(Daemon):
     def event_log(self) -> Path | None:
         return self.cfg.event_log
 
+    def addresses(self) -> list[str]:
+        """The virtual addresses among its resources."""
+        return [str(r.address.ip) for r in self.cfg.resources if r.kind == "vip" and r.address is not None]
+
+    def held(self) -> list[str]:
+        """Its virtual addresses while it is the active node."""
+        return self.addresses() if self.role() == "ACTIVE" else []
+
     def role(self) -> str | None:
         """The node's latest role, from its event log."""
         roles = [e.state for e in self.events() if e.subject == self.cfg.name]

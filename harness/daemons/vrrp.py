@@ -56,6 +56,19 @@ class VrrpDaemon(Daemon):
         """The instances whose latest state is MASTER."""
         return [name for name, state in self.states().items() if state == "MASTER"]
 
+    @property
+    def configured(self) -> tuple[InstanceConfig, ...]:
+        raise NotImplementedError
+
+    def addresses(self) -> list[str]:
+        """Every virtual address it may hold."""
+        return [str(a.ip) for i in self.configured for a in i.virtual_ipaddress]
+
+    def held(self) -> list[str]:
+        """The virtual addresses of the instances it is master of: what it says it holds now."""
+        masters = set(self.masters())
+        return [str(a.ip) for i in self.configured if i.name in masters for a in i.virtual_ipaddress]
+
     def advertiser(self) -> Daemon:
         """What sends the adverts, to freeze or kill (keepalived: its VRRP child)."""
         return self
@@ -70,6 +83,10 @@ class HalabVrrp(VrrpDaemon):
         super().__init__(lab, host, tag)
         self.instances = (instances,) if isinstance(instances, InstanceConfig) else instances
         self.realtime_priority = realtime_priority
+
+    @property
+    def configured(self) -> tuple[InstanceConfig, ...]:
+        return self.instances
 
     @property
     def event_log(self) -> Path:
@@ -119,6 +136,10 @@ class Keepalived(VrrpDaemon):
         super().__init__(lab, host)
         self.inst = inst
         self.realtime_priority = realtime_priority
+
+    @property
+    def configured(self) -> tuple[InstanceConfig, ...]:
+        return (self.inst,)
 
     def pid_file(self, kind: str) -> Path:
         return self.base.with_suffix(f".{kind}.pid")

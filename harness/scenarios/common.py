@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 import typing
@@ -105,7 +106,11 @@ def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], 
                     sync=sync, load=load, adverts=adverts)
     write_json(rec)
     plot_timeline(rec)
-    runpage.write(run_dir)
+    try:
+        runpage.write(run_dir)
+    except Exception as exc:  # the run itself is complete in result.json: a page's bug must not lose it
+        print(f"halab: report.html was not written ({type(exc).__name__}: {exc}); `halab report {run_dir}` "
+              "retries it.", file=sys.stderr)
     return rec
 
 

@@ -46,14 +46,18 @@ def create(source: LabSource, token: str, allow_faults: bool, hosts: list[str]) 
         return HTMLResponse(html.replace("__ALLOW_FAULTS__", "true" if allow_faults else "false"),
                             headers={"Cache-Control": "no-store", "Content-Security-Policy":
                                      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                                     "connect-src 'self'; img-src 'self' data:"})
+                                     "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                                     "X-Content-Type-Options": "nosniff"})
 
     async def stream(_request: Request) -> Response:
-        queue = source.hub.subscribe()
-        if queue is None:
+        if source.hub.full():
             return JSONResponse({"error": "too many pages are open"}, status_code=503)
 
         async def messages() -> AsyncIterator[str]:
+            # Subscribed once the response starts: a page gone before that leaves nothing behind.
+            queue = source.hub.subscribe()
+            if queue is None:
+                return
             try:
                 for message in source.snapshot():
                     yield _sse(message)
@@ -80,7 +84,7 @@ def create(source: LabSource, token: str, allow_faults: bool, hosts: list[str]) 
     async def fault(request: Request) -> Response:
         if not allow_faults:
             return JSONResponse({"rc": 2, "out": "This view was started without --allow-faults."}, status_code=403)
-        if not hmac.compare_digest(request.headers.get(TOKEN_HEADER, ""), token):
+        if not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
             return JSONResponse({"rc": 2, "out": "Missing or wrong token."}, status_code=403)
         body = b""
         async for chunk in request.stream():

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import errno
 import ipaddress
-import os
 import secrets
 import socket
 import subprocess
@@ -24,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ha.statusfile import state_root
+from ha.statusfile import state_root, write_atomically
 from harness import preflight
 from harness.errors import HalabError
 from harness.labinfo import NO_LAB, running
@@ -33,7 +32,6 @@ DEFAULT_ADDRESS, DEFAULT_PORT = "127.0.0.1", 8000
 #: Where the URL (with its token) is left for `halab up --web --detach` to show: root-only.
 URL_FILE = "web-url"
 START_TIMEOUT_S, STOP_TIMEOUT_S = 15.0, 5.0
-
 
 
 def add_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -75,7 +73,7 @@ class View:
     def __init__(self, sock: socket.socket, allow_faults: bool, log: Path) -> None:
         command = [sys.executable, "-m", "harness.cli", "web", "--fd", str(sock.fileno()),
                    *(["--allow-faults"] if allow_faults else [])]
-        (state_root() / URL_FILE).unlink(missing_ok=True)
+        forget_url()
         with log.open("ab") as out:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                             pass_fds=(sock.fileno(),), start_new_session=True)
@@ -98,6 +96,7 @@ class View:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        forget_url()
 
 
 def bind(address: str, port: int, port_option: str) -> socket.socket:
@@ -143,8 +142,7 @@ def serve(descriptor: dict, sock: socket.socket, allow_faults: bool, announce: b
         print(f"live view stopped: {server.run(descriptor, sock, token, allow_faults)}", flush=True)
     finally:
         sock.close()
-        with contextlib.suppress(OSError):
-            (state_root() / URL_FILE).unlink()
+        forget_url()
 
 
 def wait_for_url(deadline: float, exited=lambda: None) -> str:
@@ -157,9 +155,11 @@ def wait_for_url(deadline: float, exited=lambda: None) -> str:
     raise HalabError("The live view did not start.", "See web.log in the lab's run directory.")
 
 
+def forget_url() -> None:
+    with contextlib.suppress(OSError):
+        (state_root() / URL_FILE).unlink()
+
+
 def _leave_url(link: str) -> None:
-    path = state_root() / URL_FILE
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(link + "\n")
+    """Whole or not at all (a reader never sees half a URL); mkstemp makes it 0600."""
+    write_atomically(state_root() / URL_FILE, link + "\n")

@@ -94,17 +94,24 @@ class Strip:
         """What changed since the last frame, and the counters as they stand at `now` (monotonic)."""
         while self.marks and self.marks[0][0] < now - self.window_s:
             self.marks.popleft()
+        frame = {**self.counters(now), "marks": [[round(t, 4), s] for t, s in self.new]}
+        self.new = []
+        return frame
+
+    def replay(self, now: float) -> dict:
+        """Everything on the strip, for a page that opens now (the frames of the others go on)."""
+        return {**self.counters(now), "marks": [[round(t, 4), s] for t, s in self.marks], "replay": True}
+
+    def counters(self, now: float) -> dict:
         # A request's fate is known within its timeout (1 s): rates count the second before that.
         recent = Counter(s for t, s in self.marks if now - 1.0 - RATE_WINDOW_S <= t < now - 1.0 and s is not None)
         answered = sum(recent.values())
         silent = None if self.last_answer is None else now - self.last_answer
-        frame = {"now": now, "marks": [[round(t, 4), s] for t, s in self.new], "lost": self.lost,
-                 "answered": dict(self.answered), "rates": {s: n / RATE_WINDOW_S for s, n in recent.items()},
-                 "shares": {s: n / answered for s, n in recent.items()},
-                 "outage_s": silent if silent is not None and silent > self.quiet_s else None,
-                 "last_outage_s": self.last_outage_s}
-        self.new = []
-        return frame
+        return {"now": now, "lost": self.lost, "answered": dict(self.answered),
+                "rates": {s: n / RATE_WINDOW_S for s, n in recent.items()},
+                "shares": {s: n / answered for s, n in recent.items()},
+                "outage_s": silent if silent is not None and silent > self.quiet_s else None,
+                "last_outage_s": self.last_outage_s}
 
 
 def event_line(line: str, host: str) -> dict | None:

@@ -12,17 +12,20 @@ const $ = (id) => document.getElementById(id);
 
 // What the page knows; window.halab lets a test (or a curious student) look at it.
 const state = {
-  status: null, claims: new Set(), colours: {}, buckets: new Map(), frameNow: 0, frameAt: 0,
+  status: null, claims: new Set(), colours: new Map(), buckets: new Map(), frameNow: 0, frameAt: 0,
   answering: null, latencies: [], messages: 0, controls: null, picture: null, servers: null, serversAt: 0,
 };
 window.halab = state;
 
 function colour(server) {
-  if (!(server in state.colours)) {
-    state.colours[server] = PALETTE[Object.keys(state.colours).length % PALETTE.length];
-  }
-  return state.colours[server];
+  if (!state.colours.has(server)) state.colours.set(server, PALETTE[state.colours.size % PALETTE.length]);
+  return state.colours.get(server);
 }
+
+// The token the fault buttons send: taken from the address (#token=...) and then removed from it,
+// so that it is not left on the projected screen or in the history.
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token") || "";
+if (location.hash) history.replaceState(null, "", location.pathname);
 
 function el(tag, attrs = {}, text = null, ns = null) {
   const e = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
@@ -77,17 +80,25 @@ function drawPicture(s) {
 function drawVip() {
   const svg = $("picture");
   svg.querySelectorAll(".vip").forEach((v) => v.remove());
+  if (!state.status) return;
+  // The probe's VIP (moved at once by the agents' events), and every other address an agent holds.
+  const badges = [...state.claims].map((h) => [h, "VIP"]);
+  for (const [address, hosts] of Object.entries(state.status.vips)) {
+    if (address !== state.status.vip.address) badges.push(...hosts.map((h) => [h, address]));
+  }
   const holders = [...state.claims].sort();
   $("vip-holder").textContent = holders.length ? holders.join(" and ") :
     (state.status && state.status.vip.balancer ? `the ${state.status.vip.balancer} balancer` : "nobody");
   $("vip-holder").dataset.count = holders.length;
-  if (!state.status) return;
-  for (const h of holders) {
+  const stacked = {};
+  for (const [h, label] of badges) {
     const p = state.status.layout[h];
     if (!p) continue;
-    const g = el("g", {class: "vip", "data-holder": h}, null, SVG_NS);
-    g.append(el("rect", {x: p[0] + 22, y: p[1] - 34, width: 44, height: 22, rx: 4}, null, SVG_NS));
-    g.append(el("text", {x: p[0] + 44, y: p[1] - 23}, "VIP", SVG_NS));
+    const dy = 24 * (stacked[h] = (stacked[h] || 0) + 1) - 24;
+    const width = 12 + 8 * label.length;
+    const g = el("g", {class: "vip", "data-holder": h, "data-address": label}, null, SVG_NS);
+    g.append(el("rect", {x: p[0] + 22, y: p[1] - 34 - dy, width, height: 22, rx: 4}, null, SVG_NS));
+    g.append(el("text", {x: p[0] + 22 + width / 2, y: p[1] - 23 - dy}, label, SVG_NS));
     svg.append(g);
   }
 }
@@ -134,12 +145,11 @@ function drawControls(s) {
 }
 
 async function sendFault(argv) {
-  const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
   const answer = $("control-answer");
   answer.textContent = `${argv.join(" ")} …`;
   try {
     const r = await fetch("/fault", {method: "POST", headers: {"Content-Type": "application/json",
-                                     "X-Halab-Token": token}, body: JSON.stringify({argv})});
+                                     "X-Halab-Token": TOKEN}, body: JSON.stringify({argv})});
     const body = await r.json();
     answer.textContent = `${argv.join(" ")}: ${body.out}`;
     answer.dataset.rc = body.rc;
@@ -150,7 +160,7 @@ async function sendFault(argv) {
 
 // --- events: the feed, and the VIP's holder as soon as an agent says so ----------------
 
-const CLAIMS = {"halab-vrrp": "MASTER", keepalived: "MASTER", "halab-heartbeat": "ACTIVE"};
+const CLAIMS = new Map([["halab-vrrp", "MASTER"], ["keepalived", "MASTER"], ["halab-heartbeat", "ACTIVE"]]);
 
 function onEvent(e) {
   const li = el("li", {"data-source": e.source, "data-to": e.to});
@@ -161,9 +171,10 @@ function onEvent(e) {
   const list = $("events");
   list.prepend(li);
   while (list.children.length > MAX_EVENTS) list.lastChild.remove();
-  const claim = CLAIMS[e.source];
+  const claim = CLAIMS.get(e.source);
   const aboutNode = e.source !== "halab-heartbeat" || e.subject === e.host;
-  if (claim && aboutNode && !e.replay) {
+  const candidate = state.status && state.status.vip.candidates.includes(e.host);
+  if (claim && aboutNode && candidate && !e.replay) {
     if (e.to === claim) state.claims.add(e.host); else state.claims.delete(e.host);
     drawVip();
   }
@@ -247,6 +258,12 @@ function drawStrip() {
   }
 }
 
+// A (re)connection: what follows replays the lab's recent past, so the page starts over.
+function onHello() {
+  $("events").replaceChildren();
+  state.buckets.clear();
+}
+
 // --- the stream -------------------------------------------------------------------------
 
 function connect() {
@@ -257,7 +274,8 @@ function connect() {
   source.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     state.messages += 1;
-    if (msg.type === "status") onStatus(msg);
+    if (msg.type === "hello") onHello();
+    else if (msg.type === "status") onStatus(msg);
     else if (msg.type === "event") onEvent(msg);
     else if (msg.type === "probe") onProbe(msg);
     else if (msg.type === "gone") {

@@ -7,6 +7,8 @@ import asyncio
 import ipaddress
 import signal
 import socket
+import sys
+import traceback
 
 import uvicorn
 
@@ -36,7 +38,8 @@ def run(descriptor: dict, sock: socket.socket, token: str, allow_faults: bool) -
     """Serve until the end; why it ended."""
     host = sock.getsockname()[0]
     # The names a browser may use for us; any, when we listen on every address (the token still guards faults).
-    allowed = ["*"] if ipaddress.ip_address(host).is_unspecified else sorted({host, "localhost", "127.0.0.1"})
+    allowed = (["*"] if ipaddress.ip_address(host).is_unspecified else
+               sorted({host, f"[{host}]", "localhost", "127.0.0.1"}))
 
     async def serve() -> str:
         source = LabSource(descriptor)
@@ -47,12 +50,14 @@ def run(descriptor: dict, sock: socket.socket, token: str, allow_faults: bool) -
         follow = asyncio.create_task(source.run())
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         gone = asyncio.create_task(source.gone.wait())
-        await asyncio.wait({serving, gone}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({serving, gone, follow}, return_when=asyncio.FIRST_COMPLETED)
         await asyncio.sleep(FLUSH_S)  # the pages hear why
         server.should_exit = True
         await serving
         for task in (follow, gone):
             task.cancel()
+        if follow.done() and not follow.cancelled() and follow.exception() is not None:
+            traceback.print_exception(follow.exception(), file=sys.stderr)
         return source.why or "stopped"
 
     # uvicorn raises a signal it caught again once it is done; it must not end us before the clean-up.

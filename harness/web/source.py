@@ -13,15 +13,16 @@ from pathlib import Path
 
 from harness import control, verbs
 from harness.errors import HalabError
+from harness.labinfo import running
 from harness.web import topology
 from harness.web.feed import Strip, Tail, event_line, probe_line
 
-TICK_S = 0.05
-STATUS_EVERY = 10            # ticks: a status twice a second
+TICK_S = 0.05                # the files are read twenty times a second
+STATUS_EVERY_S = 0.5         # the status twice a second
 RECENT_EVENTS = 200          # what a page that opens now is shown of the feed
 MAX_PAGES = 16               # open pages at once; more are refused
 QUEUE = 400                  # messages waiting for one page; a page this far behind is dropped
-STATUS_TIMEOUT_S = 10.0
+STATUS_TIMEOUT_S = 5.0
 FAULT_TIMEOUT_S = 60.0
 
 
@@ -31,8 +32,11 @@ class Hub:
     def __init__(self) -> None:
         self.queues: set[asyncio.Queue] = set()
 
+    def full(self) -> bool:
+        return len(self.queues) >= MAX_PAGES
+
     def subscribe(self) -> asyncio.Queue | None:
-        if len(self.queues) >= MAX_PAGES:
+        if self.full():
             return None
         q: asyncio.Queue = asyncio.Queue(QUEUE)
         self.queues.add(q)
@@ -70,28 +74,36 @@ class LabSource:
     # --- what a page gets when it opens ---------------------------------------------------
 
     def snapshot(self) -> list[dict]:
-        out = [{"type": "status", **self.status}] if self.status else []
+        """The page starts over ("hello"), then gets the status, the recent events and the strip."""
+        out: list[dict] = [{"type": "hello"}]
+        out += [{"type": "status", **self.status}] if self.status else []
         out += [{"type": "event", **e, "replay": True} for e in self.events]
         if self.strip is not None:
-            out.append({"type": "probe", **self.strip.frame(time.monotonic()), "replay": True,
-                        "marks": [[round(t, 4), s] for t, s in self.strip.marks]})
+            out.append({"type": "probe", **self.strip.replay(time.monotonic())})
         return out
 
     # --- following the lab --------------------------------------------------------------
 
     async def run(self) -> None:
-        """Until the lab stops answering: then `gone` is set (the server stops with it)."""
-        tick = 0
+        """Until the lab is gone (then `gone` is set, and the server stops with it). A lab busy
+        with a long verb answers its status late: the files are followed meanwhile."""
         try:
-            while True:
-                if tick % STATUS_EVERY == 0:
-                    await self._poll_status()
+            await self._poll_status(start_probe=True)
+            poll = asyncio.create_task(self._poll_forever())
+            while not self.gone.is_set():
                 self._read_events()
                 self._read_probe()
-                tick += 1
-                await asyncio.sleep(TICK_S)
-        except HalabError:
-            self.close("the lab is down")
+                await asyncio.wait({poll}, timeout=TICK_S)
+                if poll.done():
+                    poll.result()  # its error, if it failed
+        except Exception as exc:  # a bug of ours: the pages say so, and the view ends instead of freezing
+            self.close(f"the live view failed ({type(exc).__name__}: {exc}); see its output")
+            raise
+
+    async def _poll_forever(self) -> None:
+        while not self.gone.is_set():
+            await asyncio.sleep(STATUS_EVERY_S)
+            await self._poll_status()
 
     def close(self, why: str) -> None:
         """Tell every page why the view ends; their streams end with it."""
@@ -100,13 +112,21 @@ class LabSource:
             self.gone.set()
             self.hub.publish({"type": "gone", "why": why})
 
-    async def _poll_status(self) -> None:
-        rc, out = await asyncio.to_thread(control.request, self.socket, ["status", "--json"], STATUS_TIMEOUT_S)
+    async def _poll_status(self, start_probe: bool = False) -> None:
+        """The lab's status, to every page; `start_probe`: the strip needs the probe, as `watch` does."""
+        try:
+            rc, out = await asyncio.to_thread(control.request, self.socket, ["status", "--json"], STATUS_TIMEOUT_S)
+            if rc == 0 and start_probe and not json.loads(out)["probe"]["running"]:
+                await asyncio.to_thread(control.request, self.socket, ["probe", "start"], STATUS_TIMEOUT_S)
+                rc, out = await asyncio.to_thread(control.request, self.socket, ["status", "--json"],
+                                                  STATUS_TIMEOUT_S)
+        except (HalabError, OSError):
+            if running() is None:
+                self.close("the lab is down")
+            return  # busy: the next poll will tell
         if rc != 0:
             return
         status = json.loads(out)
-        if not status["probe"]["running"]:  # the strip needs the probe, as `watch` does
-            await asyncio.to_thread(control.request, self.socket, ["probe", "start"], STATUS_TIMEOUT_S)
         links = [(link["a"], link["b"]) for link in status["links"]]
         status["layout"] = topology.layout(status["hosts"], links)
         self.status = status
@@ -135,14 +155,18 @@ class LabSource:
     # --- changing it --------------------------------------------------------------------
 
     async def fault(self, argv: list[str]) -> tuple[int, str]:
-        """A fault verb from the page, checked as the prompt checks it, then sent to the lab."""
-        if not argv or argv[0] != "fault":
-            return 2, "Only `fault ...` verbs may be sent from the page."
+        """A fault from the page, checked as the prompt checks it, then sent to the lab. Only the
+        quick kinds: a long flap would hold the lab's control socket (and the page) for minutes."""
+        if argv[:1] != ["fault"] or argv[1:2] == ["flap"]:
+            return 2, "Only `fault ...` verbs (but flap) may be sent from the page."
         try:
             verbs.parser().parse_args(argv)
         except (verbs.VerbError, verbs.VerbHelp) as exc:
             return 2, str(exc).strip()
-        return await self._send(argv)
+        try:
+            return await self._send(argv)
+        except HalabError as exc:
+            return 2, f"{exc.problem} {exc.fix}"
 
     async def _send(self, argv: list[str]) -> tuple[int, str]:
         return await asyncio.to_thread(control.request, self.socket, argv, FAULT_TIMEOUT_S)

@@ -134,6 +134,10 @@ def test_every_topology_goes_up_detached_takes_a_fault_and_leaves_nothing(topolo
     assert halab("exec", host, "--", "sh", "-c", "exit 3").returncode == 3
     before = json.loads(halab("status", "--json").stdout)
     assert all(a["running"] for a in before["agents"]), before
+    # What the live view shows as the VIP's holder (the agents' own word, cheap) is what the hosts have
+    assert before["vip"]["claimed_by"] == _vip("holders"), (before["vips"], halab("vip").stdout)
+    if topology == "three-tier":  # the database tier's address too, held by the active node
+        assert before["vips"]["10.0.1.100"] == ["db1"], before["vips"]
     done = halab(*fault)
     assert done.returncode == 0, done.stderr
     assert wait_until(took_effect, timeout=20, interval=0.3), halab("status").stdout + halab("vip").stdout

@@ -37,11 +37,13 @@ def result(outage=3.5, events=None, options=None, requests=40, scenario="active-
 def test_the_explanation_names_the_window_the_takeover_and_the_outage():
     words = runpage.explain(result())
     assert words[0] == "The fault: cut-link server1-s1 at 0 s; the pace is set by halab VRRP, advert_int 1 s."
-    assert "due 2.61 to 3.61 s after the fault: Master_Down_Interval 3 x 1 s + skew 0.61 s" in words[1]
+    assert "due 2.61 to 3.61 s after the fault, counted from the last advert" in words[1]
     assert words[2] == ('server2 took over at 3.490 s (halab-vrrp VI_1: BACKUP -> MASTER, because '
                         '"master down timer expired").')
     assert words[3].startswith("The client saw an outage of 3500 ms, from 0.000 to 3.500 s: 14 of 40")
-    assert "10 ms after server2 logged its takeover" in words[4]
+    assert words[4] == ("So the outage, 3500 ms, is +0 ms from the last answered request to the fault +3490 ms from "
+                        "the fault to the takeover +10 ms from the takeover to the first request answered after the "
+                        "outage.")
 
 
 def test_an_event_before_the_fault_is_no_takeover_and_a_run_that_never_recovers_says_so():
@@ -55,7 +57,7 @@ def test_a_balancer_run_names_its_first_reaction():
                "old": "up", "state": "down", "reason": "check failed"}]
     words = runpage.explain(result(outage=0.03, events=events, options={"check_interval": 0.1, "fall": 3,
                                                                         "fault": "process-kill", "lb": "sdn"}))
-    assert "due 0.20 to 0.30 s after the fault: 3 failed checks, every 0.1 s" in words[1]
+    assert words[1].endswith("after the fault: 3 failed checks, every 0.1 s.")
     assert words[2] == ('The first agent to react, at 0.240 s: halab-controller probe 10.0.0.2:7000: up -> down, '
                         'because "check failed".')
 
@@ -117,3 +119,91 @@ def test_without_adverts_or_with_a_master_that_said_goodbye_there_is_no_timer_to
     r["adverts"] = [{"at": T0 - 0.5, "host": "server1"}]
     r["options"]["fault"] = "agent-term"  # priority 0: the backup does not wait out its timer
     assert not any(w.startswith("Here the last advert") for w in runpage.explain(r))
+
+
+def test_each_kind_of_pace_is_counted_from_its_own_start():
+    def since(options):
+        return runpage.explain(result(options=options))[1]
+
+    assert since({"advert_int": 1.0, "fault": "link-cut"}).endswith(
+        "counted from the last advert the backup heard, which left up to one advert_int before the fault: "
+        "Master_Down_Interval 3 x 1 s + skew 0.61 s = 3.61 s.")
+    assert since({"interval": 0.1, "detector": "deadtime", "fault": "node-crash"}) == (
+        "By the protocol the takeover is due 0.20 to 0.30 s after the fault, counted from the last beat heard, up to "
+        "one interval before the fault: deadtime (3 x 0.1 s) without a heartbeat; fencing the peer comes after.")
+    assert since({"check_interval": 0.5, "fall": 2, "fault": "process-kill"}) == (
+        "By the protocol the takeover is due 0.50 to 1.00 s after the fault, counted from the first failed check, up "
+        "to one interval after the fault: 2 failed checks, every 0.5 s.")
+
+
+def test_an_event_at_the_fault_itself_counts_and_an_answer_before_the_logged_takeover_says_before():
+    events = [{"at": T0, "host": "node2", "source": "halab-heartbeat", "subject": "node2", "old": None,
+               "state": "ACTIVE", "reason": "node1 fenced"}]
+    words = runpage.explain(result(outage=0.3, events=events, options={"interval": 0.1}))
+    assert words[1] == 'node2 took over at 0.000 s (halab-heartbeat node2: - -> ACTIVE, because "node1 fenced").'
+    assert words[3] == ("So the outage, 300 ms, is +0 ms from the last answered request to the fault +0 ms from the "
+                        "fault to the takeover +300 ms from the takeover to the first request answered after the "
+                        "outage.")
+    events[0]["at"] = T0 + 0.31
+    assert runpage.explain(result(outage=0.3, events=events))[-1].endswith(
+        "+310 ms from the fault to the takeover -10 ms from the takeover to the first request answered after the "
+        "outage: it had left before the takeover was logged.")
+
+
+@pytest.mark.parametrize(("first", "last", "ticks"), [
+    (-2.0, 8.0, [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8]),
+    (-0.1, 0.3, [-0.1, -0.05, 0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]),
+    (-0.02, 0.07, [-0.02, -0.01, 0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07]),
+    (-3.0, 12.0, [-2, 0, 2, 4, 6, 8, 10, 12]),
+    (0.0, 0.9, [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]),
+    (0.0, 5.5, [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5]),
+    (-10, 50, [-10, -5, 0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]),
+    (0, 100, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]),
+    (0, 300, [0, 30, 60, 90, 120, 150, 180, 210, 240, 270, 300]),
+    (0, 700, [0, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 660]),
+    (0, 3000, [0, 300, 600, 900, 1200, 1500, 1800, 2100, 2400, 2700, 3000])])
+def test_the_time_axis_has_at_most_a_dozen_round_ticks_within_the_run(first, last, ticks):
+    assert runpage._ticks(first, last) == pytest.approx(ticks)
+
+
+def test_the_page_has_the_result_the_events_the_parameters_and_the_extra_sections():
+    r = result()
+    r["sync"] = {"method": "tar", "writes": {"p50": 0.5, "p99": 1.2}, "lags": list(range(20))}
+    page = runpage.render(r)
+    for row in ("<th>outage</th><td>3500 ms</td>", "<th>requests unanswered</th><td>14 of 40</td>",
+                "<th>served by</th><td>server1 -&gt; server2</td>",
+                "<th>first good reply after the fault</th><td>3500 ms",
+                "<th>advert_int</th><td>1</td>", "<th>halab</th><td>0.1.0</td>", "<h2>sync</h2>",
+                "<th>writes.p50</th><td>0.5</td>", "<th>method</th><td>tar</td>", "fault at 2026-11-28T01:00:00Z",
+                '<td class="n">+3.490 s</td><td>server2</td><td>halab-vrrp</td><td>VI_1</td>'
+                "<td>BACKUP &rarr; MASTER</td><td>master down timer expired</td>"):
+        assert row in page, row
+    assert "lags" not in page  # a long list stays in result.json
+    assert "<h2>database</h2>" not in page
+    assert runpage.render(result(events=[])).count("No agent logged a change of state.") == 1
+
+
+def test_the_timeline_names_its_rows_bands_and_axis():
+    svg = runpage.timeline_svg(result())
+    for part in (">no reply</text>", ">server1</text>", ">server2</text>", "<title>outage 3500 ms</title>",
+                 "<title>takeover due: Master_Down_Interval 3 x 1 s + skew 0.61 s = 3.61 s</title>",
+                 "<title>the fault</title>", ">0 s</text>", ">7 s</text>",
+                 "<title>+3.490 s server2 VI_1: BACKUP -&gt; MASTER (master down timer expired)</title>"):
+        assert part in svg, part
+    assert runpage.timeline_svg({**result(), "timeline": []}) == "<p>No requests were recorded.</p>"
+    # rows from the bottom: "no reply" lowest, then each server
+    labels = re.findall(r'<text x="\d+" y="([\d.]+)" text-anchor="end">(\w[\w ]*)</text>', svg)
+    ys = {name: float(y) for y, name in labels}
+    assert ys["no reply"] > ys["server1"] > ys["server2"]
+
+
+def test_the_runs_page_sorts_runs_by_number_and_draws_a_dot_per_recovered_run(tmp_path):
+    for i in (1, 2, 10):
+        (tmp_path / f"run-{i}").mkdir()
+        (tmp_path / f"run-{i}" / "result.json").write_text(json.dumps(result(outage=i / 10)))
+    page = runpage.write(tmp_path).read_text()
+    assert re.findall(r'href="(run-\d+)/report.html"', page) == ["run-1", "run-2", "run-10"]
+    assert "<title>active-standby: 3 runs of cut-link server1-s1</title>" in page
+    assert page.count("<circle") == 3 and "<title>run-10: 1000 ms</title>" in page
+    assert "<title>median 200 ms</title>" in page and "median 200 ms, from 100 ms to 1000 ms; 0 run(s)" in page
+    assert '<td class="n">100 ms</td><td class="n">' in page

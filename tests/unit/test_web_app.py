@@ -6,6 +6,7 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
+from harness.errors import HalabError
 from harness.web import app
 from harness.web.source import MAX_PAGES, LabSource
 
@@ -52,10 +53,11 @@ def test_a_fault_with_the_token_reaches_the_lab():
     assert source.sent == [["fault", "link-cut", "server1"]]
 
 
-@pytest.mark.parametrize("token", [None, "wrong", TOKEN + "x", ""])
+@pytest.mark.parametrize("token", [None, "wrong", TOKEN + "x", "", "s3cret-tökén"])
 def test_a_fault_without_the_right_token_is_refused_and_changes_nothing(token):
     source, c = client()
-    r = post(c, ["fault", "link-cut", "server1"], token=token)
+    r = c.post("/fault", content=json.dumps({"argv": ["fault", "link-cut", "server1"]}),
+               headers={"X-Halab-Token": token.encode()} if token else {})
     assert r.status_code == 403 and "token" in r.json()["out"]
     assert source.sent == []
 
@@ -68,6 +70,7 @@ def test_without_allow_faults_even_the_token_does_not_help():
 
 @pytest.mark.parametrize(("argv", "said"), [(["down"], "Only `fault"), (["exec", "server1"], "Only `fault"),
                                             (["fault", "explode", "server1"], "invalid choice"),
+                                            (["fault", "flap", "server1", "--count", "100000"], "but flap"),
                                             (["fault"], "fault"), ([], "Only `fault")])
 def test_only_well_formed_fault_verbs_are_sent(argv, said):
     source, c = client()
@@ -102,8 +105,8 @@ def test_the_stream_starts_with_what_is_known_and_ends_when_the_lab_is_gone():
     with c.stream("GET", "/stream") as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         messages = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
-    assert [m["type"] for m in messages] == ["status", "event", "gone"]
-    assert messages[1]["replay"] is True and messages[0]["vip"]["claimed_by"] == ["server1"]
+    assert [m["type"] for m in messages] == ["hello", "status", "event", "gone"]  # hello: the page starts over
+    assert messages[2]["replay"] is True and messages[1]["vip"]["claimed_by"] == ["server1"]
     assert source.hub.queues == set()  # the page's queue went with it
 
 
@@ -113,3 +116,20 @@ def test_a_page_too_many_is_refused():
         assert source.hub.subscribe() is not None
     _, c = client(source=source)
     assert c.get("/stream").status_code == 503
+
+
+def test_a_lab_that_does_not_answer_is_an_answer_not_an_error():
+    class Silent(Recording):
+        async def _send(self, argv):
+            raise HalabError("The lab did not answer within 60 s.", "See `halab ls`.")
+
+    _, c = client(source=Silent())
+    r = post(c, ["fault", "crash", "server1"])
+    assert r.status_code == 400 and r.json()["out"] == "The lab did not answer within 60 s. See `halab ls`."
+
+
+def test_the_page_may_not_be_framed_or_sniffed():
+    _, c = client()
+    r = c.get("/")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"

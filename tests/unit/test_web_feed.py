@@ -86,3 +86,12 @@ def test_event_records_as_the_page_shows_them():
     keepalived = {"wall": 1.5, "source": "keepalived", "subject": "VI_1", "to": "MASTER", "reason": "notify"}
     assert event_line(json.dumps(keepalived), "server1")["from"] is None
     assert event_line("not json", "h") is None and event_line('{"wall": 1}', "h") is None
+
+
+def test_a_page_that_opens_gets_the_whole_strip_and_the_others_lose_no_mark():
+    strip = Strip(rate=10)
+    strip.add(1.0, "server1")
+    strip.add(1.1, None)
+    replay = strip.replay(1.2)
+    assert replay["replay"] is True and replay["marks"] == [[1.0, "server1"], [1.1, None]] and replay["lost"] == 1
+    assert strip.frame(1.2)["marks"] == [[1.0, "server1"], [1.1, None]]  # still new for the pages already open
