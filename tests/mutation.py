@@ -66,7 +66,7 @@ MODULES: dict[str, Target] = {
     "harness/compare/table.py": Target(_own("test_compare"), CONFIG),
     "harness/web/feed.py": Target(_own("test_web_feed"), CONFIG),
     "harness/web/topology.py": Target(_own("test_web_topology"), CONFIG),
-    "harness/runpage.py": Target(_own("test_runpage"), CONFIG),
+    "harness/explain.py": Target(_own("test_explain"), CONFIG),
 }
 
 

@@ -1,4 +1,4 @@
-"""report.html from result.json: the explanation in words, the SVG timeline, the runs' page, bad input."""
+"""report.html from result.json: the SVG timeline, the page, the runs' page, bad input."""
 
 import json
 import re
@@ -7,59 +7,7 @@ import pytest
 
 from harness import runpage
 from harness.errors import HalabError
-
-T0 = 1000.0
-
-
-def result(outage=3.5, events=None, options=None, requests=40, scenario="active-standby"):
-    """A small result.json: requests every 0.25 s from -2 s, unanswered during the outage."""
-    timeline = []
-    for i in range(requests):
-        sent = T0 - 2 + i * 0.25
-        lost = sent >= T0 if outage is None else T0 <= sent < T0 + outage
-        server = None if lost else ("server1" if sent < T0 else "server2")
-        timeline.append({"seq": i, "sent": sent, "replied": None if lost else sent + 0.001, "server": server,
-                         "error": "timeout" if lost else None})
-    return {"scenario": scenario, "options": options or {"advert_int": 1.0, "fault": "link-cut", "agent": "halab"},
-            "fault": {"kind": "cut-link", "target": "server1-s1", "at": T0},
-            "outcome": {"outage": outage, "outage_start": T0 if outage is not None else None,
-                        "first_good_after": outage, "lost": sum(r["server"] is None for r in timeline),
-                        "requests": requests, "server_before": "server1",
-                        "server_after": "server2" if outage is not None else None, "last_failure_after": outage},
-            "agent_events": events if events is not None else [
-                {"at": T0 - 5, "host": "server1", "source": "halab-vrrp", "subject": "VI_1", "old": "BACKUP",
-                 "state": "MASTER", "reason": "priority 200 > 100"},
-                {"at": T0 + 3.49, "host": "server2", "source": "halab-vrrp", "subject": "VI_1", "old": "BACKUP",
-                 "state": "MASTER", "reason": "master down timer expired"}],
-            "timeline": timeline, "about": {"fault_utc": "2026-11-28T01:00:00Z", "versions": {"halab": "0.1.0"}}}
-
-
-def test_the_explanation_names_the_window_the_takeover_and_the_outage():
-    words = runpage.explain(result())
-    assert words[0] == "The fault: cut-link server1-s1 at 0 s; the pace is set by halab VRRP, advert_int 1 s."
-    assert "due 2.61 to 3.61 s after the fault, counted from the last advert" in words[1]
-    assert words[2] == ('server2 took over at 3.490 s (halab-vrrp VI_1: BACKUP -> MASTER, because '
-                        '"master down timer expired").')
-    assert words[3].startswith("The client saw an outage of 3500 ms, from 0.000 to 3.500 s: 14 of 40")
-    assert words[4] == ("So the outage, 3500 ms, is +0 ms from the last answered request to the fault +3490 ms from "
-                        "the fault to the takeover +10 ms from the takeover to the first request answered after the "
-                        "outage.")
-
-
-def test_an_event_before_the_fault_is_no_takeover_and_a_run_that_never_recovers_says_so():
-    words = runpage.explain(result(outage=None, events=result()["agent_events"][:1]))
-    assert not any("took over" in w for w in words)
-    assert words[-1] == "The client was never served again after the fault (32 of 40 requests unanswered)."
-
-
-def test_a_balancer_run_names_its_first_reaction():
-    events = [{"at": T0 + 0.24, "host": "backend2", "source": "halab-controller", "subject": "probe 10.0.0.2:7000",
-               "old": "up", "state": "down", "reason": "check failed"}]
-    words = runpage.explain(result(outage=0.03, events=events, options={"check_interval": 0.1, "fall": 3,
-                                                                        "fault": "process-kill", "lb": "sdn"}))
-    assert words[1].endswith("after the fault: 3 failed checks, every 0.1 s.")
-    assert words[2] == ('The first agent to react, at 0.240 s: halab-controller probe 10.0.0.2:7000: up -> down, '
-                        'because "check failed".')
+from tests.unit.run_result import ADVERTS, result
 
 
 def test_the_page_is_self_contained_and_escapes_what_the_lab_wrote():
@@ -99,55 +47,13 @@ def test_bad_run_directories_are_one_clear_error(tmp_path, content, said):
     assert said in caught.value.problem and str(tmp_path) in caught.value.problem
 
 
-def test_the_adverts_place_the_backups_timer_and_show_as_ticks():
+def test_the_adverts_show_as_ticks_and_the_backups_timer_as_a_line():
     r = result()
-    # server1 advertised every second until 0.4 s before the cut; server2 started once master
-    r["adverts"] = [{"at": T0 - 2.4 + i, "host": "server1"} for i in range(3)] + [
-        {"at": T0 + 3.5 + i, "host": "server2"} for i in range(2)]
-    words = runpage.explain(r)
-    assert words[2] == ("Here the last advert from server1 reached the client at -0.400 s, so the backup's timer "
-                        "ran out at 3.209 s.")
+    r["adverts"] = ADVERTS
     svg = runpage.timeline_svg(r)
     assert svg.count("<title>advert from server1</title>") == 2  # the one 2.4 s before is off the timeline
     assert svg.count("<title>advert from server2</title>") == 2
     assert "Master_Down_Interval runs out, after the last advert it heard: 3.209 s" in svg
-
-
-def test_without_adverts_or_with_a_master_that_said_goodbye_there_is_no_timer_to_place():
-    r = result()
-    assert not any(w.startswith("Here the last advert") for w in runpage.explain(r))
-    r["adverts"] = [{"at": T0 - 0.5, "host": "server1"}]
-    r["options"]["fault"] = "agent-term"  # priority 0: the backup does not wait out its timer
-    assert not any(w.startswith("Here the last advert") for w in runpage.explain(r))
-
-
-def test_each_kind_of_pace_is_counted_from_its_own_start():
-    def since(options):
-        return runpage.explain(result(options=options))[1]
-
-    assert since({"advert_int": 1.0, "fault": "link-cut"}).endswith(
-        "counted from the last advert the backup heard, which left up to one advert_int before the fault: "
-        "Master_Down_Interval 3 x 1 s + skew 0.61 s = 3.61 s.")
-    assert since({"interval": 0.1, "detector": "deadtime", "fault": "node-crash"}) == (
-        "By the protocol the takeover is due 0.20 to 0.30 s after the fault, counted from the last beat heard, up to "
-        "one interval before the fault: deadtime (3 x 0.1 s) without a heartbeat; fencing the peer comes after.")
-    assert since({"check_interval": 0.5, "fall": 2, "fault": "process-kill"}) == (
-        "By the protocol the takeover is due 0.50 to 1.00 s after the fault, counted from the first failed check, up "
-        "to one interval after the fault: 2 failed checks, every 0.5 s.")
-
-
-def test_an_event_at_the_fault_itself_counts_and_an_answer_before_the_logged_takeover_says_before():
-    events = [{"at": T0, "host": "node2", "source": "halab-heartbeat", "subject": "node2", "old": None,
-               "state": "ACTIVE", "reason": "node1 fenced"}]
-    words = runpage.explain(result(outage=0.3, events=events, options={"interval": 0.1}))
-    assert words[1] == 'node2 took over at 0.000 s (halab-heartbeat node2: - -> ACTIVE, because "node1 fenced").'
-    assert words[3] == ("So the outage, 300 ms, is +0 ms from the last answered request to the fault +0 ms from the "
-                        "fault to the takeover +300 ms from the takeover to the first request answered after the "
-                        "outage.")
-    events[0]["at"] = T0 + 0.31
-    assert runpage.explain(result(outage=0.3, events=events))[-1].endswith(
-        "+310 ms from the fault to the takeover -10 ms from the takeover to the first request answered after the "
-        "outage: it had left before the takeover was logged.")
 
 
 @pytest.mark.parametrize(("first", "last", "ticks"), [
