@@ -477,8 +477,13 @@ def agent_status(d: Daemon) -> dict:
         row["state"] = "primary" if is_primary(d) else "standby or down"
     elif isinstance(d, Controller) and d.lb is not None:
         try:
-            pools = [f"{s['name']}: {sum(b['in_pool'] for b in s['backends'])}/{len(s['backends'])} in pool"
-                     for sw in lb.status(d.lab)["switches"][:1] for s in sw["services"]]  # type: ignore[arg-type]
+            hosts = {str(a.ip): h for h, addresses in d.lab.topo.addresses.items() for a in addresses}
+            pools = []
+            for service in lb.status(d.lab)["switches"][0]["services"]:  # type: ignore[arg-type]
+                out = [hosts.get(b["backend"].rsplit(":", 1)[0], b["backend"]) for b in service["backends"]
+                       if not b["in_pool"]]
+                pools.append(f"{service['name']}: {len(service['backends']) - len(out)}/{len(service['backends'])} "
+                             f"in pool" + (f" (out: {', '.join(out)})" if out else ""))
             row["state"] = "; ".join(pools)
         except Exception as exc:  # status must show, not fail
             row["state"] = f"no answer ({exc})"

@@ -107,7 +107,7 @@ FAULTS = {
     # topology: (fault, what shows that it took effect, a host to exec on)
     "active-standby": (["fault", "link-cut", "server1"], lambda: _vip("answers") == "server2", "server1"),
     "active-active": (["fault", "crash", "backend1"],
-                      lambda: "2/3 in pool" in json.dumps(json.loads(halab("status", "--json").stdout)),
+                      lambda: "probe: 2/3 in pool (out: backend1)" in halab("status", "--json").stdout,
                       "backend2"),
     "cluster": (["fault", "partition", "node1", "node2"], lambda: _vip("holders") == ["node2"], "node1"),
     "reference": (["fault", "crash", "lb1"], lambda: _vip("holders") == ["lb2"] and _vip("answers") in
