@@ -29,11 +29,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness import control
+from harness import livemeasure
 from harness.labinfo import control_socket
-from harness.measure import analyse, median
-from harness.probe import Request
-from harness.web.feed import probe_line
+from harness.measure import median
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,17 +39,8 @@ from tests.lab.browser import chromium  # noqa: E402  (the same browser as the t
 
 HALAB = [sys.executable, "-m", "harness.entry"]
 TICK = os.sysconf("SC_CLK_TCK")
+WATCH_S = 10.0
 console = Console(stderr=True, highlight=False)
-
-
-def ask(*argv: str) -> str:
-    rc, out = control.request(control_socket(), list(argv), timeout=60)
-    assert rc == 0, out
-    return out
-
-
-def status() -> dict:
-    return json.loads(ask("status", "--json"))
 
 
 def wait(predicate, timeout: float, what: str) -> None:
@@ -85,23 +74,6 @@ def _comm(proc: Path) -> str:
         return ""
 
 
-def one_cut(log: Path) -> float | None:
-    """Cut the master's link, wait for the takeover and the losses to be logged, measure, restore."""
-    offset = log.stat().st_size
-    at = time.monotonic()
-    ask("fault", "link-cut", "server1")
-    wait(lambda: status()["vip"]["claimed_by"] == ["server2"], 15, "the takeover")
-    time.sleep(1.5)  # the probe gives each request 1 s: every loss is in the log now
-    with log.open() as f:
-        f.seek(offset)
-        parsed = [p for p in map(probe_line, f.read().splitlines()) if p is not None]
-    requests = [Request(i, sent, sent if server else None, server) for i, (sent, server) in enumerate(parsed)]
-    ask("fault", "restore")
-    wait(lambda: status()["vip"]["claimed_by"] == ["server1"], 15, "server1's return")
-    time.sleep(2.0)
-    return analyse(requests, at).outage
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="cuts with the view, and as many without")
@@ -119,16 +91,15 @@ def main() -> int:
     latencies: list[float] = []
     cpu: dict[str, float] = {}
     try:
-        ask("probe", "start")
-        log = Path(status()["probe"]["log"])
+        livemeasure.probe_log(control_socket())  # starts the probe
         for i in range(args.runs):
             for mode in (("with the view", "without") if i % 2 == 0 else ("without", "with the view")):
                 console.print(f"round {i + 1}/{args.runs}: {mode}")
                 if mode == "without":
-                    outages[mode].append(one_cut(log))
+                    outages[mode].append(livemeasure.outage(control_socket(), "link-cut server1", WATCH_S))
                     continue
                 with View() as view:
-                    outages[mode].append(one_cut(log))
+                    outages[mode].append(livemeasure.outage(control_socket(), "link-cut server1", WATCH_S))
                     latencies += [e["ms"] for e in view.driver.execute_script("return window.halab.latencies")
                                   if e["source"] in ("halab-vrrp", "halab")]
         with View() as view:

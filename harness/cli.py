@@ -19,6 +19,7 @@ from ha.heartbeat import fencing
 from harness import about, cleanup, daemons, labfile, ninescli, preflight, runpage, session, verbs
 from harness.compare import command as compare
 from harness.errors import HalabError
+from harness.lessons import command as lessons
 from harness.measure import median
 from harness.report import RunRecord, print_summary
 from harness.runstate import LabLock, RunState, leftover_states
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     ninescli.add_parser(sub)
     compare.add_parser(sub)
     webcommand.add_parser(sub)
+    lessons.add_parser(sub)
     _lab_commands(sub)
     return parser
 
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return compare.main(args)
         if args.command == "web":
             return webcommand.main(args)
+        if args.command == "lesson":
+            return lessons.main(args)
         if args.command in ("fence", "unfence"):
             return _fence(args.command, args.host)
         if args.command in LAB_COMMANDS:

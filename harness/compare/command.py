@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -16,19 +15,12 @@ from rich.table import Table
 
 from harness import about, nines, preflight
 from harness.compare import page, plan, runner
-from harness.compare.table import LANGS, TEXT, rows
+from harness.compare.table import TEXT, rows
 from harness.errors import HalabError
+from harness.lang import LANGS, default_lang
 from harness.loadcurve import check_loads
 
 MAX_RUNS = 10
-
-
-def default_lang() -> str:
-    """Korean where the locale says so, English elsewhere."""
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        if os.environ.get(var):
-            return "ko" if os.environ[var].startswith("ko") else "en"
-    return "en"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,8 @@ import base64
 import html
 from pathlib import Path
 
-from harness.compare.table import AA, AS, LANGS, TEXT, Row
+from harness.compare.table import AA, AS, TEXT, Row
+from harness.lang import LANGS
 from harness.loadcurve import KNEE_FACTOR
 from harness.report import plot_staleness
 

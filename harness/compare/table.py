@@ -7,8 +7,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.lang import LANGS
+
 TEXT = tomllib.loads(Path(__file__).with_name("text.toml").read_text(encoding="utf-8"))
-LANGS = ("ko", "en")
 AA, AS = "active-active", "active-standby"
 
 

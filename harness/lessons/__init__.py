@@ -1,0 +1,1 @@
+"""The classroom: lessons (lessons/), their checks, a student's progress."""

@@ -1,0 +1,112 @@
+"""`halab lesson list | start N | check [STAGE] | predict SECONDS | hint | answer | reset`: the
+classroom's lessons (lessons/), their labs, and checks that break the lab and measure it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness import preflight, session
+from harness.errors import HalabError
+from harness.lang import LANGS, default_lang
+from harness.lessons import checks, model, progress
+from harness.lessons.live import LiveLabView
+
+console = Console(highlight=False)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("lesson", help="the lessons (한국어/English): start one, check your work by breaking the lab")
+    lang = argparse.ArgumentParser(add_help=False)
+    lang.add_argument("--lang", choices=LANGS, default=default_lang(), help="the language (default: the locale's)")
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_: str) -> argparse.ArgumentParser:
+        return verbs.add_parser(name, help=help_, parents=[lang])
+
+    verb("list", "the lessons and the stages you passed")
+    verb("start", "bring up a lesson's lab (in the background) and begin it").add_argument("number", type=int)
+    check = verb("check", "check a stage (default: the first not passed)")
+    check.add_argument("stage", nargs="?")
+    check.add_argument("--value", type=float, help="your answer, for a stage that asks for a number")
+    check.add_argument("--quick", action="store_true", help="one run of each measurement instead of several")
+    predict = verb("predict", "record your prediction (seconds) before the lab measures it")
+    predict.add_argument("seconds", type=float)
+    predict.add_argument("stage", nargs="?")
+    for name, what in (("hint", "a hint"), ("answer", "what to do (for a student who is stuck)")):
+        verb(name, f"{what} for a stage").add_argument("stage", nargs="?")
+    verb("reset", "bring the lesson's lab up afresh, as the lesson expects it")
+
+
+def main(args: argparse.Namespace) -> int:
+    lang, mine = args.lang, progress.load()
+    if args.verb == "list":
+        for lesson in model.all_lessons():
+            done = sum(f"{lesson.number}/{s.name}" in mine.passed for s in lesson.stages)
+            mark = "*" if lesson.number == mine.lesson else " "
+            console.print(f"{mark}{lesson.number:2}  {escape(lesson.title(lang))}  ({done}/{len(lesson.stages)})")
+        return 0
+    if args.verb == "start":
+        lesson = model.find(args.number)
+        _bring_up(lesson)
+        mine.lesson = lesson.number
+        mine.save()
+        console.print(f"{escape(lesson.title(lang))}: {lesson.text(lang)}")
+        console.print(_next(lesson, mine, lang))
+        return 0
+    lesson = _current(mine)
+    if args.verb == "reset":
+        preflight.require_root()
+        session.down()
+        _bring_up(lesson)
+        return 0
+    stage = lesson.stage(args.stage) if args.stage else _first_open(lesson, mine)
+    key = f"{lesson.number}/{stage.name}"
+    if args.verb in ("hint", "answer"):
+        console.print(escape((stage.hint if args.verb == "hint" else stage.answer)(lang)))
+        return 0
+    if args.verb == "predict":
+        mine.predictions[key] = args.seconds
+        mine.save()
+        console.print(f"{key}: {args.seconds:g} s")
+        return 0
+    preflight.require_root()
+    lab = LiveLabView(lesson.lab)
+    answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key))
+    verdicts = [checks.run(c, lab, lang, answers, quick=args.quick) for c in stage.checks]
+    for v in verdicts:
+        console.print(f"[{'green' if v.passed else 'red'}]{'✓' if v.passed else '✗'}[/] {escape(v.message)}"
+                      + (f"\n    {escape(v.detail)}" if v.detail else ""))
+    if all(v.passed for v in verdicts):
+        mine.mark(key)
+        mine.save()
+        console.print(_next(lesson, mine, lang))
+        return 0
+    return 1
+
+
+def _bring_up(lesson: model.Lesson) -> None:
+    preflight.require_root()
+    if session.up_detached(["-f", str(lesson.lab)]) != 0:
+        raise HalabError("The lesson's lab did not come up.", "See the message above.")
+
+
+def _current(mine: progress.Progress) -> model.Lesson:
+    if mine.lesson is None:
+        raise HalabError("No lesson is under way.", "`halab lesson list`, then `halab lesson start N`.")
+    return model.find(mine.lesson)
+
+
+def _first_open(lesson: model.Lesson, mine: progress.Progress) -> model.Stage:
+    return next((s for s in lesson.stages if f"{lesson.number}/{s.name}" not in mine.passed), lesson.stages[-1])
+
+
+def _next(lesson: model.Lesson, mine: progress.Progress, lang: str) -> str:
+    left = [s for s in lesson.stages if f"{lesson.number}/{s.name}" not in mine.passed]
+    if not left:
+        return {"ko": "이 수업의 모든 단계를 통과했습니다.", "en": "You passed every stage of this lesson."}[lang]
+    nxt = left[0]
+    return {"ko": f"다음 단계: {nxt.name} — {nxt.title(lang)} (`halab lesson check`)",
+            "en": f"Next stage: {nxt.name} — {nxt.title(lang)} (`halab lesson check`)"}[lang]

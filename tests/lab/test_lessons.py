@@ -1,0 +1,99 @@
+"""The lessons as a student follows them: every command of lessons 1 and 2 (their English text;
+the Korean one has the same commands, tests/unit/test_lessons.py), in order, each must succeed,
+and every check passes with the lesson's own answers; typical wrong answers fail with the
+lesson's words."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+
+import pytest
+
+from harness.lessons import model
+from tests.lab.helpers import wait_until
+from tests.lab.test_up import HALAB, REPO, nothing_left
+from tests.unit.test_lessons import command_blocks
+
+pytestmark = [pytest.mark.mininet, pytest.mark.slow]
+
+
+class Student:
+    """Types what the lesson says, in a directory of their own, with their own progress file."""
+
+    def __init__(self, home) -> None:
+        self.home = home
+        self.env = {**os.environ, "HALAB_LESSON_PROGRESS": str(home / "progress.json"), "PYTHONPATH": str(REPO),
+                    "LANG": "C.UTF-8"}
+
+    def halab(self, *args: str, rc: int | None = 0) -> str:
+        done = subprocess.run([*HALAB, *args], capture_output=True, text=True, timeout=180, cwd=self.home,
+                              env=self.env)
+        out = done.stdout + done.stderr
+        assert rc is None or done.returncode == rc, f"`halab {' '.join(args)}` -> {done.returncode}:\n{out}"
+        return out
+
+    def type(self, line: str) -> str:
+        argv = shlex.split(line)
+        assert argv[:2] == ["sudo", "halab"], line
+        return self.halab(*argv[2:])
+
+    def vip_holder(self) -> list[str]:
+        return json.loads(self.halab("status", "--json"))["vip"]["claimed_by"]
+
+
+def follow(lesson: model.Lesson, student: Student, after_start) -> list[str]:
+    """Every command of the lesson in order; `after_start` (wrong answers) once its lab is up."""
+    said = []
+    try:
+        for i, block in enumerate(command_blocks(lesson.text("en").read_text())):
+            said += [student.type(line) for line in block.splitlines() if line.strip()]
+            if i == 0:
+                after_start()
+    finally:
+        student.halab("down", rc=None)
+    return said
+
+
+def test_lesson_1_the_single_point_of_failure(tmp_path):
+    student = Student(tmp_path)
+    lesson = model.find(1)
+
+    def wrong_answers() -> None:
+        out = student.halab("lesson", "check", "downtime", "--value", "6", rc=1)
+        assert "Work it out again: 4 failures a year" in out and "your answer: 6 h" in out
+
+    said = follow(lesson, student, wrong_answers)
+    checks = [s for s in said if "✓" in s]
+    assert len(checks) == 3 and "that is a single point of failure" in checks[0]
+    assert "outages: never (watched 5 s)" in checks[0]
+    assert "You passed every stage of this lesson." in checks[-1]
+    assert nothing_left() == []
+
+
+def test_lesson_2_vrrp_from_start_to_the_last_check(tmp_path):
+    student = Student(tmp_path)
+    lesson = model.find(2)
+
+    def wrong_answers() -> None:
+        out = student.halab("lesson", "check", "predict", "--quick", rc=1)
+        assert "Record your prediction first" in out
+        student.halab("lesson", "predict", "10")
+        out = student.halab("lesson", "check", "predict", "--quick", rc=1)
+        assert "outside where the protocol puts the takeover" in out and "the protocol says 2.61 to 3.61 s" in out
+        student.halab("fault", "term", "server1", "halab-vrrp")  # server2 takes over: stage 1 must fail now
+        assert wait_until(lambda: student.vip_holder() == ["server2"], 10, 0.3)
+        out = student.halab("lesson", "check", "master", rc=1)
+        assert "server1 does not hold the VIP" in out and "held by server2" in out
+        student.halab("fault", "restore")
+        assert wait_until(lambda: student.vip_holder() == ["server1"], 15, 0.3)
+
+    said = follow(lesson, student, wrong_answers)
+    checks = [s for s in said if "✓" in s]
+    assert len(checks) == 4, said
+    assert "you predicted 3.2 s; the protocol says 2.61 to 3.61 s; measured" in checks[1]
+    assert "server2 took over within 4 s" in checks[2] and "a goodbye is faster than silence" in checks[3]
+    assert "outage" in said[-1]  # the keepalived exercise ran and reported
+    assert nothing_left() == []
