@@ -67,6 +67,8 @@ MODULES: dict[str, Target] = {
     "harness/web/feed.py": Target(_own("test_web_feed"), CONFIG),
     "harness/web/topology.py": Target(_own("test_web_topology"), CONFIG),
     "harness/explain.py": Target(_own("test_explain"), CONFIG),
+    "harness/lessons/checks.py": Target(_own("test_lessons"), CONFIG),
+    "harness/lessons/model.py": Target(_own("test_lessons"), CONFIG),
 }
 
 

@@ -15,7 +15,8 @@ class LiveLabView:
         """`lab_file`: the lesson's; a lab of another file is refused (its checks would not apply)."""
         descriptor = running()
         if descriptor is None:
-            raise NO_LAB
+            raise HalabError(NO_LAB.problem, "`halab lesson start N` (or `halab lesson reset`) brings up the "
+                                             "lesson's lab.")
         if lab_file is not None and Path(descriptor["lab_file"]).resolve() != lab_file.resolve():
             raise HalabError(f"The lab that is up ({descriptor['lab_file']}) is not this lesson's ({lab_file}).",
                              "`halab down`, then `halab lesson start N` brings up the lesson's lab.")

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 
 from harness.lessons import model
 from tests.lab.helpers import wait_until
-from tests.lab.test_up import HALAB, REPO, nothing_left
+from tests.lab.test_up import HALAB, REPO, Terminal, nothing_left
 from tests.unit.test_lessons import command_blocks
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
@@ -42,6 +44,39 @@ class Student:
 
     def vip_holder(self) -> list[str]:
         return json.loads(self.halab("status", "--json"))["vip"]["claimed_by"]
+
+
+class TerminalStudent(Student):
+    """The same student at a real terminal (tmux, bash): types the lesson's lines as they are,
+    reads the screen. `sudo` is a no-op (the suite runs as root) and `halab` this checkout's."""
+
+    def __init__(self, home) -> None:
+        super().__init__(home)
+        rc = home / "bashrc"
+        rc.write_text(f"PS1='[$?]$ '\nsudo() {{ \"$@\"; }}\nhalab() {{ {sys.executable} -m harness.entry \"$@\"; }}\n"
+                      f"export PYTHONPATH={REPO} HALAB_LESSON_PROGRESS={home / 'progress.json'} LANG=C.UTF-8\n"
+                      f"cd {home}\n")
+        self.term = Terminal(["bash", "--noprofile", "--rcfile", str(rc), "-i"])
+        self.term.wait_for("[0]$", timeout=10)
+
+    def type(self, line: str) -> str:
+        """Type the line; wait for the next prompt; what the command printed (its exit code must be 0)."""
+        start = len(self.term.screen())
+        self.term.type(line)
+        found = {}
+
+        def prompt_back() -> bool:
+            shown = self.term.screen()[start:]
+            match = re.search(r"\n\[(\d+)\]\$$", shown)
+            found.update(shown=shown, rc=match and int(match.group(1)))
+            return match is not None
+
+        assert wait_until(prompt_back, 180, 0.2), f"`{line}` did not finish:\n{found.get('shown')}"
+        assert found["rc"] == 0, f"`{line}` -> {found['rc']}:\n{found['shown']}"
+        return found["shown"]
+
+    def close(self) -> None:
+        self.term.close()
 
 
 def follow(lesson: model.Lesson, student: Student, after_start) -> list[str]:
@@ -73,8 +108,8 @@ def test_lesson_1_the_single_point_of_failure(tmp_path):
     assert nothing_left() == []
 
 
-def test_lesson_2_vrrp_from_start_to_the_last_check(tmp_path):
-    student = Student(tmp_path)
+def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path):
+    student = TerminalStudent(tmp_path)
     lesson = model.find(2)
 
     def wrong_answers() -> None:
@@ -90,7 +125,10 @@ def test_lesson_2_vrrp_from_start_to_the_last_check(tmp_path):
         student.halab("fault", "restore")
         assert wait_until(lambda: student.vip_holder() == ["server1"], 15, 0.3)
 
-    said = follow(lesson, student, wrong_answers)
+    try:
+        said = follow(lesson, student, wrong_answers)
+    finally:
+        student.close()
     checks = [s for s in said if "✓" in s]
     assert len(checks) == 4, said
     assert "you predicted 3.2 s; the protocol says 2.61 to 3.61 s; measured" in checks[1]
