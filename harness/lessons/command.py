@@ -14,7 +14,7 @@ from harness.lang import LANGS, default_lang
 from harness.lessons import checks, model, progress
 from harness.lessons.live import LiveLabView
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # a message is one line, whatever the width
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
         session.down()
         _bring_up(lesson)
         return 0
-    stage = lesson.stage(args.stage) if args.stage else _first_open(lesson, mine)
+    stage = lesson.stage(args.stage) if args.stage else _first_open(lesson, mine, args.verb == "predict")
     key = f"{lesson.number}/{stage.name}"
     if args.verb in ("hint", "answer"):
         console.print(escape((stage.hint if args.verb == "hint" else stage.answer)(lang)))
@@ -99,8 +99,12 @@ def _current(mine: progress.Progress) -> model.Lesson:
     return model.find(mine.lesson)
 
 
-def _first_open(lesson: model.Lesson, mine: progress.Progress) -> model.Stage:
-    return next((s for s in lesson.stages if f"{lesson.number}/{s.name}" not in mine.passed), lesson.stages[-1])
+def _first_open(lesson: model.Lesson, mine: progress.Progress, predicting: bool = False) -> model.Stage:
+    """The first stage not passed (of those that want a prediction, for `predict`)."""
+    stages = [s for s in lesson.stages if not predicting or any(c.kind == "predict" for c in s.checks)]
+    if not stages:
+        raise HalabError(f"Lesson {lesson.number} asks for no prediction.", "`halab lesson check` checks its stages.")
+    return next((s for s in stages if f"{lesson.number}/{s.name}" not in mine.passed), stages[-1])
 
 
 def _next(lesson: model.Lesson, mine: progress.Progress, lang: str) -> str:

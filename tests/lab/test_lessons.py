@@ -5,7 +5,6 @@ lesson's words."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -42,8 +41,6 @@ class Student:
         assert argv[:2] == ["sudo", "halab"], line
         return self.halab(*argv[2:])
 
-    def vip_holder(self) -> list[str]:
-        return json.loads(self.halab("status", "--json"))["vip"]["claimed_by"]
 
 
 class TerminalStudent(Student):
@@ -103,7 +100,7 @@ def test_lesson_1_the_single_point_of_failure(tmp_path):
     said = follow(lesson, student, wrong_answers)
     checks = [s for s in said if "✓" in s]
     assert len(checks) == 3 and "that is a single point of failure" in checks[0]
-    assert "outages: never (watched 5 s)" in checks[0]
+    assert "outages: never (watched 3 s)" in checks[0]
     assert "You passed every stage of this lesson." in checks[-1]
     assert nothing_left() == []
 
@@ -118,12 +115,6 @@ def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path
         student.halab("lesson", "predict", "10")
         out = student.halab("lesson", "check", "predict", "--quick", rc=1)
         assert "outside where the protocol puts the takeover" in out and "the protocol says 2.61 to 3.61 s" in out
-        student.halab("fault", "term", "server1", "halab-vrrp")  # server2 takes over: stage 1 must fail now
-        assert wait_until(lambda: student.vip_holder() == ["server2"], 10, 0.3)
-        out = student.halab("lesson", "check", "master", rc=1)
-        assert "server1 does not hold the VIP" in out and "held by server2" in out
-        student.halab("fault", "restore")
-        assert wait_until(lambda: student.vip_holder() == ["server1"], 15, 0.3)
 
     try:
         said = follow(lesson, student, wrong_answers)

@@ -61,40 +61,6 @@ def post_fault(url: str, argv: list[str], headers: dict[str, str]) -> int:
         return exc.code
 
 
-def test_halab_web_follows_a_lab_already_up_and_stops_with_it(tmp_path):
-    up = halab("up", "active-standby", "--detach", "--out", str(tmp_path))
-    assert up.returncode == 0, up.stderr
-    web, driver = None, None
-    try:
-        with socket.socket() as taken:  # bad input first: a port in use is one clear line, and nothing starts
-            taken.bind(("127.0.0.1", 0))
-            taken.listen(1)
-            refused = halab("web", "--port", str(taken.getsockname()[1]))
-        assert refused.returncode == 2 and "in use" in refused.stderr and "--port" in refused.stderr
-        assert "Traceback" not in refused.stderr
-        port = free_port()
-        web = subprocess.Popen([*HALAB, "web", "--port", str(port)], stdout=subprocess.PIPE, text=True, cwd=REPO)
-        assert web.stdout is not None
-        url = web.stdout.readline().split()[-1]
-        assert url == f"http://127.0.0.1:{port}/"  # no --allow-faults: no token, no buttons
-        driver = chromium()
-        driver.get(url)
-        serving(driver, "server1")
-        assert driver.execute_script("return document.getElementById('controls-box').hidden") is True
-        assert post_fault(url, ["fault", "crash", "server1"], {}) == 403
-        assert halab("down").returncode == 0
-        wait_for(driver, lambda s: s["connection"] == "the lab is down", 10, "the page did not say the lab is down")
-        assert web.wait(10) == 0 and "the lab is down" in web.stdout.read()
-        assert console_errors(driver) == []
-        assert nothing_left() == []
-    finally:
-        if driver is not None:
-            driver.quit()
-        if web is not None and web.poll() is None:
-            web.kill()
-        halab("down")
-
-
 def test_report_html_of_runs_opens_offline_with_its_table_timeline_and_explanation(tmp_path):
     done = halab("run", "active-standby", "--advert-int", "0.1", "--before", "1", "--after", "2", "--runs", "2",
                  "--out", str(tmp_path))
@@ -127,17 +93,25 @@ def test_report_html_of_runs_opens_offline_with_its_table_timeline_and_explanati
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
+    """The lab with its own view (`up --web --allow-faults`), and a second view started apart
+    (`halab web`, no buttons), as a teacher would for a lab already up."""
     out = tmp_path_factory.mktemp("web")
     up = halab("up", "active-standby", "--detach", "--web", "--web-port", str(free_port()), "--allow-faults",
                "--out", str(out))
     assert up.returncode == 0, up.stderr
     url = re.search(r"live view: (\S+)", up.stderr).group(1)
     assert "#token=" in url
+    port = free_port()
+    apart = subprocess.Popen([*HALAB, "web", "--port", str(port)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert apart.stdout is not None
+    apart_url = apart.stdout.readline().split()[-1]
     driver = chromium()
     try:
-        yield SimpleNamespace(url=url, out=out, driver=driver)
+        yield SimpleNamespace(url=url, out=out, driver=driver, apart=apart, apart_url=apart_url, port=port)
     finally:
         driver.quit()
+        if apart.poll() is None:
+            apart.kill()
         halab("down")
     assert nothing_left() == []
 
@@ -192,3 +166,24 @@ def test_a_fault_without_the_token_is_refused_and_changes_nothing(lab):
     status = json.loads(halab("status", "--json").stdout)
     assert status["faults"]["crashed"] == [] and status["faults"]["cut"] == []
     assert post_fault(lab.url, ["fault", "restore"], {"X-Halab-Token": token}) == 200  # a request with it passes
+
+
+def test_a_view_started_apart_has_no_buttons_and_a_taken_port_is_one_clear_error(lab):
+    url = lab.apart_url
+    assert url == f"http://127.0.0.1:{lab.port}/"  # no --allow-faults: no token, no buttons
+    lab.driver.get(url)
+    serving(lab.driver, "server1")
+    assert lab.driver.execute_script("return document.getElementById('controls-box').hidden") is True
+    assert post_fault(url, ["fault", "crash", "server1"], {"X-Halab-Token": "anything"}) == 403
+    refused = halab("web", "--port", str(lab.port))  # taken by the view above
+    assert refused.returncode == 2 and "in use" in refused.stderr and "--port" in refused.stderr
+    assert "Traceback" not in refused.stderr and console_errors(lab.driver) == []
+
+
+def test_the_views_stop_when_the_lab_goes_down(lab):
+    """Last of the module: it takes the lab down, as `halab down` from another terminal would."""
+    lab.driver.get(lab.apart_url)
+    serving(lab.driver, "server1")
+    assert halab("down").returncode == 0
+    wait_for(lab.driver, lambda s: s["connection"] == "the lab is down", 10, "the page did not say the lab is down")
+    assert lab.apart.wait(10) == 0 and "live view stopped: the lab is down" in lab.apart.stdout.read()
