@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
-COPIED = ("ha", "controller", "harness", "topologies", "tests", "labs", "README.md")
+COPIED = ("ha", "controller", "harness", "topologies", "tests", "labs", "lessons", "README.md")
 LOGIC, CONFIG = 90, 80  # the targets: state machines, codecs, detectors, selection; configuration, measurement
 
 

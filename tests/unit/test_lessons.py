@@ -190,3 +190,96 @@ def test_a_good_lesson_loads_and_one_without_its_korean_text_does_not(tmp_path):
     with pytest.raises(HalabError) as caught:
         model.load(lesson_dir(tmp_path / "b", GOOD, texts=("en",)))
     assert "ko.md is missing" in caught.value.problem
+
+
+MEASURE = GOOD.replace('''kind = "numeric"
+expect = 1.0
+tolerance = 0.1''', '''kind = "measure"
+fault = "link-cut server1"
+budget_s = 4.0''')
+PREDICT = GOOD.replace('''kind = "numeric"
+expect = 1.0
+tolerance = 0.1''', '''kind = "predict"
+fault = "link-cut server1"''')
+STATE = GOOD.replace('''kind = "numeric"
+expect = 1.0
+tolerance = 0.1''', '''kind = "state"
+vip_holder = "server1"''')
+
+
+@pytest.mark.parametrize(("base", "change", "said"), [
+    (MEASURE, ('fault = "link-cut server1"', 'fault = " "'),
+     "fault = ' ' is not allowed; expected a fault as typed at"),
+    (MEASURE, ('fault = "link-cut server1"\n', ''), "missing key 'fault'"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nruns = 0"), "runs = 0 is not allowed; expected 1 to 20"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nruns = 21"), "runs = 21 is not allowed; expected 1 to 20"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nquick_runs = 0"), "quick_runs = 0 is not allowed"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nruns = true"), "runs = True is not allowed"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nstatistic = \"mean\""),
+     "statistic = 'mean' is not allowed; expected median | p95 | max"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 0"), "budget_s = 0 is not allowed; expected seconds, more than 0"),
+    (MEASURE, ("budget_s = 4.0\n", ""), "missing key 'budget_s' (seconds, more than 0)"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nwatch_s = 61"),
+     "watch_s = 61 is not allowed; expected seconds, 0 to 60"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nwatch_s = 0"), "watch_s = 0 is not allowed"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nrecovers = \"no\""), "recovers = 'no' is not allowed"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nexpect = 3"), "unknown key 'expect'"),
+    (PREDICT, ('fault = "link-cut server1"', 'fault = "link-cut server1"\nslack_s = -1'),
+     "slack_s = -1 is not allowed; expected seconds, 0 or more"),
+    (PREDICT, ('fault = "link-cut server1"', 'fault = "link-cut server1"\nbudget_s = 1'), "unknown key 'budget_s'"),
+    (STATE, ('vip_holder = "server1"\n', ''), "a state check needs vip_holder, agent (with state) or running"),
+    (GOOD, ("tolerance = 0.1", "tolerance = -0.1"), "tolerance = -0.1 is not allowed; expected 0 or more"),
+    (GOOD, ('[[stage.check]]\nkind = "numeric"', '[[stage.cheque]]\nkind = "numeric"'), "unknown key 'cheque'"),
+    (GOOD, ('hint = { ko = "가", en = "a" }\n', ''), "stage 'one': missing key 'hint'"),
+    (GOOD, ('answer = { ko = "가", en = "a" }', 'answer = { ko = "가", en = " " }'),
+     "stage 'one' answer: en = ' ' is not allowed; expected a text"),
+    (GOOD, ('answer = { ko = "가", en = "a" }', 'answer = { ko = "가", en = "a", ja = "あ" }'),
+     "stage 'one' answer: unknown key 'ja'"),
+    (GOOD, ('answer = { ko = "가", en = "a" }', 'answer = "a"'), "answer = 'a' is not allowed; expected a table"),
+    (GOOD, ("number = 7\n", ""), "missing key 'number'"),
+    (GOOD, ("number = 7", "number = 0"), "number = 0 is not allowed"),
+    (GOOD, ("number = 7", "number = 7\nauthor = \"x\""), "unknown key 'author'"),
+])
+def test_each_key_of_a_check_and_a_stage_is_checked(tmp_path, base, change, said):
+    assert change[0] in base
+    folder = lesson_dir(tmp_path, base.replace(*change, 1))
+    with pytest.raises(HalabError) as caught:
+        model.load(folder)
+    assert said in caught.value.problem and caught.value.fix == "Fix the lesson file; lessons/README.md describes it."
+
+
+@pytest.mark.parametrize(("toml", "said"), [
+    (GOOD.split("[[stage]]")[0], "needs at least one [[stage]] table"),
+    (GOOD.split("[[stage.check]]")[0], "stage 'one': needs at least one [[stage.check]] table"),
+    (GOOD + GOOD[GOOD.index("[[stage]]"):], "stage names must be unique, got ['one', 'one']"),
+    (GOOD.split("[[stage]]")[0] + "stage = 1\n", "needs at least one [[stage]] table"),
+])
+def test_a_lesson_needs_stages_with_checks_and_distinct_names(tmp_path, toml, said):
+    with pytest.raises(HalabError) as caught:
+        model.load(lesson_dir(tmp_path, toml))
+    assert said in caught.value.problem
+
+
+def test_a_lesson_of_its_own_lab_and_finding_lessons_and_stages(tmp_path):
+    folder = lesson_dir(tmp_path, GOOD.replace('lab = "active-standby"', 'lab = "lab.toml"'))
+    (folder / "lab.toml").write_text('topology = "active-standby"\n')
+    lesson = model.load(folder)
+    assert lesson.lab == folder / "lab.toml" and lesson.slug == "07-x" and lesson.number == 7
+    assert lesson.text("ko") == folder / "ko.md" and lesson.title("ko") == "가" and lesson.title("en") == "a"
+    assert model.find(7, tmp_path) == lesson and [x.number for x in model.all_lessons(tmp_path)] == [7]
+    with pytest.raises(HalabError) as caught:
+        lesson.stage("two")
+    assert caught.value.problem == "Lesson 7 has no stage 'two'." and caught.value.fix == "Its stages: one."
+    with pytest.raises(HalabError) as caught:
+        model.find(8, tmp_path)
+    assert caught.value.problem == "There is no lesson 8."
+    twin = tmp_path / "08-y"
+    twin.mkdir()
+    for name in ("lesson.toml", "ko.md", "en.md"):
+        (twin / name).write_text((folder / name).read_text().replace('lab = "lab.toml"', 'lab = "active-standby"'))
+    with pytest.raises(HalabError) as caught:
+        model.all_lessons(tmp_path)
+    assert "two lessons share a number ([7, 7])" in caught.value.problem
+    (tmp_path / "notes").mkdir()  # a folder without lesson.toml is not a lesson
+    (twin / "lesson.toml").unlink()
+    assert len(model.all_lessons(tmp_path)) == 1
