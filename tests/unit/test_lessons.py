@@ -283,3 +283,36 @@ def test_a_lesson_of_its_own_lab_and_finding_lessons_and_stages(tmp_path):
     (tmp_path / "notes").mkdir()  # a folder without lesson.toml is not a lesson
     (twin / "lesson.toml").unlink()
     assert len(model.all_lessons(tmp_path)) == 1
+
+
+def test_the_command_says_what_to_do_for_bad_input(tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    assert cli.main(["lesson", "check"]) == 2
+    assert capsys.readouterr().err == ("halab: No lesson is under way.\n"
+                                       "Fix: `halab lesson list`, then `halab lesson start N`.\n")
+    assert cli.main(["lesson", "start", "99"]) == 2
+    assert "There is no lesson 99." in capsys.readouterr().err
+    progress.Progress(lesson=1).save()
+    assert cli.main(["lesson", "predict", "3"]) == 2
+    assert "Lesson 1 asks for no prediction." in capsys.readouterr().err
+    assert cli.main(["lesson", "hint", "nothing"]) == 2
+    assert "Lesson 1 has no stage 'nothing'." in capsys.readouterr().err
+    assert cli.main(["lesson", "hint", "--lang", "en"]) == 0  # the first stage not passed
+    assert "The check kills server1's responder" in capsys.readouterr().out
+    assert cli.main(["lesson", "answer", "downtime", "--lang", "ko"]) == 0
+    assert "= 8 h: `halab lesson check downtime --value 8`" in capsys.readouterr().out
+
+
+def test_a_prediction_goes_to_the_first_stage_that_wants_one(tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    progress.Progress(lesson=2, passed=["2/master"]).save()
+    assert cli.main(["lesson", "predict", "3.2"]) == 0
+    assert progress.load().predictions == {"2/predict": 3.2}
+    assert cli.main(["lesson", "list", "--lang", "en"]) == 0
+    listed = capsys.readouterr().out
+    assert " 1  The single point of failure (SPOF)  (0/3)" in listed
+    assert "* 2  Active-Standby with a VIP (VRRP)  (1/4)" in listed
