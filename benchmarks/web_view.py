@@ -96,10 +96,10 @@ def main() -> int:
             for mode in (("with the view", "without") if i % 2 == 0 else ("without", "with the view")):
                 console.print(f"round {i + 1}/{args.runs}: {mode}")
                 if mode == "without":
-                    outages[mode].append(livemeasure.outage(control_socket(), "link-cut server1", WATCH_S))
+                    outages[mode].append(livemeasure.measure(control_socket(), "link-cut server1", WATCH_S).outage)
                     continue
                 with View() as view:
-                    outages[mode].append(livemeasure.outage(control_socket(), "link-cut server1", WATCH_S))
+                    outages[mode].append(livemeasure.measure(control_socket(), "link-cut server1", WATCH_S).outage)
                     latencies += [e["ms"] for e in view.driver.execute_script("return window.halab.latencies")
                                   if e["source"] in ("halab-vrrp", "halab")]
         with View() as view:

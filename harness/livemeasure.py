@@ -10,68 +10,85 @@ from pathlib import Path
 
 from harness import control
 from harness.errors import HalabError
-from harness.measure import analyse
+from harness.measure import Outcome, analyse
 from harness.probe import Request
 from harness.web.feed import probe_line
 
-#: The probe waits this long for a reply: a loss is in its log this much later.
-REPLY_TIMEOUT_S = 1.0
-#: After the fault is mended, the service must answer this long without a loss before the next run.
+#: The probe waits 1 s for a reply; a loss is in its log that much later (and a little more).
+KNOWN_AFTER_S = 1.5
+#: The service must have answered this long, before the fault and after the mending.
 SETTLE_S = 1.0
 MEND_TIMEOUT_S = 30.0
+#: How much of the probe's log before the fault is read: a few seconds even at 1000 requests/s.
+HISTORY_BYTES = 128 * 1024
 
 
 def ask(socket: Path, argv: list[str], timeout: float = 60.0) -> str:
     rc, out = control.request(socket, argv, timeout=timeout)
     if rc != 0:
-        raise HalabError(f"`{' '.join(argv)}` failed on the lab: {out}", "See `halab status`.")
+        problem, _, fix = out.partition("\nFix: ")
+        raise HalabError(f"`halab {' '.join(argv)}` failed on the lab: {problem}", fix or "See `halab status`.")
     return out
+
+
+def status(socket: Path) -> dict:
+    return json.loads(ask(socket, ["status", "--json"]))
 
 
 def probe_log(socket: Path) -> Path:
     """The running probe's log, starting the probe if it is not running."""
-    status = json.loads(ask(socket, ["status", "--json"]))
-    if not status["probe"]["running"]:
+    if not status(socket)["probe"]["running"]:
         ask(socket, ["probe", "start"])
-        status = json.loads(ask(socket, ["status", "--json"]))
-    return Path(status["probe"]["log"])
+    return Path(status(socket)["probe"]["log"])
 
 
-def outage(socket: Path, fault: str, watch_s: float) -> float | None:
-    """Apply `fault` (as typed at the prompt: "link-cut server1"), watch the probe until the service
-    has answered for SETTLE_S again or `watch_s` passed, mend everything (`fault restore`) and wait
-    until it answers again. The outage in seconds; None when it had not ended after watch_s."""
+def measure(socket: Path, fault: str, watch_s: float) -> Outcome:
+    """Apply `fault` (as typed at the prompt: "link-cut server1") once the service has answered for
+    SETTLE_S, watch the probe until it has answered for SETTLE_S again or `watch_s` passed, then
+    mend everything (`fault restore`, even if the watching failed) and wait until the VIP is back
+    where it was and answering. What the probe saw (its outage None: it had not ended)."""
     log = probe_log(socket)
-    offset = log.stat().st_size
+    holders = status(socket)["vip"]["claimed_by"]
+    offset = max(0, log.stat().st_size - HISTORY_BYTES)  # the seconds before too: it must answer then
+    _wait(lambda: _settled(_since(log, offset), after=0.0), "The lab's service was not answering before the fault.")
     at = time.monotonic()
-    ask(socket, ["fault", *shlex.split(fault)])
-    requests: list[Request] = []
-    while time.monotonic() < at + watch_s:
-        time.sleep(0.1)
+    try:
+        ask(socket, ["fault", *shlex.split(fault)])
         requests = _since(log, offset)
-        if _settled(requests, after=at):
-            break
-    result = analyse(requests, at).outage if requests else None
-    ask(socket, ["fault", "restore"])
+        while time.monotonic() < at + watch_s and not _settled(requests, after=at):
+            time.sleep(0.1)
+            requests = _since(log, offset)
+        time.sleep(max(0.0, at + KNOWN_AFTER_S - time.monotonic()))  # every loss of the start is logged
+        outcome = analyse(_since(log, offset), at)
+    finally:
+        ask(socket, ["fault", "restore"])
     mended = time.monotonic()
-    while not _settled(_since(log, offset), after=mended):
-        if time.monotonic() > mended + MEND_TIMEOUT_S:
-            raise HalabError(f"The lab did not answer again within {MEND_TIMEOUT_S:g} s of `fault restore`.",
-                             "See `halab status`; `halab down` and `halab lesson start` begin afresh.")
+    _wait(lambda: status(socket)["vip"]["claimed_by"] == holders and _settled(_since(log, offset), after=mended),
+          f"The lab did not answer again within {MEND_TIMEOUT_S:g} s of `fault restore`.")
+    return outcome
+
+
+def _wait(done, problem: str) -> None:
+    deadline = time.monotonic() + MEND_TIMEOUT_S
+    while not done():
+        if time.monotonic() > deadline:
+            raise HalabError(problem, "See `halab status`; `halab lesson reset` (or `halab down`, `halab up`) begins "
+                                      "afresh.")
         time.sleep(0.1)
-    return result
 
 
 def _since(log: Path, offset: int) -> list[Request]:
+    """The requests logged from `offset` on (a line cut by the offset is left out)."""
     with log.open() as f:
         f.seek(offset)
-        parsed = [p for p in map(probe_line, f.read().splitlines()) if p is not None]
+        lines = f.read().splitlines()
+    parsed = [p for p in map(probe_line, lines[1:] if offset else lines) if p is not None]
     return [Request(i, sent, sent if server else None, server) for i, (sent, server) in enumerate(parsed)]
 
 
 def _settled(requests: list[Request], after: float) -> bool:
-    """The requests of the last SETTLE_S whose fate is known by now (sent at least a reply timeout
-    ago), all sent after `after`, were all answered, and there were some."""
-    end = time.monotonic() - REPLY_TIMEOUT_S
+    """The requests of the last SETTLE_S whose fate is known by now, all sent after `after`, were
+    all answered, and there were some."""
+    end = time.monotonic() - KNOWN_AFTER_S
     known = [r for r in requests if end - SETTLE_S <= r.sent < end]
     return end - SETTLE_S > after and bool(known) and all(r.ok for r in known)

@@ -76,6 +76,11 @@ def settings(options: dict) -> str:
     return ", ".join(f"{k} {options[k]}" for k in ("agent", "manager", "method") if k in options)
 
 
+def master_down(advert_int: float, priority: int) -> float:
+    """RFC 9568's Master_Down_Interval of a backup of this priority: 3 x advert_int + Skew_Time."""
+    return 3 * advert_int + (256 - priority) / 256 * advert_int
+
+
 def detection_window(options: dict) -> tuple[float, float, str] | None:
     """When, counted from the fault, the protocol says the takeover comes: (from, to, why); None
     where no timer bounds it (a goodbye, a port the switch sees go down, a fault that heals).
@@ -88,9 +93,8 @@ def detection_window(options: dict) -> tuple[float, float, str] | None:
     fault = options.get("fault")
     if "advert_int" in options and fault in SILENT_MASTER:
         adv = options["advert_int"]
-        skew = (256 - BACKUP_PRIORITY) / 256 * adv
-        down = 3 * adv + skew
-        return down - adv, down, f"Master_Down_Interval 3 x {adv:g} s + skew {skew:.2f} s = {down:.2f} s"
+        down = master_down(adv, BACKUP_PRIORITY)
+        return down - adv, down, f"Master_Down_Interval 3 x {adv:g} s + skew {down - 3 * adv:.2f} s = {down:.2f} s"
     if options.get("detector") == "deadtime" and fault == "node-crash":
         every = options["interval"]
         return 2 * every, 3 * every, f"deadtime (3 x {every:g} s) without a heartbeat; fencing the peer comes after"

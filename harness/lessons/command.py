@@ -62,20 +62,27 @@ def main(args: argparse.Namespace) -> int:
         session.down()
         _bring_up(lesson)
         return 0
+    if args.verb == "check" and not args.stage and all(f"{lesson.number}/{s.name}" in mine.passed
+                                                       for s in lesson.stages):
+        console.print(_next(lesson, mine, lang) + {"ko": " (한 단계를 다시 보려면 `halab lesson check STAGE`)",
+                                                     "en": " (`halab lesson check STAGE` checks one again)"}[lang])
+        return 0
     stage = lesson.stage(args.stage) if args.stage else _first_open(lesson, mine, args.verb == "predict")
     key = f"{lesson.number}/{stage.name}"
     if args.verb in ("hint", "answer"):
         console.print(escape((stage.hint if args.verb == "hint" else stage.answer)(lang)))
         return 0
     if args.verb == "predict":
+        if not any(c.kind == "predict" for c in stage.checks):
+            raise HalabError(f"Stage {stage.name!r} asks for no prediction.", "Leave out the stage, or name one "
+                             "that measures what you predict.")
         mine.predictions[key] = args.seconds
         mine.save()
         console.print(f"{key}: {args.seconds:g} s")
         return 0
-    preflight.require_root()
-    lab = LiveLabView(lesson.lab)
+    lab = _lab_of(lesson) if any(c.kind != "numeric" for c in stage.checks) else None  # numbers need none
     answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key))
-    verdicts = [checks.run(c, lab, lang, answers, quick=args.quick) for c in stage.checks]
+    verdicts = [checks.run(c, lab, lang, answers, quick=args.quick) for c in stage.checks]  # type: ignore[arg-type]
     for v in verdicts:
         console.print(f"[{'green' if v.passed else 'red'}]{'✓' if v.passed else '✗'}[/] {escape(v.message)}"
                       + (f"\n    {escape(v.detail)}" if v.detail else ""))
@@ -85,6 +92,11 @@ def main(args: argparse.Namespace) -> int:
         console.print(_next(lesson, mine, lang))
         return 0
     return 1
+
+
+def _lab_of(lesson: model.Lesson) -> LiveLabView:
+    preflight.require_root()
+    return LiveLabView(lesson.lab)
 
 
 def _bring_up(lesson: model.Lesson) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ha.vrrp import config as vrrp_config
 from harness import labfile, livemeasure
 from harness.errors import HalabError
 from harness.labinfo import NO_LAB, running
+from harness.measure import Outcome
+from harness.report import master_down
 
 
 class LiveLabView:
@@ -24,20 +26,20 @@ class LiveLabView:
         self.spec = labfile.load(Path(descriptor["lab_file"]))
 
     def status(self) -> dict:
-        return json.loads(livemeasure.ask(self.socket, ["status", "--json"]))
+        return livemeasure.status(self.socket)
 
-    def outage(self, fault: str, watch_s: float) -> float | None:
-        return livemeasure.outage(self.socket, fault, watch_s)
+    def measure(self, fault: str, watch_s: float) -> Outcome:
+        return livemeasure.measure(self.socket, fault, watch_s)
 
     def vrrp_window(self) -> tuple[float, float]:
-        """From the lab's VRRP configuration: the backup (lowest priority) takes over
-        Master_Down_Interval = 3 x advert_int + (256 - priority) / 256 x advert_int after the last
-        advert it heard, which left up to one advert_int before the fault."""
-        instances = [agent.config["vrrp_instance"][0] for agent in self.spec.agents
-                     if agent.program in labfile.VRRP_PROGRAMS]
-        if not instances:
-            raise HalabError("This lesson's lab runs no VRRP agent.", "A predict check needs one.")
-        backup = min(instances, key=lambda i: i["priority"])
-        advert = backup.get("advert_int", 1.0)
-        down = 3 * advert + (256 - backup["priority"]) / 256 * advert
-        return down - advert, down
+        """From the lab's VRRP configuration: the backup that takes over (the highest priority after
+        the master's) does so Master_Down_Interval after the last advert it heard, which left up to
+        one advert_int before the fault."""
+        where = str(self.spec.source)
+        instances = sorted((vrrp_config.parse(agent.config, where).instances[0] for agent in self.spec.agents
+                            if agent.program in labfile.VRRP_PROGRAMS), key=lambda i: -i.priority)
+        if len(instances) < 2:
+            raise HalabError("This lesson's lab has no VRRP backup.", "A predict check needs a master and a backup.")
+        backup = instances[1]
+        down = master_down(backup.advert_int, backup.priority)
+        return down - backup.advert_int, down

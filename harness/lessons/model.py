@@ -35,9 +35,9 @@ KINDS = ("state", "measure", "numeric", "predict")
 STATISTICS = ("median", "p95", "max")
 #: Each kind's own keys (besides kind, pass, fail).
 KIND_KEYS = {"state": {"vip_holder", "agent", "state", "running"},
-             "measure": {"fault", "runs", "quick_runs", "budget_s", "statistic", "recovers", "watch_s"},
+             "measure": {"fault", "runs", "quick_runs", "budget_s", "statistic", "recovers", "watch_s", "moves_to"},
              "numeric": {"expect", "tolerance", "unit"},
-             "predict": {"fault", "runs", "quick_runs", "slack_s"}}
+             "predict": {"fault", "runs", "quick_runs", "slack_s", "watch_s"}}
 
 
 @dataclass(frozen=True)
@@ -157,19 +157,35 @@ def _check(t: object, where: str) -> Check:
             check=str.strip)
         for key in ("runs", "quick_runs"):
             get(t, key, int, where, 1, check=lambda n: 1 <= n <= 20, allowed="1 to 20")
+    if kind in ("measure", "predict"):
+        get(t, "watch_s", (int, float), where, 8.0, check=lambda v: 0 < v <= 60, allowed="seconds, 0 to 60")
     if kind == "measure":
         get(t, "statistic", str, where, "median", check=lambda s: s in STATISTICS, allowed=" | ".join(STATISTICS))
+        get(t, "moves_to", str, where, "", allowed="a host")
         if get(t, "recovers", bool, where, True):
             get(t, "budget_s", (int, float), where, check=lambda v: v > 0, allowed="seconds, more than 0")
-        get(t, "watch_s", (int, float), where, 8.0, check=lambda v: 0 < v <= 60, allowed="seconds, 0 to 60")
     if kind == "numeric":
         get(t, "expect", (int, float), where, allowed="a number")
         get(t, "tolerance", (int, float), where, check=lambda v: v >= 0, allowed="0 or more")
     if kind == "predict":
         get(t, "slack_s", (int, float), where, 0.0, check=lambda v: v >= 0, allowed="seconds, 0 or more")
-    if kind == "state" and not params:
-        raise ConfigError(f"{where}: a state check needs vip_holder, agent (with state) or running")
+    if kind == "state":
+        _state_check(t, where)
     return Check(kind, _words(t, "pass", where), _words(t, "fail", where), params)
+
+
+def _state_check(t: dict, where: str) -> None:
+    """vip_holder alone, or agent with one of state and running."""
+    if "vip_holder" in t:
+        get(t, "vip_holder", str, where, allowed="a host", check=str.strip)
+        if {"agent", "state", "running"} & set(t):
+            raise ConfigError(f"{where}: vip_holder is a check of its own; put agent in another [[stage.check]]")
+        return
+    get(t, "agent", str, where, allowed="HOST/PROGRAM, e.g. \"server2/halab-vrrp\"", check=lambda a: "/" in a)
+    if ("state" in t) == ("running" in t):
+        raise ConfigError(f"{where}: an agent check needs one of state and running")
+    get(t, "state", str, where, "", allowed="a word of the agent's state, e.g. \"BACKUP\"")
+    get(t, "running", bool, where, True)
 
 
 def _words(t: dict, key: str, where: str) -> Words:

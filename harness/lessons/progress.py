@@ -1,19 +1,30 @@
-"""A student's progress: the lesson under way, the stages passed, the predictions and values given.
-One small JSON file of the student's own ($HALAB_LESSON_PROGRESS, default ~/.halab/lessons.json),
-written whole or not at all."""
+"""A student's progress: the lesson under way, the stages passed, the predictions given. One small
+JSON file of the student's own ($HALAB_LESSON_PROGRESS, default ~/.halab/lessons.json in the home of
+the user who typed sudo, so that `halab lesson predict` and `sudo halab lesson check` share it),
+written whole or not at all, and theirs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ha.statusfile import write_atomically
+from harness.about import give_to_sudo_user
 
 
 def path() -> Path:
-    return Path(os.environ.get("HALAB_LESSON_PROGRESS", "~/.halab/lessons.json")).expanduser()
+    if "HALAB_LESSON_PROGRESS" in os.environ:
+        return Path(os.environ["HALAB_LESSON_PROGRESS"])
+    home = Path.home()
+    if os.environ.get("SUDO_USER"):
+        with contextlib.suppress(KeyError):
+            home = Path(pwd.getpwnam(os.environ["SUDO_USER"]).pw_dir)
+    return home / ".halab" / "lessons.json"
 
 
 @dataclass
@@ -26,6 +37,7 @@ class Progress:
         target = path()
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(target, json.dumps(asdict(self), indent=1))
+        give_to_sudo_user(target.parent)
 
     def mark(self, key: str) -> None:
         if key not in self.passed:
@@ -33,9 +45,18 @@ class Progress:
 
 
 def load() -> Progress:
-    """The saved progress; a missing or unreadable file is a fresh start."""
+    """The saved progress; none yet is a fresh start, and so is a broken file (with a word on stderr)."""
     try:
-        raw = json.loads(path().read_text())
+        text = path().read_text()
+    except FileNotFoundError:
+        return Progress()
+    except OSError as exc:
+        print(f"halab: {path()} cannot be read ({exc.strerror}); starting afresh.", file=sys.stderr)
+        return Progress()
+    try:
+        raw = json.loads(text)
         return Progress(raw.get("lesson"), list(raw.get("passed", [])), dict(raw.get("predictions", {})))
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError):
+        print(f"halab: {path()} is not a progress file halab wrote; starting afresh (it will be replaced).",
+              file=sys.stderr)
         return Progress()

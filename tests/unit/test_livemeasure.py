@@ -1,6 +1,9 @@
-"""When a fault's measurement on the live lab may stop: the service answered again for a while."""
+"""One fault on the live lab: when the measurement may stop, and that the lab is always mended."""
+
+import pytest
 
 from harness import livemeasure
+from harness.errors import HalabError
 from harness.probe import Request
 
 
@@ -15,8 +18,31 @@ def requests(until: float, lost: tuple[float, float] | None = None) -> list[Requ
 
 def test_settled_once_a_second_of_known_fates_was_all_answered_after_the_fault(monkeypatch):
     monkeypatch.setattr(livemeasure.time, "monotonic", lambda: 10.0)
-    # fates known up to 9.0 s; 8.0 to 9.0 all answered; the fault at 5 s
-    assert livemeasure._settled(requests(10.0, lost=(5.0, 7.9)), after=5.0)
-    assert not livemeasure._settled(requests(10.0, lost=(5.0, 8.5)), after=5.0)  # a loss in the last known second
-    assert not livemeasure._settled(requests(10.0), after=8.5)  # too soon after the fault (or the mending)
+    # fates known up to 8.5 s (1.5 s back); 7.5 to 8.5 all answered; the fault at 5 s
+    assert livemeasure._settled(requests(10.0, lost=(5.0, 7.4)), after=5.0)
+    assert not livemeasure._settled(requests(10.0, lost=(5.0, 8.0)), after=5.0)  # a loss in the last known second
+    assert not livemeasure._settled(requests(10.0), after=7.6)  # too soon after the fault (or the mending)
     assert not livemeasure._settled(requests(7.0), after=5.0)   # nothing sent in that second: not answering
+
+
+def test_the_lab_is_mended_even_when_watching_fails(monkeypatch, tmp_path):
+    log = tmp_path / "probe.log"
+    log.write_text("".join(f"{i / 20:.3f} server1\n" for i in range(400)))
+    asked = []
+    monkeypatch.setattr(livemeasure, "status", lambda _s: {"probe": {"running": True, "log": str(log)},
+                                                           "vip": {"claimed_by": ["server1"]}})
+    monkeypatch.setattr(livemeasure, "ask", lambda _s, argv, timeout=60.0: asked.append(argv) or "")
+    monkeypatch.setattr(livemeasure, "_settled", lambda _r, after: True)
+    monkeypatch.setattr(livemeasure, "analyse", lambda *_: (_ for _ in ()).throw(OSError("the log went away")))
+    with pytest.raises(OSError):
+        livemeasure.measure(tmp_path / "lab.sock", "link-cut server1", 8.0)
+    assert asked == [["fault", "link-cut", "server1"], ["fault", "restore"]]
+
+
+def test_a_lab_that_refuses_a_verb_is_one_problem_and_its_own_fix(monkeypatch):
+    refusal = "This lab has no host 'server9'.\nFix: Choose one of: server1, server2."
+    monkeypatch.setattr(livemeasure.control, "request", lambda *_a, **_k: (2, refusal))
+    with pytest.raises(HalabError) as caught:
+        livemeasure.ask(None, ["fault", "crash", "server9"])
+    assert caught.value.problem == "`halab fault crash server9` failed on the lab: This lab has no host 'server9'."
+    assert caught.value.fix == "Choose one of: server1, server2."
