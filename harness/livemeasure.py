@@ -15,9 +15,9 @@ from harness.probe import Request
 from harness.web.feed import probe_line
 
 #: The probe waits 1 s for a reply; a loss is in its log that much later (and a little more).
-KNOWN_AFTER_S = 1.5
+KNOWN_AFTER_S = 1.25
 #: The service must have answered this long, before the fault and after the mending.
-SETTLE_S = 1.0
+SETTLE_S = 0.5
 MEND_TIMEOUT_S = 30.0
 #: How much of the probe's log before the fault is read: a few seconds even at 1000 requests/s.
 HISTORY_BYTES = 128 * 1024

@@ -18,11 +18,11 @@ def requests(until: float, lost: tuple[float, float] | None = None) -> list[Requ
 
 def test_settled_once_a_second_of_known_fates_was_all_answered_after_the_fault(monkeypatch):
     monkeypatch.setattr(livemeasure.time, "monotonic", lambda: 10.0)
-    # fates known up to 8.5 s (1.5 s back); 7.5 to 8.5 all answered; the fault at 5 s
-    assert livemeasure._settled(requests(10.0, lost=(5.0, 7.4)), after=5.0)
-    assert not livemeasure._settled(requests(10.0, lost=(5.0, 8.0)), after=5.0)  # a loss in the last known second
-    assert not livemeasure._settled(requests(10.0), after=7.6)  # too soon after the fault (or the mending)
-    assert not livemeasure._settled(requests(7.0), after=5.0)   # nothing sent in that second: not answering
+    # fates known up to 8.75 s (1.25 s back); 8.25 to 8.75 all answered; the fault at 5 s
+    assert livemeasure._settled(requests(10.0, lost=(5.0, 8.2)), after=5.0)
+    assert not livemeasure._settled(requests(10.0, lost=(5.0, 8.5)), after=5.0)  # a loss in the last known stretch
+    assert not livemeasure._settled(requests(10.0), after=8.3)  # too soon after the fault (or the mending)
+    assert not livemeasure._settled(requests(8.0), after=5.0)   # nothing sent in that stretch: not answering
 
 
 def test_the_lab_is_mended_even_when_watching_fails(monkeypatch, tmp_path):
