@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ha.configcheck import ConfigError, get, no_unknown, read_toml
+from ha.configcheck import ConfigError, get, no_unknown, read_toml, table_array
 from harness.errors import HalabError
 from harness.labfile import builtin
 from harness.lang import LANGS
@@ -120,13 +120,7 @@ def _lesson(raw: dict, folder: Path, where: str) -> Lesson:
     if not lab.is_file():
         raise ConfigError(f"{where}: lab = {lab_name!r} is not allowed; expected a built-in lab "
                           f"({', '.join(TOPOLOGIES)}) or a lab file in {folder}")
-    stages = raw.get("stage")
-    if not isinstance(stages, list) or not stages:
-        raise ConfigError(f"{where}: needs at least one [[stage]] table")
-    parsed = tuple(_stage(t, f"{where}: stage[{i}]") for i, t in enumerate(stages))
-    names = [s.name for s in parsed]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: stage names must be unique, got {names}")
+    parsed = table_array(raw, "stage", where, _stage)
     for lang in LANGS:
         if not (folder / f"{lang}.md").is_file():
             raise ConfigError(f"{where}: the lesson's text {folder / f'{lang}.md'} is missing")
