@@ -33,6 +33,7 @@ HELP = """halab's verbs (see also `help fault`):
   fault link-cut|crash|partition|loss|flap|kill|term|stop|cont|restore|heal ...   break something, or mend it
   vip [--json]           who holds the VIP and who answers it
   status [--json]        every agent and its state, and the standing faults
+  diagnose [--json]      why it did not fail over: configurations, counters, clients' ARP, the pool
   probe start|stop       the probe `watch` follows
   watch [SECONDS]        a live strip of who answers the probe (Ctrl-C ends it)
   capture HOST [SWITCH]  tcpdump a link to a pcap in the run directory; `capture stop`
@@ -92,6 +93,10 @@ class LabCLI(CLI):
     def do_probe(self, line: str) -> None:
         """probe start|stop: the probe that `watch` follows."""
         self._verb("probe", line)
+
+    def do_diagnose(self, line: str) -> None:
+        """diagnose [--json]: why it did not fail over (configurations, counters, ARP, the pool)"""
+        self._verb("diagnose", line)
 
     def do_capture(self, line: str) -> None:
         """capture HOST [SWITCH]: tcpdump that link to a pcap file; `capture stop` ends every capture."""

@@ -6,6 +6,7 @@
     fault loss HOST PERCENT [SWITCH] [--for S] fault flap HOST [SWITCH] [--period S] [--count N]
     fault crash HOST [--for S]
     vip [--json]      status [--json]      probe start|stop      capture HOST [SWITCH] | capture stop
+    diagnose [--json]   why it did not fail over (harness/diagnose.py)
 
 `execute(live, argv)` returns (exit code, text): 0 done, 2 refused (the text says why and what to type).
 """
@@ -16,14 +17,16 @@ import argparse
 import io
 import json
 import traceback
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
 
+from harness import diagnose, labfacts
 from harness.errors import HalabError
 from harness.livelab import SIGNALS, LiveLab
 
-VERBS = ("fault", "vip", "status", "probe", "capture")
+VERBS = ("fault", "vip", "status", "probe", "capture", "diagnose")
 FAULTS = ("link-cut", "restore", "partition", "heal", *SIGNALS, "loss", "flap", "crash")
 MAX_FOR_S = 3600.0
 
@@ -95,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
     for name in ("vip", "status"):
         v = verbs.add_parser(name, help=f"the {name} report")
         v.add_argument("--json", action="store_true")
+    d = verbs.add_parser("diagnose", help="why it did not fail over: configurations, counters, ARP, the pool")
+    d.add_argument("--json", action="store_true", help="the facts read and the findings")
     pr = verbs.add_parser("probe", help="the probe `watch` follows")
     pr.add_argument("action", choices=("start", "stop"))
     cap = verbs.add_parser("capture", help="tcpdump a host's link to a pcap file in the run directory")
@@ -130,6 +135,11 @@ def _run(live: LiveLab, args: argparse.Namespace) -> str:
     if args.verb == "status":
         report = live.status()
         return json.dumps(report, indent=1) if args.json else status_text(report)
+    if args.verb == "diagnose":
+        facts = labfacts.gather(live)
+        if args.json:
+            return json.dumps({"facts": facts, "findings": [asdict(f) for f in diagnose.findings(facts)]}, indent=1)
+        return diagnose.text(facts)
     if args.verb == "probe":
         if args.action == "start":
             proc = live.start_probe()

@@ -1,0 +1,98 @@
+"""`halab diagnose`'s rules, over facts written by hand (tests/lab/test_diagnose.py reads them from
+a lab that was set up wrong)."""
+
+from harness import diagnose
+
+VIP = "10.0.0.100"
+
+
+def instance(host, **changes):
+    base = {"host": host, "program": "halab-vrrp", "running": True, "name": "VI_1", "vrid": 51,
+            "priority": 200 if host == "server1" else 100, "advert_int": 1.0, "preempt": True,
+            "checksum_with_pseudo_header": True, "vips": [VIP], "state": "MASTER" if host == "server1" else "BACKUP",
+            "drops": {}, "failed": []}
+    return {**base, **changes}
+
+
+def facts(*instances, **more):
+    return {"vip": VIP, "vrrp": list(instances), "arp": {"client1": "server1"}, **more}
+
+
+def problems(f):
+    return [x.problem for x in diagnose.findings(f)]
+
+
+def test_a_healthy_pair_has_nothing_wrong_and_says_what_it_saw():
+    f = facts(instance("server1"), instance("server2"))
+    assert diagnose.findings(f) == []
+    assert diagnose.text(f) == "Nothing wrong found: server1 MASTER, server2 BACKUP."
+
+
+def test_a_vrid_mismatch_makes_two_masters_and_is_named():
+    f = facts(instance("server1"), instance("server2", vrid=52, state="MASTER", drops={"unknown_vrid": 7}))
+    assert problems(f) == [
+        "2 VRRP masters of 10.0.0.100: server1, server2 (split brain).",
+        "server1 and server2 use different virtual_router_id (51 and 52).",
+        "server2 dropped 7 packet(s): unknown_vrid.",
+    ]
+    assert "VRID mismatch" in diagnose.findings(f)[2].why
+
+
+def test_settings_that_cannot_agree_are_each_named():
+    f = facts(instance("server1", advert_int=0.5, checksum_with_pseudo_header=False), instance("server2", priority=200))
+    said = problems(f)
+    assert "server1 and server2 use different advert_int (0.5 s and 1 s)." in said
+    assert "server1 and server2 compute the advert checksum differently." in said
+    assert "server1 and server2 have the same priority (200)." in said
+
+
+def test_nobody_master_a_failing_check_a_stopped_agent_and_preempt_off():
+    f = facts(instance("server1", state="FAULT", failed=["chk_haproxy"], preempt=False),
+              instance("server2", running=False, state="BACKUP"))
+    said = problems(f)
+    assert said[0] == "No VRRP agent is master of 10.0.0.100."
+    assert "Every agent is server1 FAULT, server2 BACKUP." in diagnose.findings(f)[0].why
+    assert "server1's check chk_haproxy fails." in said and "server2's halab-vrrp does not run." in said
+    assert "preempt is off on server1 (priority 200), which is not master." in said
+
+
+def test_a_client_whose_arp_entry_points_at_the_old_master():
+    f = facts(instance("server1", state="BACKUP"), instance("server2", state="MASTER"))
+    assert problems(f) == ["client1's ARP entry for 10.0.0.100 points at server1, not at the master server2."]
+    assert problems({**f, "arp": {"client1": None}}) == []
+    assert problems({**f, "vip": "10.0.0.200"}) == []  # an address nobody serves: nothing to say about it
+
+
+def test_unknown_counters_and_keepalived_without_counters():
+    f = facts(instance("server1", drops={"something_new": 1, "bad_ttl": 0}), instance("server2", drops=None))
+    assert problems(f) == ["server1 dropped 1 packet(s): something_new."]
+    assert diagnose.findings(f)[0].why == "see the agent's log."
+
+
+def test_heartbeat_nodes_without_quorum_failing_to_fence_or_both_active():
+    node = {"host": "node1", "running": True, "role": "ACTIVE", "reason": "started"}
+    assert diagnose.findings({"heartbeat": [node, {**node, "host": "node2", "role": "STANDBY"}]}) == []
+    both = problems({"heartbeat": [node, {**node, "host": "node2"}]})
+    assert both == ["Two heartbeat nodes are active: node1, node2."]
+    stuck = problems({"heartbeat": [
+        {**node, "role": "STANDBY", "reason": "node2 is silent but the tie-breaker does not answer: no quorum, no "
+                                              "takeover"},
+        {**node, "host": "node2", "role": "STANDBY", "reason": "fencing node1 failed (timeout); not taking over"}]})
+    assert stuck[0] == "No heartbeat node is active." and len(stuck) == 3
+    assert stuck[2] == "node2 is STANDBY: fencing node1 failed (timeout); not taking over."
+
+
+def test_backends_out_of_the_pool_and_why():
+    up = {"name": "backend1 (probe)", "health": "up", "reason": "", "link": "up", "drained": False, "in_pool": True}
+    f = {"backends": [up, {**up, "name": "b2", "link": "down", "in_pool": False},
+                      {**up, "name": "b3", "drained": True, "in_pool": False},
+                      {**up, "name": "b4", "health": "down", "reason": "connection refused", "in_pool": False},
+                      {**up, "name": "b5", "in_pool": False},
+                      {**up, "name": "b6", "health": "down", "reason": "check failed", "in_pool": False}]}
+    assert problems(f) == ["b2 is out of the balancer's pool: its switch port is down.",
+                           "b3 is out of the balancer's pool: it is drained.",
+                           "b4 is out of the balancer's pool: its health check fails (connection refused).",
+                           "b5 is out of the balancer's pool: it has not passed enough health checks yet.",
+                           "b6 is out of the balancer's pool: its health check fails."]
+    assert diagnose.summary({"backends": [up]}) == "1 of 1 backends in the pool"
+    assert diagnose.text({}) == "Nothing wrong found: this lab has no VRRP, heartbeat or balancer to diagnose."
