@@ -71,6 +71,7 @@ class LiveLab:
         self.probe: LabProcess | None = None
         self.lock = threading.RLock()
         self.started = time.time()
+        self.unfenced_at = time.monotonic()  # fencing by the agents before this is undone already
         #: What was done to the lab (faults, restores), from the prompt, the control socket or the page.
         self.actions = EventLog(self.run_dir / "lab-events.jsonl", "halab")
         self._timers: list[threading.Timer] = []
@@ -363,6 +364,7 @@ class LiveLab:
                 self._faults().restore_host(host)
                 done.append(f"{host} is powered on again")
             self.standing.crashed.clear()
+            done += self._unfence()
             for d in self.daemons:
                 if d.name in self.standing.frozen:
                     (d.advertiser() if isinstance(d, VrrpDaemon) else d).signal(signal.SIGCONT)
@@ -373,6 +375,25 @@ class LiveLab:
                     d.start()
                     done.append(f"started {d.name} again")
             return done or ["nothing to restore"]
+
+    def _unfence(self) -> list[str]:
+        """Let back onto the network the nodes a heartbeat agent fenced since the last restore: a
+        restored lab is a healthy one, and the agents settle again who serves (a database tier's
+        old primary is left to its own rejoin)."""
+        if self.spec.database is not None:
+            return []
+        done = []
+        for d in self.daemons:
+            if not isinstance(d, HalabHeartbeat):
+                continue
+            peer = d.cfg.peer
+            if any(e.at > self.unfenced_at and e.state == "ACTIVE" and e.reason.startswith(f"{peer} fenced")
+                   for e in d.events()):
+                answer = self.lab.fence("unfence", peer)
+                done.append(f"unfenced {peer}" if answer.get("ok") else
+                            f"could not unfence {peer}: {answer.get('error')}")
+        self.unfenced_at = time.monotonic()
+        return done
 
     def later(self, seconds: float, undo) -> None:
         """Run `undo` after `seconds` (a fault given `--for`)."""

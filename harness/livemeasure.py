@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from dataclasses import dataclass, fields
+from itertools import groupby
 from pathlib import Path
 
 from harness import control
@@ -21,6 +23,15 @@ SETTLE_S = 0.5
 MEND_TIMEOUT_S = 30.0
 #: How much of the probe's log before the fault is read: a few seconds even at 1000 requests/s.
 HISTORY_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True)
+class LiveOutcome(Outcome):
+    """The outcome, and who answered after the fault in order (a server once per run of answers):
+    two servers taking turns is a split brain the client saw."""
+
+    answered_after: tuple[str, ...] = ()
+    seen: tuple[Request, ...] = ()  # every request of the window, for a timeline of a failed check
 
 
 def ask(socket: Path, argv: list[str], timeout: float = 60.0) -> str:
@@ -42,7 +53,7 @@ def probe_log(socket: Path) -> Path:
     return Path(status(socket)["probe"]["log"])
 
 
-def measure(socket: Path, fault: str, watch_s: float) -> Outcome:
+def measure(socket: Path, fault: str, watch_s: float) -> LiveOutcome:
     """Apply `fault` (as typed at the prompt: "link-cut server1") once the service has answered for
     SETTLE_S, watch the probe until it has answered for SETTLE_S again or `watch_s` passed, then
     mend everything (`fault restore`, even if the watching failed) and wait until the VIP is back
@@ -59,13 +70,34 @@ def measure(socket: Path, fault: str, watch_s: float) -> Outcome:
             time.sleep(0.1)
             requests = _since(log, offset)
         time.sleep(max(0.0, at + KNOWN_AFTER_S - time.monotonic()))  # every loss of the start is logged
-        outcome = analyse(_since(log, offset), at)
+        requests = _since(log, offset)
+        answered = [r.server for r in requests if r.server is not None and r.sent >= at]
+        plain = analyse(requests, at)
+        outcome = LiveOutcome(**{f.name: getattr(plain, f.name) for f in fields(plain)},
+                              answered_after=tuple(server for server, _ in groupby(answered)),
+                              seen=tuple(requests))
     finally:
         ask(socket, ["fault", "restore"])
     mended = time.monotonic()
     _wait(lambda: status(socket)["vip"]["claimed_by"] == holders and _settled(_since(log, offset), after=mended),
           f"The lab did not answer again within {MEND_TIMEOUT_S:g} s of `fault restore`.")
     return outcome
+
+
+def recent(socket: Path, seconds: float) -> list[Request]:
+    """The probe's requests of the last `seconds` whose fate is known by now (starting the probe,
+    and waiting until it has run that long, if it was not running)."""
+    log = probe_log(socket)
+    offset = max(0, log.stat().st_size - HISTORY_BYTES)
+    deadline = time.monotonic() + seconds + KNOWN_AFTER_S + MEND_TIMEOUT_S
+    while True:
+        requests = _since(log, offset)
+        end = time.monotonic() - KNOWN_AFTER_S
+        if requests and requests[0].sent <= end - seconds:
+            return [r for r in requests if end - seconds <= r.sent < end]
+        if time.monotonic() > deadline:
+            raise HalabError(f"The lab's probe has not logged {seconds:g} s of requests.", "See `halab status`.")
+        time.sleep(0.1)
 
 
 def _wait(done, problem: str) -> None:

@@ -8,12 +8,16 @@ control socket and reads its probe); this module is the grading arithmetic and t
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from harness.lessons import runs as student_runs
 from harness.lessons.model import Check, Words
 from harness.measure import Outcome, median, percentile
+from harness.probe import Request
 
 
 class LabView(Protocol):
@@ -26,6 +30,14 @@ class LabView(Protocol):
 
     def vrrp_window(self) -> tuple[float, float]:
         """When, after a master's link is cut, the lab's backup takes over by the protocol."""
+        ...
+
+    def recent(self, seconds: float) -> list[Request]:
+        """The probe's requests of the last `seconds` whose fate is known."""
+        ...
+
+    def save_timeline(self, outcome: Outcome, fault: str) -> Path | None:
+        """A picture of what the probe saw around the fault (None: nothing to draw), for a failed check."""
         ...
 
 
@@ -42,6 +54,7 @@ class Answers:
 
     value: float | None = None
     prediction: float | None = None
+    runs_dir: Path = Path("runs")  # where the student's `halab run` and `halab compare` wrote
 
 
 def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = False) -> Verdict:
@@ -51,9 +64,17 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
     if check.kind == "state":
         ok, detail = state(p, lab.status())
     elif check.kind == "measure":
-        ok, detail = measure(p, [lab.measure(p["fault"], watch) for _ in range(runs)])
+        measured = [lab.measure(p["fault"], watch) for _ in range(runs)]
+        ok, detail = measure(p, measured)
+        timeline = None if ok else lab.save_timeline(measured[-1], p["fault"])
+        detail += f"\n    timeline of the last run: {timeline}" if timeline else ""
+    elif check.kind == "spread":
+        ok, detail = spread(p, lab.recent(p.get("seconds", 3.0)))
     elif check.kind == "numeric":
         ok, detail = numeric(p, answers.value)
+    elif check.kind == "result":
+        ok, detail = result(p, student_runs.newest(answers.runs_dir, p["scenario"], p.get("options", {})),
+                            answers.value, answers.runs_dir)
     else:
         if answers.prediction is None:
             return Verdict(False, _NO_PREDICTION(lang), "")
@@ -93,10 +114,58 @@ def measure(p: dict, runs: Sequence[Outcome]) -> tuple[bool, str]:
     moved = [r.server_after for r in runs]
     if "moves_to" in p and any(server != p["moves_to"] for server in moved):
         return False, f"outages: {shown}; answered after the fault by {', '.join(map(str, moved))}"
+    turns = next((t for t in (getattr(r, "answered_after", ()) for r in runs) if len(t) > 2), None)
+    if "moves_to" in p and turns:  # the old server, then the new one, is a failover; more is two at once
+        return False, f"outages: {shown}; after the fault {', '.join(turns)} answered in turn: two servers at once"
     statistic = p.get("statistic", "median")
-    value = {"median": median, "p95": lambda xs: percentile(xs, 0.95), "max": max}[statistic](list(outages))
+    if p.get("figure") == "last_failure":  # nothing failed: the service never missed a request
+        figures = [r.last_failure_after or 0.0 for r in runs]
+        shown = ", ".join(f"{f:.2f} s" for f in figures)
+        what = "last failure after the fault"
+    else:
+        figures, what = list(outages), "outage"
+    value = {"median": median, "p95": lambda xs: percentile(xs, 0.95), "max": max}[statistic](figures)
     assert value is not None
-    return value <= p["budget_s"], f"{statistic} {value:.2f} s of {shown}; budget {p['budget_s']:g} s"
+    return value <= p["budget_s"], f"{what}: {statistic} {value:.2f} s of {shown}; budget {p['budget_s']:g} s"
+
+
+def spread(p: dict, requests: Sequence[Request]) -> tuple[bool, str]:
+    """Exactly `servers` servers answered lately, none more than `max_share` of the answers, and
+    nothing was lost."""
+    answered = Counter(r.server for r in requests if r.ok)
+    total, lost = sum(answered.values()), sum(not r.ok for r in requests)
+    if not total:
+        return False, f"no answer in the last {p.get('seconds', 3.0):g} s ({lost} lost)"
+    shares = {server: n / total for server, n in sorted(answered.items())}
+    shown = ", ".join(f"{server} {share * 100:.0f} %" for server, share in shares.items())
+    ok = len(shares) == p["servers"] and max(shares.values()) <= p.get("max_share", 1.0) and not lost
+    return ok, f"{shown} of {total} answers, {lost} lost"
+
+
+def result(p: dict, found: student_runs.Found | None, value: float | None, runs_dir: Path) -> tuple[bool, str]:
+    """The newest run of the scenario exists; its field (times scale) lies within at_least and at_most;
+    with a tolerance, the student's value is that figure."""
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in p.get("options", {}).items())
+    wanted = f"`halab {'' if p['scenario'] == 'compare' else 'run '}{p['scenario']}{' ' + options if options else ''}`"
+    if found is None:
+        return False, f"no run of {wanted} in {runs_dir}"
+    if not p.get("field"):
+        return True, f"{found.file}"
+    figure = student_runs.field(found.data, p["field"])
+    if isinstance(figure, bool) or not isinstance(figure, int | float):
+        return False, f"{found.file}: {p['field']} is {figure!r}, not a number; run {wanted} again"
+    figure *= p.get("scale", 1.0)
+    unit = f" {p['unit']}" if p.get("unit") else ""
+    seen = f"{found.file}: {p['field']} = {figure:g}{unit}"
+    if not p.get("at_least", float("-inf")) <= figure <= p.get("at_most", float("inf")):
+        return False, seen
+    if "tolerance" not in p:
+        return True, seen
+    if value is None:
+        return False, "no value given: `halab lesson check --value NUMBER`"
+    if abs(value - figure) > p["tolerance"]:
+        return False, f"your answer: {value:g}{unit}; it is not what {found.file} says"
+    return True, f"{seen}; your answer: {value:g}{unit}"
 
 
 def numeric(p: dict, value: float | None) -> tuple[bool, str]:

@@ -1,9 +1,12 @@
-"""`halab lesson list | start N | check [STAGE] | predict SECONDS | hint | answer | reset`: the
+"""`halab lesson list | start N | check [STAGE] | predict SECONDS | hint | answer | reset | grade`: the
 classroom's lessons (lessons/), their labs, and checks that break the lab and measure it."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -12,6 +15,7 @@ from harness import preflight, session
 from harness.errors import HalabError
 from harness.lang import LANGS, default_lang
 from harness.lessons import checks, model, progress
+from harness.lessons import grade as grade_files
 from harness.lessons.live import LiveLabView
 
 console = Console(highlight=False, soft_wrap=True)  # a message is one line, whatever the width
@@ -32,12 +36,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("stage", nargs="?")
     check.add_argument("--value", type=float, help="your answer, for a stage that asks for a number")
     check.add_argument("--quick", action="store_true", help="one run of each measurement instead of several")
+    check.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
+                       help="where your `halab run` and `halab compare` wrote (default: runs/)")
     predict = verb("predict", "record your prediction (seconds) before the lab measures it")
     predict.add_argument("seconds", type=float)
     predict.add_argument("stage", nargs="?")
     for name, what in (("hint", "a hint"), ("answer", "what to do (for a student who is stuck)")):
         verb(name, f"{what} for a stage").add_argument("stage", nargs="?")
     verb("reset", "bring the lesson's lab up afresh, as the lesson expects it")
+    grade = verb("grade", "write your grades for the teacher: JSON, JUnit XML and a row of a class CSV")
+    grade.add_argument("--student", default=os.environ.get("SUDO_USER") or getpass.getuser(),
+                       help="the id to file them under (default: your user name)")
+    grade.add_argument("--out", type=Path, default=Path("grades"), metavar="DIR", help="where (default: grades/)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -50,14 +60,23 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.verb == "start":
         lesson = model.find(args.number)
-        _bring_up(lesson)
+        if lesson.lab is not None:
+            _bring_up(lesson)
         mine.lesson = lesson.number
         mine.save()
         console.print(f"{escape(lesson.title(lang))}: {lesson.text(lang)}")
         console.print(_next(lesson, mine, lang))
         return 0
+    if args.verb == "grade":
+        r = grade_files.report(grade_files.check_student(args.student), model.all_lessons(), mine)
+        written = grade_files.write(r, args.out)
+        console.print(f"{r['student']}: {r['passed']} of {r['stages']} stages passed; "
+                      + ", ".join(str(p) for p in written))
+        return 0
     lesson = _current(mine)
     if args.verb == "reset":
+        if lesson.lab is None:
+            raise HalabError(f"Lesson {lesson.number} has no lab to reset.", "Its checks read numbers and your runs.")
         preflight.require_root()
         session.down()
         _bring_up(lesson)
@@ -80,15 +99,16 @@ def main(args: argparse.Namespace) -> int:
         mine.save()
         console.print(f"{key}: {args.seconds:g} s")
         return 0
-    lab = _lab_of(lesson) if any(c.kind != "numeric" for c in stage.checks) else None  # numbers need none
-    answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key))
+    lab = _lab_of(lesson) if any(c.kind in model.LAB_KINDS for c in stage.checks) else None  # numbers need none
+    answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key), runs_dir=args.runs)
     verdicts = [checks.run(c, lab, lang, answers, quick=args.quick) for c in stage.checks]  # type: ignore[arg-type]
     for v in verdicts:
         console.print(f"[{'green' if v.passed else 'red'}]{'✓' if v.passed else '✗'}[/] {escape(v.message)}"
                       + (f"\n    {escape(v.detail)}" if v.detail else ""))
-    if all(v.passed for v in verdicts):
-        mine.mark(key)
-        mine.save()
+    passed = all(v.passed for v in verdicts)
+    mine.attempt(key, passed, args.value, "; ".join(v.detail for v in verdicts if v.detail))
+    mine.save()
+    if passed:
         console.print(_next(lesson, mine, lang))
         return 0
     return 1
@@ -96,11 +116,13 @@ def main(args: argparse.Namespace) -> int:
 
 def _lab_of(lesson: model.Lesson) -> LiveLabView:
     preflight.require_root()
+    assert lesson.lab is not None  # a lesson without a lab has no check that needs one (model)
     return LiveLabView(lesson.lab)
 
 
 def _bring_up(lesson: model.Lesson) -> None:
     preflight.require_root()
+    assert lesson.lab is not None
     if session.up_detached(["-f", str(lesson.lab)]) != 0:
         raise HalabError("The lesson's lab did not come up.", "See the message above.")
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from ha.vrrp import config as vrrp_config
-from harness import labfile, livemeasure
+from harness import events, labfile, livemeasure, runpage
 from harness.errors import HalabError
 from harness.labinfo import NO_LAB, running
 from harness.measure import Outcome
+from harness.probe import Request
 from harness.report import master_down
 
 
@@ -24,12 +27,33 @@ class LiveLabView:
                              "`halab down`, then `halab lesson start N` brings up the lesson's lab.")
         self.socket = Path(descriptor["socket"])
         self.spec = labfile.load(Path(descriptor["lab_file"]))
+        self.descriptor = descriptor
 
     def status(self) -> dict:
         return livemeasure.status(self.socket)
 
     def measure(self, fault: str, watch_s: float) -> Outcome:
         return livemeasure.measure(self.socket, fault, watch_s)
+
+    def save_timeline(self, outcome: Outcome, fault: str) -> Path | None:
+        """An SVG of what the probe saw around the fault, with the agents' events on it, in the
+        lab's run directory: attached to a failed check."""
+        requests = getattr(outcome, "seen", ())
+        if not requests:
+            return None
+        first, last = requests[0].sent - 1, requests[-1].sent + 1
+        seen = [asdict(e) for log in self.descriptor.get("event_logs", []) if Path(log["path"]).exists()
+                for e in events.read(Path(log["path"]), log["host"]) if first <= e.at <= last]
+        plain = {f.name: getattr(outcome, f.name) for f in fields(Outcome)}
+        result = {"fault": {"at": outcome.fault_at, "kind": fault, "target": ""}, "options": {}, "adverts": None,
+                  "timeline": [asdict(r) for r in requests], "outcome": plain,
+                  "agent_events": sorted(seen, key=lambda e: e["at"])}
+        path = Path(self.descriptor["run_dir"]) / f"check-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        path.write_text(runpage.timeline_svg(result))
+        return path
+
+    def recent(self, seconds: float) -> list[Request]:
+        return livemeasure.recent(self.socket, seconds)
 
     def vrrp_window(self) -> tuple[float, float]:
         """From the lab's VRRP configuration: the backup that takes over (the highest priority after

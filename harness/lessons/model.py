@@ -3,14 +3,14 @@ word in Korean and English) beside `ko.md` and `en.md` (the text a student reads
 
     number = 2
     title = { ko = "...", en = "..." }
-    lab = "active-standby"                 # a built-in lab, or a lab file in the folder ("lab.toml")
+    lab = "active-standby"                 # a built-in lab, or a lab file in the folder; none: no lab
     [[stage]]
     name = "master"
     title = { ko = "...", en = "..." }
     hint = { ko = "...", en = "..." }
     answer = { ko = "...", en = "..." }    # what to type, for a student who is stuck
     [[stage.check]]
-    kind = "state"                         # state | measure | numeric | predict
+    kind = "state"                         # state | spread | measure | numeric | predict | result
     vip_holder = "server1"
     pass = { ko = "...", en = "..." }
     fail = { ko = "...", en = "..." }
@@ -31,13 +31,21 @@ from harness.lang import LANGS
 from topologies import TOPOLOGIES
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent.parent / "lessons"
-KINDS = ("state", "measure", "numeric", "predict")
+KINDS = ("state", "spread", "measure", "numeric", "predict", "result")
+#: The kinds that look at the lab that is up (the others read numbers and the student's runs).
+LAB_KINDS = ("state", "spread", "measure", "predict")
 STATISTICS = ("median", "p95", "max")
+#: What a measure check holds to its budget: the client's longest silence, or (a service spread
+#: over several servers, where one dead server costs only its share) when its last request failed.
+FIGURES = ("outage", "last_failure")
 #: Each kind's own keys (besides kind, pass, fail).
 KIND_KEYS = {"state": {"vip_holder", "agent", "state", "running"},
-             "measure": {"fault", "runs", "quick_runs", "budget_s", "statistic", "recovers", "watch_s", "moves_to"},
+             "measure": {"fault", "runs", "quick_runs", "budget_s", "statistic", "figure", "recovers", "watch_s",
+                         "moves_to"},
              "numeric": {"expect", "tolerance", "unit"},
-             "predict": {"fault", "runs", "quick_runs", "slack_s", "watch_s"}}
+             "predict": {"fault", "runs", "quick_runs", "slack_s", "watch_s"},
+             "spread": {"servers", "max_share", "seconds"},
+             "result": {"scenario", "options", "field", "scale", "unit", "tolerance", "at_least", "at_most"}}
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Lesson:
     slug: str
     folder: Path
     title: Words
-    lab: Path
+    lab: Path | None  # None: the lesson's checks read numbers and the student's runs, not a lab
     stages: tuple[Stage, ...]
 
     def text(self, lang: str) -> Path:
@@ -115,12 +123,17 @@ def find(number: int, root: Path = LESSONS_DIR) -> Lesson:
 def _lesson(raw: dict, folder: Path, where: str) -> Lesson:
     no_unknown(raw, {"number", "title", "lab", "stage"}, where)
     number = get(raw, "number", int, where, check=lambda n: 1 <= n <= 99, allowed="a number from 1 to 99")
-    lab_name = get(raw, "lab", str, where, allowed=f"a built-in lab ({', '.join(TOPOLOGIES)}) or a file here")
-    lab = builtin(lab_name) if lab_name in TOPOLOGIES else folder / lab_name
-    if not lab.is_file():
-        raise ConfigError(f"{where}: lab = {lab_name!r} is not allowed; expected a built-in lab "
-                          f"({', '.join(TOPOLOGIES)}) or a lab file in {folder}")
+    lab_name = get(raw, "lab", str, where, "", allowed=f"a built-in lab ({', '.join(TOPOLOGIES)}) or a file here")
+    lab = None
+    if lab_name:
+        lab = builtin(lab_name) if lab_name in TOPOLOGIES else folder / lab_name
+        if not lab.is_file():
+            raise ConfigError(f"{where}: lab = {lab_name!r} is not allowed; expected a built-in lab "
+                              f"({', '.join(TOPOLOGIES)}) or a lab file in {folder}")
     parsed = table_array(raw, "stage", where, _stage)
+    needing = [s.name for s in parsed if any(c.kind in LAB_KINDS for c in s.checks)]
+    if lab is None and needing:
+        raise ConfigError(f"{where}: stage {needing[0]!r} checks a lab, and the lesson names none; add lab = ...")
     for lang in LANGS:
         if not (folder / f"{lang}.md").is_file():
             raise ConfigError(f"{where}: the lesson's text {folder / f'{lang}.md'} is missing")
@@ -156,6 +169,7 @@ def _check(t: object, where: str) -> Check:
     if kind == "measure":
         get(t, "statistic", str, where, "median", check=lambda s: s in STATISTICS, allowed=" | ".join(STATISTICS))
         get(t, "moves_to", str, where, "", allowed="a host")
+        get(t, "figure", str, where, "outage", check=lambda f: f in FIGURES, allowed=" | ".join(FIGURES))
         if get(t, "recovers", bool, where, True):
             get(t, "budget_s", (int, float), where, check=lambda v: v > 0, allowed="seconds, more than 0")
     if kind == "numeric":
@@ -165,6 +179,12 @@ def _check(t: object, where: str) -> Check:
         get(t, "slack_s", (int, float), where, 0.0, check=lambda v: v >= 0, allowed="seconds, 0 or more")
     if kind == "state":
         _state_check(t, where)
+    if kind == "spread":
+        get(t, "servers", int, where, check=lambda n: 1 <= n <= 64, allowed="how many servers answer, 1 to 64")
+        get(t, "max_share", (int, float), where, 1.0, check=lambda v: 0 < v <= 1, allowed="a share, above 0 to 1")
+        get(t, "seconds", (int, float), where, 3.0, check=lambda v: 0 < v <= 30, allowed="seconds, 0 to 30")
+    if kind == "result":
+        _result_check(t, where)
     return Check(kind, _words(t, "pass", where), _words(t, "fail", where), params)
 
 
@@ -180,6 +200,26 @@ def _state_check(t: dict, where: str) -> None:
         raise ConfigError(f"{where}: an agent check needs one of state and running")
     get(t, "state", str, where, "", allowed="a word of the agent's state, e.g. \"BACKUP\"")
     get(t, "running", bool, where, True)
+
+
+def _result_check(t: dict, where: str) -> None:
+    """A figure of the student's newest run of a scenario: within bounds, or what the student read
+    from it (`tolerance`: the student gives it with --value), or only that the run exists."""
+    get(t, "scenario", str, where, allowed="a scenario of `halab run`, or \"compare\"", check=str.strip)
+    options = get(t, "options", dict, where, {}, allowed="a table of the run's options")
+    for key, value in options.items():
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{where}: options.{key} = {value!r} is not allowed; expected a text, a number or "
+                              "true/false")
+    keyed = {"scale", "unit", "tolerance", "at_least", "at_most"} & set(t)
+    get(t, "field", str, where, "", allowed="a dotted key of the result, e.g. \"sync.writes.p50\"", check=str.strip)
+    if keyed and "field" not in t:
+        raise ConfigError(f"{where}: {', '.join(sorted(keyed))} need a field")
+    get(t, "scale", (int, float), where, 1.0, check=lambda v: v > 0, allowed="a factor above 0 (1000: s to ms)")
+    get(t, "unit", str, where, "", allowed="a unit")
+    get(t, "tolerance", (int, float), where, 0.0, check=lambda v: v >= 0, allowed="0 or more")
+    for key in ("at_least", "at_most"):
+        get(t, key, (int, float), where, 0.0, allowed="a number")
 
 
 def _words(t: dict, key: str, where: str) -> Words:

@@ -1,4 +1,5 @@
-"""A student's progress: the lesson under way, the stages passed, the predictions given. One small
+"""A student's progress: the lesson under way, the stages passed, the predictions given, the last
+attempt at each stage (what `halab lesson grade` reports). One small
 JSON file of the student's own ($HALAB_LESSON_PROGRESS, default ~/.halab/lessons.json in the home of
 the user who typed sudo, so that `halab lesson predict` and `sudo halab lesson check` share it),
 written whole or not at all, and theirs."""
@@ -10,6 +11,7 @@ import json
 import os
 import pwd
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,7 @@ class Progress:
     lesson: int | None = None
     passed: list[str] = field(default_factory=list)              # "2/master"
     predictions: dict[str, float] = field(default_factory=dict)  # "2/predict" -> seconds
+    attempts: dict[str, dict] = field(default_factory=dict)      # "2/master" -> the last check of it
 
     def save(self) -> None:
         target = path()
@@ -42,6 +45,13 @@ class Progress:
     def mark(self, key: str) -> None:
         if key not in self.passed:
             self.passed.append(key)
+
+    def attempt(self, key: str, passed: bool, value: float | None, detail: str) -> None:
+        """The last check of a stage: passed or not, when, the value given, what was seen."""
+        self.attempts[key] = {"passed": passed, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "value": value,
+                              "detail": detail[:500]}
+        if passed:
+            self.mark(key)
 
 
 def load() -> Progress:
@@ -55,7 +65,8 @@ def load() -> Progress:
         return Progress()
     try:
         raw = json.loads(text)
-        return Progress(raw.get("lesson"), list(raw.get("passed", [])), dict(raw.get("predictions", {})))
+        return Progress(raw.get("lesson"), list(raw.get("passed", [])), dict(raw.get("predictions", {})),
+                        {k: dict(v) for k, v in raw.get("attempts", {}).items()})
     except (ValueError, AttributeError, TypeError):
         print(f"halab: {path()} is not a progress file halab wrote; starting afresh (it will be replaced).",
               file=sys.stderr)

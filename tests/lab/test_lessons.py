@@ -1,7 +1,8 @@
-"""The lessons as a student follows them: every command of lessons 1 and 2 (their English text;
+"""The lessons as a student follows them: every command of lessons 1 to 4 (their English text;
 the Korean one has the same commands, tests/unit/test_lessons.py), in order, each must succeed,
 and every check passes with the lesson's own answers; typical wrong answers fail with the
-lesson's words."""
+lesson's words. Lessons 7 and 8 grade the student's runs: tests/lab/test_compare.py checks them
+on the runs of `halab compare --quick`."""
 
 from __future__ import annotations
 
@@ -113,6 +114,7 @@ def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path
     def wrong_answers() -> None:
         out = student.halab("lesson", "check", "predict", "--quick", rc=1)
         assert "Record your prediction first" in out
+        assert student.halab("diagnose").strip() == "Nothing wrong found: server1 MASTER, server2 BACKUP."
         # (a prediction outside the window, graded and worded, is tests/unit/test_lessons.py's: it costs a measurement)
 
     try:
@@ -124,4 +126,42 @@ def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path
     assert "you predicted 3.2 s; the protocol says 2.61 to 3.61 s; measured" in checks[1]
     assert "server2 took over within 4 s" in checks[2] and "a goodbye is faster than silence" in checks[3]
     assert "outage" in said[-1]  # the keepalived exercise ran and reported
+    assert nothing_left() == []
+
+
+def test_lesson_3_heartbeat_fencing_and_quorum(tmp_path):
+    student = Student(tmp_path)
+
+    def healthy() -> None:
+        assert student.halab("diagnose").strip() == "Nothing wrong found: node1 ACTIVE, node2 STANDBY."
+
+    said = follow(model.find(3), student, healthy)
+    checks = [s for s in said if "✓" in s]
+    assert len(checks) == 5 and "✗" not in "".join(said), said
+    assert "one cut link is a degraded link, not a failover" in checks[1]
+    assert "node2 fenced node1 and took over within 1.5 s" in checks[2]
+    assert "answered by one node at a time, never by both in turn" in checks[3]
+    assert "node2 had no quorum and did not take over" in checks[4]
+    assert "You passed every stage of this lesson." in checks[-1]
+    assert nothing_left() == []
+
+
+def test_lesson_4_load_balancing_spread_link_cut_and_health_checks(tmp_path):
+    student = Student(tmp_path)
+
+    def wrong_answers() -> None:
+        out = student.halab("lesson", "check", "share", "--value", "33", rc=1)
+        assert "Think again: how many backends are left" in out and "your answer: 33 %" in out
+        student.halab("fault", "kill", "backend1", "responder")
+        assert wait_until(lambda: "backend1 (probe) is out of the balancer's pool: its health check fails"
+                          in student.halab("diagnose"), timeout=10)
+        student.halab("fault", "restore")
+
+    said = follow(model.find(4), student, wrong_answers)
+    checks = [s for s in said if "✓" in s]
+    assert len(checks) == 4, said
+    assert "All three backends answered" in checks[0] and re.search(r"backend3 \d+ % of \d+ answers, 0 lost", checks[0])
+    assert "The switch took backend1 out at once" in checks[1] and "last failure after the fault" in checks[1]
+    assert "The health checks took backend1 out within 1 s" in checks[2]
+    assert "You passed every stage of this lesson." in checks[-1]
     assert nothing_left() == []

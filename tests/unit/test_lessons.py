@@ -1,15 +1,24 @@
 """The lessons: their files (both languages, the same stages and commands), the grading arithmetic,
 a student's progress, and bad lesson files. tests/lab/test_lessons.py runs them on a lab."""
 
+import csv
+import json
+import os
 import re
+import shlex
+import time
 import tomllib
+import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import pytest
 
+from harness import labfile, verbs
+from harness.about import SCHEMA_VERSION
 from harness.errors import HalabError
-from harness.lessons import checks, model, progress
+from harness.lessons import checks, model, progress, runs
 from harness.lessons.model import Check, Words
+from harness.probe import Request
 
 LESSONS = model.all_lessons()
 
@@ -23,7 +32,7 @@ def stage_markers(text: str) -> list[str]:
 
 
 #: Where a lesson's command asks for the student's own answer.
-PLACEHOLDERS = ("SECONDS", "HOURS", "PERCENT")
+PLACEHOLDERS = ("SECONDS", "HOURS", "PERCENT", "COUNT")
 
 
 def student_lines(lesson: model.Lesson) -> list[str]:
@@ -105,11 +114,11 @@ def test_state_checks_read_the_vip_the_agents_state_and_whether_it_runs():
 
 
 @pytest.mark.parametrize(("params", "outages", "passed", "detail"), [
-    ({"budget_s": 4.0}, [3.5, 3.9, 4.5], True, "median 3.90 s of 3.50 s, 3.90 s, 4.50 s; budget 4 s"),
-    ({"budget_s": 3.8}, [3.5, 3.9, 4.5], False, "median 3.90 s of 3.50 s, 3.90 s, 4.50 s; budget 3.8 s"),
-    ({"budget_s": 4.0, "statistic": "max"}, [3.5, 3.9, 4.5], False, "max 4.50 s"),
-    ({"budget_s": 4.5, "statistic": "max"}, [3.5, 3.9, 4.5], True, "max 4.50 s"),
-    ({"budget_s": 4.0, "statistic": "p95"}, [1.0, 2.0, 4.5], False, "p95 4.50 s"),
+    ({"budget_s": 4.0}, [3.5, 3.9, 4.5], True, "outage: median 3.90 s of 3.50 s, 3.90 s, 4.50 s; budget 4 s"),
+    ({"budget_s": 3.8}, [3.5, 3.9, 4.5], False, "outage: median 3.90 s of 3.50 s, 3.90 s, 4.50 s; budget 3.8 s"),
+    ({"budget_s": 4.0, "statistic": "max"}, [3.5, 3.9, 4.5], False, "outage: max 4.50 s"),
+    ({"budget_s": 4.5, "statistic": "max"}, [3.5, 3.9, 4.5], True, "outage: max 4.50 s"),
+    ({"budget_s": 4.0, "statistic": "p95"}, [1.0, 2.0, 4.5], False, "outage: p95 4.50 s"),
     ({"budget_s": 4.0}, [3.0, None], False, "outages: 3.00 s, never; the service did not come back"),
     ({"recovers": False, "watch_s": 5.0}, [None, None], True, "outages: never, never (watched 5 s)"),
     ({"recovers": False}, [None, 2.0], False, "outages: never, 2.00 s (watched 8 s)"),
@@ -119,8 +128,19 @@ def test_measure_checks_hold_a_statistic_to_the_budget_or_want_no_recovery(param
     assert ok is passed and said.startswith(detail)
 
 
-def run_of(outage, after="server2"):
-    return SimpleNamespace(outage=outage, server_before="server1", server_after=after if outage is not None else None)
+def run_of(outage, after="server2", last_failure=None):
+    return SimpleNamespace(outage=outage, server_before="server1", server_after=after if outage is not None else None,
+                           last_failure_after=last_failure)
+
+
+def test_a_spread_service_is_held_to_when_its_last_request_failed_not_to_its_silence():
+    """Active-Active: a dead backend costs its share, so the client's longest silence stays short
+    even when the balancer never takes it out; what counts is when the failures stopped."""
+    p = {"budget_s": 0.5, "figure": "last_failure"}
+    ok, said = checks.measure(p, [run_of(0.1, last_failure=0.32), run_of(0.1, last_failure=None)])
+    assert ok and said == "last failure after the fault: median 0.16 s of 0.32 s, 0.00 s; budget 0.5 s"
+    assert not checks.measure(p, [run_of(0.1, last_failure=3.9)])[0]
+    assert checks.measure({"budget_s": 0.5}, [run_of(0.1, last_failure=3.9)])[0]  # the silence alone: short
 
 
 def test_a_fault_that_moved_nothing_passes_no_check_that_wants_a_move():
@@ -128,6 +148,17 @@ def test_a_fault_that_moved_nothing_passes_no_check_that_wants_a_move():
     assert checks.measure(p, [run_of(3.4), run_of(3.5)])[0] is True
     ok, said = checks.measure(p, [run_of(3.4), run_of(0.05, after="server1")])
     assert not ok and said == "outages: 3.40 s, 0.05 s; answered after the fault by server2, server1"
+
+
+def test_two_servers_answering_in_turn_after_the_fault_is_a_split_brain_not_a_failover():
+    p = {"budget_s": 4.0, "moves_to": "server2"}
+    failover = SimpleNamespace(**vars(run_of(3.4)), answered_after=("server1", "server2"))
+    assert checks.measure(p, [failover])[0] is True
+    both = SimpleNamespace(**vars(run_of(0.3)), answered_after=("server1", "server2", "server1", "server2"))
+    assert checks.measure(p, [failover, both]) == (
+        False, "outages: 3.40 s, 0.30 s; after the fault server1, server2, server1, server2 answered in turn: "
+               "two servers at once")
+    assert checks.measure({"budget_s": 4.0}, [both])[0] is True  # a spread service answers from several
 
 
 def test_numeric_answers_are_within_the_tolerance_or_not_and_one_is_needed():
@@ -165,6 +196,10 @@ class FakeLab:
     def vrrp_window(self):
         return 2.61, 3.61
 
+    def save_timeline(self, outcome, fault):
+        self.drawn = (outcome.outage, fault)
+        return "/runs/x/check.svg"
+
 
 WORDS = Words("통과", "passed"), Words("실패", "failed")
 
@@ -173,10 +208,13 @@ def test_a_check_speaks_the_students_language_and_runs_as_often_as_asked():
     measure = Check("measure", *WORDS, {"fault": "link-cut server1", "runs": 3, "quick_runs": 1, "budget_s": 4.0})
     lab = FakeLab([3.3, 3.5, 3.4])
     verdict = checks.run(measure, lab, "ko", checks.Answers())
-    assert verdict == checks.Verdict(True, "통과", "median 3.40 s of 3.30 s, 3.50 s, 3.40 s; budget 4 s")
+    assert verdict == checks.Verdict(True, "통과", "outage: median 3.40 s of 3.30 s, 3.50 s, 3.40 s; budget 4 s")
     assert lab.faults == [("link-cut server1", 8.0)] * 3
     lab = FakeLab([5.0])
-    assert checks.run(measure, lab, "en", checks.Answers(), quick=True).message == "failed" and len(lab.faults) == 1
+    failed = checks.run(measure, lab, "en", checks.Answers(), quick=True)
+    assert failed.message == "failed" and len(lab.faults) == 1
+    assert failed.detail.endswith("\n    timeline of the last run: /runs/x/check.svg") and lab.drawn == (
+        5.0, "link-cut server1")
     state = Check("state", *WORDS, {"vip_holder": "server1"})
     assert checks.run(state, FakeLab(), "en", checks.Answers()).passed is False
 
@@ -230,7 +268,7 @@ fail = { ko = "가", en = "a" }
 
 
 @pytest.mark.parametrize(("change", "said"), [
-    (("kind = \"numeric\"", "kind = \"guess\""), "kind = 'guess' is not allowed; expected state | measure"),
+    (("kind = \"numeric\"", "kind = \"guess\""), "kind = 'guess' is not allowed; expected state | spread | measure"),
     (("expect = 1.0", "expect = \"one\""), "expect = 'one' is not allowed; expected a number"),
     (("number = 7", "number = 100"), "number = 100 is not allowed; expected a number from 1 to 99"),
     (("lab = \"active-standby\"", "lab = \"nowhere.toml\""), "lab = 'nowhere.toml' is not allowed"),
@@ -386,3 +424,222 @@ def test_a_prediction_goes_to_the_first_stage_that_wants_one(tmp_path, monkeypat
     listed = capsys.readouterr().out
     assert " 1  The single point of failure (SPOF)  (0/3)" in listed
     assert "* 2  Active-Standby with a VIP (VRRP)  (1/4)" in listed
+
+
+def request(i, server):
+    return Request(i, float(i), float(i) if server else None, server)
+
+
+def test_a_spread_check_wants_every_server_answering_none_too_much_and_nothing_lost():
+    p = {"servers": 3, "max_share": 0.6}
+    even = [request(i, f"backend{i % 3 + 1}") for i in range(30)]
+    assert checks.spread(p, even) == (True, "backend1 33 %, backend2 33 %, backend3 33 % of 30 answers, 0 lost")
+    two = [request(i, f"backend{i % 2 + 1}") for i in range(30)]
+    assert checks.spread(p, two) == (False, "backend1 50 %, backend2 50 % of 30 answers, 0 lost")
+    assert checks.spread({"servers": 2}, two)[0] is True
+    lopsided = [request(i, "backend1" if i % 4 else f"backend{i % 8 // 4 + 2}") for i in range(32)]
+    assert checks.spread(p, lopsided) == (False, "backend1 75 %, backend2 12 %, backend3 12 % of 32 answers, 0 lost")
+    assert checks.spread(p, [*even, request(30, None)]) == (
+        False, "backend1 33 %, backend2 33 %, backend3 33 % of 30 answers, 1 lost")
+    assert checks.spread(p, [request(0, None)]) == (False, "no answer in the last 3 s (1 lost)")
+
+
+def write_run(runs, name, data, mtime):
+    path = runs / name / ("compare.json" if name.endswith("-compare") else "result.json")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **data}))
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def sync_run(method, deletions, p50, period=1.0):
+    return {"scenario": "sync", "options": {"method": method, "period": period},
+            "sync": {"deletions": {"count": deletions, "of": 17}, "writes": {"p50": p50}}}
+
+
+def test_the_newest_run_of_a_scenario_with_the_options_is_found(tmp_path):
+    old = write_run(tmp_path, "1-sync", sync_run("tar", 0, 0.6), 1000)
+    new = write_run(tmp_path, "2-sync", sync_run("lsyncd", 17, 0.15, 0.1), 2000)
+    inside = write_run(tmp_path, "3-compare/sync-tar-1s", sync_run("tar", 0, 0.5), 3000)
+    repeated = write_run(tmp_path, "4-sync/run-2", sync_run("rsync", 17, 0.4), 4000)
+    (tmp_path / "5-sync").mkdir()
+    (tmp_path / "5-sync" / "result.json").write_text("{cut sh")  # a run cut short is passed over
+    write_run(tmp_path, "6-sync", {**sync_run("tar", 0, 0.6), "schema_version": SCHEMA_VERSION + 1}, 6000)
+    assert runs.newest(tmp_path, "sync", {}).file == repeated
+    assert runs.newest(tmp_path, "sync", {"method": "tar"}).file == inside
+    assert runs.newest(tmp_path, "sync", {"method": "lsyncd", "period": 0.1}).file == new
+    assert runs.newest(tmp_path, "sync", {"method": "lsyncd", "period": 1.0}) is None
+    assert runs.newest(tmp_path / "nowhere", "sync", {}) is None
+    compare = write_run(tmp_path, "7-compare", {"figures": {"active-standby": {"outage": {"crash": {"median": 3.49}}}},
+                                                "plan": {"runs": 1}, "agent": "halab", "lb": "sdn"}, 7000)
+    assert runs.newest(tmp_path, "compare", {"agent": "halab"}).file == compare
+    assert runs.newest(tmp_path, "compare", {"agent": "keepalived"}) is None
+    assert old.exists() and runs.field({"a": {"b": 2}}, "a.b") == 2 and runs.field({"a": 1}, "a.b") is None
+
+
+def test_a_result_check_reads_the_students_run_within_bounds_or_against_their_answer(tmp_path):
+    found = runs.Found(tmp_path / "r.json", sync_run("lsyncd", 17, 0.156))
+    bounded = {"scenario": "sync", "options": {"method": "lsyncd"}, "field": "sync.writes.p50", "scale": 1000,
+               "unit": "ms", "at_most": 500}
+    assert checks.result(bounded, found, None, tmp_path) == (True, f"{tmp_path / 'r.json'}: sync.writes.p50 = 156 ms")
+    assert checks.result({**bounded, "at_most": 100}, found, None, tmp_path)[0] is False
+    assert checks.result({**bounded, "at_least": 200, "at_most": 900}, found, None, tmp_path)[0] is False
+    assert checks.result(bounded, None, None, tmp_path) == (
+        False, f"no run of `halab run sync --method lsyncd` in {tmp_path}")
+    read = {"scenario": "sync", "field": "sync.deletions.count", "tolerance": 0}
+    assert checks.result(read, found, 17, tmp_path)[0] is True
+    wrong = checks.result(read, found, 16, tmp_path)
+    assert wrong == (False, f"your answer: 16; it is not what {tmp_path / 'r.json'} says")  # the figure not given away
+    assert checks.result(read, found, None, tmp_path) == (False, "no value given: `halab lesson check --value NUMBER`")
+    assert checks.result({**read, "field": "sync.nothing"}, found, 17, tmp_path) == (
+        False, f"{tmp_path / 'r.json'}: sync.nothing is None, not a number; run `halab run sync` again")
+    assert checks.result({"scenario": "compare"}, None, None, tmp_path) == (
+        False, f"no run of `halab compare` in {tmp_path}")
+    assert checks.result({"scenario": "sync"}, found, None, tmp_path) == (True, str(tmp_path / "r.json"))
+
+
+def test_a_result_check_reads_the_runs_directory_the_student_names(tmp_path):
+    write_run(tmp_path, "1-sync", sync_run("tar", 0, 0.6), 1000)
+    check = model.find(7).stage("tar").checks[0]
+    assert checks.run(check, None, "en", checks.Answers(value=0, runs_dir=tmp_path)).passed
+    assert not checks.run(check, None, "en", checks.Answers(value=0, runs_dir=tmp_path / "x")).passed
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
+def test_every_fault_and_host_a_lesson_names_exists_in_its_lab(lesson):
+    """A check's fault is typed at the lab's prompt, and its hosts are the lab's: a typo would only
+    show when a student runs the check."""
+    if lesson.lab is None:
+        assert all(c.kind not in model.LAB_KINDS for s in lesson.stages for c in s.checks)
+        return
+    hosts = set(labfile.load(lesson.lab).topo().hosts())
+    for check in (c for s in lesson.stages for c in s.checks):
+        p = check.params
+        if "fault" in p:
+            args = verbs.parser().parse_args(["fault", *shlex.split(p["fault"])])
+            named = [getattr(args, "host", None), *getattr(args, "side_a", "").split(","),
+                     *getattr(args, "side_b", "").split(",")]
+            assert {n for n in named if n} <= hosts, p["fault"]
+        for host in (p.get("moves_to"), p.get("vip_holder"), p.get("agent", "").partition("/")[0]):
+            assert not host or host in hosts, host
+
+
+def test_the_numbers_of_lessons_4_7_and_8_worked_out_apart():
+    def passes(number, stage, value):
+        check = model.find(number).stage(stage).checks[0]
+        return checks.numeric(check.params, value)[0] and f"--value {value:g}`" in model.find(number).stage(
+            stage).answer("en")
+
+    assert passes(4, "share", 100 / 2)
+    assert passes(7, "delay", 15)
+    assert passes(8, "budget", round((1 - 0.99999) * 365 * 24 * 3600, 2))
+    assert passes(8, "series", round(0.9999 * 0.9995 * 100, 2))
+    assert passes(8, "parallel", round((1 - 0.01 ** 2) * 100, 2))
+    assert not checks.numeric(model.find(8).stage("series").checks[0].params, 99.95)[0]  # the weakest, not the chain
+    assert not checks.numeric(model.find(8).stage("parallel").checks[0].params, 99.0)[0]
+
+
+SPREAD = GOOD.replace('''kind = "numeric"
+expect = 1.0
+tolerance = 0.1''', '''kind = "spread"
+servers = 3''')
+RESULT = GOOD.replace('''kind = "numeric"
+expect = 1.0
+tolerance = 0.1''', '''kind = "result"
+scenario = "sync"''')
+
+
+@pytest.mark.parametrize(("base", "change", "said"), [
+    (SPREAD, ("servers = 3", "servers = 0"), "servers = 0 is not allowed; expected how many servers answer, 1 to 64"),
+    (SPREAD, ("servers = 3", "servers = 3\nmax_share = 1.5"), "max_share = 1.5 is not allowed; expected a share"),
+    (SPREAD, ("servers = 3", "servers = 3\nseconds = 0"), "seconds = 0 is not allowed; expected seconds, 0 to 30"),
+    (SPREAD, ("servers = 3", "servers = 3\nbudget_s = 1"), "unknown key 'budget_s'"),
+    (RESULT, ('scenario = "sync"', 'scenario = ""'), "scenario = '' is not allowed"),
+    (RESULT, ('scenario = "sync"', 'scenario = "sync"\noptions = { method = [1] }'),
+     "options.method = [1] is not allowed; expected a text, a number or true/false"),
+    (RESULT, ('scenario = "sync"', 'scenario = "sync"\ntolerance = 1'), "tolerance need a field"),
+    (RESULT, ('scenario = "sync"', 'scenario = "sync"\nfield = " "'), "field = ' ' is not allowed"),
+    (RESULT, ('scenario = "sync"', 'scenario = "sync"\nfield = "a"\nscale = 0'), "scale = 0 is not allowed"),
+    (RESULT, ('scenario = "sync"', 'scenario = "sync"\nfield = "a"\nat_most = "x"'), "at_most = 'x' is not allowed"),
+    (MEASURE, ("budget_s = 4.0", "budget_s = 4.0\nfigure = \"silence\""),
+     "figure = 'silence' is not allowed; expected outage | last_failure"),
+    (MEASURE, ('lab = "active-standby"\n', ''), "stage 'one' checks a lab, and the lesson names none"),
+])
+def test_the_keys_of_spread_and_result_checks_are_checked(tmp_path, base, change, said):
+    assert change[0] in base
+    with pytest.raises(HalabError) as caught:
+        model.load(lesson_dir(tmp_path, base.replace(*change, 1)))
+    assert said in caught.value.problem
+
+
+def test_a_lesson_without_a_lab_starts_without_one_and_has_nothing_to_reset(tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    assert model.load(lesson_dir(tmp_path, RESULT.replace('lab = "active-standby"\n', ''))).lab is None
+    assert cli.main(["lesson", "start", "8", "--lang", "en"]) == 0  # no root, no lab
+    assert "Next stage: budget" in capsys.readouterr().out and progress.load().lesson == 8
+    assert cli.main(["lesson", "reset"]) == 2
+    assert "Lesson 8 has no lab to reset." in capsys.readouterr().err
+    assert cli.main(["lesson", "check", "budget", "--value", "315.36", "--lang", "en"]) == 0
+    assert "Right: 5 min 15 s a year" in capsys.readouterr().out
+    assert cli.main(["lesson", "check", "capstone", "--value", "3.49", "--runs", str(tmp_path), "--lang", "en"]) == 1
+    assert f"no run of `halab compare` in {tmp_path}" in capsys.readouterr().out
+
+
+def test_grades_say_passed_failed_or_not_tried_in_json_junit_and_the_classes_csv(tmp_path, monkeypatch, capsys):
+    from harness import cli
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    mine = progress.Progress(lesson=1)
+    mine.attempt("1/spof", True, None, "outages: never (watched 3 s)")
+    mine.attempt("1/downtime", False, 6.0, "your answer: 6 h")
+    mine.save()
+    assert progress.load().attempts["1/downtime"]["value"] == 6.0 and progress.load().passed == ["1/spof"]
+    out = tmp_path / "grades"
+    (out).mkdir()
+    (out / "grades.csv").write_text("student,lesson 1\nkim,3/3\nlee,0/3\n")
+    assert cli.main(["lesson", "grade", "--student", "lee", "--out", str(out)]) == 0
+    assert "lee: 1 of " in capsys.readouterr().out
+    r = json.loads((out / "lee.json").read_text())
+    first = r["lessons"][0]
+    assert [(s["name"], s["result"]) for s in first["stages"]] == [
+        ("spof", "passed"), ("downtime", "failed"), ("availability", "not tried")]
+    assert first["stages"][1]["value"] == 6.0 and first["passed"] == 1 and r["passed"] == 1
+    assert r["stages"] == sum(len(lesson.stages) for lesson in LESSONS)
+    xml = ET.parse(out / "lee.xml").getroot()
+    assert xml.tag == "testsuites" and xml.get("failures") == "1"
+    suite = xml.find("testsuite")
+    assert suite.get("name") == "lesson 1: The single point of failure (SPOF)" and suite.get("skipped") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["downtime"].find("failure").get("message") == "your answer: 6 h"
+    assert cases["availability"].find("skipped") is not None and len(cases["spof"]) == 0
+    rows = list(csv.reader((out / "grades.csv").open()))
+    assert rows[0][:3] == ["student", "lesson 1", "lesson 2"] and [row[0] for row in rows[1:]] == ["kim", "lee"]
+    assert rows[2][1] == "1/3" and rows[2][-3:-1] == ["1", str(r["stages"])]  # lee's old row replaced
+    assert cli.main(["lesson", "grade", "--student", "../x", "--out", str(out)]) == 2
+    assert "--student '../x' is not a student id" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert cli.main(["lesson", "grade", "--student", "lee", "--out", str(tmp_path / "file")]) == 2
+    assert "the grades cannot be written" in capsys.readouterr().err
+
+
+def test_a_failed_measure_check_draws_what_the_probe_saw_with_the_agents_events(tmp_path):
+    from ha.eventlog import EventLog
+    from harness.lessons.live import LiveLabView
+    from harness.livemeasure import LiveOutcome
+    from harness.measure import analyse
+
+    log = EventLog(tmp_path / "server2.events.jsonl", "halab-vrrp")
+    t0 = time.monotonic() - 3  # the event logged below lands in the middle of these requests
+    seen = [Request(i, t0 + i * 0.05, t0 + i * 0.05 if i < 20 or i > 90 else None,
+                    "server1" if i < 20 else "server2" if i > 90 else None) for i in range(120)]
+    plain = analyse(seen, t0 + 1.0)
+    outcome = LiveOutcome(**{k: getattr(plain, k) for k in plain.__dataclass_fields__}, seen=tuple(seen))
+    view = object.__new__(LiveLabView)
+    view.descriptor = {"run_dir": str(tmp_path), "event_logs": [{"host": "server2", "path": str(log.path)}]}
+    log.write("VI_1", "BACKUP", "MASTER", "master down timer expired")
+    svg = view.save_timeline(outcome, "link-cut server1").read_text()
+    assert svg.startswith("<svg") and "outage" in svg and "server1" in svg and "server2" in svg
+    assert "server2 VI_1: BACKUP -&gt; MASTER (master down timer expired)" in svg
+    assert view.save_timeline(LiveOutcome(**{k: getattr(plain, k) for k in plain.__dataclass_fields__}), "x") is None
