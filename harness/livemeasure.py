@@ -32,6 +32,7 @@ class LiveOutcome(Outcome):
 
     answered_after: tuple[str, ...] = ()
     seen: tuple[Request, ...] = ()  # every request of the window, for a timeline of a failed check
+    holders_after: tuple[str, ...] = ()  # who claimed the VIP once it was over (before the mending)
 
 
 def ask(socket: Path, argv: list[str], timeout: float = 60.0) -> str:
@@ -75,7 +76,7 @@ def measure(socket: Path, fault: str, watch_s: float) -> LiveOutcome:
         plain = analyse(requests, at)
         outcome = LiveOutcome(**{f.name: getattr(plain, f.name) for f in fields(plain)},
                               answered_after=tuple(server for server, _ in groupby(answered)),
-                              seen=tuple(requests))
+                              seen=tuple(requests), holders_after=tuple(status(socket)["vip"]["claimed_by"]))
     finally:
         ask(socket, ["fault", "restore"])
     mended = time.monotonic()

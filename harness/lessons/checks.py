@@ -114,6 +114,10 @@ def measure(p: dict, runs: Sequence[Outcome]) -> tuple[bool, str]:
     moved = [r.server_after for r in runs]
     if "moves_to" in p and any(server != p["moves_to"] for server in moved):
         return False, f"outages: {shown}; answered after the fault by {', '.join(map(str, moved))}"
+    holders = [getattr(r, "holders_after", ()) for r in runs]
+    if "vip_moves_to" in p and any(h != (p["vip_moves_to"],) for h in holders):
+        shown_holders = "; ".join(", ".join(h) or "nobody" for h in holders)
+        return False, f"outages: {shown}; the VIP was held afterwards by {shown_holders}"
     turns = next((t for t in (getattr(r, "answered_after", ()) for r in runs) if len(t) > 2), None)
     if "moves_to" in p and turns:  # the old server, then the new one, is a failover; more is two at once
         return False, f"outages: {shown}; after the fault {', '.join(turns)} answered in turn: two servers at once"

@@ -1,4 +1,4 @@
-"""The lessons as a student follows them: every command of lessons 1 to 4 (their English text;
+"""The lessons as a student follows them: every command of lessons 1 to 5 (their English text;
 the Korean one has the same commands, tests/unit/test_lessons.py), in order, each must succeed,
 and every check passes with the lesson's own answers; typical wrong answers fail with the
 lesson's words. Lessons 7 and 8 grade the student's runs: tests/lab/test_compare.py checks them
@@ -163,5 +163,17 @@ def test_lesson_4_load_balancing_spread_link_cut_and_health_checks(tmp_path):
     assert "All three backends answered" in checks[0] and re.search(r"backend3 \d+ % of \d+ answers, 0 lost", checks[0])
     assert "The switch took backend1 out at once" in checks[1] and "last failure after the fault" in checks[1]
     assert "The health checks took backend1 out within 1 s" in checks[2]
+    assert "You passed every stage of this lesson." in checks[-1]
+    assert nothing_left() == []
+
+
+def test_lesson_5_haproxy_and_keepalived_each_tier_and_each_fault(tmp_path):
+    student = Student(tmp_path)
+    said = follow(model.find(5), student, lambda: None)
+    checks = [s for s in said if "✓" in s]
+    assert len(checks) == 4 and "✗" not in "".join(said), said
+    assert "web1 and web2 both answered" in checks[0]
+    assert "HAProxy took web1 out within 1 s, and the VIP did not move" in checks[1]
+    assert "lb2 took the VIP over" in checks[2] and "The track script saw HAProxy die" in checks[3]
     assert "You passed every stage of this lesson." in checks[-1]
     assert nothing_left() == []

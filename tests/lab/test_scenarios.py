@@ -74,7 +74,7 @@ def test_cluster_loss_for_a_while_heals(tmp_path):
     assert r["outcome"]["outage"] is not None
 
 
-@pytest.mark.parametrize("fault, serves", [("lb-crash", "lb2"), ("haproxy-kill", "lb2"), ("web-crash", "lb1")])
+@pytest.mark.parametrize("fault, serves", [("haproxy-kill", "lb2")])  # lb1's and web1's crash: lesson 5's checks
 def test_reference_keeps_the_web_tier_serving(tmp_path, fault, serves):
     r = run(tmp_path, "reference", "--fault", fault, "--rate", "100")
     assert r["outcome"]["outage"] is not None, r["outcome"]

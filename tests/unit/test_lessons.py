@@ -520,7 +520,8 @@ def test_every_fault_and_host_a_lesson_names_exists_in_its_lab(lesson):
             named = [getattr(args, "host", None), *getattr(args, "side_a", "").split(","),
                      *getattr(args, "side_b", "").split(",")]
             assert {n for n in named if n} <= hosts, p["fault"]
-        for host in (p.get("moves_to"), p.get("vip_holder"), p.get("agent", "").partition("/")[0]):
+        named = (p.get("moves_to"), p.get("vip_moves_to"), p.get("vip_holder"), p.get("agent", "").partition("/")[0])
+        for host in named:
             assert not host or host in hosts, host
 
 
@@ -643,3 +644,14 @@ def test_a_failed_measure_check_draws_what_the_probe_saw_with_the_agents_events(
     assert svg.startswith("<svg") and "outage" in svg and "server1" in svg and "server2" in svg
     assert "server2 VI_1: BACKUP -&gt; MASTER (master down timer expired)" in svg
     assert view.save_timeline(LiveOutcome(**{k: getattr(plain, k) for k in plain.__dataclass_fields__}), "x") is None
+
+
+def test_a_vip_that_must_move_is_held_by_that_host_alone_afterwards():
+    p = {"budget_s": 4.5, "vip_moves_to": "lb2"}
+    moved = SimpleNamespace(**vars(run_of(3.6, after="web1")), holders_after=("lb2",))
+    assert checks.measure(p, [moved])[0] is True
+    stayed = SimpleNamespace(**vars(run_of(0.1, after="web2")), holders_after=("lb1",))
+    both = SimpleNamespace(**vars(run_of(0.1, after="web2")), holders_after=("lb1", "lb2"))
+    assert checks.measure(p, [moved, stayed, both]) == (
+        False, "outages: 3.60 s, 0.10 s, 0.10 s; the VIP was held afterwards by lb2; lb1; lb1, lb2")
+    assert checks.measure(p, [SimpleNamespace(**vars(run_of(0.1)), holders_after=())])[1].endswith("by nobody")
