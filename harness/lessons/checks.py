@@ -147,8 +147,8 @@ def spread(p: dict, requests: Sequence[Request]) -> tuple[bool, str]:
 
 
 def result(p: dict, found: student_runs.Found | None, value: float | None, runs_dir: Path) -> tuple[bool, str]:
-    """The newest run of the scenario exists; its field (times scale) lies within at_least and at_most;
-    with a tolerance, the student's value is that figure."""
+    """The newest run of the scenario exists; its field (times scale; a list: how many items) lies
+    within at_least and at_most; with a tolerance, the student's value is that figure."""
     options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in p.get("options", {}).items())
     wanted = f"`halab {'' if p['scenario'] == 'compare' else 'run '}{p['scenario']}{' ' + options if options else ''}`"
     if found is None:
@@ -156,6 +156,8 @@ def result(p: dict, found: student_runs.Found | None, value: float | None, runs_
     if not p.get("field"):
         return True, f"{found.file}"
     figure = student_runs.field(found.data, p["field"])
+    if isinstance(figure, list):  # a list counts its items (the acknowledged writes lost, ...)
+        figure = len(figure)
     if isinstance(figure, bool) or not isinstance(figure, int | float):
         return False, f"{found.file}: {p['field']} is {figure!r}, not a number; run {wanted} again"
     figure *= p.get("scale", 1.0)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from harness.cleanup import leftovers as halab_leftovers
 from harness.lab import Lab
 from harness.probe import PORT
 from harness.probe import command as probe_cmd
+
+REPO = Path(__file__).resolve().parents[2]
 
 __all__ = ["PORT", "answers", "halab_leftovers", "probe_cmd", "start_responders", "stayed_share", "wait_until"]
 
@@ -35,3 +41,15 @@ def stayed_share(before: dict, after: dict, removed: str) -> float:
     """Of the flows that were not on the removed backend, the share that kept their backend."""
     kept = [flow for flow, server in before.items() if server not in (None, removed)]
     return sum(after[flow] == before[flow] for flow in kept) / len(kept)
+
+
+def lesson(runs: Path, *args: str, rc: int = 0) -> str:
+    """`halab lesson ARGS --lang en` as a student whose progress file and runs are in `runs`: how the
+    suite grades the lessons that read a student's runs on the runs a test made anyway."""
+    env = {**os.environ, "HALAB_LESSON_PROGRESS": str(runs / "progress.json"), "LANG": "C.UTF-8"}
+    if args[0] == "check":
+        args = (*args, "--runs", str(runs))
+    done = subprocess.run([sys.executable, "-m", "harness.entry", "lesson", *args, "--lang", "en"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert done.returncode == rc, done.stdout + done.stderr
+    return done.stdout

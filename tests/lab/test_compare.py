@@ -4,14 +4,13 @@ in both languages, and each row points the way the architectures differ."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.lab.helpers import halab_leftovers
+from tests.lab.helpers import halab_leftovers, lesson
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
@@ -59,22 +58,12 @@ def test_compare_quick_measures_every_row_of_the_notes_table(tmp_path):
 def lessons_read_the_runs(runs: Path, as_crash: float) -> None:
     """Lessons 7 and 8 grade what a student's runs measured: here the runs of this compare (its
     tar and lsyncd runs are sync runs like `halab run sync`'s), as the student's table shows them."""
-    env = {**os.environ, "HALAB_LESSON_PROGRESS": str(runs / "progress.json"), "LANG": "C.UTF-8"}
-
-    def lesson(*args: str, rc: int = 0) -> str:
-        done = subprocess.run([sys.executable, "-m", "harness.entry", "lesson", *args, "--lang", "en"],
-                              capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
-        assert done.returncode == rc, done.stdout + done.stderr
-        return done.stdout
-
-    lesson("start", "7")
-    assert "Read the number before the '/'" in lesson("check", "tar", "--value", "3", "--runs", str(runs), rc=1)
-    assert "Right: tar does not carry deletions" in lesson("check", "tar", "--value", "0", "--runs", str(runs))
-    said = lesson("check", "lsyncd", "--runs", str(runs))
+    lesson(runs, "start", "7")
+    assert "Read the number before the '/'" in lesson(runs, "check", "tar", "--value", "3", rc=1)
+    assert "Right: tar does not carry deletions" in lesson(runs, "check", "tar", "--value", "0")
+    said = lesson(runs, "check", "lsyncd")
     assert "never saw a half-written file" in said and "sync.writes.p50 = " in said
-    lesson("start", "8")
+    lesson(runs, "start", "8")
     shown = round(as_crash * 1000) / 1000  # the table's milliseconds, in seconds
-    assert "that is the RTO your Active-Standby pays" in lesson("check", "capstone", "--value", f"{shown:g}",
-                                                                 "--runs", str(runs))
-    assert "Read the crash figure" in lesson("check", "capstone", "--value", f"{shown + 0.5:g}", "--runs", str(runs),
-                                             rc=1)
+    assert "that is the RTO your Active-Standby pays" in lesson(runs, "check", "capstone", "--value", f"{shown:g}")
+    assert "Read the crash figure" in lesson(runs, "check", "capstone", "--value", f"{shown + 0.5:g}", rc=1)

@@ -1,8 +1,9 @@
 """The lessons as a student follows them: every command of lessons 1 to 5 (their English text;
 the Korean one has the same commands, tests/unit/test_lessons.py), in order, each must succeed,
 and every check passes with the lesson's own answers; typical wrong answers fail with the
-lesson's words. Lessons 7 and 8 grade the student's runs: tests/lab/test_compare.py checks them
-on the runs of `halab compare --quick`."""
+lesson's words. Lessons 6 to 8 grade the student's runs: tests/lab/test_three_tier.py and
+tests/lab/test_compare.py check them on the runs of `halab run three-tier` and `halab compare --quick`
+those tests make anyway."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.daemons.postgresql import require_postgresql
-from tests.lab.helpers import halab_leftovers
+from tests.lab.helpers import halab_leftovers, lesson
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
@@ -47,6 +47,11 @@ def test_sync_primary_crash_through_the_web_tier_loses_no_acknowledged_write(tmp
     assert parts is not None and all(v >= 0 for v in parts.values()), parts
     assert sum(parts.values()) <= outage + 0.1, (parts, outage)
     assert {q["server"] for q in r["timeline"] if q["server"]} == {"db1", "db2"}
+    lesson(tmp_path, "start", "6")  # lesson 6 grades this run as a student's
+    assert "Read the table's 'acknowledged lost' column" in lesson(tmp_path, "check", "sync_crash", "--value", "2",
+                                                                   rc=1)
+    said = lesson(tmp_path, "check", "sync_crash", "--value", "0")
+    assert "no acknowledged write was lost" in said and "that is the database tier's RTO" in said
 
 
 def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tmp_path):
@@ -61,6 +66,8 @@ def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tm
     assert "asynchronous" in [e["state"] for e in r["agent_events"] if e["host"] == "db1"]
     refused = [e["reason"] for e in r["agent_events"] if e["host"] == "db2" and e["state"] == "refused"]
     assert refused and all("not a synchronous standby" in why for why in refused)
+    lesson(tmp_path, "start", "6")
+    assert "The same fault lost no acknowledged write" in lesson(tmp_path, "check", "sync_cut")
 
 
 def test_async_replication_cut_then_crash_loses_what_the_standby_never_received(tmp_path):
@@ -77,6 +84,12 @@ def test_async_replication_cut_then_crash_loses_what_the_standby_never_received(
     assert len(acknowledged_during_cut) > 20
     assert set(acknowledged_during_cut) <= set(v["acknowledged_lost"])
     assert not v["valid"] and v["stale"] == []
+    lesson(tmp_path, "start", "6")
+    assert "Acknowledged writes were lost, and the checker found each of them" in lesson(tmp_path, "check",
+                                                                                         "async_loss")
+    # this async run is not the synchronous one stage sync_cut reads
+    assert ("no run of `halab run three-tier --fault replication-cut-then-crash --replication sync --manager halab`"
+            in lesson(tmp_path, "check", "sync_cut", rc=1))
 
 
 def test_remote_apply_process_kill_fails_over_from_web1_straight_to_the_db_vip(tmp_path):

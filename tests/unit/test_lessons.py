@@ -496,6 +496,10 @@ def test_a_result_check_reads_the_students_run_within_bounds_or_against_their_an
     assert checks.result({"scenario": "compare"}, None, None, tmp_path) == (
         False, f"no run of `halab compare` in {tmp_path}")
     assert checks.result({"scenario": "sync"}, found, None, tmp_path) == (True, str(tmp_path / "r.json"))
+    lost = runs.Found(tmp_path / "r.json", {"database": {"verdict": {"acknowledged_lost": [3, 4, 9]}}})
+    count = {"scenario": "three-tier", "field": "database.verdict.acknowledged_lost", "tolerance": 0}
+    assert checks.result(count, lost, 3, tmp_path)[0] and not checks.result(count, lost, 0, tmp_path)[0]
+    assert checks.result({**count, "at_most": 0}, lost, 3, tmp_path)[0] is False  # a list counts its items
 
 
 def test_a_result_check_reads_the_runs_directory_the_student_names(tmp_path):
@@ -525,13 +529,14 @@ def test_every_fault_and_host_a_lesson_names_exists_in_its_lab(lesson):
             assert not host or host in hosts, host
 
 
-def test_the_numbers_of_lessons_4_7_and_8_worked_out_apart():
+def test_the_numbers_of_lessons_4_6_7_and_8_worked_out_apart():
     def passes(number, stage, value):
         check = model.find(number).stage(stage).checks[0]
         return checks.numeric(check.params, value)[0] and f"--value {value:g}`" in model.find(number).stage(
             stage).answer("en")
 
     assert passes(4, "share", 100 / 2)
+    assert passes(6, "cost", round(2184 / 2787 * 100, 1))
     assert passes(7, "delay", 15)
     assert passes(8, "budget", round((1 - 0.99999) * 365 * 24 * 3600, 2))
     assert passes(8, "series", round(0.9999 * 0.9995 * 100, 2))
