@@ -8,6 +8,7 @@ control socket and reads its probe); this module is the grading arithmetic and t
 from __future__ import annotations
 
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class LabView(Protocol):
 
     def save_timeline(self, outcome: Outcome, fault: str) -> Path | None:
         """A picture of what the probe saw around the fault (None: nothing to draw), for a failed check."""
+        ...
+
+    def diagnose(self) -> str:
+        """`halab diagnose`'s findings on the lab now ("" when it finds nothing wrong)."""
         ...
 
 
@@ -81,6 +86,9 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
         window = lab.vrrp_window()
         outages = [lab.measure(p["fault"], watch).outage for _ in range(runs)]
         ok, detail = predicted(answers.prediction, window, outages, p.get("slack_s", 0.0))
+    if not ok and check.kind in ("state", "spread", "measure"):  # the lab misbehaved: say why, if halab can
+        found = lab.diagnose()
+        detail += "\n    halab diagnose:\n" + textwrap.indent(found, "      ") if found else ""
     return Verdict(ok, (check.passed if ok else check.failed)(lang), detail)
 
 

@@ -52,6 +52,10 @@ class LiveLabView:
         path.write_text(runpage.timeline_svg(result))
         return path
 
+    def diagnose(self) -> str:
+        found = livemeasure.ask(self.socket, ["diagnose"])
+        return "" if found.startswith("Nothing wrong found") else found
+
     def recent(self, seconds: float) -> list[Request]:
         return livemeasure.recent(self.socket, seconds)
 

@@ -200,6 +200,11 @@ class FakeLab:
         self.drawn = (outcome.outage, fault)
         return "/runs/x/check.svg"
 
+    def diagnose(self):
+        return self.findings
+
+    findings = ""
+
 
 WORDS = Words("통과", "passed"), Words("실패", "failed")
 
@@ -216,7 +221,13 @@ def test_a_check_speaks_the_students_language_and_runs_as_often_as_asked():
     assert failed.detail.endswith("\n    timeline of the last run: /runs/x/check.svg") and lab.drawn == (
         5.0, "link-cut server1")
     state = Check("state", *WORDS, {"vip_holder": "server1"})
-    assert checks.run(state, FakeLab(), "en", checks.Answers()).passed is False
+    assert checks.run(state, FakeLab(), "en", checks.Answers()) == checks.Verdict(
+        False, "failed", "VIP 10.0.0.100 held by server2")
+    lab = FakeLab()
+    lab.findings = "- server1's halab-vrrp does not run.\n  `fault restore` starts it again."
+    assert checks.run(state, lab, "en", checks.Answers()).detail == (
+        "VIP 10.0.0.100 held by server2\n    halab diagnose:\n      - server1's halab-vrrp does not run.\n"
+        "        `fault restore` starts it again.")
 
 
 def test_a_predict_check_wants_the_prediction_first():
