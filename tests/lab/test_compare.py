@@ -65,5 +65,5 @@ def lessons_read_the_runs(runs: Path, as_crash: float) -> None:
     assert "never saw a half-written file" in said and "sync.writes.p50 = " in said
     lesson(runs, "start", "8")
     shown = round(as_crash * 1000) / 1000  # the table's milliseconds, in seconds
-    assert "that is the RTO your Active-Standby pays" in lesson(runs, "check", "capstone", "--value", f"{shown:g}")
+    assert "the recovery time your Active-Standby pays" in lesson(runs, "check", "capstone", "--value", f"{shown:g}")
     assert "Read the crash figure" in lesson(runs, "check", "capstone", "--value", f"{shown + 0.5:g}", rc=1)

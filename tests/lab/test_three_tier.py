@@ -51,7 +51,7 @@ def test_sync_primary_crash_through_the_web_tier_loses_no_acknowledged_write(tmp
     assert "Read the table's 'acknowledged lost' column" in lesson(tmp_path, "check", "sync_crash", "--value", "2",
                                                                    rc=1)
     said = lesson(tmp_path, "check", "sync_crash", "--value", "0")
-    assert "no acknowledged write was lost" in said and "that is the database tier's RTO" in said
+    assert "no acknowledged write was lost" in said and "the database tier's recovery time" in said
 
 
 def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tmp_path):
