@@ -11,10 +11,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from ha.statusfile import write_atomically
 from harness import preflight, session
+from harness.about import give_to_sudo_user
 from harness.errors import HalabError
 from harness.lang import LANGS, default_lang
-from harness.lessons import checks, model, progress
+from harness.lessons import checks, model, progress, variant
 from harness.lessons import grade as grade_files
 from harness.lessons.live import LiveLabView
 
@@ -31,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         return verbs.add_parser(name, help=help_, parents=[lang])
 
     verb("list", "the lessons and the stages you passed")
-    verb("start", "bring up a lesson's lab (in the background) and begin it").add_argument("number", type=int)
+    start = verb("start", "bring up a lesson's lab (in the background) and begin it")
+    start.add_argument("number", type=int)
+    start.add_argument("--student", default=os.environ.get("HALAB_STUDENT"),
+                       help="a lab with numbers of your own (VRIDs, priorities), as your teacher asks "
+                            "(default: $HALAB_STUDENT)")
     check = verb("check", "check a stage (default: the first not passed)")
     check.add_argument("stage", nargs="?")
     check.add_argument("--value", type=float, help="your answer, for a stage that asks for a number")
@@ -45,8 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         verb(name, f"{what} for a stage").add_argument("stage", nargs="?")
     verb("reset", "bring the lesson's lab up afresh, as the lesson expects it")
     grade = verb("grade", "write your grades for the teacher: JSON, JUnit XML and a row of a class CSV")
-    grade.add_argument("--student", default=os.environ.get("SUDO_USER") or getpass.getuser(),
-                       help="the id to file them under (default: your user name)")
+    grade.add_argument("--student", help="the id to file them under (default: the one you started with, "
+                                         "else your user name)")
     grade.add_argument("--out", type=Path, default=Path("grades"), metavar="DIR", help="where (default: grades/)")
 
 
@@ -60,15 +66,18 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.verb == "start":
         lesson = model.find(args.number)
-        if lesson.lab is not None:
-            _bring_up(lesson)
         mine.lesson = lesson.number
+        mine.student = grade_files.check_student(args.student) if args.student else None
+        mine.lab_file = _variant(lesson, mine.student)
+        if lesson.lab is not None:
+            _bring_up(_lab_file(lesson, mine))
         mine.save()
         console.print(f"{escape(lesson.title(lang))}: {lesson.text(lang)}")
         console.print(_next(lesson, mine, lang))
         return 0
     if args.verb == "grade":
-        r = grade_files.report(grade_files.check_student(args.student), model.all_lessons(), mine)
+        student = args.student or mine.student or os.environ.get("SUDO_USER") or getpass.getuser()
+        r = grade_files.report(grade_files.check_student(student), model.all_lessons(), mine)
         written = grade_files.write(r, args.out)
         console.print(f"{r['student']}: {r['passed']} of {r['stages']} stages passed; "
                       + ", ".join(str(p) for p in written))
@@ -79,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
             raise HalabError(f"Lesson {lesson.number} has no lab to reset.", "Its checks read numbers and your runs.")
         preflight.require_root()
         session.down()
-        _bring_up(lesson)
+        _bring_up(_lab_file(lesson, mine))
         return 0
     if args.verb == "check" and not args.stage and all(f"{lesson.number}/{s.name}" in mine.passed
                                                        for s in lesson.stages):
@@ -99,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
         mine.save()
         console.print(f"{key}: {args.seconds:g} s")
         return 0
-    lab = _lab_of(lesson) if any(c.kind in model.LAB_KINDS for c in stage.checks) else None  # numbers need none
+    lab = _lab_of(lesson, mine) if any(c.kind in model.LAB_KINDS for c in stage.checks) else None  # numbers: none
     answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key), runs_dir=args.runs)
     verdicts = [checks.run(c, lab, lang, answers, quick=args.quick) for c in stage.checks]  # type: ignore[arg-type]
     for v in verdicts:
@@ -114,16 +123,37 @@ def main(args: argparse.Namespace) -> int:
     return 1
 
 
-def _lab_of(lesson: model.Lesson) -> LiveLabView:
+def _lab_of(lesson: model.Lesson, mine: progress.Progress) -> LiveLabView:
     preflight.require_root()
+    return LiveLabView(_lab_file(lesson, mine))
+
+
+def _lab_file(lesson: model.Lesson, mine: progress.Progress) -> Path:
+    """The lesson's lab, or the student's own variant of it."""
     assert lesson.lab is not None  # a lesson without a lab has no check that needs one (model)
-    return LiveLabView(lesson.lab)
+    return Path(mine.lab_file) if mine.lab_file and mine.lesson == lesson.number else lesson.lab
 
 
-def _bring_up(lesson: model.Lesson) -> None:
+def _variant(lesson: model.Lesson, student: str | None) -> str | None:
+    """Write the student's variant of the lesson's lab next to their progress; its path (None: no
+    student, or a lab with nothing to vary, which is then everyone's)."""
+    if student is None or lesson.lab is None:
+        return None
+    text = variant.make(lesson.lab, student, lesson.number)
+    if text is None:
+        console.print(f"(lesson {lesson.number}'s lab is the same for every student)")
+        return None
+    target = variant.path(progress.path().parent, student, lesson.number)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, text)
+    target.chmod(0o644)
+    give_to_sudo_user(target.parent.parent)
+    return str(target)
+
+
+def _bring_up(lab_file: Path) -> None:
     preflight.require_root()
-    assert lesson.lab is not None
-    if session.up_detached(["-f", str(lesson.lab)]) != 0:
+    if session.up_detached(["-f", str(lab_file)]) != 0:
         raise HalabError("The lesson's lab did not come up.", "See the message above.")
 
 

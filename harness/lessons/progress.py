@@ -35,6 +35,8 @@ class Progress:
     passed: list[str] = field(default_factory=list)              # "2/master"
     predictions: dict[str, float] = field(default_factory=dict)  # "2/predict" -> seconds
     attempts: dict[str, dict] = field(default_factory=dict)      # "2/master" -> the last check of it
+    student: str | None = None     # the id the lesson was started with (--student)
+    lab_file: str | None = None    # the student's own variant of the lesson's lab, if any
 
     def save(self) -> None:
         target = path()
@@ -66,7 +68,8 @@ def load() -> Progress:
     try:
         raw = json.loads(text)
         return Progress(raw.get("lesson"), list(raw.get("passed", [])), dict(raw.get("predictions", {})),
-                        {k: dict(v) for k, v in raw.get("attempts", {}).items()})
+                        {k: dict(v) for k, v in raw.get("attempts", {}).items()}, raw.get("student"),
+                        raw.get("lab_file"))
     except (ValueError, AttributeError, TypeError):
         print(f"halab: {path()} is not a progress file halab wrote; starting afresh (it will be replaced).",
               file=sys.stderr)

@@ -9,6 +9,7 @@ import shlex
 import time
 import tomllib
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -671,3 +672,57 @@ def test_a_vip_that_must_move_is_held_by_that_host_alone_afterwards():
     assert checks.measure(p, [moved, stayed, both]) == (
         False, "outages: 3.60 s, 0.10 s, 0.10 s; the VIP was held afterwards by lb2; lb1; lb1, lb2")
     assert checks.measure(p, [SimpleNamespace(**vars(run_of(0.1)), holders_after=())])[1].endswith("by nobody")
+
+
+def test_a_students_variant_has_numbers_of_their_own_the_order_kept_and_loads_as_a_lab(tmp_path):
+    from harness.lessons import variant
+
+    lab = model.find(2).lab
+    made = {student: variant.make(lab, student, 2) for student in (f"s{i}" for i in range(30))}
+    assert variant.make(lab, "s1", 2) == made["s1"]                # the same student, the same lab
+
+    def drawn(text):
+        return sorted((i["virtual_router_id"], i["priority"]) for a in tomllib.loads(text)["agent"]
+                      if a["program"] == "halab-vrrp" for i in a["config"]["vrrp_instance"])
+
+    assert drawn(variant.make(lab, "s1", 9)) != drawn(made["s1"])  # seeded by the lesson too
+    numbers = set()
+    for student, text in made.items():
+        raw = tomllib.loads(text)
+        insts = {a["hosts"][0]: a["config"]["vrrp_instance"][0] for a in raw["agent"]
+                 if a["program"] == "halab-vrrp"}
+        assert insts["server1"]["virtual_router_id"] == insts["server2"]["virtual_router_id"]
+        assert 150 <= insts["server1"]["priority"] <= 254 and 50 <= insts["server2"]["priority"] <= 149
+        assert insts["server1"]["advert_int"] == 1.0  # the timers, and so the checks' budgets, stay
+        numbers.add((insts["server1"]["virtual_router_id"], insts["server1"]["priority"], insts["server2"]["priority"]))
+        (tmp_path / f"{student}.toml").write_text(text)
+        assert labfile.load(tmp_path / f"{student}.toml").topology == "active-standby"
+    assert len(numbers) == 30
+    assert variant.make(model.find(3).lab, "s1", 3) is None  # heartbeat: nothing varied
+    own = tmp_path / "own.toml"
+    own.write_text('topology = "active-standby"\n[[agent]]\nhosts = ["server1"]\nprogram = "halab-vrrp"\n'
+                   'config = "vrrp.toml"\n')
+    assert variant.make(own, "s1", 2) is None  # a configuration in a file of its own is not copied
+
+
+def test_start_with_a_student_id_keeps_the_variant_and_grades_under_that_id(tmp_path, monkeypatch, capsys):
+    from harness import cli
+    from harness.lessons import command
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    started = []
+    monkeypatch.setattr(command, "_bring_up", started.append)
+    assert cli.main(["lesson", "start", "2", "--student", "kim", "--lang", "en"]) == 0
+    mine = progress.load()
+    assert mine.student == "kim" and started == [tmp_path / "labs" / "lesson-2-kim.toml"] == [Path(mine.lab_file)]
+    assert oct(Path(mine.lab_file).stat().st_mode & 0o777) == "0o644"
+    assert command._lab_file(model.find(2), mine) == Path(mine.lab_file)
+    assert command._lab_file(model.find(5), mine) == model.find(5).lab  # the variant is lesson 2's
+    assert cli.main(["lesson", "grade", "--out", str(tmp_path / "g")]) == 0
+    assert (tmp_path / "g" / "kim.json").exists()
+    monkeypatch.setenv("HALAB_STUDENT", "lee")
+    assert cli.main(["lesson", "start", "3", "--lang", "en"]) == 0  # the environment names the student
+    assert "lesson 3's lab is the same for every student" in capsys.readouterr().out
+    assert progress.load().student == "lee" and progress.load().lab_file is None and started[-1] == model.find(3).lab
+    assert cli.main(["lesson", "start", "2", "--student", "a/b"]) == 2
+    assert "--student 'a/b' is not a student id" in capsys.readouterr().err

@@ -1,0 +1,56 @@
+"""A student's own variant of a lesson's lab (`halab lesson start N --student ID`): the same lab
+with numbers of the student's own — the VRRP virtual_router_id and priorities, the order of the
+priorities kept — so that a predicted failover time or a VRID read off the lab cannot be copied
+from a neighbour. Seeded by the student id and the lesson: the same student gets the same lab
+again (`reset`, another day), the teacher can make it too.
+
+Only what the lessons' checks do not name is varied: hosts, addresses and timers stay, so every
+check, budget and protocol window holds (Master_Down_Interval at advert_int 1 s stays within
+3.4 to 3.8 s for a backup priority of 50 to 149)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from harness.labfile import VRRP_PROGRAMS
+
+#: The master's priority is drawn from the first range, each lower one from the second (255 is the
+#: address owner's, which would skip the election; 0 means leaving).
+TOP_PRIORITIES = range(150, 255)
+LOWER_PRIORITIES = range(50, 150)
+
+
+def rng(student: str, number: int) -> random.Random:
+    digest = hashlib.sha256(f"halab lesson {number} student {student}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def make(lab: Path, student: str, number: int) -> str | None:
+    """The variant lab file's text, or None when the lab has nothing to vary (no VRRP instance
+    written in the lab file itself, or a configuration kept in a file of its own)."""
+    raw = tomllib.loads(lab.read_text())
+    if any(isinstance(agent.get("config"), str) for agent in raw.get("agent", [])):
+        return None  # a configuration file named relative to the lab would not be found from the copy
+    instances = [inst for agent in raw.get("agent", []) if agent.get("program") in VRRP_PROGRAMS
+                 and isinstance(agent.get("config"), dict) for inst in agent["config"].get("vrrp_instance", [])]
+    if not instances:
+        return None
+    draw = rng(student, number)
+    vrid = draw.randrange(1, 256)
+    ranked = sorted(instances, key=lambda i: -i["priority"])
+    priorities = [draw.choice(TOP_PRIORITIES), *sorted(draw.sample(LOWER_PRIORITIES, len(ranked) - 1), reverse=True)]
+    for inst, priority in zip(ranked, priorities, strict=True):
+        inst["virtual_router_id"], inst["priority"] = vrid, priority
+    header = (f"# Lesson {number}'s lab for student {student}: {lab.name} with the student's own VRRP numbers\n"
+              f"# (virtual_router_id {vrid}, priorities {', '.join(map(str, priorities))}). Written by "
+              f"`halab lesson start {number} --student {student}`.\n")
+    return header + tomli_w.dumps(raw)
+
+
+def path(progress_dir: Path, student: str, number: int) -> Path:
+    return progress_dir / "labs" / f"lesson-{number}-{student}.toml"
