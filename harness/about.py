@@ -47,15 +47,16 @@ def tool_versions() -> dict[str, str | None]:
 
 
 def give_to_sudo_user(path: Path) -> None:
-    """Files a run wrote under `sudo` belong to the user who typed sudo (not root).
+    """Files a run wrote under `sudo` belong to the user who typed sudo (not root): `path`, a file
+    or a folder with everything in it.
 
     Best effort: a folder shared with a VM's host (vboxsf, virtiofs, 9p) may refuse owners, and
     there the files already belong to the host's user."""
     uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
     if os.geteuid() != 0 or not uid or not gid or not path.exists():
         return
-    names = [name for root, dirs, files in os.walk(path)
-             for name in [root, *(os.path.join(root, n) for n in dirs + files)]]
+    names = [str(path)] if path.is_file() else [name for root, dirs, files in os.walk(path)
+                                                for name in [root, *(os.path.join(root, n) for n in dirs + files)]]
     parent = path.parent
     if parent.exists() and parent.stat().st_uid == 0 and parent.name == "runs":
         names.append(str(parent))

@@ -75,7 +75,7 @@ def vrrp(facts: dict) -> list[Finding]:
             found.append(Finding(f"{pair} have the same priority ({a['priority']}).",
                                  "The tie goes to the higher primary IP address, not to the server you meant."))
     top = max(instances, key=lambda i: i["priority"])
-    if not top["preempt"] and top["state"] != "MASTER":
+    if not top["preempt"] and top["running"] and top["state"] == "BACKUP":
         found.append(Finding(f"preempt is off on {top['host']} (priority {top['priority']}), which is not master.",
                              "A higher priority that comes back stays backup until the master fails."))
     for i in instances:
@@ -112,10 +112,20 @@ def heartbeat(facts: dict) -> list[Finding]:
                              "each other (a node fenced by the switch cannot)."))
     for n in nodes:
         reason = n["reason"] or ""
-        if "no quorum" in reason or "failed" in reason or n["role"] == "FAULT":
-            found.append(Finding(f"{n['host']} is {n['role']}: {reason}.",
-                                 "No quorum: the tie-breaker does not answer it. Fencing failed: the controller "
-                                 "could not isolate the peer. FAULT: a resource's monitor or its interface failed."))
+        if not n["running"]:
+            found.append(Finding(f"{n['host']}'s halab-heartbeat does not run.", "`fault restore` starts it again."))
+        elif "no quorum" in reason:
+            found.append(Finding(f"{n['host']} has no quorum: {reason}.",
+                                 "The tie-breaker does not answer it either, so it may be the one cut off: it "
+                                 "does not take over (a partition, or the tie-breaker is down)."))
+        elif "fencing" in reason and "failed" in reason:
+            found.append(Finding(f"{n['host']} could not fence its peer: {reason}.",
+                                 "Without the switch's confirmation that the peer is isolated it does not take "
+                                 "over (the controller does not answer, or does not know the peer's port)."))
+        elif n["role"] == "FAULT":
+            found.append(Finding(f"{n['host']} is in FAULT: {reason}.",
+                                 "A resource's monitor failed, or a VIP's interface is down: it gives everything "
+                                 "up until that has been fine for failure_timeout."))
     return found
 
 

@@ -16,20 +16,30 @@ if TYPE_CHECKING:
 
 
 def gather(live: LiveLab) -> dict:
-    vip = live.probe_target()
-    facts: dict = {"vip": vip, "vrrp": [], "heartbeat": [], "backends": [], "arp": {}}
-    for d in live.daemons:
-        if isinstance(d, VrrpDaemon):
-            facts["vrrp"] += _vrrp(d)
-        elif isinstance(d, HalabHeartbeat):
-            last = next((e for e in reversed(d.events()) if e.subject == d.cfg.name), None)
-            facts["heartbeat"].append({"host": d.host, "running": d.alive(), "role": last.state if last else None,
-                                       "reason": last.reason if last else None})
-    if live.lab.lb is not None:  # the switch balances (the controller is the lab's, not an agent)
-        facts["backends"] = _backends(live)
-    if facts["vrrp"]:
-        facts["arp"] = _arp(live, vip)
-    return facts
+    with live.lock:  # not while a restore restarts the agents
+        vip = live.probe_target()
+        facts: dict = {"vip": vip, "vrrp": [], "heartbeat": [], "backends": [], "arp": {}}
+        for d in live.daemons:
+            if isinstance(d, VrrpDaemon):
+                facts["vrrp"] += _vrrp(d)
+            elif isinstance(d, HalabHeartbeat):
+                facts["heartbeat"].append(_heartbeat(d))
+        if live.lab.lb is not None:  # the switch balances (the controller is the lab's, not an agent)
+            facts["backends"] = _backends(live)
+        if facts["vrrp"]:
+            facts["arp"] = _arp(live, vip, facts["vrrp"])
+        return facts
+
+
+def _heartbeat(d: HalabHeartbeat) -> dict:
+    """The node's role and its reason now (the agent's own status: a standby without quorum says so
+    there, not in an event), else its last event."""
+    shown = d.status() if d.alive() else None
+    if shown is not None:
+        return {"host": d.host, "running": True, "role": shown["role"], "reason": shown["reason"]}
+    last = next((e for e in reversed(d.events()) if e.subject == d.cfg.name), None)
+    return {"host": d.host, "running": d.alive(), "role": last.state if last else None,
+            "reason": last.reason if last else None}
 
 
 def _vrrp(d: VrrpDaemon) -> list[dict]:
@@ -46,10 +56,14 @@ def _vrrp(d: VrrpDaemon) -> list[dict]:
     return out
 
 
-def _arp(live: LiveLab, vip: str) -> dict[str, str | None]:
-    """Each client's neighbour entry for the VIP, as the host whose interface has that MAC."""
+def _arp(live: LiveLab, vip: str, vrrp: list[dict]) -> dict[str, str | None]:
+    """Each client's neighbour entry for the VIP, as the host whose interface has that MAC (a VRRP
+    virtual MAC, 00:00:5e:00:01:VRID, is the master's, whoever that is)."""
     owners = {intf.MAC(): host for host in live.topo.roles for intf in live.lab.host(host).intfList()
               if intf.MAC()}
+    masters = [i["host"] for i in vrrp if i["state"] == "MASTER" and vip in i["vips"]]
+    for i in vrrp:
+        owners[f"00:00:5e:00:01:{i['vrid']:02x}"] = masters[0] if len(masters) == 1 else None
     arp: dict[str, str | None] = {}
     for client in live.topo.hosts_with_role("client"):
         shown = live.lab.run(client, ["ip", "-j", "neigh", "show", vip], timeout=5)
@@ -62,9 +76,12 @@ def _arp(live: LiveLab, vip: str) -> dict[str, str | None]:
 def _backends(live: LiveLab) -> list[dict]:
     hosts = {str(a.ip): h for h, addresses in live.topo.addresses.items() for a in addresses}
     out = []
-    for service in lb.status(live.lab)["switches"][0]["services"]:
-        for b in service["backends"]:
-            name = hosts.get(b["backend"].rsplit(":", 1)[0], b["backend"])
-            out.append({"name": f"{name} ({service['name']})", "health": b["health"], "reason": b["reason"],
-                        "link": b["link"], "drained": b["drained"], "in_pool": b["in_pool"]})
+    switches = lb.status(live.lab)["switches"]
+    for switch in switches:  # each balancing switch keeps its own pool
+        for service in switch["services"]:
+            for b in service["backends"]:
+                name = hosts.get(b["backend"].rsplit(":", 1)[0], b["backend"])
+                where = service["name"] if len(switches) == 1 else f"{service['name']} on {switch['dpid']}"
+                out.append({"name": f"{name} ({where})", "health": b["health"], "reason": b["reason"],
+                            "link": b["link"], "drained": b["drained"], "in_pool": b["in_pool"]})
     return out

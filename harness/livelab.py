@@ -71,7 +71,8 @@ class LiveLab:
         self.probe: LabProcess | None = None
         self.lock = threading.RLock()
         self.started = time.time()
-        self.unfenced_at = time.monotonic()  # fencing by the agents before this is undone already
+        self.fences_seen_at = time.monotonic()  # the agents' fencing events up to here are in `fenced`
+        self.fenced: set[str] = set()           # nodes an agent fenced, not yet let back
         #: What was done to the lab (faults, restores), from the prompt, the control socket or the page.
         self.actions = EventLog(self.run_dir / "lab-events.jsonl", "halab")
         self._timers: list[threading.Timer] = []
@@ -377,22 +378,26 @@ class LiveLab:
             return done or ["nothing to restore"]
 
     def _unfence(self) -> list[str]:
-        """Let back onto the network the nodes a heartbeat agent fenced since the last restore: a
-        restored lab is a healthy one, and the agents settle again who serves (a database tier's
-        old primary is left to its own rejoin)."""
+        """Let back onto the network the nodes a heartbeat agent fenced: a restored lab is a healthy
+        one, and the agents settle again who serves (a database tier's old primary is left to its own
+        rejoin). A node whose unfencing failed is tried again at the next restore."""
         if self.spec.database is not None:
             return []
-        done = []
+        now = time.monotonic()
         for d in self.daemons:
-            if not isinstance(d, HalabHeartbeat):
-                continue
-            peer = d.cfg.peer
-            if any(e.at > self.unfenced_at and e.state == "ACTIVE" and e.reason.startswith(f"{peer} fenced")
-                   for e in d.events()):
-                answer = self.lab.fence("unfence", peer)
-                done.append(f"unfenced {peer}" if answer.get("ok") else
-                            f"could not unfence {peer}: {answer.get('error')}")
-        self.unfenced_at = time.monotonic()
+            if isinstance(d, HalabHeartbeat) and any(
+                    e.at > self.fences_seen_at and e.state == "ACTIVE" and e.reason.startswith(f"{d.cfg.peer} fenced")
+                    for e in d.events()):
+                self.fenced.add(d.cfg.peer)
+        self.fences_seen_at = now
+        done = []
+        for peer in sorted(self.fenced):
+            answer = self.lab.fence("unfence", peer)
+            if answer.get("ok"):
+                self.fenced.discard(peer)
+                done.append(f"unfenced {peer}")
+            else:
+                done.append(f"could not unfence {peer}: {answer.get('error')}")
         return done
 
     def later(self, seconds: float, undo) -> None:

@@ -25,14 +25,25 @@ MEND_TIMEOUT_S = 30.0
 HISTORY_BYTES = 128 * 1024
 
 
+#: Who answered before the fault: the requests of this many seconds before it.
+BEFORE_S = 2.0
+
+
 @dataclass(frozen=True)
 class LiveOutcome(Outcome):
-    """The outcome, and who answered after the fault in order (a server once per run of answers):
-    two servers taking turns is a split brain the client saw."""
+    """The outcome, and what else a lesson's check holds it to."""
 
-    answered_after: tuple[str, ...] = ()
-    seen: tuple[Request, ...] = ()  # every request of the window, for a timeline of a failed check
-    holders_after: tuple[str, ...] = ()  # who claimed the VIP once it was over (before the mending)
+    answered_before: tuple[str, ...] = ()  # the servers that answered in the BEFORE_S before the fault
+    answered_after: tuple[str, ...] = ()   # who answered after it, in order, once per run of answers:
+    #                                        two servers taking turns is a split brain the client saw
+    seen: tuple[Request, ...] = ()         # every request of the window, for a timeline of a failed check
+    holders_after: tuple[str, ...] = ()    # who claimed the VIP once it was over (before the mending)
+    diagnosis: str = ""                    # `halab diagnose` before the mending, when the service never came back
+    reasons: tuple[str, ...] = ()          # the agents' reasons for what they did after the fault
+
+    @classmethod
+    def of(cls, plain: Outcome, **more: object) -> LiveOutcome:
+        return cls(**{f.name: getattr(plain, f.name) for f in fields(Outcome)}, **more)  # type: ignore[arg-type]
 
 
 def ask(socket: Path, argv: list[str], timeout: float = 60.0) -> str:
@@ -54,11 +65,12 @@ def probe_log(socket: Path) -> Path:
     return Path(status(socket)["probe"]["log"])
 
 
-def measure(socket: Path, fault: str, watch_s: float) -> LiveOutcome:
+def measure(socket: Path, fault: str, watch_s: float, whole: bool = False) -> LiveOutcome:
     """Apply `fault` (as typed at the prompt: "link-cut server1") once the service has answered for
-    SETTLE_S, watch the probe until it has answered for SETTLE_S again or `watch_s` passed, then
-    mend everything (`fault restore`, even if the watching failed) and wait until the VIP is back
-    where it was and answering. What the probe saw (its outage None: it had not ended)."""
+    SETTLE_S, watch the probe until it has answered for SETTLE_S again or `watch_s` passed (`whole`:
+    all of watch_s, for a spread service whose quiet spell could be luck), then mend everything
+    (`fault restore`, even if the watching failed) and wait until the VIP is back where it was and
+    answering. What the probe saw (its outage None: it had not ended)."""
     log = probe_log(socket)
     holders = status(socket)["vip"]["claimed_by"]
     offset = max(0, log.stat().st_size - HISTORY_BYTES)  # the seconds before too: it must answer then
@@ -67,22 +79,34 @@ def measure(socket: Path, fault: str, watch_s: float) -> LiveOutcome:
     try:
         ask(socket, ["fault", *shlex.split(fault)])
         requests = _since(log, offset)
-        while time.monotonic() < at + watch_s and not _settled(requests, after=at):
+        while time.monotonic() < at + watch_s and (whole or not _settled(requests, after=at)):
             time.sleep(0.1)
             requests = _since(log, offset)
-        time.sleep(max(0.0, at + KNOWN_AFTER_S - time.monotonic()))  # every loss of the start is logged
-        requests = _since(log, offset)
-        answered = [r.server for r in requests if r.server is not None and r.sent >= at]
+        end = (at + watch_s if whole else at) + KNOWN_AFTER_S
+        time.sleep(max(0.0, end - time.monotonic()))  # every loss of the window is logged
+        requests = [r for r in _since(log, offset) if not whole or r.sent < at + watch_s]
         plain = analyse(requests, at)
-        outcome = LiveOutcome(**{f.name: getattr(plain, f.name) for f in fields(plain)},
-                              answered_after=tuple(server for server, _ in groupby(answered)),
-                              seen=tuple(requests), holders_after=tuple(status(socket)["vip"]["claimed_by"]))
+        before = {r.server for r in requests if r.server is not None and at - BEFORE_S <= r.sent < at}
+        answered = [r.server for r in requests if r.server is not None and r.sent >= at]
+        outcome = LiveOutcome.of(plain, answered_before=tuple(sorted(before)),
+                                 answered_after=tuple(server for server, _ in groupby(answered)),
+                                 seen=tuple(requests), holders_after=tuple(status(socket)["vip"]["claimed_by"]),
+                                 diagnosis=_diagnosis(socket) if plain.outage is None else "")
     finally:
         ask(socket, ["fault", "restore"])
     mended = time.monotonic()
     _wait(lambda: status(socket)["vip"]["claimed_by"] == holders and _settled(_since(log, offset), after=mended),
           f"The lab did not answer again within {MEND_TIMEOUT_S:g} s of `fault restore`.")
     return outcome
+
+
+def _diagnosis(socket: Path) -> str:
+    """What `halab diagnose` finds while the fault stands ("" for nothing, or if it cannot say)."""
+    try:
+        found = ask(socket, ["diagnose"])
+    except HalabError:
+        return ""
+    return "" if found.startswith("Nothing wrong found") else found
 
 
 def recent(socket: Path, seconds: float) -> list[Request]:

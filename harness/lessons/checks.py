@@ -15,18 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness.errors import HalabError
 from harness.lessons import runs as student_runs
 from harness.lessons.model import Check, Words
-from harness.measure import Outcome, median, percentile
+from harness.livemeasure import LiveOutcome
+from harness.measure import median, percentile
 from harness.probe import Request
 
 
 class LabView(Protocol):
     def status(self) -> dict: ...
 
-    def measure(self, fault: str, watch_s: float) -> Outcome:
+    def measure(self, fault: str, watch_s: float, whole: bool = False) -> LiveOutcome:
         """Apply the fault (as typed at the prompt) to a lab that answers, measure what the probe saw
-        (the outage None: it had not ended within watch_s), mend the lab."""
+        (the outage None: it had not ended within watch_s; `whole`: watch all of watch_s), mend the lab."""
         ...
 
     def vrrp_window(self) -> tuple[float, float]:
@@ -37,7 +39,7 @@ class LabView(Protocol):
         """The probe's requests of the last `seconds` whose fate is known."""
         ...
 
-    def save_timeline(self, outcome: Outcome, fault: str) -> Path | None:
+    def save_timeline(self, outcome: LiveOutcome, fault: str) -> Path | None:
         """A picture of what the probe saw around the fault (None: nothing to draw), for a failed check."""
         ...
 
@@ -69,10 +71,10 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
     if check.kind == "state":
         ok, detail = state(p, lab.status())
     elif check.kind == "measure":
-        measured = [lab.measure(p["fault"], watch) for _ in range(runs)]
+        measured = [lab.measure(p["fault"], watch, whole=p.get("figure") == "last_failure") for _ in range(runs)]
         ok, detail = measure(p, measured)
-        timeline = None if ok else lab.save_timeline(measured[-1], p["fault"])
-        detail += f"\n    timeline of the last run: {timeline}" if timeline else ""
+        if not ok:
+            detail += _failed_measure(lab, p, measured)
     elif check.kind == "spread":
         ok, detail = spread(p, lab.recent(p.get("seconds", 3.0)))
     elif check.kind == "numeric":
@@ -86,10 +88,30 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
         window = lab.vrrp_window()
         outages = [lab.measure(p["fault"], watch).outage for _ in range(runs)]
         ok, detail = predicted(answers.prediction, window, outages, p.get("slack_s", 0.0))
-    if not ok and check.kind in ("state", "spread", "measure"):  # the lab misbehaved: say why, if halab can
-        found = lab.diagnose()
-        detail += "\n    halab diagnose:\n" + textwrap.indent(found, "      ") if found else ""
+    if not ok and check.kind in ("state", "spread"):  # the lab misbehaves now: say why, if halab can
+        detail += _diagnosis(_quietly(lab.diagnose, ""))
     return Verdict(ok, (check.passed if ok else check.failed)(lang), detail)
+
+
+def _failed_measure(lab: LabView, p: dict, measured: Sequence[LiveOutcome]) -> str:
+    """What a failed measurement attaches: the timeline of its worst run, and what `halab diagnose`
+    found while the service had not come back (the lab is mended by now)."""
+    worst = max(measured, key=lambda r: float("inf") if r.outage is None else r.outage)
+    timeline = _quietly(lambda: lab.save_timeline(worst, p["fault"]), None)
+    found = next((r.diagnosis for r in measured if r.diagnosis), "")
+    return (f"\n    timeline of the worst run: {timeline}" if timeline else "") + _diagnosis(found)
+
+
+def _diagnosis(found: str) -> str:
+    return "\n    halab diagnose:\n" + textwrap.indent(found, "      ") if found else ""
+
+
+def _quietly(call, default):
+    """What the check adds to a failure is a help, not the verdict: a lab that cannot give it gives none."""
+    try:
+        return call()
+    except (HalabError, OSError):
+        return default
 
 
 _NO_PREDICTION = Words("먼저 예측을 기록하세요: `halab lesson predict 초`.",
@@ -110,9 +132,10 @@ def state(p: dict, status: dict) -> tuple[bool, str]:
     return p["state"] in re.findall(r"[\w-]+", shown), f"{p['agent']}: {shown or 'no state'}"
 
 
-def measure(p: dict, runs: Sequence[Outcome]) -> tuple[bool, str]:
-    """The budget held, or (recovers = false) no recovery; and, with moves_to, the service came back
-    on that server (a fault that changed nothing passes no check)."""
+def measure(p: dict, runs: Sequence[LiveOutcome]) -> tuple[bool, str]:
+    """The budget held, or (recovers = false) no recovery; with moves_to, the service came back on
+    that server, and vip_moves_to, the VIP on that host (a fault that changed nothing passes no
+    check); with `reason`, an agent said so after the fault."""
     outages = [r.outage for r in runs]
     shown = ", ".join("never" if o is None else f"{o:.2f} s" for o in outages)
     if not p.get("recovers", True):
@@ -122,15 +145,20 @@ def measure(p: dict, runs: Sequence[Outcome]) -> tuple[bool, str]:
     moved = [r.server_after for r in runs]
     if "moves_to" in p and any(server != p["moves_to"] for server in moved):
         return False, f"outages: {shown}; answered after the fault by {', '.join(map(str, moved))}"
-    holders = [getattr(r, "holders_after", ()) for r in runs]
+    holders = [r.holders_after for r in runs]
     if "vip_moves_to" in p and any(h != (p["vip_moves_to"],) for h in holders):
         shown_holders = "; ".join(", ".join(h) or "nobody" for h in holders)
         return False, f"outages: {shown}; the VIP was held afterwards by {shown_holders}"
-    turns = next((t for t in (getattr(r, "answered_after", ()) for r in runs) if len(t) > 2), None)
+    turns = next((r.answered_after for r in runs if len(r.answered_after) > 2), None)
     if "moves_to" in p and turns:  # the old server, then the new one, is a failover; more is two at once
         return False, f"outages: {shown}; after the fault {', '.join(turns)} answered in turn: two servers at once"
+    if "reason" in p and not all(any(p["reason"] in said for said in r.reasons) for r in runs):
+        return False, f"outages: {shown}; no agent said \"{p['reason']}\" after the fault"
     statistic = p.get("statistic", "median")
     if p.get("figure") == "last_failure":  # nothing failed: the service never missed a request
+        target = fault_host(p["fault"])
+        if target is not None and any(target not in r.answered_before for r in runs):
+            return False, f"the fault changed nothing: {target} was not answering before it"
         figures = [r.last_failure_after or 0.0 for r in runs]
         shown = ", ".join(f"{f:.2f} s" for f in figures)
         what = "last failure after the fault"
@@ -180,6 +208,13 @@ def result(p: dict, found: student_runs.Found | None, value: float | None, runs_
     if abs(value - figure) > p["tolerance"]:
         return False, f"your answer: {value:g}{unit}; it is not what {found.file} says"
     return True, f"{seen}; your answer: {value:g}{unit}"
+
+
+def fault_host(fault: str) -> str | None:
+    """The host a fault typed at the prompt hits ("kill backend1 responder": backend1); None for a
+    partition."""
+    words = fault.split()
+    return words[1] if len(words) > 1 and words[0] not in ("partition", "heal", "restore") else None
 
 
 def numeric(p: dict, value: float | None) -> tuple[bool, str]:

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("stage", nargs="?")
     check.add_argument("--value", type=float, help="your answer, for a stage that asks for a number")
     check.add_argument("--quick", action="store_true", help="one run of each measurement instead of several")
-    check.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
+    check.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
                        help="where your `halab run` and `halab compare` wrote (default: runs/)")
     predict = verb("predict", "record your prediction (seconds) before the lab measures it")
     predict.add_argument("seconds", type=float)
@@ -109,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"{key}: {args.seconds:g} s")
         return 0
     lab = _lab_of(lesson, mine) if any(c.kind in model.LAB_KINDS for c in stage.checks) else None  # numbers: none
-    answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key), runs_dir=args.runs)
+    answers = checks.Answers(value=args.value, prediction=mine.predictions.get(key), runs_dir=args.runs_dir)
     verdicts = [checks.run(c, lab, lang, answers, quick=args.quick) for c in stage.checks]  # type: ignore[arg-type]
     for v in verdicts:
         console.print(f"[{'green' if v.passed else 'red'}]{'✓' if v.passed else '✗'}[/] {escape(v.message)}"

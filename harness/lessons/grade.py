@@ -8,6 +8,7 @@ that machine; a teacher who wants to see it happen runs the checks again in fron
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import re
@@ -74,30 +75,41 @@ def _count(r: dict, result: str) -> int:
 
 
 def csv_rows(r: dict, existing: str) -> str:
-    """The class's CSV with this student's row put in (replacing their earlier one)."""
+    """The class's CSV with this student's row put in (replacing their earlier one); the other rows
+    kept, column by column (a column the new header lacks is dropped, one it adds is empty)."""
     header = ["student", *(f"lesson {lesson['number']}" for lesson in r["lessons"]), "passed", "stages", "written"]
-    row = [r["student"], *(f"{lesson['passed']}/{len(lesson['stages'])}" for lesson in r["lessons"]),
-           str(r["passed"]), str(r["stages"]), r["written"]]
-    kept = [old for old in csv.reader(io.StringIO(existing)) if old and old[0] not in ("student", r["student"])]
+    row = dict(zip(header, [r["student"], *(f"{lesson['passed']}/{len(lesson['stages'])}" for lesson in r["lessons"]),
+                            str(r["passed"]), str(r["stages"]), r["written"]], strict=True))
+    kept = [old for old in csv.DictReader(io.StringIO(existing)) if old.get("student") not in (None, r["student"])]
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerows([header, *sorted([*kept, row], key=lambda x: x[0])])
+    writer = csv.DictWriter(out, header, restval="", extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sorted([*kept, row], key=lambda x: x["student"]))
     return out.getvalue()
 
 
 def write(r: dict, out: Path) -> list[Path]:
-    """`<student>.json`, `<student>.xml` and the class's grades.csv in `out`."""
+    """`<student>.json`, `<student>.xml` and the class's grades.csv in `out` (a folder the class may
+    share: the CSV is rewritten under a lock, and only the files written are given to the user who
+    typed sudo)."""
     try:
+        created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         table = out / CSV_NAME
-        existing = table.read_text() if table.exists() else ""
-        files = {out / f"{r['student']}.json": json.dumps(r, indent=1, ensure_ascii=False) + "\n",
-                 out / f"{r['student']}.xml": junit(r), table: csv_rows(r, existing)}
-        for path, text in files.items():
+        mine = {out / f"{r['student']}.json": json.dumps(r, indent=1, ensure_ascii=False) + "\n",
+                out / f"{r['student']}.xml": junit(r)}
+        for path, text in mine.items():
             write_atomically(path, text)
-            path.chmod(0o644)
+        with (out / f".{CSV_NAME}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            write_atomically(table, csv_rows(r, table.read_text() if table.exists() else ""))
+        written = [*mine, table]
+        for path in written:
+            path.chmod(0o640)  # the student's, and the group's (a teacher's), not every user's
+            about.give_to_sudo_user(path)
+        if created:
+            about.give_to_sudo_user(out)  # a folder of its own: nobody else's files in it
     except OSError as exc:
         raise HalabError(f"{out}: the grades cannot be written ({exc.strerror}).",
                          "Name a directory you can write with --out.") from None
-    about.give_to_sudo_user(out)
-    return list(files)
+    return written

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from ha.vrrp import config as vrrp_config
 from harness import events, labfile, livemeasure, runpage
 from harness.errors import HalabError
 from harness.labinfo import NO_LAB, running
+from harness.livemeasure import LiveOutcome
 from harness.measure import Outcome
 from harness.probe import Request
 from harness.report import master_down
@@ -32,25 +33,31 @@ class LiveLabView:
     def status(self) -> dict:
         return livemeasure.status(self.socket)
 
-    def measure(self, fault: str, watch_s: float) -> Outcome:
-        return livemeasure.measure(self.socket, fault, watch_s)
+    def measure(self, fault: str, watch_s: float, whole: bool = False) -> LiveOutcome:
+        outcome = livemeasure.measure(self.socket, fault, watch_s, whole)
+        after = [e for e in self._events(outcome.fault_at, outcome.fault_at + watch_s + livemeasure.KNOWN_AFTER_S)
+                 if e.at >= outcome.fault_at]
+        return replace(outcome, reasons=tuple(f"{e.host} {e.subject}: {e.state} ({e.reason})" for e in after))
 
-    def save_timeline(self, outcome: Outcome, fault: str) -> Path | None:
+    def save_timeline(self, outcome: LiveOutcome, fault: str) -> Path | None:
         """An SVG of what the probe saw around the fault, with the agents' events on it, in the
         lab's run directory: attached to a failed check."""
-        requests = getattr(outcome, "seen", ())
+        requests = outcome.seen
         if not requests:
             return None
-        first, last = requests[0].sent - 1, requests[-1].sent + 1
-        seen = [asdict(e) for log in self.descriptor.get("event_logs", []) if Path(log["path"]).exists()
-                for e in events.read(Path(log["path"]), log["host"]) if first <= e.at <= last]
+        seen = [asdict(e) for e in self._events(requests[0].sent - 1, requests[-1].sent + 1)]
         plain = {f.name: getattr(outcome, f.name) for f in fields(Outcome)}
         result = {"fault": {"at": outcome.fault_at, "kind": fault, "target": ""}, "options": {}, "adverts": None,
-                  "timeline": [asdict(r) for r in requests], "outcome": plain,
-                  "agent_events": sorted(seen, key=lambda e: e["at"])}
+                  "timeline": [asdict(r) for r in requests], "outcome": plain, "agent_events": seen}
         path = Path(self.descriptor["run_dir"]) / f"check-{time.strftime('%Y%m%d-%H%M%S')}.svg"
         path.write_text(runpage.timeline_svg(result))
         return path
+
+    def _events(self, first: float, last: float) -> list[events.Event]:
+        """The lab's agents' events between two times, in order."""
+        found = [e for log in self.descriptor.get("event_logs", []) if Path(log["path"]).exists()
+                 for e in events.read(Path(log["path"]), log["host"]) if first <= e.at <= last]
+        return sorted(found, key=lambda e: e.at)
 
     def diagnose(self) -> str:
         found = livemeasure.ask(self.socket, ["diagnose"])

@@ -49,7 +49,10 @@ class Progress:
             self.passed.append(key)
 
     def attempt(self, key: str, passed: bool, value: float | None, detail: str) -> None:
-        """The last check of a stage: passed or not, when, the value given, what was seen."""
+        """A check of a stage: passed or not, when, the value given, what was seen. A stage once
+        passed stays passed, with the check that passed it (a later try that fails is practice)."""
+        if key in self.passed and not passed:
+            return
         self.attempts[key] = {"passed": passed, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "value": value,
                               "detail": detail[:500]}
         if passed:

@@ -37,9 +37,13 @@ def newest(runs_dir: Path, scenario: str, options: dict[str, Any]) -> Found | No
     version (another halab) are passed over."""
     if not runs_dir.is_dir():
         return None
-    files = sorted({f for pattern in PATTERNS for f in runs_dir.glob(pattern)},
-                   key=lambda f: f.stat().st_mtime, reverse=True)
-    for file in files[:MAX_READ]:
+    dated = []
+    for file in {f for pattern in PATTERNS for f in runs_dir.glob(pattern)}:
+        try:
+            dated.append((file.stat().st_mtime, file))
+        except OSError:
+            continue  # gone since the glob
+    for _mtime, file in sorted(dated, reverse=True)[:MAX_READ]:
         try:
             data = read_json(file)
         except HalabError:

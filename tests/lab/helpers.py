@@ -48,7 +48,7 @@ def lesson(runs: Path, *args: str, rc: int = 0) -> str:
     suite grades the lessons that read a student's runs on the runs a test made anyway."""
     env = {**os.environ, "HALAB_LESSON_PROGRESS": str(runs / "progress.json"), "LANG": "C.UTF-8"}
     if args[0] == "check":
-        args = (*args, "--runs", str(runs))
+        args = (*args, "--runs-dir", str(runs))
     done = subprocess.run([sys.executable, "-m", "harness.entry", "lesson", *args, "--lang", "en"],
                           capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
     assert done.returncode == rc, done.stdout + done.stderr

@@ -12,10 +12,12 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
-from harness.lessons import model
+from harness.lessons import model, variant
+from harness.report import master_down
 from tests.lab.helpers import wait_until
 from tests.lab.test_up import HALAB, REPO, Terminal, nothing_left
 from tests.unit.test_lessons import student_lines
@@ -26,10 +28,10 @@ pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 class Student:
     """Types what the lesson says, in a directory of their own, with their own progress file."""
 
-    def __init__(self, home) -> None:
+    def __init__(self, home, student: str = "") -> None:
         self.home = home
         self.env = {**os.environ, "HALAB_LESSON_PROGRESS": str(home / "progress.json"), "PYTHONPATH": str(REPO),
-                    "LANG": "C.UTF-8"}
+                    "LANG": "C.UTF-8", "HALAB_STUDENT": student}
 
     def halab(self, *args: str, rc: int | None = 0) -> str:
         done = subprocess.run([*HALAB, *args], capture_output=True, text=True, timeout=180, cwd=self.home,
@@ -49,12 +51,12 @@ class TerminalStudent(Student):
     """The same student at a real terminal (tmux, bash): types the lesson's lines as they are,
     reads the screen. `sudo` is a no-op (the suite runs as root) and `halab` this checkout's."""
 
-    def __init__(self, home) -> None:
-        super().__init__(home)
+    def __init__(self, home, student: str = "") -> None:
+        super().__init__(home, student)
         rc = home / "bashrc"
         rc.write_text(f"PS1='[$?]$ '\nsudo() {{ \"$@\"; }}\nhalab() {{ {sys.executable} -m harness.entry \"$@\"; }}\n"
-                      f"export PYTHONPATH={REPO} HALAB_LESSON_PROGRESS={home / 'progress.json'} LANG=C.UTF-8\n"
-                      f"cd {home}\n")
+                      f"export PYTHONPATH={REPO} HALAB_LESSON_PROGRESS={home / 'progress.json'} LANG=C.UTF-8 "
+                      f"HALAB_STUDENT={student}\ncd {home}\n")
         self.term = Terminal(["bash", "--noprofile", "--rcfile", str(rc), "-i"])
         self.term.wait_for("[0]$", timeout=10)
 
@@ -109,8 +111,13 @@ def test_lesson_1_the_single_point_of_failure(tmp_path):
 
 
 def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path):
-    student = TerminalStudent(tmp_path)
+    """The student kim, whose teacher gave each student a lab of their own (HALAB_STUDENT): the
+    VRID and priorities are kim's, and so is the window a prediction is graded against."""
+    student = TerminalStudent(tmp_path, student="kim")
     lesson = model.find(2)
+    mine = {a["hosts"][0]: a["config"]["vrrp_instance"][0] for a in tomllib.loads(
+        variant.make(lesson.lab, "kim", 2))["agent"] if a["program"] == "halab-vrrp"}
+    down = master_down(1.0, mine["server2"]["priority"])
 
     def wrong_answers() -> None:
         out = student.halab("lesson", "check", "predict", "--quick", rc=1)
@@ -124,7 +131,9 @@ def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path
         student.close()
     checks = [s for s in said if "✓" in s]
     assert len(checks) == 4, said
-    assert "you predicted 3.2 s; the protocol says 2.61 to 3.61 s; measured" in checks[1]
+    assert f"you predicted 3.2 s; the protocol says {down - 1:.2f} to {down:.2f} s; measured" in checks[1]
+    row = next(line for s in said for line in s.splitlines() if "VI_1" in line and "BACKUP" in line)  # the agent's
+    assert f" {mine['server2']['virtual_router_id']} " in row and f" {mine['server2']['priority']} " in row, row
     assert "server2 took over within 4 s" in checks[2] and "a goodbye is faster than silence" in checks[3]
     assert "outage" in said[-1]  # the keepalived exercise ran and reported
     assert nothing_left() == []

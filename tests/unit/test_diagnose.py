@@ -53,7 +53,9 @@ def test_nobody_master_a_failing_check_a_stopped_agent_and_preempt_off():
     assert said[0] == "No VRRP agent is master of 10.0.0.100."
     assert "Every agent is server1 FAULT, server2 BACKUP." in diagnose.findings(f)[0].why
     assert "server1's check chk_haproxy fails." in said and "server2's halab-vrrp does not run." in said
-    assert "preempt is off on server1 (priority 200), which is not master." in said
+    assert not any("preempt" in x for x in said)  # in FAULT it could not take the VIP back anyway
+    back = facts(instance("server1", state="BACKUP", preempt=False), instance("server2", state="MASTER"))
+    assert "preempt is off on server1 (priority 200), which is not master." in problems(back)
 
 
 def test_a_client_whose_arp_entry_points_at_the_old_master():
@@ -74,12 +76,16 @@ def test_heartbeat_nodes_without_quorum_failing_to_fence_or_both_active():
     assert diagnose.findings({"heartbeat": [node, {**node, "host": "node2", "role": "STANDBY"}]}) == []
     both = problems({"heartbeat": [node, {**node, "host": "node2"}]})
     assert both == ["Two heartbeat nodes are active: node1, node2."]
+    quorum = "node2 is silent but the tie-breaker does not answer: no quorum, no takeover"  # the agent's words
     stuck = problems({"heartbeat": [
-        {**node, "role": "STANDBY", "reason": "node2 is silent but the tie-breaker does not answer: no quorum, no "
-                                              "takeover"},
+        {**node, "role": "STANDBY", "reason": quorum},
         {**node, "host": "node2", "role": "STANDBY", "reason": "fencing node1 failed (timeout); not taking over"}]})
-    assert stuck[0] == "No heartbeat node is active." and len(stuck) == 3
-    assert stuck[2] == "node2 is STANDBY: fencing node1 failed (timeout); not taking over."
+    assert stuck == ["No heartbeat node is active.", f"node1 has no quorum: {quorum}.",
+                     "node2 could not fence its peer: fencing node1 failed (timeout); not taking over."]
+    assert problems({"heartbeat": [node, {**node, "host": "node2", "role": "FAULT", "reason": "monitor failed"}]}) == [
+        "node2 is in FAULT: monitor failed."]
+    assert problems({"heartbeat": [node, {**node, "host": "node2", "running": False, "role": "STANDBY"}]}) == [
+        "node2's halab-heartbeat does not run."]
 
 
 def test_backends_out_of_the_pool_and_why():

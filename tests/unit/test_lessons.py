@@ -10,7 +10,6 @@ import time
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,6 +18,7 @@ from harness.about import SCHEMA_VERSION
 from harness.errors import HalabError
 from harness.lessons import checks, model, progress, runs
 from harness.lessons.model import Check, Words
+from harness.livemeasure import LiveOutcome
 from harness.probe import Request
 
 LESSONS = model.all_lessons()
@@ -129,19 +129,35 @@ def test_measure_checks_hold_a_statistic_to_the_budget_or_want_no_recovery(param
     assert ok is passed and said.startswith(detail)
 
 
-def run_of(outage, after="server2", last_failure=None):
-    return SimpleNamespace(outage=outage, server_before="server1", server_after=after if outage is not None else None,
-                           last_failure_after=last_failure)
+def run_of(outage, after="server2", last_failure=None, **more):
+    return LiveOutcome(fault_at=0.0, outage=outage, first_good_after=None, lost=0, lost_after_fault=0, requests=0,
+                       server_before="server1", server_after=after if outage is not None else None, outage_start=None,
+                       outage_end=None, last_failure_after=last_failure, **more)
 
 
 def test_a_spread_service_is_held_to_when_its_last_request_failed_not_to_its_silence():
     """Active-Active: a dead backend costs its share, so the client's longest silence stays short
     even when the balancer never takes it out; what counts is when the failures stopped."""
-    p = {"budget_s": 0.5, "figure": "last_failure"}
-    ok, said = checks.measure(p, [run_of(0.1, last_failure=0.32), run_of(0.1, last_failure=None)])
+    p = {"budget_s": 0.5, "figure": "last_failure", "fault": "kill backend1 responder"}
+    served = ("backend1", "backend2")
+    ok, said = checks.measure(p, [run_of(0.1, last_failure=0.32, answered_before=served),
+                                  run_of(0.1, last_failure=None, answered_before=served)])
     assert ok and said == "last failure after the fault: median 0.16 s of 0.32 s, 0.00 s; budget 0.5 s"
-    assert not checks.measure(p, [run_of(0.1, last_failure=3.9)])[0]
+    assert not checks.measure(p, [run_of(0.1, last_failure=3.9, answered_before=served)])[0]
     assert checks.measure({"budget_s": 0.5}, [run_of(0.1, last_failure=3.9)])[0]  # the silence alone: short
+    # backend1 was out already (drained, a fault left standing): killing it changed nothing, whatever the figure
+    assert checks.measure(p, [run_of(0.1, last_failure=None, answered_before=("backend2",))]) == (
+        False, "the fault changed nothing: backend1 was not answering before it")
+    assert checks.fault_host("link-cut backend1 s1") == "backend1" and checks.fault_host("partition a b") is None
+
+
+def test_a_check_can_want_an_agents_reason_after_the_fault():
+    p = {"budget_s": 2.0, "moves_to": "node2", "reason": "node1 fenced"}
+    fenced = run_of(0.5, after="node2", reasons=("node2 node2: ACTIVE (node1 fenced: ports [1])",))
+    assert checks.measure(p, [fenced])[0] is True
+    unfenced = run_of(0.5, after="node2", reasons=("node2 node2: ACTIVE (node1 is in FAULT)",))
+    assert checks.measure(p, [fenced, unfenced]) == (
+        False, 'outages: 0.50 s, 0.50 s; no agent said "node1 fenced" after the fault')
 
 
 def test_a_fault_that_moved_nothing_passes_no_check_that_wants_a_move():
@@ -153,9 +169,9 @@ def test_a_fault_that_moved_nothing_passes_no_check_that_wants_a_move():
 
 def test_two_servers_answering_in_turn_after_the_fault_is_a_split_brain_not_a_failover():
     p = {"budget_s": 4.0, "moves_to": "server2"}
-    failover = SimpleNamespace(**vars(run_of(3.4)), answered_after=("server1", "server2"))
+    failover = run_of(3.4, answered_after=("server1", "server2"))
     assert checks.measure(p, [failover])[0] is True
-    both = SimpleNamespace(**vars(run_of(0.3)), answered_after=("server1", "server2", "server1", "server2"))
+    both = run_of(0.3, answered_after=("server1", "server2", "server1", "server2"))
     assert checks.measure(p, [failover, both]) == (
         False, "outages: 3.40 s, 0.30 s; after the fault server1, server2, server1, server2 answered in turn: "
                "two servers at once")
@@ -190,9 +206,10 @@ class FakeLab:
     def status(self):
         return {"vip": {"address": "10.0.0.100", "claimed_by": ["server2"]}, "agents": []}
 
-    def measure(self, fault, watch_s):
+    def measure(self, fault, watch_s, whole=False):
         self.faults.append((fault, watch_s))
-        return run_of(self.outages.pop(0))
+        outage = self.outages.pop(0)
+        return run_of(outage, diagnosis="- two masters" if outage is None else "")
 
     def vrrp_window(self):
         return 2.61, 3.61
@@ -219,8 +236,17 @@ def test_a_check_speaks_the_students_language_and_runs_as_often_as_asked():
     lab = FakeLab([5.0])
     failed = checks.run(measure, lab, "en", checks.Answers(), quick=True)
     assert failed.message == "failed" and len(lab.faults) == 1
-    assert failed.detail.endswith("\n    timeline of the last run: /runs/x/check.svg") and lab.drawn == (
+    assert failed.detail.endswith("\n    timeline of the worst run: /runs/x/check.svg") and lab.drawn == (
         5.0, "link-cut server1")
+    lab = FakeLab([3.0, None, 3.5])  # the worst run is drawn, and what diagnose saw while it stood is told
+    failed = checks.run(measure, lab, "en", checks.Answers())
+    assert lab.drawn == (None, "link-cut server1")
+    assert failed.detail.endswith(
+        "timeline of the worst run: /runs/x/check.svg\n    halab diagnose:\n      - two masters")
+    lab = FakeLab([5.0])
+    lab.save_timeline = lambda *_: (_ for _ in ()).throw(OSError("disk full"))  # a help, not the verdict
+    assert checks.run(measure, lab, "en", checks.Answers(), quick=True).detail == (
+        "outage: median 5.00 s of 5.00 s; budget 4 s")
     state = Check("state", *WORDS, {"vip_holder": "server1"})
     assert checks.run(state, FakeLab(), "en", checks.Answers()) == checks.Verdict(
         False, "failed", "VIP 10.0.0.100 held by server2")
@@ -601,7 +627,8 @@ def test_a_lesson_without_a_lab_starts_without_one_and_has_nothing_to_reset(tmp_
     assert "Lesson 8 has no lab to reset." in capsys.readouterr().err
     assert cli.main(["lesson", "check", "budget", "--value", "315.36", "--lang", "en"]) == 0
     assert "Right: 5 min 15 s a year" in capsys.readouterr().out
-    assert cli.main(["lesson", "check", "capstone", "--value", "3.49", "--runs", str(tmp_path), "--lang", "en"]) == 1
+    assert cli.main(["lesson", "check", "capstone", "--value", "3.49", "--runs-dir", str(tmp_path),
+                     "--lang", "en"]) == 1
     assert f"no run of `halab compare` in {tmp_path}" in capsys.readouterr().out
 
 
@@ -612,7 +639,9 @@ def test_grades_say_passed_failed_or_not_tried_in_json_junit_and_the_classes_csv
     mine = progress.Progress(lesson=1)
     mine.attempt("1/spof", True, None, "outages: never (watched 3 s)")
     mine.attempt("1/downtime", False, 6.0, "your answer: 6 h")
+    mine.attempt("1/spof", False, None, "outages: 0.30 s")  # practice after a pass: the pass stands
     mine.save()
+    assert progress.load().attempts["1/spof"]["detail"] == "outages: never (watched 3 s)"
     assert progress.load().attempts["1/downtime"]["value"] == 6.0 and progress.load().passed == ["1/spof"]
     out = tmp_path / "grades"
     (out).mkdir()
@@ -635,6 +664,8 @@ def test_grades_say_passed_failed_or_not_tried_in_json_junit_and_the_classes_csv
     rows = list(csv.reader((out / "grades.csv").open()))
     assert rows[0][:3] == ["student", "lesson 1", "lesson 2"] and [row[0] for row in rows[1:]] == ["kim", "lee"]
     assert rows[2][1] == "1/3" and rows[2][-3:-1] == ["1", str(r["stages"])]  # lee's old row replaced
+    assert rows[1][:3] == ["kim", "3/3", ""]  # kim's row kept, under the new header's columns
+    assert {oct(p.stat().st_mode & 0o777) for p in (out / "lee.json", out / "lee.xml", out / "grades.csv")} == {"0o640"}
     assert cli.main(["lesson", "grade", "--student", "../x", "--out", str(out)]) == 2
     assert "--student '../x' is not a student id" in capsys.readouterr().err
     (tmp_path / "file").write_text("")
@@ -665,13 +696,13 @@ def test_a_failed_measure_check_draws_what_the_probe_saw_with_the_agents_events(
 
 def test_a_vip_that_must_move_is_held_by_that_host_alone_afterwards():
     p = {"budget_s": 4.5, "vip_moves_to": "lb2"}
-    moved = SimpleNamespace(**vars(run_of(3.6, after="web1")), holders_after=("lb2",))
+    moved = run_of(3.6, after="web1", holders_after=("lb2",))
     assert checks.measure(p, [moved])[0] is True
-    stayed = SimpleNamespace(**vars(run_of(0.1, after="web2")), holders_after=("lb1",))
-    both = SimpleNamespace(**vars(run_of(0.1, after="web2")), holders_after=("lb1", "lb2"))
+    stayed = run_of(0.1, after="web2", holders_after=("lb1",))
+    both = run_of(0.1, after="web2", holders_after=("lb1", "lb2"))
     assert checks.measure(p, [moved, stayed, both]) == (
         False, "outages: 3.60 s, 0.10 s, 0.10 s; the VIP was held afterwards by lb2; lb1; lb1, lb2")
-    assert checks.measure(p, [SimpleNamespace(**vars(run_of(0.1)), holders_after=())])[1].endswith("by nobody")
+    assert checks.measure(p, [run_of(0.1, holders_after=())])[1].endswith("by nobody")
 
 
 def test_a_students_variant_has_numbers_of_their_own_the_order_kept_and_loads_as_a_lab(tmp_path):
@@ -726,3 +757,11 @@ def test_start_with_a_student_id_keeps_the_variant_and_grades_under_that_id(tmp_
     assert progress.load().student == "lee" and progress.load().lab_file is None and started[-1] == model.find(3).lab
     assert cli.main(["lesson", "start", "2", "--student", "a/b"]) == 2
     assert "--student 'a/b' is not a student id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
+def test_no_command_in_a_lessons_text_is_broken_across_lines(lesson):
+    """A student copies the commands of the prose too: a `span` split over two lines does not paste."""
+    for lang in ("ko", "en"):
+        prose = re.sub(r"```.*?```", "", lesson.text(lang).read_text(), flags=re.S)
+        assert [span for span in re.findall(r"`([^`]*)`", prose) if "\n" in span] == [], lang
