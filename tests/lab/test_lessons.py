@@ -7,11 +7,13 @@ those tests make anyway."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 import tomllib
 
 import pytest
@@ -142,10 +144,18 @@ def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path
 def test_lesson_3_heartbeat_fencing_and_quorum(tmp_path):
     student = Student(tmp_path)
 
-    def healthy() -> None:
+    def healthy_then_a_fault_left_standing() -> None:
         assert student.halab("diagnose").strip() == "Nothing wrong found: node1 ACTIVE, node2 STANDBY."
+        student.halab("fault", "link-cut", "node1", "s1")  # node1 cannot serve its VIP: node2 takes over
+        assert wait_until(lambda: "node2" in student.halab("vip"), timeout=10)
+        out = student.halab("lesson", "check", "active", rc=1)
+        assert "node1 does not hold the VIP. Is a fault still standing?" in out
+        assert "halab diagnose:" in out and "node1 is in FAULT: a VIP's interface is down" in out
+        student.halab("fault", "restore")
+        assert wait_until(lambda: json.loads(student.halab("status", "--json"))["vip"]["claimed_by"] == ["node1"],
+                          timeout=15)
 
-    said = follow(model.find(3), student, healthy)
+    said = follow(model.find(3), student, healthy_then_a_fault_left_standing)
     checks = [s for s in said if "✓" in s]
     assert len(checks) == 5 and "✗" not in "".join(said), said
     assert "one cut link is a degraded link, not a failover" in checks[1]
@@ -179,7 +189,15 @@ def test_lesson_4_load_balancing_spread_link_cut_and_health_checks(tmp_path):
 
 def test_lesson_5_haproxy_and_keepalived_each_tier_and_each_fault(tmp_path):
     student = Student(tmp_path)
-    said = follow(model.find(5), student, lambda: None)
+
+    def a_web_server_left_cut() -> None:
+        student.halab("fault", "link-cut", "web1", "s2")
+        out = student.halab("lesson", "check", "tiers", rc=1)
+        assert "The two web servers did not share the answers." in out and "web2 100 %" in out
+        student.halab("fault", "restore")
+        time.sleep(4 + 1.25 + 1)  # until the check's window holds only answers from after the mending
+
+    said = follow(model.find(5), student, a_web_server_left_cut)
     checks = [s for s in said if "✓" in s]
     assert len(checks) == 4 and "✗" not in "".join(said), said
     assert "web1 and web2 both answered" in checks[0]

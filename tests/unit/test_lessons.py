@@ -765,3 +765,24 @@ def test_no_command_in_a_lessons_text_is_broken_across_lines(lesson):
     for lang in ("ko", "en"):
         prose = re.sub(r"```.*?```", "", lesson.text(lang).read_text(), flags=re.S)
         assert [span for span in re.findall(r"`([^`]*)`", prose) if "\n" in span] == [], lang
+
+
+@pytest.mark.parametrize("number", [6, 7, 8])
+def test_the_lessons_without_a_lab_typed_as_a_student_would(number, tmp_path, monkeypatch, capsys):
+    """Every line of lessons 6 to 8 that needs no lab run, in order, with the lesson's answers: they
+    pass without root. The runs they read (`halab run three-tier`, `halab run sync`, `halab compare`)
+    and the checks of those runs are tests/lab/test_three_tier.py's and tests/lab/test_compare.py's."""
+    from harness import cli
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    lesson = model.find(number)
+    reads_runs = {s.name for s in lesson.stages if any(c.kind == "result" for c in s.checks)}
+    typed = 0
+    for line in student_lines(lesson):
+        argv = shlex.split(line)[2:]
+        if argv[0] in ("run", "compare") or (argv[:2] == ["lesson", "check"] and argv[2] in reads_runs):
+            continue
+        assert cli.main([*argv, "--lang", "en"] if argv[0] == "lesson" else argv) == 0, (line, capsys.readouterr())
+        typed += 1
+    out = capsys.readouterr().out
+    assert typed >= 2 and "Right" in out
