@@ -65,12 +65,14 @@ def probe_log(socket: Path) -> Path:
     return Path(status(socket)["probe"]["log"])
 
 
-def measure(socket: Path, fault: str, watch_s: float, whole: bool = False) -> LiveOutcome:
+def measure(socket: Path, fault: str, watch_s: float, whole: bool = False, expect: str | None = None) -> LiveOutcome:
     """Apply `fault` (as typed at the prompt: "link-cut server1") once the service has answered for
-    SETTLE_S, watch the probe until it has answered for SETTLE_S again or `watch_s` passed (`whole`:
-    all of watch_s, for a spread service whose quiet spell could be luck), then mend everything
-    (`fault restore`, even if the watching failed) and wait until the VIP is back where it was and
-    answering. What the probe saw (its outage None: it had not ended)."""
+    SETTLE_S, watch the probe until it has answered for SETTLE_S again (with `expect`: answered by
+    that server; a partition leaves the old server answering for a while) or `watch_s` passed
+    (`whole`: all of watch_s, where a quiet spell proves nothing: a spread service, or a fault that
+    must change nothing), then mend everything (`fault restore`, even if the watching failed) and
+    wait until the VIP is back where it was and answering. What the probe saw (its outage None: it
+    had not ended)."""
     log = probe_log(socket)
     holders = status(socket)["vip"]["claimed_by"]
     offset = max(0, log.stat().st_size - HISTORY_BYTES)  # the seconds before too: it must answer then
@@ -79,7 +81,7 @@ def measure(socket: Path, fault: str, watch_s: float, whole: bool = False) -> Li
     try:
         ask(socket, ["fault", *shlex.split(fault)])
         requests = _since(log, offset)
-        while time.monotonic() < at + watch_s and (whole or not _settled(requests, after=at)):
+        while time.monotonic() < at + watch_s and (whole or not _settled(requests, after=at, by=expect)):
             time.sleep(0.1)
             requests = _since(log, offset)
         end = (at + watch_s if whole else at) + KNOWN_AFTER_S
@@ -143,9 +145,10 @@ def _since(log: Path, offset: int) -> list[Request]:
     return [Request(i, sent, sent if server else None, server) for i, (sent, server) in enumerate(parsed)]
 
 
-def _settled(requests: list[Request], after: float) -> bool:
+def _settled(requests: list[Request], after: float, by: str | None = None) -> bool:
     """The requests of the last SETTLE_S whose fate is known by now, all sent after `after`, were
-    all answered, and there were some."""
+    all answered (by `by`, if given), and there were some."""
     end = time.monotonic() - KNOWN_AFTER_S
     known = [r for r in requests if end - SETTLE_S <= r.sent < end]
-    return end - SETTLE_S > after and bool(known) and all(r.ok for r in known)
+    return (end - SETTLE_S > after and bool(known) and all(r.ok for r in known)
+            and (by is None or all(r.server == by for r in known)))

@@ -26,9 +26,10 @@ from harness.probe import Request
 class LabView(Protocol):
     def status(self) -> dict: ...
 
-    def measure(self, fault: str, watch_s: float, whole: bool = False) -> LiveOutcome:
+    def measure(self, fault: str, watch_s: float, whole: bool = False, expect: str | None = None) -> LiveOutcome:
         """Apply the fault (as typed at the prompt) to a lab that answers, measure what the probe saw
-        (the outage None: it had not ended within watch_s; `whole`: watch all of watch_s), mend the lab."""
+        (the outage None: it had not ended within watch_s; `whole`: watch all of watch_s; `expect`:
+        the server that should answer at the end), mend the lab."""
         ...
 
     def vrrp_window(self) -> tuple[float, float]:
@@ -71,7 +72,8 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
     if check.kind == "state":
         ok, detail = state(p, lab.status())
     elif check.kind == "measure":
-        measured = [lab.measure(p["fault"], watch, whole=p.get("figure") == "last_failure") for _ in range(runs)]
+        whole = p.get("figure") == "last_failure" or p.get("whole", False)
+        measured = [lab.measure(p["fault"], watch, whole=whole, expect=p.get("moves_to")) for _ in range(runs)]
         ok, detail = measure(p, measured)
         if not ok:
             detail += _failed_measure(lab, p, measured)

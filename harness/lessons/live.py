@@ -33,8 +33,8 @@ class LiveLabView:
     def status(self) -> dict:
         return livemeasure.status(self.socket)
 
-    def measure(self, fault: str, watch_s: float, whole: bool = False) -> LiveOutcome:
-        outcome = livemeasure.measure(self.socket, fault, watch_s, whole)
+    def measure(self, fault: str, watch_s: float, whole: bool = False, expect: str | None = None) -> LiveOutcome:
+        outcome = livemeasure.measure(self.socket, fault, watch_s, whole, expect)
         after = [e for e in self._events(outcome.fault_at, outcome.fault_at + watch_s + livemeasure.KNOWN_AFTER_S)
                  if e.at >= outcome.fault_at]
         return replace(outcome, reasons=tuple(f"{e.host} {e.subject}: {e.state} ({e.reason})" for e in after))

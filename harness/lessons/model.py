@@ -41,7 +41,7 @@ FIGURES = ("outage", "last_failure")
 #: Each kind's own keys (besides kind, pass, fail).
 KIND_KEYS = {"state": {"vip_holder", "agent", "state", "running"},
              "measure": {"fault", "runs", "quick_runs", "budget_s", "statistic", "figure", "recovers", "watch_s",
-                         "moves_to", "vip_moves_to", "reason"},
+                         "moves_to", "vip_moves_to", "reason", "whole"},
              "numeric": {"expect", "tolerance", "unit"},
              "predict": {"fault", "runs", "quick_runs", "slack_s", "watch_s"},
              "spread": {"servers", "max_share", "seconds"},
@@ -171,6 +171,7 @@ def _check(t: object, where: str) -> Check:
         get(t, "moves_to", str, where, "", allowed="a host")
         get(t, "vip_moves_to", str, where, "", allowed="a host")
         get(t, "reason", str, where, "", allowed="words an agent's reason must hold", check=str.strip)
+        get(t, "whole", bool, where, False, allowed="true (watch all of watch_s) or false")
         get(t, "figure", str, where, "outage", check=lambda f: f in FIGURES, allowed=" | ".join(FIGURES))
         if get(t, "recovers", bool, where, True):
             get(t, "budget_s", (int, float), where, check=lambda v: v > 0, allowed="seconds, more than 0")

@@ -206,7 +206,7 @@ class FakeLab:
     def status(self):
         return {"vip": {"address": "10.0.0.100", "claimed_by": ["server2"]}, "agents": []}
 
-    def measure(self, fault, watch_s, whole=False):
+    def measure(self, fault, watch_s, whole=False, expect=None):
         self.faults.append((fault, watch_s))
         outage = self.outages.pop(0)
         return run_of(outage, diagnosis="- two masters" if outage is None else "")
