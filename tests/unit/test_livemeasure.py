@@ -23,6 +23,21 @@ def test_settled_once_a_second_of_known_fates_was_all_answered_after_the_fault(m
     assert not livemeasure._settled(requests(10.0, lost=(5.0, 8.5)), after=5.0)  # a loss in the last known stretch
     assert not livemeasure._settled(requests(10.0), after=8.3)  # too soon after the fault (or the mending)
     assert not livemeasure._settled(requests(8.0), after=5.0)   # nothing sent in that stretch: not answering
+    # a partition: the old server answers on until the new one has fenced it and taken over
+    assert livemeasure._settled(requests(10.0), after=5.0, by="server2")
+    still_old = [Request(r.seq, r.sent, r.replied, "server1" if r.sent < 8.6 else r.server) for r in requests(10.0)]
+    assert not livemeasure._settled(still_old, after=5.0, by="server2") and livemeasure._settled(still_old, after=5.0)
+
+
+def test_recent_waits_until_the_probe_has_run_that_long_and_keeps_the_known_fates(monkeypatch, tmp_path):
+    log = tmp_path / "probe.log"
+    log.write_text("".join(f"{i / 20:.3f} server{i % 2 + 1}\n" for i in range(100)))  # 0 to 4.95 s
+    monkeypatch.setattr(livemeasure, "probe_log", lambda _s: log)
+    now = iter([4.0, 6.25, 6.25, 6.25])
+    monkeypatch.setattr(livemeasure.time, "monotonic", lambda: next(now))
+    monkeypatch.setattr(livemeasure.time, "sleep", lambda _s: None)
+    got = livemeasure.recent(tmp_path / "lab.sock", 3.0)
+    assert [r.sent for r in got] == [i / 20 for i in range(40, 100)]  # 2.0 to 5.0 s: known by 6.25 s
 
 
 def test_the_lab_is_mended_even_when_watching_fails(monkeypatch, tmp_path):
@@ -32,7 +47,7 @@ def test_the_lab_is_mended_even_when_watching_fails(monkeypatch, tmp_path):
     monkeypatch.setattr(livemeasure, "status", lambda _s: {"probe": {"running": True, "log": str(log)},
                                                            "vip": {"claimed_by": ["server1"]}})
     monkeypatch.setattr(livemeasure, "ask", lambda _s, argv, timeout=60.0: asked.append(argv) or "")
-    monkeypatch.setattr(livemeasure, "_settled", lambda _r, after: True)
+    monkeypatch.setattr(livemeasure, "_settled", lambda _r, after, by=None: True)
     monkeypatch.setattr(livemeasure, "analyse", lambda *_: (_ for _ in ()).throw(OSError("the log went away")))
     with pytest.raises(OSError):
         livemeasure.measure(tmp_path / "lab.sock", "link-cut server1", 8.0)
