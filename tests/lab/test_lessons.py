@@ -134,7 +134,7 @@ def test_lesson_2_vrrp_from_start_to_the_last_check_typed_at_a_terminal(tmp_path
     checks = [s for s in said if "✓" in s]
     assert len(checks) == 4, said
     assert f"you predicted 3.2 s; the protocol says {down - 1:.2f} to {down:.2f} s; measured" in checks[1]
-    row = next(line for s in said for line in s.splitlines() if "VI_1" in line and "BACKUP" in line)  # the agent's
+    row = next(line for s in said for line in s.splitlines() if "server2-eth0" in line)  # halab-vrrp status
     assert f" {mine['server2']['virtual_router_id']} " in row and f" {mine['server2']['priority']} " in row, row
     assert "server2 took over within 4 s" in checks[2] and "a goodbye is faster than silence" in checks[3]
     assert "outage" in said[-1]  # the keepalived exercise ran and reported
