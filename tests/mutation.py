@@ -69,6 +69,10 @@ MODULES: dict[str, Target] = {
     "harness/explain.py": Target(_own("test_explain"), CONFIG),
     "harness/lessons/checks.py": Target(_own("test_lessons"), CONFIG),
     "harness/lessons/model.py": Target(_own("test_lessons"), CONFIG),
+    "harness/lessons/grade.py": Target(_own("test_lessons"), CONFIG),
+    "harness/lessons/variant.py": Target(_own("test_lessons"), CONFIG),
+    "harness/lessons/runs.py": Target(_own("test_lessons"), CONFIG),
+    "harness/diagnose.py": Target(_own("test_diagnose"), CONFIG),
 }
 
 

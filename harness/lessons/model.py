@@ -154,75 +154,83 @@ def _stage(t: object, where: str) -> Stage:
 
 
 def _check(t: object, where: str) -> Check:
+    """The check's keys, each validated, into its params with the defaults filled in (a key whose
+    presence matters, like moves_to or tolerance, only when given)."""
     if not isinstance(t, dict):
         raise ConfigError(f"{where}: must be a table")
     kind = get(t, "kind", str, where, check=lambda k: k in KINDS, allowed=" | ".join(KINDS))
     no_unknown(t, {"kind", "pass", "fail"} | KIND_KEYS[kind], where)
-    params = {k: v for k, v in t.items() if k in KIND_KEYS[kind]}
+    params: dict[str, Any] = {}
+
+    def take(key: str, kinds: type | tuple, default: object = ..., **rules: Any) -> Any:
+        value = get(t, key, kinds, where, default, **rules)
+        if value is not None:
+            params[key] = value
+        return value
+
     if kind in ("measure", "predict"):
-        get(t, "fault", str, where, allowed="a fault as typed at the prompt, e.g. \"link-cut server1\"",
-            check=str.strip)
+        take("fault", str, allowed="a fault as typed at the prompt, e.g. \"link-cut server1\"", check=str.strip)
         for key in ("runs", "quick_runs"):
-            get(t, key, int, where, 1, check=lambda n: 1 <= n <= 20, allowed="1 to 20")
-    if kind in ("measure", "predict"):
-        get(t, "watch_s", (int, float), where, 8.0, check=lambda v: 0 < v <= 60, allowed="seconds, 0 to 60")
+            take(key, int, 1, check=lambda n: 1 <= n <= 20, allowed="1 to 20")
+        take("watch_s", (int, float), 8.0, check=lambda v: 0 < v <= 60, allowed="seconds, 0 to 60")
     if kind == "measure":
-        get(t, "statistic", str, where, "median", check=lambda s: s in STATISTICS, allowed=" | ".join(STATISTICS))
-        get(t, "moves_to", str, where, "", allowed="a host")
-        get(t, "vip_moves_to", str, where, "", allowed="a host")
-        get(t, "reason", str, where, "", allowed="words an agent's reason must hold", check=str.strip)
-        get(t, "whole", bool, where, False, allowed="true (watch all of watch_s) or false")
-        get(t, "figure", str, where, "outage", check=lambda f: f in FIGURES, allowed=" | ".join(FIGURES))
-        if get(t, "recovers", bool, where, True):
-            get(t, "budget_s", (int, float), where, check=lambda v: v > 0, allowed="seconds, more than 0")
+        take("statistic", str, "median", check=lambda s: s in STATISTICS, allowed=" | ".join(STATISTICS))
+        for key in ("moves_to", "vip_moves_to"):
+            take(key, str, None, allowed="a host", check=str.strip)
+        take("reason", str, None, allowed="words an agent's reason must hold", check=str.strip)
+        take("whole", bool, False, allowed="true (watch all of watch_s) or false")
+        take("figure", str, "outage", check=lambda f: f in FIGURES, allowed=" | ".join(FIGURES))
+        if take("recovers", bool, True):
+            take("budget_s", (int, float), check=lambda v: v > 0, allowed="seconds, more than 0")
     if kind == "numeric":
-        get(t, "expect", (int, float), where, allowed="a number")
-        get(t, "tolerance", (int, float), where, check=lambda v: v >= 0, allowed="0 or more")
+        take("expect", (int, float), allowed="a number")
+        take("tolerance", (int, float), check=lambda v: v >= 0, allowed="0 or more")
+        take("unit", str, None, allowed="a unit")
     if kind == "predict":
-        get(t, "slack_s", (int, float), where, 0.0, check=lambda v: v >= 0, allowed="seconds, 0 or more")
+        take("slack_s", (int, float), 0.0, check=lambda v: v >= 0, allowed="seconds, 0 or more")
     if kind == "state":
-        _state_check(t, where)
+        _state_check(t, where, take)
     if kind == "spread":
-        get(t, "servers", int, where, check=lambda n: 1 <= n <= 64, allowed="how many servers answer, 1 to 64")
-        get(t, "max_share", (int, float), where, 1.0, check=lambda v: 0 < v <= 1, allowed="a share, above 0 to 1")
-        get(t, "seconds", (int, float), where, 3.0, check=lambda v: 0 < v <= 30, allowed="seconds, 0 to 30")
+        take("servers", int, check=lambda n: 1 <= n <= 64, allowed="how many servers answer, 1 to 64")
+        take("max_share", (int, float), 1.0, check=lambda v: 0 < v <= 1, allowed="a share, above 0 to 1")
+        take("seconds", (int, float), 3.0, check=lambda v: 0 < v <= 30, allowed="seconds, 0 to 30")
     if kind == "result":
-        _result_check(t, where)
+        _result_check(t, where, take)
     return Check(kind, _words(t, "pass", where), _words(t, "fail", where), params)
 
 
-def _state_check(t: dict, where: str) -> None:
+def _state_check(t: dict, where: str, take) -> None:
     """vip_holder alone, or agent with one of state and running."""
     if "vip_holder" in t:
-        get(t, "vip_holder", str, where, allowed="a host", check=str.strip)
+        take("vip_holder", str, allowed="a host", check=str.strip)
         if {"agent", "state", "running"} & set(t):
             raise ConfigError(f"{where}: vip_holder is a check of its own; put agent in another [[stage.check]]")
         return
-    get(t, "agent", str, where, allowed="HOST/PROGRAM, e.g. \"server2/halab-vrrp\"", check=lambda a: "/" in a)
+    take("agent", str, allowed="HOST/PROGRAM, e.g. \"server2/halab-vrrp\"", check=lambda a: "/" in a)
     if ("state" in t) == ("running" in t):
         raise ConfigError(f"{where}: an agent check needs one of state and running")
-    get(t, "state", str, where, "", allowed="a word of the agent's state, e.g. \"BACKUP\"")
-    get(t, "running", bool, where, True)
+    take("state", str, None, allowed="a word of the agent's state, e.g. \"BACKUP\"")
+    take("running", bool, None)
 
 
-def _result_check(t: dict, where: str) -> None:
+def _result_check(t: dict, where: str, take) -> None:
     """A figure of the student's newest run of a scenario: within bounds, or what the student read
     from it (`tolerance`: the student gives it with --value), or only that the run exists."""
-    get(t, "scenario", str, where, allowed="a scenario of `halab run`, or \"compare\"", check=str.strip)
-    options = get(t, "options", dict, where, {}, allowed="a table of the run's options")
+    take("scenario", str, allowed="a scenario of `halab run`, or \"compare\"", check=str.strip)
+    options = take("options", dict, {}, allowed="a table of the run's options")
     for key, value in options.items():
         if not isinstance(value, str | int | float | bool):
             raise ConfigError(f"{where}: options.{key} = {value!r} is not allowed; expected a text, a number or "
                               "true/false")
     keyed = {"scale", "unit", "tolerance", "at_least", "at_most"} & set(t)
-    get(t, "field", str, where, "", allowed="a dotted key of the result, e.g. \"sync.writes.p50\"", check=str.strip)
+    take("field", str, None, allowed="a dotted key of the result, e.g. \"sync.writes.p50\"", check=str.strip)
     if keyed and "field" not in t:
         raise ConfigError(f"{where}: {', '.join(sorted(keyed))} need a field")
-    get(t, "scale", (int, float), where, 1.0, check=lambda v: v > 0, allowed="a factor above 0 (1000: s to ms)")
-    get(t, "unit", str, where, "", allowed="a unit")
-    get(t, "tolerance", (int, float), where, 0.0, check=lambda v: v >= 0, allowed="0 or more")
+    take("scale", (int, float), 1.0, check=lambda v: v > 0, allowed="a factor above 0 (1000: s to ms)")
+    take("unit", str, None, allowed="a unit")
+    take("tolerance", (int, float), None, check=lambda v: v >= 0, allowed="0 or more")
     for key in ("at_least", "at_most"):
-        get(t, key, (int, float), where, 0.0, allowed="a number")
+        take(key, (int, float), None, allowed="a number")
 
 
 def _words(t: dict, key: str, where: str) -> Words:

@@ -1,6 +1,8 @@
 """`halab diagnose`'s rules, over facts written by hand (tests/lab/test_diagnose.py reads them from
 a lab that was set up wrong)."""
 
+import pytest
+
 from harness import diagnose
 
 VIP = "10.0.0.100"
@@ -102,3 +104,73 @@ def test_backends_out_of_the_pool_and_why():
                            "b6 is out of the balancer's pool: its health check fails."]
     assert diagnose.summary({"backends": [up]}) == "1 of 1 backends in the pool"
     assert diagnose.text({}) == "Nothing wrong found: this lab has no VRRP, heartbeat or balancer to diagnose."
+
+
+def node(host, running=True, role="ACTIVE", reason="x"):
+    return {"host": host, "running": running, "role": role, "reason": reason}
+
+
+#: The whole text of every kind of finding: the words a student reads are part of the behaviour.
+WORDS = [
+    (facts(instance("server1"), instance("server2", vrid=52, state="MASTER")),
+     '- 2 VRRP masters of 10.0.0.100: server1, server2 (split brain).\n'
+     "  Each believes the other is gone: they do not receive each other's adverts. See the findings "
+     "below, or look for a partition or a cut link.\n"
+     '- server1 and server2 use different virtual_router_id (51 and 52).\n'
+     "  Each drops the other's adverts as another router's, so both become master."),
+    (facts(instance("server1", advert_int=0.5, checksum_with_pseudo_header=False), instance("server2", priority=200)),
+     '- server1 and server2 use different advert_int (0.5 s and 1 s).\n'
+     '  A backup times the master out by its own interval (keepalived logs a mismatch); give both the same.\n'
+     '- server1 and server2 compute the advert checksum differently.\n'
+     "  One includes the IP pseudo-header (VRRPv3), the other not (VRRPv2): each drops the other's "
+     "adverts as bad checksums.\n"
+     '- server1 and server2 have the same priority (200).\n'
+     '  The tie goes to the higher primary IP address, not to the server you meant.'),
+    (facts(instance("server1", state="FAULT", failed=["chk"]), instance("server2", running=False, state=None)),
+     '- No VRRP agent is master of 10.0.0.100.\n'
+     '  Nobody answers for the VIP. Every agent is server1 FAULT, server2 starting.\n'
+     "- server1's check chk fails.\n"
+     '  The instance is in FAULT (or lowered in priority) while it fails.\n'
+     "- server2's halab-vrrp does not run.\n"
+     '  `fault restore` starts it again.'),
+    (facts(instance("server1", state="BACKUP", preempt=False), instance("server2", state="MASTER")),
+     '- preempt is off on server1 (priority 200), which is not master.\n'
+     '  A higher priority that comes back stays backup until the master fails.\n'
+     "- client1's ARP entry for 10.0.0.100 points at server1, not at the master server2.\n"
+     "  The new master's gratuitous ARP did not reach it, or was ignored: its requests go to the old "
+     "master until the entry expires."),
+    ({"heartbeat": [node("node1", role=None, reason=None), node("node2", running=False, role="STANDBY", reason=None)]},
+     '- No heartbeat node is active.\n'
+     '  node1: starting (no reason yet); node2: STANDBY (no reason yet).\n'
+     "- node2's halab-heartbeat does not run.\n"
+     '  `fault restore` starts it again.'),
+    ({"heartbeat": [node("node1"), node("node2")]},
+     '- Two heartbeat nodes are active: node1, node2.\n'
+     '  After a healed partition the one outranked releases; if it lasts, they do not hear each '
+     'other (a node fenced by the switch cannot).'),
+    ({"heartbeat": [node("node1"), node("node2", role="STANDBY", reason="no quorum, no takeover"),
+                    node("node3", role="STANDBY", reason="fencing node1 failed (t)"),
+                    node("node4", role="FAULT", reason="monitor")]},
+     '- node2 has no quorum: no quorum, no takeover.\n'
+     '  The tie-breaker does not answer it either, so it may be the one cut off: it does not take '
+     'over (a partition, or the tie-breaker is down).\n'
+     '- node3 could not fence its peer: fencing node1 failed (t).\n'
+     "  Without the switch's confirmation that the peer is isolated it does not take over (the "
+     "controller does not answer, or does not know the peer's port).\n"
+     '- node4 is in FAULT: monitor.\n'
+     "  A resource's monitor failed, or a VIP's interface is down: it gives everything up until that "
+     "has been fine for failure_timeout."),
+    ({"backends": [{"name": "b1", "health": "down", "reason": "", "link": "up", "drained": False, "in_pool": False}]},
+     "- b1 is out of the balancer's pool: its health check fails.\n"
+     '  New connections go to the other backends; it comes back once it is healthy.'),
+]
+
+
+@pytest.mark.parametrize(("f", "said"), WORDS)
+def test_the_words_of_every_finding(f, said):
+    assert diagnose.text(f) == said
+
+
+def test_the_summary_names_heartbeat_roles_and_the_pool():
+    assert diagnose.summary({"heartbeat": [node("node1")], "backends": [{"in_pool": True}, {"in_pool": False}]}) == (
+        "node1 ACTIVE, 1 of 2 backends in the pool")

@@ -20,6 +20,7 @@ from harness.lessons import checks, model, progress, runs
 from harness.lessons.model import Check, Words
 from harness.livemeasure import LiveOutcome
 from harness.probe import Request
+from topologies import TOPOLOGIES
 
 LESSONS = model.all_lessons()
 
@@ -786,3 +787,122 @@ def test_the_lessons_without_a_lab_typed_as_a_student_would(number, tmp_path, mo
         typed += 1
     out = capsys.readouterr().out
     assert typed >= 2 and "Right" in out
+
+
+def loaded(tmp_path, body: str) -> dict:
+    tmp_path.mkdir(exist_ok=True)
+    return model.load(lesson_dir(tmp_path, GOOD.replace('kind = "numeric"\nexpect = 1.0\ntolerance = 0.1', body))
+                      ).stage("one").checks[0].params
+
+
+def test_a_checks_params_hold_every_default_and_only_the_keys_whose_presence_matters(tmp_path):
+    assert loaded(tmp_path / "m", 'kind = "measure"\nfault = "crash server1"\nbudget_s = 4') == {
+        "fault": "crash server1", "runs": 1, "quick_runs": 1, "watch_s": 8.0, "statistic": "median",
+        "whole": False, "figure": "outage", "recovers": True, "budget_s": 4}
+    assert loaded(tmp_path / "p", 'kind = "predict"\nfault = "crash server1"') == {
+        "fault": "crash server1", "runs": 1, "quick_runs": 1, "watch_s": 8.0, "slack_s": 0.0}
+    assert loaded(tmp_path / "s", 'kind = "spread"\nservers = 64') == {"servers": 64, "max_share": 1.0, "seconds": 3.0}
+    assert loaded(tmp_path / "r", 'kind = "result"\nscenario = "sync"') == {"scenario": "sync", "options": {},
+                                                                           "scale": 1.0}
+    assert loaded(tmp_path / "a", 'kind = "state"\nagent = "s/p"\nstate = "BACKUP"') == {"agent": "s/p",
+                                                                                       "state": "BACKUP"}
+    assert loaded(tmp_path / "n", 'kind = "measure"\nfault = "x y"\nrecovers = false\nruns = 20\nwatch_s = 60\n'
+                  'moves_to = "a"\nvip_moves_to = "b"\nreason = "c"\nwhole = true') == {
+        "fault": "x y", "runs": 20, "quick_runs": 1, "watch_s": 60, "statistic": "median", "moves_to": "a",
+        "vip_moves_to": "b", "reason": "c", "whole": True, "figure": "outage", "recovers": False}
+    edges = loaded(tmp_path / "e", 'kind = "spread"\nservers = 1\nmax_share = 1\nseconds = 30')
+    assert edges == {"servers": 1, "max_share": 1, "seconds": 30}
+    assert loaded(tmp_path / "z", 'kind = "predict"\nfault = "x"\nslack_s = 0\nquick_runs = 20')["slack_s"] == 0
+    assert loaded(tmp_path / "t", 'kind = "result"\nscenario = "s"\nfield = "a.b"\ntolerance = 0\nunit = "ms"\n'
+                  'at_least = 1\nat_most = 2\nscale = 0.5') == {
+        "scenario": "s", "options": {}, "field": "a.b", "scale": 0.5, "unit": "ms", "tolerance": 0, "at_least": 1,
+        "at_most": 2}
+    assert loaded(tmp_path / "u", 'kind = "numeric"\nexpect = 1\ntolerance = 0\nunit = "h"')["unit"] == "h"
+    assert loaded(tmp_path / "v", 'kind = "state"\nagent = "s/p"\nrunning = false') == {"agent": "s/p",
+                                                                                     "running": False}
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nvip_moves_to = " "',
+     "vip_moves_to = ' ' is not allowed; expected a host"),
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nmoves_to = ""', "moves_to = '' is not allowed; expected a host"),
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nreason = " "',
+     "reason = ' ' is not allowed; expected words an agent's reason must hold"),
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nwhole = 1',
+     "whole = 1 is not allowed; expected true (watch all of watch_s) or false"),
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nruns = 20\nquick_runs = 21', "quick_runs = 21 is not allowed"),
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nwatch_s = 60.5', "watch_s = 60.5 is not allowed"),
+    ('kind = "spread"\nservers = 65', "servers = 65 is not allowed; expected how many servers answer, 1 to 64"),
+    ('kind = "spread"\nservers = 2\nmax_share = 0', "max_share = 0 is not allowed; expected a share, above 0 to 1"),
+    ('kind = "spread"\nservers = 2\nseconds = 30.5', "seconds = 30.5 is not allowed; expected seconds, 0 to 30"),
+    ('kind = "predict"\nfault = "x"\nslack_s = -0.01', "slack_s = -0.01 is not allowed; expected seconds, 0 or more"),
+    ('kind = "numeric"\nexpect = 1\ntolerance = -1', "tolerance = -1 is not allowed; expected 0 or more"),
+    ('kind = "numeric"\nexpect = 1\ntolerance = 0\nunit = 3', "unit = 3 is not allowed; expected a unit"),
+    ('kind = "result"\nscenario = "s"\nfield = "f"\nunit = 3', "unit = 3 is not allowed; expected a unit"),
+    ('kind = "result"\nscenario = "s"\nfield = "f"\ntolerance = -1',
+     "tolerance = -1 is not allowed; expected 0 or more"),
+    ('kind = "result"\nscenario = "s"\nfield = "f"\nat_least = "x"',
+     "at_least = 'x' is not allowed; expected a number"),
+    ('kind = "result"\nscenario = "s"\nfield = 1', 'field = 1 is not allowed; expected a dotted key of the result, '
+                                                    'e.g. "sync.writes.p50"'),
+    ('kind = "result"\nscenario = "s"\nfield = "f"\nscale = -1',
+     "scale = -1 is not allowed; expected a factor above 0 (1000: s to ms)"),
+    ('kind = "result"\nscenario = "s"\nunit = "ms"\nat_most = 1', ": at_most, unit need a field"),
+    ('kind = "result"\nscenario = "s"\noptions = 1',
+     "options = 1 is not allowed; expected a table of the run's options"),
+    ('kind = "result"\nscenario = 2', 'scenario = 2 is not allowed; expected a scenario of `halab run`, or "compare"'),
+    ('kind = "state"\nagent = "s/p"\nstate = 1', 'state = 1 is not allowed; expected a word of the agent\'s state, '
+                                                 'e.g. "BACKUP"'),
+    ('kind = "state"\nagent = "sp"\nstate = "B"', 'agent = \'sp\' is not allowed; expected HOST/PROGRAM, e.g. '
+                                                  '"server2/halab-vrrp"'),
+    ('kind = "state"\nvip_holder = "s"\nstate = "B"', "vip_holder is a check of its own"),
+    ('kind = "state"\nvip_holder = "s"\nrunning = true', "vip_holder is a check of its own"),
+    ('kind = "measure"\nfault = "x"\nbudget_s = 1\nstatistic = "MEDIAN"', "statistic = 'MEDIAN' is not allowed"),
+])
+def test_each_new_key_is_refused_with_what_it_allows(tmp_path, body, said):
+    with pytest.raises(HalabError) as caught:
+        loaded(tmp_path, body)
+    assert said in caught.value.problem
+
+
+def test_a_lessons_errors_name_what_there_is(tmp_path):
+    folder = lesson_dir(tmp_path, GOOD.replace('lab = "active-standby"', 'lab = "nowhere.toml"'))
+    with pytest.raises(HalabError) as caught:
+        model.load(folder)
+    assert f"expected a built-in lab ({', '.join(TOPOLOGIES)}) or a lab file in {folder}" in caught.value.problem
+    twin = tmp_path / "b"
+    twin.mkdir()
+    lesson_dir(twin, GOOD)
+    (twin / "08-y").mkdir()
+    for name in ("lesson.toml", "ko.md", "en.md"):
+        (twin / "08-y" / name).write_text((twin / "07-x" / name).read_text())
+    with pytest.raises(HalabError) as caught:
+        model.all_lessons(twin)
+    assert caught.value.fix == "Give each lesson its own number."
+
+
+def test_a_variant_is_the_same_numbers_for_the_same_student_anywhere_and_keeps_three_priorities_in_order(tmp_path):
+    """The numbers are a function of the id and the lesson only (a teacher gets kim's lab too), and
+    a lab of three VRRP servers keeps their order."""
+    from harness.lessons import variant
+
+    kim = variant.make(model.find(2).lab, "kim", 2)
+    assert kim.splitlines()[:2] == [
+        "# Lesson 2's lab for student kim: active-standby.toml with the student's own VRRP numbers",
+        "# (virtual_router_id 116, priorities 169, 129). Written by `halab lesson start 2 --student kim`."]
+    three = tmp_path / "three.toml"
+    three.write_text('topology = "active-standby"\n' + "".join(
+        f'[[agent]]\nhosts = ["{h}"]\nprogram = "halab-vrrp"\n[agent.config]\n[[agent.config.vrrp_instance]]\n'
+        f'name = "VI_1"\ninterface = "{h}-eth0"\nvirtual_router_id = 51\npriority = {p}\nadvert_int = 1.0\n'
+        f'virtual_ipaddress = ["10.0.0.100/24"]\n' for h, p in (("a", 100), ("b", 250), ("c", 180))))
+    for student in ("s1", "s2", "s3", "s4"):
+        got = {a["hosts"][0]: a["config"]["vrrp_instance"][0]["priority"]
+               for a in tomllib.loads(variant.make(three, student, 2))["agent"]}
+        assert got["b"] > got["c"] > got["a"] and got["b"] >= 150 > got["c"], got
+    bare = tmp_path / "bare.toml"
+    bare.write_text('topology = "active-standby"\n')
+    assert variant.make(bare, "s1", 2) is None
+    odd = tmp_path / "odd.toml"
+    odd.write_text('topology = "active-standby"\n[[agent]]\nhosts = ["a"]\nprogram = "halab-vrrp"\nconfig = {}\n')
+    assert variant.make(odd, "s1", 2) is None  # no instance written: nothing to vary
+    assert variant.path(tmp_path, "kim", 2) == tmp_path / "labs" / "lesson-2-kim.toml"
