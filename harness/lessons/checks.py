@@ -144,7 +144,9 @@ def measure(p: dict, runs: Sequence[LiveOutcome]) -> tuple[bool, str]:
         return all(o is None for o in outages), f"outages: {shown} (watched {p.get('watch_s', 8.0):g} s)"
     if any(o is None for o in outages):
         return False, f"outages: {shown}; the service did not come back"
-    moved = [r.server_after for r in runs]
+    # who answers at the end (the outage's end may be an old server's answer: a takeover with no
+    # gap, as fencing before the VIP moves can make it, has no outage of its own)
+    moved = [r.answered_after[-1] if r.answered_after else r.server_after for r in runs]
     if "moves_to" in p and any(server != p["moves_to"] for server in moved):
         return False, f"outages: {shown}; answered after the fault by {', '.join(map(str, moved))}"
     holders = [r.holders_after for r in runs]

@@ -168,6 +168,16 @@ def test_a_fault_that_moved_nothing_passes_no_check_that_wants_a_move():
     assert not ok and said == "outages: 3.40 s, 0.05 s; answered after the fault by server2, server1"
 
 
+def test_a_takeover_without_a_gap_moves_the_service_to_who_answers_at_the_end():
+    """The client's longest silence may end with the old server's answer when the new one takes
+    over seamlessly (fenced first, then the VIP): what counts is who answers at the end."""
+    p = {"budget_s": 1.5, "moves_to": "node2"}
+    seamless = run_of(0.05, after="node1", answered_after=("node1", "node2"))
+    assert checks.measure(p, [seamless])[0] is True
+    stayed = run_of(0.05, after="node1", answered_after=("node1",))
+    assert checks.measure(p, [stayed]) == (False, "outages: 0.05 s; answered after the fault by node1")
+
+
 def test_two_servers_answering_in_turn_after_the_fault_is_a_split_brain_not_a_failover():
     p = {"budget_s": 4.0, "moves_to": "server2"}
     failover = run_of(3.4, answered_after=("server1", "server2"))
