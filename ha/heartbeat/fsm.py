@@ -10,7 +10,8 @@ vrrp_change_state is the model). The rules:
 - The peer says FAULT (its monitor failed and it released everything): take over, no fencing.
 - The peer is silent on every link: take over only with quorum (the tie-breaker answers) and
   only after the controller confirmed that the peer is fenced. No quorum, no takeover; no
-  confirmation, no takeover.
+  confirmation, no takeover. Quorum back after it was lost (a partition healed): the peer gets the
+  start-up grace to be heard again first.
 - A resource may refuse a takeover (a database standby without the primary's lease): then no
   takeover at all, and no fencing either.
 - A failed local monitor: release everything (FAULT) for `failure_timeout` seconds; a VIP's
@@ -104,6 +105,7 @@ class Node:
     reason: str = "startup"
     both_active: bool = False  # when the peer was last heard, it was active and so were we
     links_down: bool = False
+    cut_off: bool = False  # the tie-breaker did not answer: this node itself may have been the one cut off
 
     @property
     def outranks_peer(self) -> bool:
@@ -118,10 +120,12 @@ class Node:
         if not v.links_up:
             self.links_down = True
             return self._cannot_serve(v)
-        if self.links_down:
-            # Back on the network (a cut mended, a fence lifted): the peer's silence meanwhile says
-            # nothing about it. Give it the start-up grace to be heard before fencing it.
+        if self.links_down or (self.cut_off and v.quorum):
+            # Back on the network (a cut mended, a fence lifted, a partition healed: the tie-breaker
+            # answers again, a moment before the peer's beats arrive): the peer's silence meanwhile
+            # says nothing about it. Give it the start-up grace to be heard before fencing it.
             self.links_down, self.peer_heard, self.started = False, v.peer_alive, v.now
+        self.cut_off = not v.quorum
         if self.role is Role.ACTIVE:
             actions = self._active(v)
             if not actions and peer_let_go:

@@ -268,9 +268,10 @@ def test_a_silent_peer_is_fenced_before_takeover_and_only_with_quorum():
     n = node("node2", 100, 200)
     assert n.step(view(0.1, alive=False)) == []  # still in the startup grace
     assert n.step(view(1.0, alive=False, quorum=False)) == [] and "no quorum" in n.reason
-    assert kinds(n.step(view(1.1, alive=False))) == ["fence"] and n.role is Role.FENCING
-    assert n.step(view(1.2, alive=False)) == []  # one request at a time
-    assert kinds(n.fenced(True, 1.3)) == ["start"] and n.role is Role.ACTIVE
+    assert n.step(view(1.1, alive=False)) == []  # quorum back: the grace again, to hear the peer first
+    assert kinds(n.step(view(1.5, alive=False))) == ["fence"] and n.role is Role.FENCING
+    assert n.step(view(1.6, alive=False)) == []  # one request at a time
+    assert kinds(n.fenced(True, 1.7)) == ["start"] and n.role is Role.ACTIVE
 
 
 def test_no_confirmation_no_takeover_and_a_pause_before_trying_again():
@@ -440,3 +441,22 @@ def test_at_the_moment_next_change_names_time_alone_changes_the_decision(setup):
     role, wake = n.role, n.next_change(now)
     assert wake is not None and wake > now
     assert n.step(view(wake, alive=False)) != [] and n.role is not role
+
+
+def test_quorum_back_after_a_partition_gives_the_peer_the_grace_to_be_heard_before_fencing():
+    """node2 was the one cut off: its peer's silence meanwhile says nothing about the peer. When the
+    partition heals the tie-breaker may answer a moment before node1's beats arrive; fencing node1
+    then would take the service from a healthy node (once in a CI run of lesson 3)."""
+    n = node("node2", 100, 200)
+    n.grace = 3.0
+    n.step(view(0.1, state=State.ACTIVE))  # node1 heard, active
+    assert n.step(view(5.0, alive=False, quorum=False)) == [] and "no quorum" in n.reason
+    assert n.step(view(5.1, alive=False)) == [] and n.role is Role.STANDBY  # quorum back, node1 not heard yet
+    assert n.step(view(5.2, state=State.ACTIVE)) == []                    # and there it is
+    assert n.step(view(9.0, state=State.ACTIVE)) == [] and n.role is Role.STANDBY
+    m = node("node2", 100, 200)
+    m.grace = 3.0
+    m.step(view(0.1, state=State.ACTIVE))
+    m.step(view(5.0, alive=False, quorum=False))
+    assert m.step(view(5.1, alive=False)) == []
+    assert kinds(m.step(view(8.2, alive=False))) == ["fence"]  # still silent after the grace: fenced
