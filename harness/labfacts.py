@@ -74,13 +74,12 @@ def _arp(live: LiveLab, vip: str, vrrp: list[dict]) -> dict[str, str | None]:
 
 
 def _backends(live: LiveLab) -> list[dict]:
-    hosts = {str(a.ip): h for h, addresses in live.topo.addresses.items() for a in addresses}
     out = []
     switches = lb.status(live.lab)["switches"]
     for switch in switches:  # each balancing switch keeps its own pool
         for service in switch["services"]:
             for b in service["backends"]:
-                name = hosts.get(b["backend"].rsplit(":", 1)[0], b["backend"])
+                name = lb.backend_host(live.topo, b["backend"])
                 where = service["name"] if len(switches) == 1 else f"{service['name']} on {switch['dpid']}"
                 out.append({"name": f"{name} ({where})", "health": b["health"], "reason": b["reason"],
                             "link": b["link"], "drained": b["drained"], "in_pool": b["in_pool"]})

@@ -43,6 +43,12 @@ def status(lab: Lab) -> dict:
     return api.call(lab.api_port, "/status")
 
 
+def backend_host(topo: LabTopo, backend: str) -> str:
+    """The lab host behind a backend of the status ("10.0.0.1:7000": backend1), else the label."""
+    address = backend.rsplit(":", 1)[0]
+    return next((h for h, addresses in topo.addresses.items() for a in addresses if str(a.ip) == address), backend)
+
+
 def backends(lab: Lab, service_name: str = "probe") -> dict[str, dict]:
     """The backends of a service on the first switch, by "ip:port"."""
     for s in status(lab)["switches"][0]["services"]:

@@ -503,10 +503,9 @@ def agent_status(d: Daemon) -> dict:
         row["state"] = "primary" if is_primary(d) else "standby or down"
     elif isinstance(d, Controller) and d.lb is not None:
         try:
-            hosts = {str(a.ip): h for h, addresses in d.lab.topo.addresses.items() for a in addresses}
             pools = []
             for service in lb.status(d.lab)["switches"][0]["services"]:  # type: ignore[arg-type]
-                out = [hosts.get(b["backend"].rsplit(":", 1)[0], b["backend"]) for b in service["backends"]
+                out = [lb.backend_host(d.lab.topo, b["backend"]) for b in service["backends"]
                        if not b["in_pool"]]
                 pools.append(f"{service['name']}: {len(service['backends']) - len(out)}/{len(service['backends'])} "
                              f"in pool" + (f" (out: {', '.join(out)})" if out else ""))

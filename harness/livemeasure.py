@@ -23,8 +23,6 @@ SETTLE_S = 0.5
 MEND_TIMEOUT_S = 30.0
 #: How much of the probe's log before the fault is read: a few seconds even at 1000 requests/s.
 HISTORY_BYTES = 128 * 1024
-
-
 #: Who answered before the fault: the requests of this many seconds before it.
 BEFORE_S = 2.0
 
@@ -93,7 +91,7 @@ def measure(socket: Path, fault: str, watch_s: float, whole: bool = False, expec
         outcome = LiveOutcome.of(plain, answered_before=tuple(sorted(before)),
                                  answered_after=tuple(server for server, _ in groupby(answered)),
                                  seen=tuple(requests), holders_after=tuple(status(socket)["vip"]["claimed_by"]),
-                                 diagnosis=_diagnosis(socket) if plain.outage is None else "")
+                                 diagnosis=diagnosis(socket) if plain.outage is None else "")
     finally:
         ask(socket, ["fault", "restore"])
     mended = time.monotonic()
@@ -102,8 +100,8 @@ def measure(socket: Path, fault: str, watch_s: float, whole: bool = False, expec
     return outcome
 
 
-def _diagnosis(socket: Path) -> str:
-    """What `halab diagnose` finds while the fault stands ("" for nothing, or if it cannot say)."""
+def diagnosis(socket: Path) -> str:
+    """What `halab diagnose` finds on the lab now ("" for nothing, or if it cannot say)."""
     try:
         found = ask(socket, ["diagnose"])
     except HalabError:

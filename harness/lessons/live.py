@@ -60,8 +60,7 @@ class LiveLabView:
         return sorted(found, key=lambda e: e.at)
 
     def diagnose(self) -> str:
-        found = livemeasure.ask(self.socket, ["diagnose"])
-        return "" if found.startswith("Nothing wrong found") else found
+        return livemeasure.diagnosis(self.socket)
 
     def recent(self, seconds: float) -> list[Request]:
         return livemeasure.recent(self.socket, seconds)

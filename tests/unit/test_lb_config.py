@@ -374,3 +374,12 @@ def test_a_service_without_a_check_kind_is_checked_over_its_own_protocol(protoco
     """A UDP service that names no check kind gets a UDP check, not a refusal of a TCP check it never asked for."""
     parsed = parse(service(protocol=protocol)).services[0]
     assert parsed.health_check.kind == protocol
+
+
+def test_a_backend_of_the_status_is_named_by_its_lab_host():
+    from harness import lb
+    from topologies import ActiveActiveTopo
+
+    topo = ActiveActiveTopo(backends=2)
+    assert lb.backend_host(topo, "10.0.0.2:7000") == "backend2"
+    assert lb.backend_host(topo, "10.9.9.9:7000") == "10.9.9.9:7000"  # not a lab host: the label itself
