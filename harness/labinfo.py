@@ -6,6 +6,7 @@ command in the host's namespaces, so it costs little more than the bare command.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,6 +33,14 @@ def read_descriptor() -> dict | None:
     try:
         return json.loads(descriptor_path().read_text())
     except (OSError, ValueError):
+        return None
+
+
+def file_digest(path: Path) -> str | None:
+    """The lab file's SHA-256 (None: it cannot be read): whether it changed since the lab came up."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
         return None
 
 

@@ -32,7 +32,7 @@ from harness.errors import HalabError
 from harness.faults import Faults
 from harness.lab import Lab, start_thread
 from harness.labfile import AgentSpec, LabSpec
-from harness.labinfo import control_socket, descriptor_path
+from harness.labinfo import control_socket, descriptor_path, file_digest
 from harness.process import LabProcess
 from harness.procs import start_ticks
 
@@ -71,6 +71,7 @@ class LiveLab:
         self.probe: LabProcess | None = None
         self.lock = threading.RLock()
         self.started = time.time()
+        self.lab_digest = file_digest(Path(spec.source))  # a lesson's config check: is the file still what runs?
         self.fences_seen_at = time.monotonic()  # the agents' fencing events up to here are in `fenced`
         self.fenced: set[str] = set()           # nodes an agent fenced, not yet let back
         #: What was done to the lab (faults, restores), from the prompt, the control socket or the page.
@@ -484,7 +485,8 @@ class LiveLab:
         logs.append({"host": "root", "path": str(self.actions.path)})
         descriptor = {"topology": self.spec.topology, "lab_file": self.spec.source, "pid": os.getpid(),
                       "ticks": start_ticks(os.getpid()), "started": self.started, "mode": self.mode,
-                      "run_dir": str(self.run_dir.resolve()), "hosts": hosts, "agents": agents, "vip": self.vip,
+                      "lab_digest": self.lab_digest, "run_dir": str(self.run_dir.resolve()), "hosts": hosts,
+                      "agents": agents, "vip": self.vip,
                       "socket": str(control_socket()), "event_logs": logs}
         state.files = sorted(set(state.files) | {str(descriptor_path()), str(control_socket())})
         state.save()

@@ -48,6 +48,14 @@ class LabView(Protocol):
         """`halab diagnose`'s findings on the lab now ("" when it finds nothing wrong)."""
         ...
 
+    def configs(self) -> dict[str, dict]:
+        """Each agent's configuration in the lab file ("server2/halab-vrrp": its table, defaults in)."""
+        ...
+
+    def lab_changed(self) -> bool:
+        """Whether the lab file changed after the lab came up (it is then not what runs)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -69,7 +77,9 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
     p = check.params
     runs = p.get("quick_runs", 1) if quick else p.get("runs", 1)
     watch = p.get("watch_s", 8.0)
-    if check.kind == "state":
+    if check.kind == "state" and "config" in p:
+        ok, detail = config(p, lab.configs(), lab.lab_changed())
+    elif check.kind == "state":
         ok, detail = state(p, lab.status())
     elif check.kind == "measure":
         whole = p.get("figure") == "last_failure" or p.get("whole", False)
@@ -90,7 +100,7 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
         window = lab.vrrp_window()
         outages = [lab.measure(p["fault"], watch).outage for _ in range(runs)]
         ok, detail = predicted(answers.prediction, window, outages, p.get("slack_s", 0.0))
-    if not ok and check.kind in ("state", "spread"):  # the lab misbehaves now: say why, if halab can
+    if not ok and check.kind in ("state", "spread") and "config" not in p:  # the lab misbehaves now: say why
         detail += _diagnosis(_quietly(lab.diagnose, ""))
     return Verdict(ok, (check.passed if ok else check.failed)(lang), detail)
 
@@ -132,6 +142,49 @@ def state(p: dict, status: dict) -> tuple[bool, str]:
         return row["running"] == p["running"], f"{p['agent']} {'runs' if row['running'] else 'does not run'}"
     shown = row.get("state") or ""
     return p["state"] in re.findall(r"[\w-]+", shown), f"{p['agent']}: {shown or 'no state'}"
+
+
+#: A key whose last part holds one of these is a secret: its value is never shown.
+SECRET_WORDS = ("secret", "pass")
+
+
+def config(p: dict, configs: dict[str, dict], changed: bool) -> tuple[bool, str]:
+    """A key of an agent's configuration in the lab file that runs: equal to a value, the same as
+    another agent's, or within bounds."""
+    if changed:
+        return False, ("the lab file was changed after the lab came up, so it is not what runs: "
+                       "`halab lesson reset` brings the lab up from it")
+    key = p["key"]
+    value = _lookup(configs, p["config"], key)
+    seen = f"{p['config']}: {key} = {_shown(key, value)}"
+    if value is None:
+        return False, seen
+    if "equals" in p:
+        return value == p["equals"], seen
+    if "same_as" in p:
+        other = _lookup(configs, p["same_as"], key)
+        return other is not None and value == other, f"{seen}; {p['same_as']}: {_shown(key, other)}"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and p.get("at_least", float("-inf")) <= value <= p.get("at_most", float("inf")), seen
+
+
+def _lookup(configs: dict[str, dict], agent: str, key: str) -> object:
+    """The value at a dotted key (list items by number) of the agent's configuration; None: no such agent or key."""
+    value: object = configs.get(agent)
+    for part in key.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _shown(key: str, value: object) -> str:
+    if value is None:
+        return "not set"
+    return "(a secret, not shown)" if any(w in key.rsplit(".", 1)[-1] for w in SECRET_WORDS) else repr(value)
 
 
 def measure(p: dict, runs: Sequence[LiveOutcome]) -> tuple[bool, str]:

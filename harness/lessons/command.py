@@ -21,6 +21,8 @@ from harness.lessons import grade as grade_files
 from harness.lessons.live import LiveLabView
 
 console = Console(highlight=False, soft_wrap=True)  # a message is one line, whatever the width
+#: Whose variant a troubleshooting lesson's lab is when no student was named.
+CLASS = "class"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("stage", nargs="?")
     for name, what in (("hint", "a hint"), ("answer", "what to do (for a student who is stuck)")):
         verb(name, f"{what} for a stage").add_argument("stage", nargs="?")
-    verb("reset", "bring the lesson's lab up afresh, as the lesson expects it")
+    verb("reset", "bring the lesson's lab up afresh from its lab file (yours, with your changes; `start` writes "
+                  "it anew)")
     grade = verb("grade", "write your grades for the teacher: JSON, JUnit XML and a row of a class CSV")
     grade.add_argument("--student", help="the id to file them under (default: the one you started with, "
                                          "else your user name)")
@@ -73,6 +76,8 @@ def main(args: argparse.Namespace) -> int:
             _bring_up(_lab_file(lesson, mine))
         mine.save()
         console.print(f"{escape(lesson.title(lang))}: {lesson.text(lang)}")
+        if mine.lab_file:
+            console.print({"ko": f"내 랩 파일: {mine.lab_file}", "en": f"Your lab file: {mine.lab_file}"}[lang])
         console.print(_next(lesson, mine, lang))
         return 0
     if args.verb == "grade":
@@ -136,10 +141,13 @@ def _lab_file(lesson: model.Lesson, mine: progress.Progress) -> Path:
 
 def _variant(lesson: model.Lesson, student: str | None) -> str | None:
     """Write the student's variant of the lesson's lab next to their progress; its path (None: no
-    student, or a lab with nothing to vary, which is then everyone's)."""
+    student, or a lab with nothing to vary, which is then everyone's). A troubleshooting lesson's
+    lab always has its mistake: without a student, the class's."""
+    if lesson.misconfigure and student is None:
+        student = CLASS
     if student is None or lesson.lab is None:
         return None
-    text = variant.make(lesson.lab, student, lesson.number)
+    text = variant.make(lesson.lab, student, lesson.number, lesson.misconfigure)
     if text is None:
         console.print(f"(lesson {lesson.number}'s lab is the same for every student)")
         return None

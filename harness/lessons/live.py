@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import tomllib
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from ha.vrrp import config as vrrp_config
 from harness import events, labfile, livemeasure, runpage
 from harness.errors import HalabError
-from harness.labinfo import NO_LAB, running
+from harness.labinfo import NO_LAB, file_digest, running
 from harness.livemeasure import LiveOutcome
 from harness.measure import Outcome
 from harness.probe import Request
@@ -58,6 +59,22 @@ class LiveLabView:
         found = [e for log in self.descriptor.get("event_logs", []) if Path(log["path"]).exists()
                  for e in events.read(Path(log["path"]), log["host"]) if first <= e.at <= last]
         return sorted(found, key=lambda e: e.at)
+
+    def configs(self) -> dict[str, dict]:
+        """Each agent's configuration as the lab file holds it ("server2/halab-vrrp": its table), a
+        VRRP agent's with its defaults filled in."""
+        topo, where = self.spec.topo(), str(self.spec.source)
+        out = {}
+        for agent in self.spec.agents:
+            table = agent.config
+            if agent.program in labfile.VRRP_PROGRAMS:
+                table = tomllib.loads(vrrp_config.dump(vrrp_config.parse(agent.config, where)))
+            out.update({f"{host}/{agent.program}": table for host in agent.hosts_in(topo)})
+        return out
+
+    def lab_changed(self) -> bool:
+        """Whether the lab file was changed after the lab came up (then it is not what runs)."""
+        return file_digest(Path(self.descriptor["lab_file"])) != self.descriptor.get("lab_digest")
 
     def diagnose(self) -> str:
         return livemeasure.diagnosis(self.socket)

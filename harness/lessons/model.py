@@ -28,6 +28,7 @@ from ha.configcheck import ConfigError, get, no_unknown, read_toml, table_array
 from harness.errors import HalabError
 from harness.labfile import builtin
 from harness.lang import LANGS
+from harness.lessons.variant import MISTAKES
 from topologies import TOPOLOGIES
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent.parent / "lessons"
@@ -39,7 +40,8 @@ STATISTICS = ("median", "p95", "max")
 #: over several servers, where one dead server costs only its share) when its last request failed.
 FIGURES = ("outage", "last_failure")
 #: Each kind's own keys (besides kind, pass, fail).
-KIND_KEYS = {"state": {"vip_holder", "agent", "state", "running"},
+KIND_KEYS = {"state": {"vip_holder", "agent", "state", "running", "config", "key", "equals", "same_as", "at_least",
+                       "at_most"},
              "measure": {"fault", "runs", "quick_runs", "budget_s", "statistic", "figure", "recovers", "watch_s",
                          "moves_to", "vip_moves_to", "reason", "whole"},
              "numeric": {"expect", "tolerance", "unit"},
@@ -84,6 +86,7 @@ class Lesson:
     title: Words
     lab: Path | None  # None: the lesson's checks read numbers and the student's runs, not a lab
     stages: tuple[Stage, ...]
+    misconfigure: tuple[str, ...] = ()  # a troubleshooting lesson: the mistakes one of which its lab is given
 
     def text(self, lang: str) -> Path:
         return self.folder / f"{lang}.md"
@@ -121,7 +124,7 @@ def find(number: int, root: Path = LESSONS_DIR) -> Lesson:
 
 
 def _lesson(raw: dict, folder: Path, where: str) -> Lesson:
-    no_unknown(raw, {"number", "title", "lab", "stage"}, where)
+    no_unknown(raw, {"number", "title", "lab", "stage", "misconfigure"}, where)
     number = get(raw, "number", int, where, check=lambda n: 1 <= n <= 99, allowed="a number from 1 to 99")
     lab_name = get(raw, "lab", str, where, "", allowed=f"a built-in lab ({', '.join(TOPOLOGIES)}) or a file here")
     lab = None
@@ -130,6 +133,13 @@ def _lesson(raw: dict, folder: Path, where: str) -> Lesson:
         if not lab.is_file():
             raise ConfigError(f"{where}: lab = {lab_name!r} is not allowed; expected a built-in lab "
                               f"({', '.join(TOPOLOGIES)}) or a lab file in {folder}")
+    mistakes = get(raw, "misconfigure", list, where, [], allowed=f"a list of mistakes ({', '.join(MISTAKES)})")
+    for mistake in mistakes:
+        if mistake not in MISTAKES:
+            raise ConfigError(f"{where}: misconfigure entry {mistake!r} is not allowed; expected one of "
+                              f"{', '.join(MISTAKES)}")
+    if mistakes and lab is None:
+        raise ConfigError(f"{where}: misconfigure needs a lab to give the mistake to; add lab = ...")
     parsed = table_array(raw, "stage", where, _stage)
     needing = [s.name for s in parsed if any(c.kind in LAB_KINDS for c in s.checks)]
     if lab is None and needing:
@@ -137,7 +147,7 @@ def _lesson(raw: dict, folder: Path, where: str) -> Lesson:
     for lang in LANGS:
         if not (folder / f"{lang}.md").is_file():
             raise ConfigError(f"{where}: the lesson's text {folder / f'{lang}.md'} is missing")
-    return Lesson(number, folder.name, folder, _words(raw, "title", where), lab, parsed)
+    return Lesson(number, folder.name, folder, _words(raw, "title", where), lab, parsed, tuple(mistakes))
 
 
 def _stage(t: object, where: str) -> Stage:
@@ -200,7 +210,14 @@ def _check(t: object, where: str) -> Check:
 
 
 def _state_check(t: dict, where: str, take) -> None:
-    """vip_holder alone, or agent with one of state and running."""
+    """vip_holder alone, agent with one of state and running, or config and key with what the value
+    must be."""
+    if "config" in t:
+        _config_check(t, where, take)
+        return
+    if {"key", "equals", "same_as", "at_least", "at_most"} & set(t):
+        raise ConfigError(f"{where}: key, equals, same_as, at_least and at_most belong to a config check; add "
+                          "config = \"HOST/PROGRAM\"")
     if "vip_holder" in t:
         take("vip_holder", str, allowed="a host", check=str.strip)
         if {"agent", "state", "running"} & set(t):
@@ -211,6 +228,27 @@ def _state_check(t: dict, where: str, take) -> None:
         raise ConfigError(f"{where}: an agent check needs one of state and running")
     take("state", str, None, allowed="a word of the agent's state, e.g. \"BACKUP\"")
     take("running", bool, None)
+
+
+def _config_check(t: dict, where: str, take) -> None:
+    """A key of an agent's configuration as the student wrote it in the lab file (defaults filled in):
+    equal to a value, the same as another agent's, or within bounds."""
+    agent = "HOST/PROGRAM, e.g. \"server2/halab-vrrp\""
+    take("config", str, allowed=agent, check=lambda a: "/" in a)
+    take("key", str, allowed="a dotted key, list items by number, e.g. \"vrrp_instance.0.advert_int\"",
+         check=lambda k: all(part.isidentifier() or part.isdigit() for part in k.split(".")))
+    if {"agent", "vip_holder", "state", "running"} & set(t):
+        raise ConfigError(f"{where}: a config check is a check of its own; put agent or vip_holder in another "
+                          "[[stage.check]]")
+    take("equals", (str, int, float, bool, list), None, allowed="a value as the configuration holds it")
+    take("same_as", str, None, allowed=agent, check=lambda a: "/" in a)
+    for bound in ("at_least", "at_most"):
+        take(bound, (int, float), None, allowed="a number")
+    given = [k for k in ("equals", "same_as") if k in t] + (["at_least/at_most"] if {"at_least", "at_most"} & set(t)
+                                                          else [])
+    if len(given) != 1:
+        raise ConfigError(f"{where}: a config check needs one of equals, same_as, or at_least/at_most"
+                          + (f" (it has {', '.join(given)})" if given else ""))
 
 
 def _result_check(t: dict, where: str, take) -> None:

@@ -6,7 +6,11 @@ again (`reset`, another day), the teacher can make it too.
 
 Only what the lessons' checks do not name is varied: hosts, addresses and timers stay, so every
 check, budget and protocol window holds (Master_Down_Interval at advert_int 1 s stays within
-3.4 to 3.8 s for a backup priority of 50 to 149)."""
+3.4 to 3.8 s for a backup priority of 50 to 149).
+
+A troubleshooting lesson (`misconfigure = [...]` in its lesson.toml) also gives the backup one of
+its mistakes, drawn the same way: each student has a fault of their own to find with
+`halab diagnose` and to fix in the lab file."""
 
 from __future__ import annotations
 
@@ -24,15 +28,30 @@ from harness.labfile import VRRP_PROGRAMS
 TOP_PRIORITIES = range(150, 255)
 LOWER_PRIORITIES = range(50, 150)
 
+#: The mistakes a troubleshooting lesson may give its lab's backup (its VRRP instance, beside the
+#: master's): each is one a person makes, and `halab diagnose` names each.
+MISTAKES = {
+    # another router's VRID: each side drops the other's adverts, and both become master
+    "vrid": lambda backup, master: backup.update(virtual_router_id=master["virtual_router_id"] % 255 + 1),
+    # a VRRPv2 checksum (keepalived's vrrp_version 2): the same, through bad checksums
+    "checksum": lambda backup, master: backup.update(checksum_with_pseudo_header=False),
+    # its own, slower advert_int: the backup waits three times as long before it takes over
+    "advert_int": lambda backup, master: backup.update(advert_int=master.get("advert_int", 1.0) * 3),
+    # a check of a gateway the lab does not have: the backup stays in FAULT and never takes over
+    "track_script": lambda backup, master: backup.update(
+        track_script=[{"script": "ping -c 1 -W 1 10.0.0.254", "interval": 1.0}]),
+}
+
 
 def rng(student: str, number: int) -> random.Random:
     digest = hashlib.sha256(f"halab lesson {number} student {student}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def make(lab: Path, student: str, number: int) -> str | None:
+def make(lab: Path, student: str, number: int, mistakes: tuple[str, ...] = ()) -> str | None:
     """The variant lab file's text, or None when the lab has nothing to vary (no VRRP instance
-    written in the lab file itself, or a configuration kept in a file of its own)."""
+    written in the lab file itself, or a configuration kept in a file of its own). With `mistakes`,
+    the backup has one of them (the header does not say which)."""
     raw = tomllib.loads(lab.read_text())
     if any(isinstance(agent.get("config"), str) for agent in raw.get("agent", [])):
         return None  # a configuration file named relative to the lab would not be found from the copy
@@ -46,9 +65,12 @@ def make(lab: Path, student: str, number: int) -> str | None:
     priorities = [draw.choice(TOP_PRIORITIES), *sorted(draw.sample(LOWER_PRIORITIES, len(ranked) - 1), reverse=True)]
     for inst, priority in zip(ranked, priorities, strict=True):
         inst["virtual_router_id"], inst["priority"] = vrid, priority
+    if mistakes:
+        MISTAKES[draw.choice(mistakes)](ranked[-1], ranked[0])
+    told = ("and one mistake to find" if mistakes else
+            f"(virtual_router_id {vrid}, priorities {', '.join(map(str, priorities))})")
     header = (f"# Lesson {number}'s lab for student {student}: {lab.name} with the student's own VRRP numbers\n"
-              f"# (virtual_router_id {vrid}, priorities {', '.join(map(str, priorities))}). Written by "
-              f"`halab lesson start {number} --student {student}`.\n")
+              f"# {told}. Written by `halab lesson start {number} --student {student}`.\n")
     return header + tomli_w.dumps(raw)
 
 

@@ -1,4 +1,4 @@
-"""The lessons as a student follows them: every command of lessons 1 to 5 (their English text;
+"""The lessons as a student follows them: every command of lessons 1 to 5 and 9 (their English text;
 the Korean one has the same commands, tests/unit/test_lessons.py), in order, each must succeed,
 and every check passes with the lesson's own answers; typical wrong answers fail with the
 lesson's words. Lessons 6 to 8 grade the student's runs: tests/lab/test_three_tier.py and
@@ -17,6 +17,7 @@ import time
 import tomllib
 
 import pytest
+import tomli_w
 
 from harness.lessons import model, variant
 from harness.report import master_down
@@ -213,5 +214,42 @@ def test_lesson_5_haproxy_and_keepalived_each_tier_and_each_fault(tmp_path):
     assert "web1 and web2 both answered" in checks[0]
     assert "HAProxy took web1 out within 1 s, and the VIP did not move" in checks[1]
     assert "lb2 took the VIP over" in checks[2] and "The track script saw HAProxy die" in checks[3]
+    assert "You passed every stage of this lesson." in checks[-1]
+    assert nothing_left() == []
+
+
+def test_lesson_9_a_mistake_of_the_students_own_found_fixed_in_the_lab_file_and_proved(tmp_path):
+    """The student lee's lab (tests/unit/test_lessons.py: each student draws one of the mistakes)
+    has a track script on server2 that cannot succeed: server2 sits in FAULT and would never take
+    over. lee reads it off `diagnose`, deletes it from the lab file, and the checks pass only once
+    the lab runs the fixed file."""
+    student = Student(tmp_path, student="lee")
+    lines = student_lines(model.find(9))
+    reset = lines.index("sudo halab lesson reset")
+    said = []
+    try:
+        for line in lines[:reset]:
+            said.append(student.type(line))
+        lab_file = tmp_path / "labs" / "lesson-9-lee.toml"
+        assert f"Your lab file: {lab_file}" in said[0] and "one mistake to find" in lab_file.read_text()
+        assert "server2's check ping -c 1 -W 1 10.0.0.254 fails" in said[-1]  # diagnose
+        out = student.halab("lesson", "check", "healthy", rc=1)
+        assert "✗ server2 is not backup" in out and "server2/halab-vrrp: VI_1 FAULT" in out, out
+        assert "✓ Both servers have the same advert_int." in out
+
+        raw = tomllib.loads(lab_file.read_text())  # the fix, as the stage's answer says: delete the check
+        backup = next(a for a in raw["agent"] if a.get("hosts") == ["server2"] and a["program"] == "halab-vrrp")
+        del backup["config"]["vrrp_instance"][0]["track_script"]
+        lab_file.write_text(tomli_w.dumps(raw))
+        out = student.halab("lesson", "check", "healthy", rc=1)  # fixed, but not what runs yet
+        assert "the lab file was changed after the lab came up" in out, out
+
+        said += [student.type(line) for line in lines[reset:]]
+    finally:
+        student.halab("down", rc=None)
+    checks = [s for s in said if "✓" in s]
+    assert len(checks) == 2 and "✗" not in "".join(said), said
+    assert "server2 is backup, listening to server1's adverts" in checks[0]
+    assert "server2 took over within 4 s: with your fix, the pair fails over" in checks[1]
     assert "You passed every stage of this lesson." in checks[-1]
     assert nothing_left() == []

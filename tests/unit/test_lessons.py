@@ -916,3 +916,175 @@ def test_a_variant_is_the_same_numbers_for_the_same_student_anywhere_and_keeps_t
     odd.write_text('topology = "active-standby"\n[[agent]]\nhosts = ["a"]\nprogram = "halab-vrrp"\nconfig = {}\n')
     assert variant.make(odd, "s1", 2) is None  # no instance written: nothing to vary
     assert variant.path(tmp_path, "kim", 2) == tmp_path / "labs" / "lesson-2-kim.toml"
+
+
+def test_a_config_check_reads_a_key_of_the_lab_file_the_student_wrote():
+    configs = {"server1/halab-vrrp": {"vrrp_instance": [{"virtual_router_id": 51, "advert_int": 1.0,
+                                                        "auth_pass": "hunter2"}]},
+               "server2/halab-vrrp": {"vrrp_instance": [{"virtual_router_id": 52, "advert_int": 1.0,
+                                                        "auth_pass": "hunter3", "preempt": True}]}}
+    vrid = {"config": "server2/halab-vrrp", "key": "vrrp_instance.0.virtual_router_id"}
+    assert checks.config({**vrid, "same_as": "server1/halab-vrrp"}, configs, False) == (
+        False, "server2/halab-vrrp: vrrp_instance.0.virtual_router_id = 52; server1/halab-vrrp: 51")
+    assert checks.config({**vrid, "equals": 52}, configs, False)[0] is True
+    assert checks.config({**vrid, "equals": 51}, configs, False)[0] is False
+    assert checks.config({**vrid, "at_least": 52, "at_most": 52}, configs, False)[0] is True
+    assert checks.config({**vrid, "at_most": 51}, configs, False)[0] is False
+    assert checks.config({**vrid, "at_least": 53}, configs, False)[0] is False
+    interval = {"config": "server2/halab-vrrp", "key": "vrrp_instance.0.advert_int", "same_as": "server1/halab-vrrp"}
+    assert checks.config(interval, configs, False)[0] is True
+    assert checks.config(interval, configs, True) == (False, (
+        "the lab file was changed after the lab came up, so it is not what runs: `halab lesson reset` brings the "
+        "lab up from it"))
+    preempt = {"config": "server2/halab-vrrp", "key": "vrrp_instance.0.preempt"}
+    assert checks.config({**preempt, "at_most": 1}, configs, False)[0] is False  # true/false is no number
+    assert checks.config({**preempt, "same_as": "server1/halab-vrrp"}, configs, False) == (
+        False, "server2/halab-vrrp: vrrp_instance.0.preempt = True; server1/halab-vrrp: not set")
+    for key in ("vrrp_instance.1.priority", "vrrp_instance.x", "nothing.0", "vrrp_instance.0.advert_int.1"):
+        assert checks.config({"config": "server2/halab-vrrp", "key": key, "equals": 1}, configs, False) == (
+            False, f"server2/halab-vrrp: {key} = not set")
+    assert checks.config({**vrid, "config": "server3/halab-vrrp", "equals": 52}, configs, False)[0] is False
+    secret = checks.config({"config": "server2/halab-vrrp", "key": "vrrp_instance.0.auth_pass",
+                            "same_as": "server1/halab-vrrp"}, configs, False)
+    assert secret[0] is False and "hunter" not in secret[1] and "(a secret, not shown)" in secret[1]
+
+
+def test_a_config_check_runs_against_the_lab_files_configs_and_adds_no_diagnosis():
+    class Configured(FakeLab):
+        findings = "- two masters"
+
+        def configs(self):
+            return {"server2/halab-vrrp": {"advert_int": 3.0}}
+
+        def lab_changed(self):
+            return False
+
+    check = Check("state", *WORDS, {"config": "server2/halab-vrrp", "key": "advert_int", "equals": 1.0})
+    verdict = checks.run(check, Configured(), "en", checks.Answers())
+    assert verdict == checks.Verdict(False, "failed", "server2/halab-vrrp: advert_int = 3.0")
+
+
+def test_the_lab_view_reads_each_agents_configuration_with_defaults_and_sees_a_changed_file(tmp_path):
+    from harness.labinfo import file_digest
+    from harness.lessons.live import LiveLabView
+
+    lab = tmp_path / "lab.toml"
+    lab.write_text(labfile.builtin("active-standby").read_text())
+    view = object.__new__(LiveLabView)
+    view.spec = labfile.load(lab)
+    view.descriptor = {"lab_file": str(lab), "lab_digest": file_digest(lab)}
+    configs = view.configs()
+    assert sorted(configs) == ["server1/halab-vrrp", "server1/responder", "server2/halab-vrrp", "server2/responder"]
+    server2 = configs["server2/halab-vrrp"]["vrrp_instance"][0]
+    assert (server2["virtual_router_id"], server2["priority"], server2["checksum_with_pseudo_header"],
+            server2["track_script"]) == (51, 100, True, [])  # the defaults, filled in
+    assert view.lab_changed() is False
+    lab.write_text(lab.read_text().replace("priority = 100", "priority = 90"))
+    assert view.lab_changed() is True
+    assert file_digest(tmp_path / "gone.toml") is None
+
+
+CONFIG = GOOD.replace('''kind = "numeric"
+expect = 1.0
+tolerance = 0.1''', '''kind = "state"
+config = "server2/halab-vrrp"
+key = "vrrp_instance.0.advert_int"
+same_as = "server1/halab-vrrp"''')
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (('same_as = "server1/halab-vrrp"', ''), "a config check needs one of equals, same_as, or at_least/at_most"),
+    (('same_as = "server1/halab-vrrp"', 'same_as = "server1/halab-vrrp"\nequals = 1.0'),
+     "a config check needs one of equals, same_as, or at_least/at_most (it has equals, same_as)"),
+    (('same_as = "server1/halab-vrrp"', 'equals = 1.0\nat_most = 2'), "(it has equals, at_least/at_most)"),
+    (('same_as = "server1/halab-vrrp"', 'same_as = "server1"'), "same_as = 'server1' is not allowed; expected HOST/"),
+    (('same_as = "server1/halab-vrrp"', 'at_most = "2"'), "at_most = '2' is not allowed; expected a number"),
+    (('same_as = "server1/halab-vrrp"', 'equals = { a = 1 }'), "equals = {'a': 1} is not allowed; expected a value"),
+    (('key = "vrrp_instance.0.advert_int"', 'key = "vrrp_instance[0]"'), "key = 'vrrp_instance[0]' is not allowed"),
+    (('key = "vrrp_instance.0.advert_int"', 'key = "a..b"'), "key = 'a..b' is not allowed; expected a dotted key"),
+    (('key = "vrrp_instance.0.advert_int"\n', ''), "missing key 'key'"),
+    (('config = "server2/halab-vrrp"', 'config = "server2"'), "config = 'server2' is not allowed; expected HOST/"),
+    (('config = "server2/halab-vrrp"', 'config = "server2/halab-vrrp"\nvip_holder = "server1"'),
+     "a config check is a check of its own"),
+    (('config = "server2/halab-vrrp"\n', ''), "key, equals, same_as, at_least and at_most belong to a config check"),
+])
+def test_the_keys_of_a_config_check_are_checked(tmp_path, change, said):
+    assert change[0] in CONFIG
+    with pytest.raises(HalabError) as caught:
+        model.load(lesson_dir(tmp_path, CONFIG.replace(*change, 1)))
+    assert said in caught.value.problem
+
+
+def test_a_config_check_keeps_what_it_was_given_and_a_troubleshooting_lesson_names_its_mistakes(tmp_path):
+    assert model.load(lesson_dir(tmp_path, CONFIG)).stage("one").checks[0].params == {
+        "config": "server2/halab-vrrp", "key": "vrrp_instance.0.advert_int", "same_as": "server1/halab-vrrp"}
+    (tmp_path / "b").mkdir()
+    folder = lesson_dir(tmp_path / "b", CONFIG.replace("number = 7", 'number = 7\nmisconfigure = ["vrid"]'))
+    assert model.load(folder).misconfigure == ("vrid",)
+    for change, said in ((('number = 7', 'number = 7\nmisconfigure = ["typo"]'),
+                          "misconfigure entry 'typo' is not allowed; expected one of vrid, checksum, advert_int, "
+                          "track_script"),
+                         (('number = 7', 'number = 7\nmisconfigure = "vrid"'), "misconfigure = 'vrid' is not allowed"),
+                         (('lab = "active-standby"', 'misconfigure = ["vrid"]'), "misconfigure needs a lab")):
+        bad = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
+        bad.mkdir()
+        with pytest.raises(HalabError) as caught:
+            model.load(lesson_dir(bad, GOOD.replace(*change, 1)))
+        assert said in caught.value.problem
+
+
+def test_each_mistake_a_troubleshooting_lab_is_given_is_in_the_backup_alone_and_diagnose_names_it(tmp_path):
+    """Lesson 9's mistakes, each drawn for some student: the variant differs from the student's
+    plain numbers only in server2's one key; the header does not tell; `halab diagnose` names each
+    from the facts the lab would show."""
+    from harness import diagnose
+    from harness.lessons import variant
+
+    lesson = model.find(9)
+    assert set(lesson.misconfigure) == set(variant.MISTAKES)
+
+    def instances(text):
+        return {a["hosts"][0]: a["config"]["vrrp_instance"][0] for a in tomllib.loads(text)["agent"]
+                if a["program"] == "halab-vrrp"}
+
+    seen = {}
+    for student in (f"s{i}" for i in range(40)):
+        broken, plain = (instances(variant.make(lesson.lab, student, 9, m)) for m in (lesson.misconfigure, ()))
+        assert broken["server1"] == plain["server1"]
+        changed = {k for k in {*broken["server2"], *plain["server2"]}
+                   if broken["server2"].get(k) != plain["server2"].get(k)}
+        assert len(changed) == 1, changed
+        seen.setdefault(changed.pop(), (student, broken))
+    assert set(seen) == {"virtual_router_id", "checksum_with_pseudo_header", "advert_int", "track_script"}
+    for key, (student, broken) in seen.items():
+        text = variant.make(lesson.lab, student, 9, lesson.misconfigure)
+        assert "one mistake to find" in text.splitlines()[1] and key not in "".join(text.splitlines()[:2])
+        (tmp_path / f"{student}.toml").write_text(text)
+        labfile.load(tmp_path / f"{student}.toml")  # a lab that comes up
+        facts = {"vip": "10.0.0.100", "vrrp": [
+            {"host": host, "program": "halab-vrrp", "running": True, "name": "VI_1", "vrid": i["virtual_router_id"],
+             "priority": i["priority"], "advert_int": i["advert_int"], "preempt": True, "vips": ["10.0.0.100"],
+             "checksum_with_pseudo_header": i.get("checksum_with_pseudo_header", True), "drops": {},
+             "state": "BACKUP" if host == "server2" else "MASTER",
+             "failed": [i["track_script"][0]["script"]] if "track_script" in i else []}
+            for host, i in broken.items()]}
+        found = diagnose.text(facts)
+        assert {"virtual_router_id": "use different virtual_router_id",
+                "checksum_with_pseudo_header": "compute the advert checksum differently",
+                "advert_int": "use different advert_int (1 s and 3 s)",
+                "track_script": "server2's check ping -c 1 -W 1 10.0.0.254 fails"}[key] in found, found
+
+
+def test_a_troubleshooting_lesson_without_a_student_gives_the_class_its_mistake(tmp_path, monkeypatch, capsys):
+    from harness import cli
+    from harness.lessons import command
+
+    monkeypatch.setenv("HALAB_LESSON_PROGRESS", str(tmp_path / "progress.json"))
+    monkeypatch.delenv("HALAB_STUDENT", raising=False)
+    started = []
+    monkeypatch.setattr(command, "_bring_up", started.append)
+    assert cli.main(["lesson", "start", "9", "--lang", "en"]) == 0
+    mine = progress.load()
+    assert mine.student is None and started == [tmp_path / "labs" / "lesson-9-class.toml"] == [Path(mine.lab_file)]
+    assert f"Your lab file: {mine.lab_file}" in capsys.readouterr().out
+    assert "one mistake to find" in Path(mine.lab_file).read_text()
