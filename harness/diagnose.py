@@ -1,7 +1,8 @@
 """`halab diagnose`: "why didn't it fail over?", answered from what the lab knows. The rules are
 pure functions over facts the lab gathers (`LiveLab.diagnosis_facts`): each VRRP instance's
 configuration, state, drop counters and failing track scripts; where each client's ARP entry for
-the VIP points; the heartbeat nodes' roles and reasons; the balancer's backends.
+the VIP points; the heartbeat nodes' roles and reasons; the backends of the switch's balancer and
+of each HAProxy (its runtime API).
 
     facts = {"vip": "10.0.0.100",
              "vrrp": [{"host", "program", "running", "name", "vrid", "priority", "advert_int", "preempt",
@@ -135,7 +136,7 @@ def backends(facts: dict) -> list[Finding]:
         if b["in_pool"]:
             continue
         said = f" ({b['reason']})" if b["reason"] not in ("", "check failed") else ""  # more than the verdict
-        why = ("its switch port is down" if b["link"] == "down" else "it is drained" if b["drained"]
+        why = ("its link is down" if b["link"] == "down" else "it is drained" if b["drained"]
                else f"its health check fails{said}" if b["health"] == "down"
                else "it has not passed enough health checks yet")
         found.append(Finding(f"{b['name']} is out of the balancer's pool: {why}.",

@@ -1,6 +1,6 @@
 """What `halab diagnose` reads of the lab that is up (its rules are in harness/diagnose.py): each
 VRRP instance's configuration, state, counters and failing checks, the clients' ARP entries for
-the VIP, the heartbeat nodes' roles and reasons, the balancer's backends."""
+the VIP, the heartbeat nodes' roles and reasons, the balancer's backends and each HAProxy's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from harness import lb
-from harness.daemons import HalabHeartbeat, HalabVrrp
+from harness.daemons import HalabHeartbeat, HalabVrrp, HAProxy
 from harness.daemons.vrrp import VrrpDaemon
 
 if TYPE_CHECKING:
@@ -24,8 +24,10 @@ def gather(live: LiveLab) -> dict:
                 facts["vrrp"] += _vrrp(d)
             elif isinstance(d, HalabHeartbeat):
                 facts["heartbeat"].append(_heartbeat(d))
+            elif isinstance(d, HAProxy) and d.alive() and d.host not in live.standing.crashed:
+                facts["backends"] += _haproxy(live, d)
         if live.lab.lb is not None:  # the switch balances (the controller is the lab's, not an agent)
-            facts["backends"] = _backends(live)
+            facts["backends"] += _backends(live)
         if facts["vrrp"]:
             facts["arp"] = _arp(live, vip, facts["vrrp"])
         return facts
@@ -84,3 +86,15 @@ def _backends(live: LiveLab) -> list[dict]:
                 out.append({"name": f"{name} ({where})", "health": b["health"], "reason": b["reason"],
                             "link": b["link"], "drained": b["drained"], "in_pool": b["in_pool"]})
     return out
+
+
+def _haproxy(live: LiveLab, d: HAProxy) -> list[dict]:
+    """Each server of the HAProxy as its own checks see it (its runtime API), and its host's link."""
+    try:
+        servers = d.servers()
+    except OSError:  # not listening yet, or stopped: the agents' rows say so
+        return []
+    down = {host for host, _ in live.standing.cut} | live.standing.crashed
+    return [{"name": f"{s['server']} (HAProxy on {d.host})", "health": "up" if s["status"].startswith("UP") else "down",
+             "reason": s["words"], "link": "down" if s["server"] in down else "up",
+             "drained": s["status"] in ("MAINT", "DRAIN"), "in_pool": s["status"].startswith("UP")} for s in servers]

@@ -195,9 +195,9 @@ class LiveLab:
                               "from": self.spec.probe.source, "proto": self.spec.probe.proto}}
 
     def _agent_status(self, d: Daemon) -> dict:
-        """agent_status, but a database's role (a query in its host) and the balancer's pool (a
-        request to the controller) at most every SLOW_STATUS_S: the live view asks twice a second."""
-        if not isinstance(d, PostgreSQL | Controller):
+        """agent_status, but a database's role (a query in its host) and a balancer's pool (a
+        request to the controller or HAProxy) at most every SLOW_STATUS_S: the live view asks twice a second."""
+        if not isinstance(d, PostgreSQL | Controller | HAProxy):
             return agent_status(d)
         now = time.monotonic()
         kept = self._slow_status.get(d.name)
@@ -505,18 +505,29 @@ def agent_status(d: Daemon) -> dict:
         row["state"] = "primary" if is_primary(d) else "standby or down"
     elif isinstance(d, Controller) and d.lb is not None:
         try:
-            pools = []
-            for service in lb.status(d.lab)["switches"][0]["services"]:  # type: ignore[arg-type]
-                out = [lb.backend_host(d.lab.topo, b["backend"]) for b in service["backends"]
-                       if not b["in_pool"]]
-                pools.append(f"{service['name']}: {len(service['backends']) - len(out)}/{len(service['backends'])} "
-                             f"in pool" + (f" (out: {', '.join(out)})" if out else ""))
-            row["state"] = "; ".join(pools)
+            row["state"] = "; ".join(_pool(service["name"], len(service["backends"]),
+                                           [lb.backend_host(d.lab.topo, b["backend"]) for b in service["backends"]
+                                            if not b["in_pool"]])
+                                     for service in lb.status(d.lab)["switches"][0]["services"])  # type: ignore[arg-type]
         except Exception as exc:  # status must show, not fail
+            row["state"] = f"no answer ({exc})"
+    elif isinstance(d, HAProxy) and d.alive():
+        try:
+            listeners: dict[str, list[dict]] = {}
+            for server in d.servers(timeout=0.5):
+                listeners.setdefault(server["listener"], []).append(server)
+            row["state"] = "; ".join(_pool(name, len(servers), [s["server"] for s in servers
+                                                                 if not s["status"].startswith("UP")])
+                                     for name, servers in listeners.items())
+        except OSError as exc:
             row["state"] = f"no answer ({exc})"
     if d.process is not None and d.alive() and _stopped(d.process.pid):
         row["state"] = "frozen (SIGSTOP)"
     return row
+
+
+def _pool(name: str, size: int, out: list[str]) -> str:
+    return f"{name}: {size - len(out)}/{size} in pool" + (f" (out: {', '.join(out)})" if out else "")
 
 
 def _stopped(pid: int) -> bool:

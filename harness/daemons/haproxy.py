@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import socket
 from pathlib import Path
 
+from ha.statusfile import state_root
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
 from topologies.base import LabTopo
@@ -27,12 +30,22 @@ class HAProxy(Daemon):
     def config(self) -> Path:
         return self.base.with_suffix(".cfg")
 
+    @property
+    def stats_socket(self) -> Path:
+        """Its runtime API (`show stat`: each server's check state), in the state directory: a unix
+        socket's path must be short, and a test's run directory is deep."""
+        run_id = self.lab.state.run_id if self.lab.state is not None else "lab"
+        return state_root() / f"haproxy-{run_id}-{self.host}.sock"
+
     def files(self) -> dict[Path, str]:
         return {self.config: render_haproxy(self.lab.topo, self.bind, self.listeners, self.interval, self.fall,
-                                            self.rise, self.backend_role)}
+                                            self.rise, self.backend_role, self.stats_socket)}
 
     def write_files(self) -> None:
         super().write_files()
+        if self.lab.state is not None:  # `halab clean` removes it, whatever ended HAProxy
+            self.lab.state.files = sorted({*self.lab.state.files, str(self.stats_socket)})
+            self.lab.state.save()
         check = self.lab.run(self.host, ["haproxy", "-c", "-f", str(self.config)])
         if check.returncode != 0:
             raise HalabError(f"haproxy refused its configuration:\n{check.stdout}{check.stderr}", f"See {self.config}.")
@@ -56,10 +69,33 @@ class HAProxy(Daemon):
         listening = self.lab.run(self.host, ["ss", "-Hltn"], timeout=2).stdout
         return all(f"{self.bind}:{port} " in listening for port, _ in self.listeners.values())
 
+    def servers(self, timeout: float = 2.0) -> list[dict[str, str]]:
+        """Each server of each listener as HAProxy's checks see it now (`show stat`): listener,
+        server, status (UP, DOWN, "UP 1/3" while going down, MAINT, DRAIN), check (e.g. L4CON) and
+        its words ("Layer4 connection problem: Connection refused")."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(self.stats_socket))
+            conn.sendall(b"show stat\n")
+            data = b""
+            while len(data) < MAX_STAT_BYTES and (chunk := conn.recv(65536)):
+                data += chunk
+        rows = csv.DictReader(data.decode(errors="replace").removeprefix("# ").splitlines())
+        return [{"listener": r["pxname"], "server": r["svname"], "status": r["status"],
+                 "check": r.get("check_status") or "",
+                 "words": ": ".join(filter(None, (r.get("check_desc"), r.get("last_chk"))))}
+                for r in rows if r.get("svname") not in (None, "FRONTEND", "BACKEND")]
+
+
+#: `show stat` is a line per server and listener: a few kilobytes in any lab.
+MAX_STAT_BYTES = 1 << 20
+
 
 def render_haproxy(topo: LabTopo, bind: str, listeners: dict[str, tuple[int, str]], interval: float,
-                   fall: int, rise: int, backend_role: str = "backend") -> str:
-    lines = ["global", "    maxconn 4000", "defaults", "    mode tcp", "    timeout connect 1s",
+                   fall: int, rise: int, backend_role: str = "backend", stats_socket: Path | None = None) -> str:
+    lines = ["global", "    maxconn 4000"]
+    lines += [f"    stats socket {stats_socket} mode 600 level user"] if stats_socket else []
+    lines += ["defaults", "    mode tcp", "    timeout connect 1s",
              "    timeout client 30s", "    timeout server 30s"]
     for name, (port, balance) in listeners.items():
         lines += [f"listen {name}", f"    bind {bind}:{port}", f"    balance {balance}"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.helpers import halab_leftovers, lesson
+from tests.unit.test_lessons import lesson_line
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
@@ -19,8 +20,8 @@ ROWS_KO = ["동작방식", "다운타임", "부하관련", "서비스 응답시�
 
 
 def test_compare_quick_measures_every_row_of_the_notes_table(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "harness.entry", "compare", "--quick", "--lang", "ko", "--json",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "harness.entry", *lesson_line(8, "compare --quick"), "--lang", "ko",
+                           "--json", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     assert halab_leftovers() == []
     out = json.loads(done.stdout)

@@ -13,6 +13,7 @@ import pytest
 
 from harness.daemons.postgresql import require_postgresql
 from tests.lab.helpers import halab_leftovers, lesson
+from tests.unit.test_lessons import lesson_line
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
@@ -34,8 +35,9 @@ def verdict(result: dict) -> dict:
 
 
 def test_sync_primary_crash_through_the_web_tier_loses_no_acknowledged_write(tmp_path):
-    r = run(tmp_path, "--fault", "db-primary-crash", "--replication", "sync", "--after", "3")
+    r = run(tmp_path, *lesson_line(6, "run three-tier --replication sync")[2:], "--after", "3")  # the primary's crash
     v = verdict(r)
+    assert r["options"]["fault"] == "db-primary-crash"
     assert v["valid"] and v["acknowledged_lost"] == [] and v["stale"] == []
     assert r["database"]["primary_after"] == "db2"
     assert r["database"]["servers_after"] == {"db1": {"role": "down"}, "db2": {"role": "primary", "timeline": 3}}
@@ -58,8 +60,8 @@ def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tm
     """Not strict: db1 falls back to asynchronous once db2's lease has run out, acknowledges
     writes db2 never gets, and crashes. db2 refuses promotion; db1's disk, read after the run,
     holds every acknowledged write."""
-    r = run(tmp_path, "--fault", "replication-cut-then-crash", "--replication", "sync", "--fallback-timeout", "1.5",
-            "--after", "2.5")
+    r = run(tmp_path, *lesson_line(6, "run three-tier --fault replication-cut-then-crash --replication sync")[2:],
+            "--fallback-timeout", "1.5", "--after", "2.5")
     v = verdict(r)
     assert v["valid"] and v["acknowledged_lost"] == []
     assert r["database"]["primary_after"] is None and r["database"]["write_outage"] is None
@@ -74,8 +76,8 @@ def test_async_replication_cut_then_crash_loses_what_the_standby_never_received(
     """Asynchronous replication promotes whatever the standby has: with replication cut for
     seconds before the crash, the writes of those seconds were acknowledged and are gone. The
     checker must see them (a checker that finds nothing here could not find anything)."""
-    r = run(tmp_path, "--fault", "replication-cut-then-crash", "--replication", "async", "--cut-lead", "2",
-            "--after", "2.5")
+    r = run(tmp_path, *lesson_line(6, "run three-tier --fault replication-cut-then-crash --replication async")[2:],
+            "--cut-lead", "2", "--after", "2.5")
     v = verdict(r)
     assert r["database"]["primary_after"] == "db2"
     cut = next(e["at"] for e in r["database"]["other_faults"] if e["kind"] == "tcp-cut")

@@ -97,7 +97,7 @@ def test_backends_out_of_the_pool_and_why():
                       {**up, "name": "b4", "health": "down", "reason": "connection refused", "in_pool": False},
                       {**up, "name": "b5", "in_pool": False},
                       {**up, "name": "b6", "health": "down", "reason": "check failed", "in_pool": False}]}
-    assert problems(f) == ["b2 is out of the balancer's pool: its switch port is down.",
+    assert problems(f) == ["b2 is out of the balancer's pool: its link is down.",
                            "b3 is out of the balancer's pool: it is drained.",
                            "b4 is out of the balancer's pool: its health check fails (connection refused).",
                            "b5 is out of the balancer's pool: it has not passed enough health checks yet.",
@@ -174,3 +174,48 @@ def test_the_words_of_every_finding(f, said):
 def test_the_summary_names_heartbeat_roles_and_the_pool():
     assert diagnose.summary({"heartbeat": [node("node1")], "backends": [{"in_pool": True}, {"in_pool": False}]}) == (
         "node1 ACTIVE, 1 of 2 backends in the pool")
+
+
+SHOW_STAT = (  # what HAProxy 2.6 answers `show stat` with (columns cut to those read, in its order)
+    "# pxname,svname,status,check_status,check_desc,last_chk\n"
+    "probe,FRONTEND,OPEN,,,\n"
+    "probe,web1,DOWN,L4CON,Layer4 connection problem,Connection refused\n"
+    "probe,web2,UP,L4OK,Layer4 check passed,\n"
+    "probe,web3,MAINT,,,\n"
+    "probe,BACKEND,UP,,,\n")
+
+
+def test_an_haproxys_pool_is_read_from_its_runtime_api_and_a_server_out_of_it_is_named(tmp_path, monkeypatch):
+    import socketserver
+    import threading
+    from types import SimpleNamespace
+
+    from harness.daemons.haproxy import HAProxy, render_haproxy
+    from topologies import ReferenceTopo
+
+    monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path))
+    haproxy = HAProxy(SimpleNamespace(state=SimpleNamespace(run_id="r1"), run_dir=tmp_path), "lb1", "10.0.0.100", {})
+    assert haproxy.stats_socket == tmp_path / "haproxy-r1-lb1.sock"
+    assert f"    stats socket {haproxy.stats_socket} mode 600 level user\n" in render_haproxy(
+        ReferenceTopo(), "10.0.0.100", {"probe": (80, "roundrobin")}, 0.1, 3, 2, "web", haproxy.stats_socket)
+    asked = []
+
+    class Stats(socketserver.StreamRequestHandler):
+        def handle(self):
+            asked.append(self.rfile.readline())
+            self.wfile.write(SHOW_STAT.encode())
+
+    with socketserver.UnixStreamServer(str(haproxy.stats_socket), Stats) as server:
+        threading.Thread(target=server.handle_request, daemon=True).start()
+        servers = haproxy.servers()
+    assert asked == [b"show stat\n"]
+    assert servers == [
+        {"listener": "probe", "server": "web1", "status": "DOWN", "check": "L4CON",
+         "words": "Layer4 connection problem: Connection refused"},
+        {"listener": "probe", "server": "web2", "status": "UP", "check": "L4OK", "words": "Layer4 check passed"},
+        {"listener": "probe", "server": "web3", "status": "MAINT", "check": "", "words": ""}]
+    found = problems({"vip": VIP, "vrrp": [], "backends": [
+        {"name": "web1 (HAProxy on lb1)", "health": "down", "reason": servers[0]["words"], "link": "up",
+         "drained": False, "in_pool": False}]})
+    assert found == ["web1 (HAProxy on lb1) is out of the balancer's pool: its health check fails "
+                     "(Layer4 connection problem: Connection refused)."]

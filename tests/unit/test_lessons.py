@@ -55,6 +55,30 @@ def student_lines(lesson: model.Lesson) -> list[str]:
     return lines
 
 
+def lesson_line(number: int, command: str) -> list[str]:
+    """The argv of a command lesson `number` tells its students to type (from `halab` on), which
+    must be one of its lines: a test that runs it runs the lesson's own command, adding only where
+    the output goes and how long to watch."""
+    assert f"sudo halab {command}" in student_lines(model.find(number)), command
+    return shlex.split(command)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
+def test_every_run_and_compare_a_lesson_has_its_students_type_is_one_halab_takes(lesson):
+    """Lessons 6 to 8's runs take minutes and run in tests/lab with output and timing flags added;
+    here each line as typed is parsed, and a scenario's options checked, as `halab` would."""
+    from harness import cli
+    from harness.scenarios import SCENARIOS
+    from harness.scenarios.common import options_from
+
+    for line in student_lines(lesson):
+        argv = cli.expand(shlex.split(line)[2:])
+        if argv[0] in ("run", "compare"):
+            args = cli._parser().parse_args(argv)
+            if argv[0] == "run":
+                options_from(args, SCENARIOS[args.scenario].options)
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda lesson: lesson.slug)
 def test_both_languages_have_the_same_stages_and_the_same_commands(lesson):
     ko, en = (lesson.text(lang).read_text() for lang in ("ko", "en"))
