@@ -38,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     start = verb("start", "bring up a lesson's lab (in the background) and begin it")
     start.add_argument("number", type=int)
     start.add_argument("--student", default=os.environ.get("HALAB_STUDENT"),
-                       help="a lab with numbers of your own (VRIDs, priorities), as your teacher asks "
+                       help="a lab with numbers of your own (VRID, priorities, VIP; in a troubleshooting lesson, "
+                            "a mistake of your own), as your teacher asks "
                             "(default: $HALAB_STUDENT)")
     check = verb("check", "check a stage (default: the first not passed)")
     check.add_argument("stage", nargs="?")

@@ -4,9 +4,11 @@ priorities kept — so that a predicted failover time or a VRID read off the lab
 from a neighbour. Seeded by the student id and the lesson: the same student gets the same lab
 again (`reset`, another day), the teacher can make it too.
 
-Only what the lessons' checks do not name is varied: hosts, addresses and timers stay, so every
-check, budget and protocol window holds (Master_Down_Interval at advert_int 1 s stays within
-3.4 to 3.8 s for a backup priority of 50 to 149).
+The shared VIP, 10.0.0.100, becomes an address of the student's own in the same network
+(10.0.0.20 to .99, where no lab host is), and the probe follows it. Only what the lessons' checks
+do not name is varied: hosts, their addresses and timers stay, so every check, budget and
+protocol window holds (Master_Down_Interval at advert_int 1 s stays within 3.4 to 3.8 s for a
+backup priority of 50 to 149).
 
 A troubleshooting lesson (`misconfigure = [...]` in its lesson.toml) also gives the backup one of
 its mistakes, drawn the same way: each student has a fault of their own to find with
@@ -27,6 +29,10 @@ from harness.labfile import VRRP_PROGRAMS
 #: address owner's, which would skip the election; 0 means leaving).
 TOP_PRIORITIES = range(150, 255)
 LOWER_PRIORITIES = range(50, 150)
+#: The VIP every shared lab uses, and the last octets a student's may have instead (below the
+#: clients' .101 and up, above the servers' .1 and .2).
+SHARED_VIP = "10.0.0.100/24"
+OWN_VIP_OCTETS = range(20, 100)
 
 #: The mistakes a troubleshooting lesson may give its lab's backup (its VRRP instance, beside the
 #: master's): each is one a person makes, and `halab diagnose` names each.
@@ -65,13 +71,29 @@ def make(lab: Path, student: str, number: int, mistakes: tuple[str, ...] = ()) -
     priorities = [draw.choice(TOP_PRIORITIES), *sorted(draw.sample(LOWER_PRIORITIES, len(ranked) - 1), reverse=True)]
     for inst, priority in zip(ranked, priorities, strict=True):
         inst["virtual_router_id"], inst["priority"] = vrid, priority
+    vip = _own_vip(raw, instances, draw.choice(OWN_VIP_OCTETS))
     if mistakes:
         MISTAKES[draw.choice(mistakes)](ranked[-1], ranked[0])
     told = ("and one mistake to find" if mistakes else
-            f"(virtual_router_id {vrid}, priorities {', '.join(map(str, priorities))})")
+            f"(virtual_router_id {vrid}, priorities {', '.join(map(str, priorities))}{vip})")
     header = (f"# Lesson {number}'s lab for student {student}: {lab.name} with the student's own VRRP numbers\n"
               f"# {told}. Written by `halab lesson start {number} --student {student}`.\n")
     return header + tomli_w.dumps(raw)
+
+
+def _own_vip(raw: dict, instances: list[dict], octet: int) -> str:
+    """Give the instances that hold the shared VIP the student's own, and point the probe at it
+    (when it asked for the VIP); the words for the header ("" when the lab uses another address)."""
+    holding = [inst for inst in instances if SHARED_VIP in inst.get("virtual_ipaddress", [])]
+    if not holding:
+        return ""
+    own = f"10.0.0.{octet}"
+    for inst in holding:
+        inst["virtual_ipaddress"] = [f"{own}/24" if a == SHARED_VIP else a for a in inst["virtual_ipaddress"]]
+    probe = raw.setdefault("probe", {})
+    if probe.get("target", "vip") == "vip":
+        probe["target"] = own
+    return f", VIP {own}"
 
 
 def path(progress_dir: Path, student: str, number: int) -> Path:

@@ -760,6 +760,9 @@ def test_a_students_variant_has_numbers_of_their_own_the_order_kept_and_loads_as
         assert insts["server1"]["virtual_router_id"] == insts["server2"]["virtual_router_id"]
         assert 150 <= insts["server1"]["priority"] <= 254 and 50 <= insts["server2"]["priority"] <= 149
         assert insts["server1"]["advert_int"] == 1.0  # the timers, and so the checks' budgets, stay
+        vip = raw["probe"]["target"]  # an address of the student's own, both servers', which the probe asks
+        assert insts["server1"]["virtual_ipaddress"] == insts["server2"]["virtual_ipaddress"] == [f"{vip}/24"]
+        assert vip.startswith("10.0.0.") and 20 <= int(vip.rsplit(".", 1)[1]) <= 99
         numbers.add((insts["server1"]["virtual_router_id"], insts["server1"]["priority"], insts["server2"]["priority"]))
         (tmp_path / f"{student}.toml").write_text(text)
         assert labfile.load(tmp_path / f"{student}.toml").topology == "active-standby"
@@ -923,7 +926,8 @@ def test_a_variant_is_the_same_numbers_for_the_same_student_anywhere_and_keeps_t
     kim = variant.make(model.find(2).lab, "kim", 2)
     assert kim.splitlines()[:2] == [
         "# Lesson 2's lab for student kim: active-standby.toml with the student's own VRRP numbers",
-        "# (virtual_router_id 116, priorities 169, 129). Written by `halab lesson start 2 --student kim`."]
+        "# (virtual_router_id 116, priorities 169, 129, VIP 10.0.0.88). Written by "
+        "`halab lesson start 2 --student kim`."]
     three = tmp_path / "three.toml"
     three.write_text('topology = "active-standby"\n' + "".join(
         f'[[agent]]\nhosts = ["{h}"]\nprogram = "halab-vrrp"\n[agent.config]\n[[agent.config.vrrp_instance]]\n'
@@ -939,6 +943,16 @@ def test_a_variant_is_the_same_numbers_for_the_same_student_anywhere_and_keeps_t
     odd = tmp_path / "odd.toml"
     odd.write_text('topology = "active-standby"\n[[agent]]\nhosts = ["a"]\nprogram = "halab-vrrp"\nconfig = {}\n')
     assert variant.make(odd, "s1", 2) is None  # no instance written: nothing to vary
+    aimed = tmp_path / "aimed.toml"  # a probe aimed at an address of its own keeps it; another VIP stays
+    aimed.write_text(three.read_text().replace('["10.0.0.100/24"]', '["10.0.0.100/24", "10.0.0.200/24"]', 1)
+                     + '[probe]\ntarget = "10.0.0.1"\n')
+    raw = tomllib.loads(variant.make(aimed, "s1", 2))
+    own = raw["agent"][0]["config"]["vrrp_instance"][0]["virtual_ipaddress"]
+    assert raw["probe"]["target"] == "10.0.0.1" and own[1] == "10.0.0.200/24" and own[0] != "10.0.0.100/24"
+    other = tmp_path / "other.toml"
+    other.write_text(three.read_text().replace("10.0.0.100/24", "10.0.0.50/24"))
+    raw = tomllib.loads(variant.make(other, "s1", 2))
+    assert "VIP" not in variant.make(other, "s1", 2).splitlines()[1] and "probe" not in raw
     assert variant.path(tmp_path, "kim", 2) == tmp_path / "labs" / "lesson-2-kim.toml"
 
 
