@@ -40,6 +40,11 @@ DROPS = {
     "send_failed": "adverts it could not send (its link is down)",
     "announce_failed": "gratuitous ARPs it could not send, so clients may keep the old master's MAC",
     "accept_rule_failed": "the nftables rule for accept = false could not be set",
+    # keepalived's own counters (harness/labfacts.py names them so)
+    "interval_mismatch": "adverts whose interval is not this instance's advert_int: give both the same",
+    "address_list": "adverts whose virtual addresses are not this instance's (keepalived ignores them, and its "
+                    "backup becomes master)",
+    "auth": "adverts whose authentication type or password is not this instance's",
     "notify_failed": "a notify script that could not be started",
 }
 

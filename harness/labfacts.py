@@ -8,7 +8,7 @@ import json
 from typing import TYPE_CHECKING
 
 from harness import lb
-from harness.daemons import HalabHeartbeat, HalabVrrp, HAProxy
+from harness.daemons import HalabHeartbeat, HalabVrrp, HAProxy, Keepalived
 from harness.daemons.vrrp import VrrpDaemon
 
 if TYPE_CHECKING:
@@ -44,9 +44,17 @@ def _heartbeat(d: HalabHeartbeat) -> dict:
             "reason": last.reason if last else None}
 
 
+#: keepalived's counters of adverts it dropped, as the names halab's agent gives the same drops.
+KEEPALIVED_DROPS = {"ip_ttl_err": "bad_ttl", "packet_len_err": "bad_length", "invalid_type_rcvd": "bad_type",
+                    "advert_interval_err": "interval_mismatch", "addr_list_err": "address_list",
+                    "invalid_authtype": "auth", "authtype_mismatch": "auth", "auth_failure": "auth"}
+
+
 def _vrrp(d: VrrpDaemon) -> list[dict]:
     states = d.states()
     shown = {i["name"]: i for i in d.status()} if isinstance(d, HalabVrrp) and d.alive() else {}
+    if isinstance(d, Keepalived) and d.alive():  # its own counters, named as halab's agent names them
+        shown = {name: {"drops": keepalived_drops(stats), "failed": []} for name, stats in d.counters().items()}
     out = []
     for inst in d.configured:
         mine = shown.get(inst.name)
@@ -56,6 +64,13 @@ def _vrrp(d: VrrpDaemon) -> list[dict]:
                     "vips": [str(a.ip) for a in inst.virtual_ipaddress], "state": states.get(inst.name),
                     "drops": mine["drops"] if mine else None, "failed": mine["failed"] if mine else []})
     return out
+
+
+def keepalived_drops(stats: dict[str, int]) -> dict[str, int]:
+    drops: dict[str, int] = {}
+    for counter, name in KEEPALIVED_DROPS.items():
+        drops[name] = drops.get(name, 0) + stats.get(counter, 0)
+    return drops
 
 
 def _arp(live: LiveLab, vip: str, vrrp: list[dict]) -> dict[str, str | None]:

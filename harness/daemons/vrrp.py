@@ -6,10 +6,12 @@ report their state changes in halab's event schema, so a scenario runs either, o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -164,12 +166,37 @@ class Keepalived(VrrpDaemon):
 
     def write_files(self) -> None:
         super().write_files()
+        self.dump_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
         for i in range(len(self.inst.track_script)):
             os.chmod(self.track_script(i), 0o700)
 
+    @property
+    def dump_dir(self) -> Path:
+        """Where keepalived writes what it is asked to dump ($TMPDIR; /tmp would be every lab host's)."""
+        return self.base.with_suffix(".tmp")
+
+    def counters(self, timeout: float = 1.0) -> dict[str, dict[str, int]]:
+        """Each instance's counters (advert_rcvd, ip_ttl_err, addr_list_err, ...), as keepalived
+        dumps them on its JSON signal; {} when it does not answer in time. The dump holds the
+        instance's whole state, an authentication password too: it is read and removed at once."""
+        dump = self.dump_dir / "keepalived.json"
+        dump.unlink(missing_ok=True)
+        assert self.process is not None
+        os.kill(self.process.pid, _json_signal())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                dumped = json.loads(dump.read_text())
+                dump.unlink()
+                return {i["data"]["iname"]: i["stats"] for i in dumped}
+            except (OSError, ValueError):  # not there, or not whole yet
+                time.sleep(0.02)
+        return {}
+
     def argv(self) -> list[str]:
-        return ["keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
+        return ["env", f"TMPDIR={self.dump_dir}",
+                "keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
                 "--use-file", str(self.base.with_suffix(".conf")), "--pid", str(self.pid_file("main")),
                 "--vrrp_pid", str(self.pid_file("vrrp")), "--checkers_pid", str(self.pid_file("checkers"))]
 
@@ -209,6 +236,12 @@ class Keepalived(VrrpDaemon):
         if pid is None:
             raise HalabError(f"keepalived on {self.host} wrote no VRRP pid file.", f"See {self.base}.conf and its log.")
         return pid
+
+
+@functools.cache
+def _json_signal() -> int:
+    """The signal that makes keepalived dump its state as JSON (its number depends on the build)."""
+    return int(subprocess.run(["keepalived", "--signum=JSON"], capture_output=True, text=True, check=True).stdout)
 
 
 class _VrrpChild(Daemon):

@@ -4,6 +4,7 @@ word in Korean and English) beside `ko.md` and `en.md` (the text a student reads
     number = 2
     title = { ko = "...", en = "..." }
     lab = "active-standby"                 # a built-in lab, or a lab file in the folder; none: no lab
+    misconfigure = ["vrid", ...]           # a troubleshooting lesson: its lab gets one (lessons.variant)
     [[stage]]
     name = "master"
     title = { ko = "...", en = "..." }

@@ -219,3 +219,16 @@ def test_an_haproxys_pool_is_read_from_its_runtime_api_and_a_server_out_of_it_is
          "drained": False, "in_pool": False}]})
     assert found == ["web1 (HAProxy on lb1) is out of the balancer's pool: its health check fails "
                      "(Layer4 connection problem: Connection refused)."]
+
+
+def test_keepalived_counters_are_named_as_halabs_agent_names_the_same_drops_and_each_is_explained():
+    from harness.labfacts import KEEPALIVED_DROPS, keepalived_drops
+
+    stats = {"advert_rcvd": 40, "advert_sent": 0, "ip_ttl_err": 2, "addr_list_err": 7, "authtype_mismatch": 1,
+             "auth_failure": 3, "advert_interval_err": 0}
+    assert {k: v for k, v in keepalived_drops(stats).items() if v} == {"bad_ttl": 2, "address_list": 7, "auth": 4}
+    assert set(KEEPALIVED_DROPS.values()) <= set(diagnose.DROPS)
+    f = facts(instance("server1", program="keepalived"),
+              instance("server2", program="keepalived", state="MASTER", drops=keepalived_drops(stats)))
+    assert problems(f)[1:] == ["server2 dropped 7 packet(s): address_list.", "server2 dropped 4 packet(s): auth.",
+                               "server2 dropped 2 packet(s): bad_ttl."]
