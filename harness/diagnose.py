@@ -71,7 +71,8 @@ def vrrp(facts: dict) -> list[Finding]:
                                  "Each drops the other's adverts as another router's, so both become master."))
         if a["advert_int"] != b["advert_int"]:
             found.append(Finding(f"{pair} use different advert_int ({a['advert_int']:g} s and {b['advert_int']:g} s).",
-                                 "A backup times the master out by its own interval (keepalived logs a mismatch); "
+                                 "A VRRPv3 backup times the master out by the interval in its adverts, so the "
+                                 "failover time depends on who is master (keepalived counts each such advert); "
                                  "give both the same."))
         if a["checksum_with_pseudo_header"] != b["checksum_with_pseudo_header"]:
             found.append(Finding(f"{pair} compute the advert checksum differently.",

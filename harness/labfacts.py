@@ -105,11 +105,13 @@ def _backends(live: LiveLab) -> list[dict]:
 
 def _haproxy(live: LiveLab, d: HAProxy) -> list[dict]:
     """Each server of the HAProxy as its own checks see it (its runtime API), and its host's link."""
+    if d.frozen():
+        return []  # it would not answer: its agent row says frozen
     try:
         servers = d.servers()
     except OSError:  # not listening yet, or stopped: the agents' rows say so
         return []
     down = {host for host, _ in live.standing.cut} | live.standing.crashed
-    return [{"name": f"{s['server']} (HAProxy on {d.host})", "health": "up" if s["status"].startswith("UP") else "down",
-             "reason": s["words"], "link": "down" if s["server"] in down else "up",
-             "drained": s["status"] in ("MAINT", "DRAIN"), "in_pool": s["status"].startswith("UP")} for s in servers]
+    return [{"name": f"{s['server']} (HAProxy on {d.host})", "health": s["health"], "reason": s["words"],
+             "link": "down" if s["server"] in down else "up", "drained": s["drained"], "in_pool": s["in_pool"]}
+            for s in servers]

@@ -26,6 +26,7 @@ one HalabError naming the file, the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,31 @@ class LabSpec:
         bw = {"bw": self.links.bw} if self.links.bw else {}
         proxy = {"proxy": True} if self.lb == "haproxy" else {}
         return TOPOLOGIES[self.topology](**self.options, **bw, **proxy)
+
+
+def agent_tables(spec: LabSpec) -> dict[str, dict]:
+    """Each agent's configuration as the lab file gives it, by "HOST/PROGRAM"; a VRRP agent's with
+    its defaults filled in (what a lesson's config check compares)."""
+    topo, out = spec.topo(), {}
+    for agent in spec.agents:
+        table = agent.config
+        if agent.program in VRRP_PROGRAMS:
+            table = tomllib.loads(vrrp_config.dump(vrrp_config.parse(agent.config, spec.source)))
+        out.update({f"{host}/{agent.program}": table for host in agent.hosts_in(topo)})
+    return out
+
+
+def lookup(tables: dict[str, dict], agent: str, key: str) -> object:
+    """The value at a dotted key (list items by number) of an agent's table; None: no such agent or key."""
+    value: object = tables.get(agent)
+    for part in key.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdecimal() and part.isascii() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
 
 
 def builtin(topology: str) -> Path:

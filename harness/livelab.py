@@ -31,7 +31,7 @@ from harness.dbwriter import WEB_PORT
 from harness.errors import HalabError
 from harness.faults import Faults
 from harness.lab import Lab, start_thread
-from harness.labfile import AgentSpec, LabSpec
+from harness.labfile import AgentSpec, LabSpec, agent_tables
 from harness.labinfo import control_socket, descriptor_path, file_digest
 from harness.process import LabProcess
 from harness.procs import start_ticks
@@ -81,6 +81,11 @@ class LiveLab:
 
     @property
     def vip(self) -> str | None:
+        """The service's virtual address: the topology's, or the address the probe aims at when an
+        agent of the lab holds it in its place (a student's own VIP)."""
+        target = self.spec.probe.target
+        if target != "vip" and any(target in d.addresses() for d in self._vip_agents()):
+            return target
         return str(self.topo.vip.ip) if self.topo.vip is not None else None
 
     # --- life cycle ---------------------------------------------------------------------
@@ -485,8 +490,8 @@ class LiveLab:
         logs.append({"host": "root", "path": str(self.actions.path)})
         descriptor = {"topology": self.spec.topology, "lab_file": self.spec.source, "pid": os.getpid(),
                       "ticks": start_ticks(os.getpid()), "started": self.started, "mode": self.mode,
-                      "lab_digest": self.lab_digest, "run_dir": str(self.run_dir.resolve()), "hosts": hosts,
-                      "agents": agents, "vip": self.vip,
+                      "lab_digest": self.lab_digest, "configs": agent_tables(self.spec),
+                      "run_dir": str(self.run_dir.resolve()), "hosts": hosts, "agents": agents, "vip": self.vip,
                       "socket": str(control_socket()), "event_logs": logs}
         state.files = sorted(set(state.files) | {str(descriptor_path()), str(control_socket())})
         state.save()
@@ -511,17 +516,16 @@ def agent_status(d: Daemon) -> dict:
                                      for service in lb.status(d.lab)["switches"][0]["services"])  # type: ignore[arg-type]
         except Exception as exc:  # status must show, not fail
             row["state"] = f"no answer ({exc})"
-    elif isinstance(d, HAProxy) and d.alive():
+    elif isinstance(d, HAProxy) and d.alive() and not d.frozen():
         try:
             listeners: dict[str, list[dict]] = {}
             for server in d.servers(timeout=0.5):
                 listeners.setdefault(server["listener"], []).append(server)
-            row["state"] = "; ".join(_pool(name, len(servers), [s["server"] for s in servers
-                                                                 if not s["status"].startswith("UP")])
+            row["state"] = "; ".join(_pool(name, len(servers), [s["server"] for s in servers if not s["in_pool"]])
                                      for name, servers in listeners.items())
         except OSError as exc:
             row["state"] = f"no answer ({exc})"
-    if d.process is not None and d.alive() and _stopped(d.process.pid):
+    if d.frozen():
         row["state"] = "frozen (SIGSTOP)"
     return row
 
@@ -530,9 +534,4 @@ def _pool(name: str, size: int, out: list[str]) -> str:
     return f"{name}: {size - len(out)}/{size} in pool" + (f" (out: {', '.join(out)})" if out else "")
 
 
-def _stopped(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
-    except (OSError, IndexError):
-        return False
 

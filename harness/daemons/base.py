@@ -134,6 +134,15 @@ class Daemon:
     def alive(self) -> bool:
         return self.process is not None and self.process.alive()
 
+    def frozen(self) -> bool:
+        """Stopped by SIGSTOP (a `stop` fault): it answers nothing until it is continued."""
+        if self.process is None or not self.alive():
+            return False
+        try:
+            return Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+        except (OSError, IndexError):
+            return False
+
     def signal(self, sig: int) -> float:
         """Send `sig` to the process that does the work; the monotonic time it was sent."""
         assert self.process is not None

@@ -69,10 +69,12 @@ class HAProxy(Daemon):
         listening = self.lab.run(self.host, ["ss", "-Hltn"], timeout=2).stdout
         return all(f"{self.bind}:{port} " in listening for port, _ in self.listeners.values())
 
-    def servers(self, timeout: float = 2.0) -> list[dict[str, str]]:
+    def servers(self, timeout: float = 2.0) -> list[dict]:
         """Each server of each listener as HAProxy's checks see it now (`show stat`): listener,
-        server, status (UP, DOWN, "UP 1/3" while going down, MAINT, DRAIN), check (e.g. L4CON) and
-        its words ("Layer4 connection problem: Connection refused")."""
+        server, status (its words: UP, DOWN, "UP 1/3" going down, "DOWN 1/2" coming back, MAINT,
+        DRAIN, "no check"), in_pool, health (whether its checks pass), drained, and the last
+        check's words ("Layer4 connection problem: Connection refused"). A reply that is not a
+        `show stat` table gives none; a dead or silent HAProxy raises OSError."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             conn.connect(str(self.stats_socket))
@@ -80,11 +82,20 @@ class HAProxy(Daemon):
             data = b""
             while len(data) < MAX_STAT_BYTES and (chunk := conn.recv(65536)):
                 data += chunk
-        rows = csv.DictReader(data.decode(errors="replace").removeprefix("# ").splitlines())
-        return [{"listener": r["pxname"], "server": r["svname"], "status": r["status"],
-                 "check": r.get("check_status") or "",
-                 "words": ": ".join(filter(None, (r.get("check_desc"), r.get("last_chk"))))}
-                for r in rows if r.get("svname") not in (None, "FRONTEND", "BACKEND")]
+        text = data.decode(errors="replace")
+        if not text.startswith("# pxname,svname,"):
+            return []
+        out = []
+        for r in csv.DictReader(text.removeprefix("# ").splitlines()):
+            if r.get("svname") in (None, "FRONTEND", "BACKEND") or r.get("status") is None:
+                continue  # the listener's own rows, or one cut short
+            status = r["status"]
+            word = status.split()[0] if status else ""
+            out.append({"listener": r["pxname"], "server": r["svname"], "status": status,
+                        "in_pool": word in ("UP", "no"), "health": "down" if status == "DOWN" else "up",
+                        "drained": word in ("MAINT", "DRAIN", "NOLB"),
+                        "words": ": ".join(filter(None, (r.get("check_desc"), r.get("last_chk"))))})
+        return out
 
 
 #: `show stat` is a line per server and listener: a few kilobytes in any lab.

@@ -19,6 +19,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 from pathlib import Path
 
 from ha.configcheck import ConfigError
+from ha.statusfile import ensure_private
 from ha.vrrp import config as vrrp_config
 from ha.vrrp.config import AgentConfig, InstanceConfig
 from harness import events
@@ -166,7 +167,7 @@ class Keepalived(VrrpDaemon):
 
     def write_files(self) -> None:
         super().write_files()
-        self.dump_dir.mkdir(mode=0o700, exist_ok=True)
+        ensure_private(self.dump_dir)
         os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
         for i in range(len(self.inst.track_script)):
             os.chmod(self.track_script(i), 0o700)
@@ -178,20 +179,28 @@ class Keepalived(VrrpDaemon):
 
     def counters(self, timeout: float = 1.0) -> dict[str, dict[str, int]]:
         """Each instance's counters (advert_rcvd, ip_ttl_err, addr_list_err, ...), as keepalived
-        dumps them on its JSON signal; {} when it does not answer in time. The dump holds the
-        instance's whole state, an authentication password too: it is read and removed at once."""
+        dumps them on its JSON signal; {} when it cannot (frozen, gone, a build without JSON, no
+        dump in time). The dump holds the instance's whole state: read, then removed."""
         dump = self.dump_dir / "keepalived.json"
-        dump.unlink(missing_ok=True)
-        assert self.process is not None
-        os.kill(self.process.pid, _json_signal())
+        if self.frozen():
+            return {}
+        try:
+            dump.unlink(missing_ok=True)
+            self.signal(_json_signal())
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 dumped = json.loads(dump.read_text())
-                dump.unlink()
-                return {i["data"]["iname"]: i["stats"] for i in dumped}
             except (OSError, ValueError):  # not there, or not whole yet
                 time.sleep(0.02)
+                continue
+            dump.unlink(missing_ok=True)
+            try:
+                return {i["data"]["iname"]: i["stats"] for i in dumped}
+            except (KeyError, TypeError):
+                return {}
         return {}
 
     def argv(self) -> list[str]:
@@ -241,7 +250,8 @@ class Keepalived(VrrpDaemon):
 @functools.cache
 def _json_signal() -> int:
     """The signal that makes keepalived dump its state as JSON (its number depends on the build)."""
-    return int(subprocess.run(["keepalived", "--signum=JSON"], capture_output=True, text=True, check=True).stdout)
+    return int(subprocess.run(["keepalived", "--signum=JSON"], capture_output=True, text=True, check=True,
+                              timeout=5).stdout)
 
 
 class _VrrpChild(Daemon):

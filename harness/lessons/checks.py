@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.errors import HalabError
+from harness.labfile import lookup
 from harness.lessons import runs as student_runs
 from harness.lessons.model import Check, Words
 from harness.livemeasure import LiveOutcome
@@ -49,11 +50,8 @@ class LabView(Protocol):
         ...
 
     def configs(self) -> dict[str, dict]:
-        """Each agent's configuration in the lab file ("server2/halab-vrrp": its table, defaults in)."""
-        ...
-
-    def lab_changed(self) -> bool:
-        """Whether the lab file changed after the lab came up (it is then not what runs)."""
+        """Each agent's configuration as the lab runs it ("server2/halab-vrrp": its table, a VRRP
+        agent's with its defaults filled in)."""
         ...
 
 
@@ -78,7 +76,7 @@ def run(check: Check, lab: LabView, lang: str, answers: Answers, quick: bool = F
     runs = p.get("quick_runs", 1) if quick else p.get("runs", 1)
     watch = p.get("watch_s", 8.0)
     if check.kind == "state" and "config" in p:
-        ok, detail = config(p, lab.configs(), lab.lab_changed())
+        ok, detail = config(p, lab.configs())
     elif check.kind == "state":
         ok, detail = state(p, lab.status())
     elif check.kind == "measure":
@@ -144,47 +142,49 @@ def state(p: dict, status: dict) -> tuple[bool, str]:
     return p["state"] in re.findall(r"[\w-]+", shown), f"{p['agent']}: {shown or 'no state'}"
 
 
-#: A key whose last part holds one of these is a secret: its value is never shown.
+#: A key holding one of these is a secret: its value is never shown.
 SECRET_WORDS = ("secret", "pass")
 
 
-def config(p: dict, configs: dict[str, dict], changed: bool) -> tuple[bool, str]:
-    """A key of an agent's configuration in the lab file that runs: equal to a value, the same as
-    another agent's, or within bounds."""
-    if changed:
-        return False, ("the lab file was changed after the lab came up, so it is not what runs: "
-                       "`halab lesson reset` brings the lab up from it")
+def config(p: dict, configs: dict[str, dict]) -> tuple[bool, str]:
+    """A key of an agent's configuration as the lab runs it: equal to a value (true is no 1), the
+    same as another agent's, or within bounds."""
     key = p["key"]
-    value = _lookup(configs, p["config"], key)
+    value = lookup(configs, p["config"], key)
     seen = f"{p['config']}: {key} = {_shown(key, value)}"
     if value is None:
         return False, seen
     if "equals" in p:
-        return value == p["equals"], seen
+        return _same(value, p["equals"]), seen
     if "same_as" in p:
-        other = _lookup(configs, p["same_as"], key)
-        return other is not None and value == other, f"{seen}; {p['same_as']}: {_shown(key, other)}"
+        other = lookup(configs, p["same_as"], key)
+        return other is not None and _same(value, other), f"{seen}; {p['same_as']}: {_shown(key, other)}"
     number = isinstance(value, int | float) and not isinstance(value, bool)
     return number and p.get("at_least", float("-inf")) <= value <= p.get("at_most", float("inf")), seen
 
 
-def _lookup(configs: dict[str, dict], agent: str, key: str) -> object:
-    """The value at a dotted key (list items by number) of the agent's configuration; None: no such agent or key."""
-    value: object = configs.get(agent)
-    for part in key.split("."):
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
+def _same(a: object, b: object) -> bool:
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 def _shown(key: str, value: object) -> str:
+    """The value as the student may see it: a secret's, at the key or anywhere inside it, hidden."""
     if value is None:
         return "not set"
-    return "(a secret, not shown)" if any(w in key.rsplit(".", 1)[-1] for w in SECRET_WORDS) else repr(value)
+    return HIDDEN if _secret(key) else repr(_without_secrets(value))
+
+
+HIDDEN = "(a secret, not shown)"
+
+
+def _secret(key: str) -> bool:
+    return any(word in key.rsplit(".", 1)[-1] for word in SECRET_WORDS)
+
+
+def _without_secrets(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: HIDDEN if _secret(k) else _without_secrets(v) for k, v in value.items()}
+    return [_without_secrets(v) for v in value] if isinstance(value, list) else value
 
 
 def measure(p: dict, runs: Sequence[LiveOutcome]) -> tuple[bool, str]:

@@ -121,12 +121,20 @@ def main(args: argparse.Namespace) -> int:
         console.print(f"[{'green' if v.passed else 'red'}]{'✓' if v.passed else '✗'}[/] {escape(v.message)}"
                       + (f"\n    {escape(v.detail)}" if v.detail else ""))
     passed = all(v.passed for v in verdicts)
+    if not passed and lab is not None and lab.lab_changed():
+        console.print(_CHANGED[lang].format(escape(lab.descriptor["lab_file"])))
     mine.attempt(key, passed, args.value, "; ".join(v.detail for v in verdicts if v.detail))
     mine.save()
     if passed:
         console.print(_next(lesson, mine, lang))
         return 0
     return 1
+
+
+_CHANGED = {"ko": "내 랩 파일({})이 랩이 올라온 뒤에 바뀌었습니다: 지금 도는 것은 예전 설정입니다. "
+                   "`halab lesson reset`이 바뀐 파일로 랩을 다시 올립니다.",
+            "en": "Your lab file ({}) changed after the lab came up: what runs is the old one. "
+                  "`halab lesson reset` brings the lab up from the changed file."}
 
 
 def _lab_of(lesson: model.Lesson, mine: progress.Progress) -> LiveLabView:

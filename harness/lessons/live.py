@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import tomllib
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -61,20 +60,14 @@ class LiveLabView:
         return sorted(found, key=lambda e: e.at)
 
     def configs(self) -> dict[str, dict]:
-        """Each agent's configuration as the lab file holds it ("server2/halab-vrrp": its table), a
-        VRRP agent's with its defaults filled in."""
-        topo, where = self.spec.topo(), str(self.spec.source)
-        out = {}
-        for agent in self.spec.agents:
-            table = agent.config
-            if agent.program in labfile.VRRP_PROGRAMS:
-                table = tomllib.loads(vrrp_config.dump(vrrp_config.parse(agent.config, where)))
-            out.update({f"{host}/{agent.program}": table for host in agent.hosts_in(topo)})
-        return out
+        """Each agent's configuration as the lab runs it (recorded when it came up), by "HOST/PROGRAM"."""
+        return self.descriptor.get("configs", {})
 
     def lab_changed(self) -> bool:
-        """Whether the lab file was changed after the lab came up (then it is not what runs)."""
-        return file_digest(Path(self.descriptor["lab_file"])) != self.descriptor.get("lab_digest")
+        """Whether the lab file was changed after the lab came up (then what runs is not what it says);
+        False when the lab did not record it."""
+        recorded = self.descriptor.get("lab_digest")
+        return recorded is not None and file_digest(Path(self.descriptor["lab_file"])) != recorded
 
     def diagnose(self) -> str:
         return livemeasure.diagnosis(self.socket)

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ha.configcheck import ConfigError, get, no_unknown, read_toml, table_array
+from harness import labfile
 from harness.errors import HalabError
-from harness.labfile import builtin
 from harness.lang import LANGS
-from harness.lessons.variant import MISTAKES
+from harness.lessons import variant
 from topologies import TOPOLOGIES
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent.parent / "lessons"
@@ -130,25 +130,43 @@ def _lesson(raw: dict, folder: Path, where: str) -> Lesson:
     lab_name = get(raw, "lab", str, where, "", allowed=f"a built-in lab ({', '.join(TOPOLOGIES)}) or a file here")
     lab = None
     if lab_name:
-        lab = builtin(lab_name) if lab_name in TOPOLOGIES else folder / lab_name
+        lab = labfile.builtin(lab_name) if lab_name in TOPOLOGIES else folder / lab_name
         if not lab.is_file():
             raise ConfigError(f"{where}: lab = {lab_name!r} is not allowed; expected a built-in lab "
                               f"({', '.join(TOPOLOGIES)}) or a lab file in {folder}")
-    mistakes = get(raw, "misconfigure", list, where, [], allowed=f"a list of mistakes ({', '.join(MISTAKES)})")
+    known = ", ".join(variant.MISTAKES)
+    mistakes = tuple(get(raw, "misconfigure", list, where, [], allowed=f"a list of mistakes ({known})"))
     for mistake in mistakes:
-        if mistake not in MISTAKES:
-            raise ConfigError(f"{where}: misconfigure entry {mistake!r} is not allowed; expected one of "
-                              f"{', '.join(MISTAKES)}")
-    if mistakes and lab is None:
-        raise ConfigError(f"{where}: misconfigure needs a lab to give the mistake to; add lab = ...")
+        if not isinstance(mistake, str) or mistake not in variant.MISTAKES:
+            raise ConfigError(f"{where}: misconfigure entry {mistake!r} is not allowed; expected one of {known}")
+    if mistakes and (lab is None or variant.make(lab, "-", number, mistakes) is None):
+        raise ConfigError(f"{where}: misconfigure needs a lab with a master's and a backup's VRRP instance written "
+                          "in it, to give the backup the mistake")
     parsed = table_array(raw, "stage", where, _stage)
+    if lab is not None:
+        _check_configs(parsed, lab, where)
     needing = [s.name for s in parsed if any(c.kind in LAB_KINDS for c in s.checks)]
     if lab is None and needing:
         raise ConfigError(f"{where}: stage {needing[0]!r} checks a lab, and the lesson names none; add lab = ...")
     for lang in LANGS:
         if not (folder / f"{lang}.md").is_file():
             raise ConfigError(f"{where}: the lesson's text {folder / f'{lang}.md'} is missing")
-    return Lesson(number, folder.name, folder, _words(raw, "title", where), lab, parsed, tuple(mistakes))
+    return Lesson(number, folder.name, folder, _words(raw, "title", where), lab, parsed, mistakes)
+
+
+def _check_configs(stages: tuple[Stage, ...], lab: Path, where: str) -> None:
+    """Each config check names agents of the lesson's lab and a key their configuration has: a typo
+    would fail every student's check with "not set"."""
+    checked = [(stage, c) for stage in stages for c in stage.checks if "config" in c.params]
+    tables = labfile.agent_tables(labfile.load(lab)) if checked else {}
+    for stage, c in checked:
+        here = f"{where}: stage {stage.name!r}"
+        for agent in filter(None, (c.params["config"], c.params.get("same_as"))):
+            if agent not in tables:
+                raise ConfigError(f"{here}: {agent!r} is not an agent of {lab.name}; expected one of "
+                                  f"{', '.join(tables)}")
+            if labfile.lookup(tables, agent, c.params["key"]) is None:
+                raise ConfigError(f"{here}: key {c.params['key']!r} is not in {agent}'s configuration in {lab.name}")
 
 
 def _stage(t: object, where: str) -> Stage:
@@ -237,7 +255,7 @@ def _config_check(t: dict, where: str, take) -> None:
     agent = "HOST/PROGRAM, e.g. \"server2/halab-vrrp\""
     take("config", str, allowed=agent, check=lambda a: "/" in a)
     take("key", str, allowed="a dotted key, list items by number, e.g. \"vrrp_instance.0.advert_int\"",
-         check=lambda k: all(part.isidentifier() or part.isdigit() for part in k.split(".")))
+         check=lambda k: all(part.isidentifier() or (part.isdecimal() and part.isascii()) for part in k.split(".")))
     if {"agent", "vip_holder", "state", "running"} & set(t):
         raise ConfigError(f"{where}: a config check is a check of its own; put agent or vip_holder in another "
                           "[[stage.check]]")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import tomli_w
@@ -34,20 +35,19 @@ LOWER_PRIORITIES = range(50, 150)
 SHARED_VIP = "10.0.0.100/24"
 OWN_VIP_OCTETS = range(20, 100)
 
-#: The mistakes a troubleshooting lesson may give its lab's backup (its VRRP instance, beside the
-#: master's): each is one a person makes, and `halab diagnose` names each.
-MISTAKES = {
+#: The mistakes a troubleshooting lesson may give its lab's backup (its VRRP instance; the master's
+#: beside it): each is one a person makes, each breaks the failover, and `halab diagnose` names each.
+MISTAKES: dict[str, Callable[[dict, dict], None]] = {
     # another router's VRID: each side drops the other's adverts, and both become master
     "vrid": lambda backup, master: backup.update(virtual_router_id=master["virtual_router_id"] % 255 + 1),
     # a VRRPv2 checksum (keepalived's vrrp_version 2): the same, through bad checksums
     "checksum": lambda backup, master: backup.update(checksum_with_pseudo_header=False),
-    # its own, slower advert_int: the backup waits three times as long before it takes over
-    "advert_int": lambda backup, master: backup.update(advert_int=master.get("advert_int", 1.0) * 3),
+    # a unicast peer with a typo: the backup hears only that address, and sends to it: two masters again
+    "unicast_peer": lambda backup, master: backup.update(unicast_peer=["10.0.0.9"]),
     # a check of a gateway the lab does not have: the backup stays in FAULT and never takes over
     "track_script": lambda backup, master: backup.update(
         track_script=[{"script": "ping -c 1 -W 1 10.0.0.254", "interval": 1.0}]),
 }
-
 
 def rng(student: str, number: int) -> random.Random:
     digest = hashlib.sha256(f"halab lesson {number} student {student}".encode()).digest()
@@ -63,7 +63,7 @@ def make(lab: Path, student: str, number: int, mistakes: tuple[str, ...] = ()) -
         return None  # a configuration file named relative to the lab would not be found from the copy
     instances = [inst for agent in raw.get("agent", []) if agent.get("program") in VRRP_PROGRAMS
                  and isinstance(agent.get("config"), dict) for inst in agent["config"].get("vrrp_instance", [])]
-    if not instances:
+    if len(instances) < (2 if mistakes else 1):  # a mistake is the backup's, beside a master
         return None
     draw = rng(student, number)
     vrid = draw.randrange(1, 256)
@@ -91,7 +91,7 @@ def _own_vip(raw: dict, instances: list[dict], octet: int) -> str:
     for inst in holding:
         inst["virtual_ipaddress"] = [f"{own}/24" if a == SHARED_VIP else a for a in inst["virtual_ipaddress"]]
     probe = raw.setdefault("probe", {})
-    if probe.get("target", "vip") == "vip":
+    if probe.get("target", "vip") in ("vip", SHARED_VIP.split("/")[0]):
         probe["target"] = own
     return f", VIP {own}"
 

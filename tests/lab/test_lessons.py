@@ -242,7 +242,7 @@ def test_lesson_9_a_mistake_of_the_students_own_found_fixed_in_the_lab_file_and_
         del backup["config"]["vrrp_instance"][0]["track_script"]
         lab_file.write_text(tomli_w.dumps(raw))
         out = student.halab("lesson", "check", "healthy", rc=1)  # fixed, but not what runs yet
-        assert "the lab file was changed after the lab came up" in out, out
+        assert f"Your lab file ({lab_file}) changed after the lab came up: what runs is the old one" in out, out
 
         said += [student.type(line) for line in lines[reset:]]
     finally:

@@ -1,6 +1,9 @@
 """`halab diagnose`'s rules, over facts written by hand (tests/lab/test_diagnose.py reads them from
 a lab that was set up wrong)."""
 
+import json
+import os
+
 import pytest
 
 from harness import diagnose
@@ -120,7 +123,8 @@ WORDS = [
      "  Each drops the other's adverts as another router's, so both become master."),
     (facts(instance("server1", advert_int=0.5, checksum_with_pseudo_header=False), instance("server2", priority=200)),
      '- server1 and server2 use different advert_int (0.5 s and 1 s).\n'
-     '  A backup times the master out by its own interval (keepalived logs a mismatch); give both the same.\n'
+     '  A VRRPv3 backup times the master out by the interval in its adverts, so the failover time depends on '
+     'who is master (keepalived counts each such advert); give both the same.\n'
      '- server1 and server2 compute the advert checksum differently.\n'
      "  One includes the IP pseudo-header (VRRPv3), the other not (VRRPv2): each drops the other's "
      "adverts as bad checksums.\n"
@@ -181,7 +185,11 @@ SHOW_STAT = (  # what HAProxy 2.6 answers `show stat` with (columns cut to those
     "probe,FRONTEND,OPEN,,,\n"
     "probe,web1,DOWN,L4CON,Layer4 connection problem,Connection refused\n"
     "probe,web2,UP,L4OK,Layer4 check passed,\n"
-    "probe,web3,MAINT,,,\n"
+    "probe,web3,MAINT (via probe/web9),,,\n"
+    "probe,web4,DOWN 1/2,L4OK,Layer4 check passed,\n"
+    "probe,web5,UP 1/3,L4TOUT,Layer4 timeout,\n"
+    "probe,web6,no check,,,\n"
+    "probe,web7\n"
     "probe,BACKEND,UP,,,\n")
 
 
@@ -200,25 +208,33 @@ def test_an_haproxys_pool_is_read_from_its_runtime_api_and_a_server_out_of_it_is
         ReferenceTopo(), "10.0.0.100", {"probe": (80, "roundrobin")}, 0.1, 3, 2, "web", haproxy.stats_socket)
     asked = []
 
+    replies = [SHOW_STAT, "Unknown command, but maybe one of the following ones is a better match:\n"]
+
     class Stats(socketserver.StreamRequestHandler):
         def handle(self):
             asked.append(self.rfile.readline())
-            self.wfile.write(SHOW_STAT.encode())
+            self.wfile.write(replies.pop(0).encode())
 
     with socketserver.UnixStreamServer(str(haproxy.stats_socket), Stats) as server:
-        threading.Thread(target=server.handle_request, daemon=True).start()
+        threading.Thread(target=lambda: [server.handle_request() for _ in range(2)], daemon=True).start()
         servers = haproxy.servers()
-    assert asked == [b"show stat\n"]
-    assert servers == [
-        {"listener": "probe", "server": "web1", "status": "DOWN", "check": "L4CON",
-         "words": "Layer4 connection problem: Connection refused"},
-        {"listener": "probe", "server": "web2", "status": "UP", "check": "L4OK", "words": "Layer4 check passed"},
-        {"listener": "probe", "server": "web3", "status": "MAINT", "check": "", "words": ""}]
+        assert haproxy.servers() == []  # not a `show stat` table: nothing to say
+    assert asked == [b"show stat\n"] * 2
+    assert [(x["server"], x["in_pool"], x["health"], x["drained"]) for x in servers] == [
+        ("web1", False, "down", False), ("web2", True, "up", False), ("web3", False, "up", True),
+        ("web4", False, "up", False),   # coming back: its checks pass, not yet enough of them
+        ("web5", True, "up", False),    # going down: still taking connections
+        ("web6", True, "up", False)]    # never checked: always used; web7's row was cut short
+    assert servers[0] == {"listener": "probe", "server": "web1", "status": "DOWN", "in_pool": False, "health": "down",
+                          "drained": False, "words": "Layer4 connection problem: Connection refused"}
     found = problems({"vip": VIP, "vrrp": [], "backends": [
-        {"name": "web1 (HAProxy on lb1)", "health": "down", "reason": servers[0]["words"], "link": "up",
-         "drained": False, "in_pool": False}]})
+        {"name": f"{x['server']} (HAProxy on lb1)", "health": x["health"], "reason": x["words"], "link": "up",
+         "drained": x["drained"], "in_pool": x["in_pool"]} for x in servers]})
     assert found == ["web1 (HAProxy on lb1) is out of the balancer's pool: its health check fails "
-                     "(Layer4 connection problem: Connection refused)."]
+                     "(Layer4 connection problem: Connection refused).",
+                     "web3 (HAProxy on lb1) is out of the balancer's pool: it is drained.",
+                     "web4 (HAProxy on lb1) is out of the balancer's pool: it has not passed enough health checks "
+                     "yet."]
 
 
 def test_keepalived_counters_are_named_as_halabs_agent_names_the_same_drops_and_each_is_explained():
@@ -232,3 +248,39 @@ def test_keepalived_counters_are_named_as_halabs_agent_names_the_same_drops_and_
               instance("server2", program="keepalived", state="MASTER", drops=keepalived_drops(stats)))
     assert problems(f)[1:] == ["server2 dropped 7 packet(s): address_list.", "server2 dropped 4 packet(s): auth.",
                                "server2 dropped 2 packet(s): bad_ttl."]
+
+
+def test_keepalived_counters_come_from_its_json_dump_which_is_removed_and_any_failure_gives_none(tmp_path,
+                                                                                                  monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.daemons import vrrp
+
+    monkeypatch.setattr(vrrp, "_json_signal", lambda: 36)
+    daemon = object.__new__(vrrp.Keepalived)
+    daemon.lab, daemon.host, daemon.tag = SimpleNamespace(run_dir=tmp_path), "server2", ""
+    dump = daemon.dump_dir / "keepalived.json"
+    daemon.dump_dir.mkdir()
+    said = []
+
+    class Keepalived:  # writes what keepalived 2.2 writes on the signal
+        pid = os.getpid()
+
+        def alive(self):
+            return True
+
+        def signal(self, sig):
+            said.append(sig)
+            if self.answer is not None:
+                dump.write_text(self.answer)
+
+    daemon.process = Keepalived()
+    daemon.process.answer = json.dumps([{"data": {"iname": "VI_1", "vrid": 51},
+                                         "stats": {"advert_rcvd": 9, "addr_list_err": 4}}])
+    assert daemon.counters() == {"VI_1": {"advert_rcvd": 9, "addr_list_err": 4}}
+    assert said == [36] and not dump.exists()  # its whole state, passwords too: not left lying
+    for answer in (None, '[{"stats": {}}]', "[{"):
+        daemon.process.answer = answer
+        assert daemon.counters(timeout=0.1) == {}
+    daemon.process.signal = lambda sig: (_ for _ in ()).throw(ProcessLookupError())
+    assert daemon.counters(timeout=0.1) == {}
