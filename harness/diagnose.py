@@ -76,8 +76,9 @@ def vrrp(facts: dict) -> list[Finding]:
                                  "give both the same."))
         if a["checksum_with_pseudo_header"] != b["checksum_with_pseudo_header"]:
             found.append(Finding(f"{pair} compute the advert checksum differently.",
-                                 "One includes the IP pseudo-header (VRRPv3), the other not (VRRPv2): each "
-                                 "drops the other's adverts as bad checksums."))
+                                 "One includes the IP pseudo-header (VRRPv3), the other not (VRRPv2): a peer "
+                                 "that accepts only its own form (keepalived) drops the other's adverts as bad "
+                                 "checksums (halab's agent accepts both)."))
         if a["priority"] == b["priority"]:
             found.append(Finding(f"{pair} have the same priority ({a['priority']}).",
                                  "The tie goes to the higher primary IP address, not to the server you meant."))

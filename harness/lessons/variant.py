@@ -40,8 +40,6 @@ OWN_VIP_OCTETS = range(20, 100)
 MISTAKES: dict[str, Callable[[dict, dict], None]] = {
     # another router's VRID: each side drops the other's adverts, and both become master
     "vrid": lambda backup, master: backup.update(virtual_router_id=master["virtual_router_id"] % 255 + 1),
-    # a VRRPv2 checksum (keepalived's vrrp_version 2): the same, through bad checksums
-    "checksum": lambda backup, master: backup.update(checksum_with_pseudo_header=False),
     # a unicast peer with a typo: the backup hears only that address, and sends to it: two masters again
     "unicast_peer": lambda backup, master: backup.update(unicast_peer=["10.0.0.9"]),
     # a check of a gateway the lab does not have: the backup stays in FAULT and never takes over

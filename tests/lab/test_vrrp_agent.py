@@ -192,13 +192,13 @@ def test_failover_at_advert_int_100ms(tmp_path, fault, low, high):
 
 
 VIP_SAMPLER = """
-import json, sys, time
+import json, os, sys, time
 from pyroute2 import IPRoute
-vip, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+vip, seconds, out, stop = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 samples = []
 with IPRoute() as ipr:
     end = time.monotonic() + seconds
-    while (now := time.monotonic()) < end:
+    while (now := time.monotonic()) < end and not os.path.exists(stop):
         samples.append((now, bool(ipr.get_addr(address=vip))))
         time.sleep(max(0.0, now + 0.01 - time.monotonic()))
 open(out, "w").write(json.dumps(samples))
@@ -212,7 +212,9 @@ def test_never_two_masters_while_the_links_are_up(lab):
     sampler = lab.run_dir / "vip_sampler.py"
     sampler.write_text(VIP_SAMPLER)
     out = {s: lab.run_dir / f"vip-{s}.json" for s in ("server1", "server2")}
-    samplers = [lab.spawn(s, "sampler", [sys.executable, str(sampler), VIP, "14", str(out[s])]) for s in out]
+    stop = lab.run_dir / "samplers.stop"  # they sample until told (at most 30 s), not for a guessed time
+    samplers = [lab.spawn(s, "sampler", [sys.executable, str(sampler), VIP, "30", str(out[s]), str(stop)])
+                for s in out]
     s1 = vrrp(lab, "server1", 200)
     s2 = vrrp(lab, "server2", 100)
     assert wait_until(lambda: masters([s1, s2]) == ["server1"], timeout=5)
@@ -223,6 +225,8 @@ def test_never_two_masters_while_the_links_are_up(lab):
     s1 = vrrp(lab, "server1", 200)
     assert wait_until(lambda: masters([s1, s2]) == ["server1"], timeout=5)
     preempted = time.monotonic()
+    time.sleep(1)
+    stop.touch()
     for proc in samplers:
         proc.popen.wait(20)
     samples = {s: json.loads(out[s].read_text()) for s in out}

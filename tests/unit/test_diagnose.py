@@ -126,8 +126,8 @@ WORDS = [
      '  A VRRPv3 backup times the master out by the interval in its adverts, so the failover time depends on '
      'who is master (keepalived counts each such advert); give both the same.\n'
      '- server1 and server2 compute the advert checksum differently.\n'
-     "  One includes the IP pseudo-header (VRRPv3), the other not (VRRPv2): each drops the other's "
-     "adverts as bad checksums.\n"
+     "  One includes the IP pseudo-header (VRRPv3), the other not (VRRPv2): a peer that accepts only its own "
+     "form (keepalived) drops the other's adverts as bad checksums (halab's agent accepts both).\n"
      '- server1 and server2 have the same priority (200).\n'
      '  The tie goes to the higher primary IP address, not to the server you meant.'),
     (facts(instance("server1", state="FAULT", failed=["chk"]), instance("server2", running=False, state=None)),

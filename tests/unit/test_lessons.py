@@ -1073,8 +1073,7 @@ def test_a_config_check_keeps_what_it_was_given_and_a_troubleshooting_lesson_nam
     folder = lesson_dir(tmp_path / "b", CONFIG.replace("number = 7", 'number = 7\nmisconfigure = ["vrid"]'))
     assert model.load(folder).misconfigure == ("vrid",)
     for change, said in ((('number = 7', 'number = 7\nmisconfigure = ["typo"]'),
-                          "misconfigure entry 'typo' is not allowed; expected one of vrid, checksum, unicast_peer, "
-                          "track_script"),
+                          "misconfigure entry 'typo' is not allowed; expected one of vrid, unicast_peer, track_script"),
                          (('number = 7', 'number = 7\nmisconfigure = "vrid"'), "misconfigure = 'vrid' is not allowed"),
                          (('number = 7', 'number = 7\nmisconfigure = [{ a = 1 }]'),
                           "misconfigure entry {'a': 1} is not allowed"),
@@ -1119,9 +1118,8 @@ def test_each_mistake_a_troubleshooting_lab_is_given_is_in_the_backup_alone_and_
         assert "one mistake to find" in texts[0].splitlines()[1] and key not in "".join(texts[0].splitlines()[:2])
         assert failing(texts[0]) == ([] if key == "track_script" else [key]) and failing(texts[1]) == []
         seen.setdefault(key, broken)
-    assert set(seen) == {"virtual_router_id", "checksum_with_pseudo_header", "unicast_peer", "track_script"}
-    named = {"virtual_router_id": "use different virtual_router_id",
-             "checksum_with_pseudo_header": "compute the advert checksum differently"}
+    assert set(seen) == {"virtual_router_id", "unicast_peer", "track_script"}
+    named = {"virtual_router_id": "use different virtual_router_id"}
     for key, words in named.items():
         facts = {"vip": "10.0.0.100", "vrrp": [
             {"host": host, "program": "halab-vrrp", "running": True, "name": "VI_1", "vrid": i["virtual_router_id"],
