@@ -238,7 +238,7 @@ def test_lesson_9_a_mistake_of_the_students_own_found_fixed_in_the_lab_file_and_
         assert "server2's check ping -c 1 -W 1 10.0.0.254 fails" in said[-1]  # diagnose
         out = student.halab("lesson", "check", "healthy", rc=1)
         assert "✗ server2 is not backup" in out and "server2/halab-vrrp: VI_1 FAULT" in out, out
-        assert "✓ Both servers have the same advert_int." in out
+        assert "✓ Both servers send and hear adverts the same way (multicast)." in out
 
         raw = tomllib.loads(lab_file.read_text())  # the fix, as the stage's answer says: delete the check
         backup = next(a for a in raw["agent"] if a.get("hosts") == ["server2"] and a["program"] == "halab-vrrp")
