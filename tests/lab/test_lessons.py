@@ -203,11 +203,11 @@ def test_lesson_5_haproxy_and_keepalived_each_tier_and_each_fault(tmp_path):
     def a_web_server_left_cut() -> None:
         assert claims_are_holders(student) == ["lb1"]
         student.halab("fault", "link-cut", "web1", "s2")
+        out = student.halab("lesson", "check", "tiers", rc=1)
+        assert "The two web servers did not share the answers." in out and "web2 100 %" in out
         assert wait_until(lambda: "web1 (HAProxy on lb1) is out of the balancer's pool: its link is down"
                           in student.halab("diagnose"), timeout=10)  # HAProxy's own checks, read from it
         assert "probe: 1/2 in pool (out: web1)" in student.halab("status")
-        out = student.halab("lesson", "check", "tiers", rc=1)
-        assert "The two web servers did not share the answers." in out and "web2 100 %" in out
         student.halab("fault", "restore")
         time.sleep(3 + 1.25 + 1)  # until the check's window holds only answers from after the mending
 
