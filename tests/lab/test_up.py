@@ -225,8 +225,8 @@ def test_plain_mininet_loads_every_topology_and_its_hosts_reach_each_other(topol
 def test_run_json_prints_the_result_object_and_the_run_directory_belongs_to_the_sudo_user(tmp_path):
     out = tmp_path / "runs"
     done = subprocess.run([*HALAB, "run", "active-standby", "--json", "--rate", "50", "--before", "0.5",
-                           "--advert-int", "0.1", "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"})
+                           "--advert-int", "0.1", "--out", str(out)], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env={**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"})
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # stdout is the JSON alone; the table went to stderr
     assert result["schema_version"] == 2 and result["outcome"]["outage"] is not None

@@ -952,7 +952,18 @@ def test_a_variant_is_the_same_numbers_for_the_same_student_anywhere_and_keeps_t
     other = tmp_path / "other.toml"
     other.write_text(three.read_text().replace("10.0.0.100/24", "10.0.0.50/24"))
     raw = tomllib.loads(variant.make(other, "s1", 2))
-    assert "VIP" not in variant.make(other, "s1", 2).splitlines()[1] and "probe" not in raw
+    assert variant.make(other, "s1", 2).splitlines()[1].startswith("# (virtual_router_id ") and "probe" not in raw
+    assert variant.make(other, "s1", 2).splitlines()[1].split(")")[0].count(",") == 3  # VRID, three priorities
+    unaimed = tomllib.loads(variant.make(three, "s1", 2))  # no [probe]: it asked for the VIP, now the student's
+    own_vip = unaimed["agent"][0]["config"]["vrrp_instance"][0]["virtual_ipaddress"][0]
+    assert unaimed["probe"]["target"] + "/24" == own_vip
+    shared = tmp_path / "shared.toml"  # a probe aimed at the shared VIP by its address follows it too
+    shared.write_text(three.read_text() + '[probe]\ntarget = "10.0.0.100"\n')
+    assert tomllib.loads(variant.make(shared, "s1", 2))["probe"]["target"] == unaimed["probe"]["target"]
+    for student in ("s1", "s2", "s3"):  # of three, the mistake is the lowest priority's alone
+        got = {a["hosts"][0]: a["config"]["vrrp_instance"][0] for a in
+               tomllib.loads(variant.make(three, student, 9, ("unicast_peer",)))["agent"]}
+        assert [h for h, i in got.items() if "unicast_peer" in i] == ["a"], got
     assert variant.path(tmp_path, "kim", 2) == tmp_path / "labs" / "lesson-2-kim.toml"
 
 
