@@ -62,10 +62,13 @@ def timed(argv: list[str]) -> float:
     return took
 
 
-def lab_file(backends: int, folder: Path) -> Path:
-    """The built-in Active-Active lab with `backends` backends (and its one client)."""
+def lab_file(backends: int, folder: Path, check_interval: float | None) -> Path:
+    """The built-in Active-Active lab with `backends` backends (and its one client), and the
+    balancer's health checks every `check_interval` (None: the lab's own)."""
     raw = tomllib.loads(builtin("active-active").read_text())
     raw.setdefault("options", {})["backends"] = backends
+    if check_interval is not None:
+        raw.setdefault("lb", {})["check_interval"] = check_interval
     path = folder / f"active-active-{backends}.toml"
     path.write_text(tomli_w.dumps(raw))
     return path
@@ -201,6 +204,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, choices=range(1, 21), metavar="1..20")
     parser.add_argument("--backends", default="2,8,32,64", help="sizes, comma-separated (1 to 99 each)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle to take the CPU over (1 to 60)")
+    parser.add_argument("--check-interval", type=float, help="the balancer's health-check interval, seconds "
+                                                              "(default: the lab's, 0.1)")
     args = parser.parse_args()
     try:
         sizes = sorted({int(n) for n in args.backends.split(",")})
@@ -212,7 +217,7 @@ def main() -> int:
         parser.error("run it as root (sudo): it brings labs up")
     results: dict[int, list[dict]] = {n: [] for n in sizes}
     with tempfile.TemporaryDirectory(prefix="halab-scale-") as tmp:
-        files = {n: lab_file(n, Path(tmp)) for n in sizes}
+        files = {n: lab_file(n, Path(tmp), args.check_interval) for n in sizes}
         for r in range(args.runs):
             order = sizes[r % len(sizes):] + sizes[:r % len(sizes)]
             for n in order:
@@ -253,6 +258,7 @@ def main() -> int:
         "sizes": sizes, "runs": {str(n): runs for n, runs in results.items()},
         "medians": {str(n): medians[n] for n in sizes},
         "per_backend": {k: {"slope": s, "intercept": i} for k, (s, i) in fits.items()}, "idle_s": args.idle,
+        "check_interval": args.check_interval,
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                     "memory_gib": os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30}}, indent=1))
     print(f"summary: {out / 'summary.json'}\nplot: {picture}")

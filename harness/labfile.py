@@ -53,6 +53,8 @@ BALANCED = ("active-active", "three-tier")
 TOPOLOGY_OPTIONS = {"active-standby": {"clients"}, "active-active": {"backends", "clients"},
                     "cluster": {"clients"}, "reference": {"web_servers", "clients"},
                     "three-tier": {"webs", "clients"}}
+#: The balancer's health checks: each backend this often (and as long a timeout), three misses out.
+DEFAULT_CHECK_INTERVAL = 0.1
 TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent", "database"}
 #: A stand-in for the secret the lab makes at start, so a file's heartbeat configuration is checked early.
 _PLACEHOLDER_SECRET = "checked-at-load-replaced-at-start"
@@ -96,6 +98,7 @@ class LabSpec:
     agents: tuple[AgentSpec, ...]
     lb: str | None = None  # active-active, three-tier: "sdn" or "haproxy"
     database: DbTierSpec | None = None   # three-tier: its PostgreSQL pair
+    check_interval: float = DEFAULT_CHECK_INTERVAL  # seconds between the balancer's health checks of each backend
 
     def topo(self) -> LabTopo:
         """The topology the file describes (a pure description: nothing starts)."""
@@ -157,8 +160,9 @@ def parse(raw: dict, path: Path) -> LabSpec:
         for key in options:
             get(options, key, int, f"{src}: options", check=lambda v: 1 <= v <= 99, allowed="a count from 1 to 99")
         links = _links(get(raw, "links", dict, src, default={}, allowed="a table"), f"{src}: links")
-        lb = _lb(raw, topology, src)
-        spec = LabSpec(src, topology, dict(options), links, _probe(raw, src), (), lb, _database(raw, topology, src))
+        lb, check_interval = _lb(raw, topology, src)
+        spec = LabSpec(src, topology, dict(options), links, _probe(raw, src), (), lb, _database(raw, topology, src),
+                       check_interval)
         topo = spec.topo()
         agents = get(raw, "agent", list, src, default=[], allowed="[[agent]] tables")
         spec = replace(spec, agents=tuple(_agent(a, f"{src}: agent[{i}]", path.parent, topo)
@@ -218,17 +222,22 @@ def _links(t: dict, where: str) -> Links:
                                 allowed="percent from 0 to 100")))
 
 
-def _lb(raw: dict, topology: str, src: str) -> str | None:
+def _lb(raw: dict, topology: str, src: str) -> tuple[str | None, float]:
+    """The balancer's kind and its health checks' interval (a big lab on a small machine needs a
+    longer one: each backend is checked that often, by one process)."""
     t = get(raw, "lb", dict, src, default=None, allowed="a table")
     if topology not in BALANCED:
         if t is not None:
             raise ConfigError(f"{src}: lb: only the {' and '.join(BALANCED)} topologies have a load balancer to "
                               "choose")
-        return None
+        return None, DEFAULT_CHECK_INTERVAL
     t = t or {}
-    no_unknown(t, {"kind"}, f"{src}: lb")
-    return get(t, "kind", str, f"{src}: lb", default="sdn", check=lambda v: v in LB_KINDS,
+    no_unknown(t, {"kind", "check_interval"}, f"{src}: lb")
+    kind = get(t, "kind", str, f"{src}: lb", default="sdn", check=lambda v: v in LB_KINDS,
                allowed=" or ".join(LB_KINDS))
+    interval = get(t, "check_interval", (int, float), f"{src}: lb", default=DEFAULT_CHECK_INTERVAL,
+                   check=lambda v: 0.05 <= v <= 10, allowed="seconds from 0.05 to 10")
+    return kind, float(interval)
 
 
 def _database(raw: dict, topology: str, src: str) -> DbTierSpec | None:

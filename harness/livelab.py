@@ -432,9 +432,11 @@ class LiveLab:
     def _lb_config(self) -> LbConfig | None:
         if self.spec.lb != "sdn":
             return None
-        services = [lb.service(self.topo, protocol=self.spec.probe.proto, check=self.spec.probe.proto)]
+        interval = self.spec.check_interval
+        services = [lb.service(self.topo, protocol=self.spec.probe.proto, check=self.spec.probe.proto,
+                               interval=interval)]
         if self._has("webapp"):
-            services.append(lb.service(self.topo, name="web", port=WEB_PORT))
+            services.append(lb.service(self.topo, name="web", port=WEB_PORT, interval=interval))
         return lb.config(*services, switches=self.topo.balanced_switches)
 
     def _daemon(self, agent: AgentSpec, host: str) -> Daemon:
@@ -468,7 +470,7 @@ class LiveLab:
         listeners = {"probe": (probe.PORT, "roundrobin")}
         if self._has("webapp"):
             listeners["web"] = (WEB_PORT, "roundrobin")
-        self.daemons.append(HAProxy.on_proxy(self.lab, listeners))
+        self.daemons.append(HAProxy.on_proxy(self.lab, listeners, interval=self.spec.check_interval))
 
     def _shape_links(self) -> None:
         links = self.spec.links

@@ -78,6 +78,9 @@ TIERS = 'topology = "three-tier"\n[probe]\nfrom = "client1"\n'
     (TIERS + '[database]\nfallback_timeout = 0.5\n', "fallback_timeout = 0.5 is not allowed; expected seconds "
                                                      "from 1.3"),
     (TIERS + '[database]\nmanager = "repmgr"\n', "manager = 'repmgr' is not allowed"),
+    (TIERS + '[lb]\ncheck_interval = 0.01\n', "lb: check_interval = 0.01 is not allowed; expected seconds from 0.05"),
+    (TIERS + '[lb]\ncheck_interval = "1s"\n', "lb: check_interval = '1s' is not allowed"),
+    (TIERS + '[lb]\ncheck = 1\n', "lb: unknown key 'check'"),
 ])
 def test_a_bad_lab_file_is_one_message_naming_file_key_and_value(tmp_path, text, says):
     path = _write(tmp_path, text)
@@ -85,6 +88,24 @@ def test_a_bad_lab_file_is_one_message_naming_file_key_and_value(tmp_path, text,
         labfile.load(path)
     assert str(path) in caught.value.problem
     assert says in caught.value.problem
+
+
+def test_the_balancers_health_checks_take_the_interval_a_big_lab_needs(tmp_path):
+    """Each backend checked every check_interval (and that long a timeout), by the switch's
+    controller or by HAProxy: a lab of many backends on a small machine needs a longer one."""
+    from harness import lb
+    from harness.livelab import LiveLab
+
+    assert labfile.load(labfile.builtin("active-active")).check_interval == 0.1
+    raw = tomllib.loads(labfile.builtin("active-active").read_text())
+    raw["lb"]["check_interval"] = 0.5
+    spec = labfile.load(_write(tmp_path, tomli_w.dumps(raw)))
+    assert spec.check_interval == 0.5
+    live = object.__new__(LiveLab)
+    live.spec, live.topo, live.daemons = spec, spec.topo(), []
+    check = live._lb_config().services[0].health_check
+    assert (check.interval, check.timeout) == (0.5, 0.5)
+    assert lb.service(spec.topo()).health_check.interval == 0.1  # what scenarios use
 
 
 def test_a_lab_file_never_carries_the_cluster_secret(tmp_path):
