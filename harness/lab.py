@@ -286,8 +286,11 @@ class Lab:
 
         assert self.state is not None
         setLogLevel("warning")
+        # batch: Mininet starts the switches with one ovs-vsctl process. Without it (Mininet sets it
+        # only for a class, not a partial) each switch's command is typed into its shell's pty,
+        # whose line ends at 4095 bytes: a switch of 64 ports lost every port past the 55th.
         switch = partial(_lab_switch_class(), run_id=self.state.run_id, protocols="OpenFlow13,OpenFlow15",
-                         datapath=self.datapath, failMode="secure")
+                         datapath=self.datapath, failMode="secure", batch=True)
         # With the userspace datapath, TX checksum offload on veths makes OVS forward TCP/UDP
         # with bad checksums, which receivers drop silently (ICMP still works): turn it off.
         link = partial(TCLink, txo=False, rxo=False) if self.datapath == "user" else TCLink

@@ -5,6 +5,7 @@ offload breaks TCP and UDP while ICMP still passes.
 """
 
 import socket
+import subprocess
 import threading
 from collections import defaultdict
 
@@ -30,6 +31,18 @@ def test_all_pairs_reach_each_other(name, tmp_path):
             for src, pairs in targets.items():
                 got = answers(lab, src, [ip for _dst, ip in pairs], proto)
                 assert got == {ip: dst for dst, ip in pairs}, f"{proto} from {src}"
+    assert halab_leftovers() == []
+
+
+def test_a_switch_of_many_ports_gets_every_one_of_them(tmp_path):
+    """65 ports on one switch: its ovs-vsctl command is over 4 KB, which a shell's pty would have
+    cut (every port past the 55th was silently missing, and 64 backends never joined the pool)."""
+    topo = TOPOLOGIES["active-active"](backends=64, clients=1)
+    with Lab(topo, tmp_path) as lab:
+        ports = subprocess.run(["ovs-vsctl", "list-ports", "s1"], capture_output=True, text=True).stdout.split()
+        assert len(ports) == 65 and "s1-eth65" in ports, ports
+        start_responders(lab, ["backend64"])
+        assert answers(lab, "client1", ["10.0.0.64"]) == {"10.0.0.64": "backend64"}
     assert halab_leftovers() == []
 
 
