@@ -3,8 +3,7 @@ node's switch ports down and answers once the switch has confirmed it.
 
 Requests come over a unix socket (the lab's management channel; ha/heartbeat/fencing.py has the
 format) and must be signed with the cluster's shared secret: anything else is refused. Where a
-node is plugged in is known from ARP: every ARP request crosses the controller in the L2 app,
-so the sender's address, switch and port are noted as they pass ("ARP snooping").
+node is plugged in is known from ARP (controller/locations.py).
 """
 
 from __future__ import annotations
@@ -15,56 +14,24 @@ import logging
 import socketserver
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from controller.ids import ALL_BITS, FENCE_COOKIE
+from controller.locations import Locations
 from ha.heartbeat.fencing import TIMEOUT_S, WINDOW_S, read_line, signature
 
 log = logging.getLogger("halab.fencing")
 CONFIRM_TIMEOUT_S = 2.0
 
 
-#: Where a node is plugged in, as ARP told it, is trusted for this long after its last ARP from
-#: that port; meanwhile an ARP from another port does not move it (a third host could spoof one).
-LOCATION_AGE_S = 300.0
-#: Addresses remembered at the most (a flood of ARP with new addresses must not grow the map forever).
-MAX_LOCATIONS = 4096
-
-
-@dataclass
-class Location:
-    dp: object
-    port: int
-    seen: float  # monotonic, the last ARP from this port
-
-
 class Fencer:
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, locations: Locations) -> None:
         self.secret = secret
-        self.where: dict[str, Location] = {}  # IPv4 address -> where its ARP comes from
+        self.locations = locations
         self.fenced: set[tuple[int, int]] = set()
         self.waiting: dict[int, threading.Event] = {}  # barrier xid -> set when the switch answered
         self.nonces: dict[str, float] = {}  # nonce -> its request's time, while inside the window
         self.lock = threading.Lock()
-
-    def saw(self, dp, address: str, port: int, now: float | None = None) -> None:
-        """An ARP packet from `address` came in on `port` of `dp`."""
-        now = time.monotonic() if now is None else now
-        with self.lock:
-            known = self.where.get(address)
-            if known is not None and (known.dp, known.port) != (dp, port) and now - known.seen < LOCATION_AGE_S:
-                return  # keep the trusted place; an ARP from elsewhere may be a spoof
-            self.where[address] = Location(dp, port, now)
-            if len(self.where) > MAX_LOCATIONS:
-                oldest = min(self.where, key=lambda a: self.where[a].seen)
-                del self.where[oldest]
-
-    def port_down(self, dp, port: int) -> None:
-        """A port went down (not by us): what was learned there may move now."""
-        with self.lock:
-            for address in [a for a, loc in self.where.items() if (loc.dp, loc.port) == (dp, port)]:
-                self.where[address].seen = -LOCATION_AGE_S
 
     def confirmed(self, xid: int) -> None:
         event = self.waiting.pop(xid, None)
@@ -95,7 +62,7 @@ class Fencer:
                 log.warning("refused a replayed %s request for %s", action, node)
                 return {"ok": False, "error": "refused: this request was already served (a replay)"}
             self.nonces[nonce] = at
-            places = {a: self.where.get(a) for a in addresses}
+            places = {a: self.locations.get(a) for a in addresses}
         missing = sorted(a for a, loc in places.items() if loc is None)
         if missing:
             return {"ok": False, "error": f"no switch port known for {', '.join(missing)} (no ARP seen from them); "

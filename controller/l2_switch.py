@@ -16,8 +16,10 @@ from os_ken.lib.packet import arp, ethernet, packet
 from os_ken.ofproto import ofproto_v1_3
 
 from controller import options  # noqa: F401 (registers the options this app reads from CONF)
+from controller.assist import AssistServer
 from controller.fencing import Fencer
 from controller.ids import ALL_BITS, L2_COOKIE
+from controller.locations import Locations
 
 #: Learned flows expire when idle so that a host that moved (a VIP taken over) is relearned.
 IDLE_TIMEOUT_S = 30
@@ -35,10 +37,15 @@ class L2Switch(app_manager.OSKenApp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.mac_to_port: dict[int, dict[str, int]] = {}
-        self.fencer = None
+        self.locations = Locations()
+        self.fencer = self.assist = None
         if self.CONF.halab_fence_socket:
-            self.fencer = Fencer(Path(self.CONF.halab_fence_secret_file).read_text().strip().encode())
+            secret = Path(self.CONF.halab_fence_secret_file).read_text().strip().encode()
+            self.fencer = Fencer(secret, self.locations)
             self.fencer.serve(Path(self.CONF.halab_fence_socket))
+        if self.CONF.halab_assist_socket:
+            self.assist = AssistServer(self.locations, self.CONF.halab_assist_debounce)
+            self.assist.serve(Path(self.CONF.halab_assist_socket))
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features_handler(self, ev) -> None:
@@ -69,8 +76,8 @@ class L2Switch(app_manager.OSKenApp):
         if eth is None:
             return
         table = self.mac_to_port.setdefault(dp.id, {})
-        if self.fencer is not None and (a := pkt.get_protocol(arp.arp)) is not None:
-            self.fencer.saw(dp, a.src_ip, in_port)
+        if (a := pkt.get_protocol(arp.arp)) is not None:
+            self.locations.saw(dp, a.src_ip, in_port)
         if self.learnable(eth.src):
             if table.get(eth.src, in_port) != in_port:
                 # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
@@ -97,12 +104,15 @@ class L2Switch(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def port_status_handler(self, ev) -> None:
-        """A port went down: forget what was learned on it, so traffic floods until relearned."""
+        """A port went down: tell the backups of a master behind it (assist), forget what was
+        learned on it, so traffic floods until relearned."""
         msg = ev.msg
         dp = msg.datapath
-        if msg.desc.state & dp.ofproto.OFPPS_LINK_DOWN:
-            if self.fencer is not None:
-                self.fencer.port_down(dp, msg.desc.port_no)
+        down = bool(msg.desc.state & dp.ofproto.OFPPS_LINK_DOWN) or msg.reason == dp.ofproto.OFPPR_DELETE
+        if self.assist is not None:
+            self.assist.port_changed(dp, msg.desc.port_no, down)
+        if down:
+            self.locations.port_down(dp, msg.desc.port_no)
             table = self.mac_to_port.get(dp.id, {})
             for mac in [m for m, port in table.items() if port == msg.desc.port_no]:
                 del table[mac]

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from controller import api
+from ha.assist import DEFAULT_DEBOUNCE_S, MAX_DEBOUNCE_S
 from ha.heartbeat.config import MIN_SECRET_LENGTH  # the cluster's secret signs fencing requests
 
 #: App names the CLI accepts, mapped to their modules.
@@ -39,7 +40,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--event-log", type=Path, help="JSON lines, one per backend state change (with --config)")
     parser.add_argument("--fence-socket", type=Path, help="serve fencing requests on this unix socket")
     parser.add_argument("--fence-secret-file", type=Path, help="the cluster secret fencing requests are signed with")
+    parser.add_argument("--assist-socket", type=Path,
+                        help="tell backup agents on this unix socket when their master's switch port goes down")
+    parser.add_argument("--assist-debounce", type=float, default=DEFAULT_DEBOUNCE_S,
+                        help=f"seconds a port must stay down before they hear of it (default {DEFAULT_DEBOUNCE_S:g})")
     args = parser.parse_args(argv)
+    if not 0 <= args.assist_debounce <= MAX_DEBOUNCE_S:
+        parser.error(f"--assist-debounce {args.assist_debounce:g}: choose 0 to {MAX_DEBOUNCE_S:g} seconds")
     for name in ("port", "api_port"):
         value = getattr(args, name)
         if not 1 <= value <= 65535:
@@ -100,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port),
                    *options.as_args(lb_config=args.config, api_port=args.api_port, event_log=args.event_log,
-                                    fence_socket=args.fence_socket, fence_secret_file=args.fence_secret_file)],
+                                    fence_socket=args.fence_socket, fence_secret_file=args.fence_secret_file,
+                                    assist_socket=args.assist_socket, assist_debounce=args.assist_debounce)],
              project="os_ken")
     # Nothing to tidy: the flows stay in the switch on purpose (fail mode secure), and os-ken's own
     # shutdown path raises on native threads. Leave at once.

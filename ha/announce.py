@@ -20,9 +20,13 @@ def gratuitous_arp_frame(mac: bytes, address: IPv4Address) -> bytes:
 def send_gratuitous_arps(ifname: str, mac: bytes, addresses: list[IPv4Address], repeat: int = 1) -> None:
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
         s.bind((ifname, 0))
-        for _ in range(repeat):
-            for address in addresses:
-                s.send(gratuitous_arp_frame(mac, address))
+        _send_arps(s, mac, addresses, repeat)
+
+
+def _send_arps(s: socket.socket, mac: bytes, addresses: list[IPv4Address], repeat: int) -> None:
+    for _ in range(repeat):
+        for address in addresses:
+            s.send(gratuitous_arp_frame(mac, address))
 
 
 ALL_NODES = IPv6Address("ff02::1")
@@ -58,3 +62,44 @@ def announce(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv4Address 
         send_gratuitous_arps(ifname, mac, v4, repeat)
     if v6:
         send_unsolicited_nas(ifname, ifindex, mac, v6, repeat)
+
+
+class Announcer:
+    """`announce` for one interface, over a packet socket kept open: opening and closing one costs
+    milliseconds (the kernel waits for an RCU grace period), which a takeover must not wait for."""
+
+    def __init__(self, ifname: str, ifindex: int, mac: bytes) -> None:
+        self.ifname, self.ifindex, self.mac = ifname, ifindex, mac
+        self._packet: socket.socket | None = None
+
+    def announce(self, addresses: list[IPv4Address | IPv6Address], repeat: int = 1) -> None:
+        v4 = [a for a in addresses if a.version == 4]
+        v6 = [a for a in addresses if a.version == 6]
+        if v4:
+            try:
+                _send_arps(self._socket(), self.mac, v4, repeat)
+            except OSError:
+                self.close()  # the interface was replaced, say: open a new socket once, then give up
+                _send_arps(self._socket(), self.mac, v4, repeat)
+        if v6:
+            send_unsolicited_nas(self.ifname, self.ifindex, self.mac, v6, repeat)
+
+    def open(self) -> None:
+        """Open the socket now, before any takeover needs it."""
+        self._socket()
+
+    def _socket(self) -> socket.socket:
+        if self._packet is None:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: it sends, it never receives
+            try:
+                s.bind((self.ifname, 0))
+            except OSError:
+                s.close()
+                raise
+            self._packet = s
+        return self._packet
+
+    def close(self) -> None:
+        if self._packet is not None:
+            self._packet.close()
+            self._packet = None

@@ -74,6 +74,8 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("topology", nargs="?", choices=list(TOPOLOGIES), help="a built-in lab (labs/TOPOLOGY.toml)")
     up.add_argument("-f", "--file", type=Path, help="a lab file instead of a built-in topology")
     up.add_argument("--agent", choices=("halab", "keepalived"), help="the VRRP daemon (active-standby, reference)")
+    up.add_argument("--assist", action="store_true",
+                    help="halab's VRRP agents take over as soon as the switch sees the master's port go down")
     up.add_argument("--lb", choices=("sdn", "haproxy"), help="who balances the VIP (active-active)")
     up.add_argument("--bw", type=float, help="Mbit/s on every link")
     up.add_argument("--delay", type=float, help="ms of delay on every host link (needs netem)")
@@ -214,7 +216,7 @@ def _up(args: argparse.Namespace) -> int:
         raise HalabError("`halab up` needs a topology or a lab file (-f), not both.",
                          f"For example `sudo halab up active-standby`; built-in: {', '.join(TOPOLOGIES)}.")
     spec = labfile.with_overrides(labfile.load(args.file or labfile.builtin(args.topology)), agent=args.agent,
-                                  lb=args.lb, bw=args.bw, delay=args.delay, backends=args.backends,
+                                  assist=args.assist, lb=args.lb, bw=args.bw, delay=args.delay, backends=args.backends,
                                   clients=args.clients, web_servers=args.web_servers)
     if args.allow_faults and not args.web:
         raise HalabError("--allow-faults gives the live view its fault buttons, but there is no live view.",

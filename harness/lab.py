@@ -103,15 +103,19 @@ def lab_controller_class():
 class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
 
-    def __init__(self, topo: LabTopo, run_dir: Path, lb: LbConfig | None = None, fencing: bool = False) -> None:
+    def __init__(self, topo: LabTopo, run_dir: Path, lb: LbConfig | None = None, fencing: bool = False,
+                 assist: bool = False) -> None:
         """`lb`: the controller runs the load balancer with these services (besides the L2 switch).
         `fencing`: the controller serves fencing requests on `fence_socket`, signed with
-        `cluster_secret`, which is made for this lab alone and never leaves its run directory."""
+        `cluster_secret`, which is made for this lab alone and never leaves its run directory.
+        `assist`: it tells VRRP agents on `assist_socket` when their master's port goes down."""
         self.topo = topo
         self.run_dir = run_dir
         self.lb = lb
         self.cluster_secret = secrets.token_hex(16) if fencing else None
         self.fence_socket: Path | None = None
+        self.assist = assist
+        self.assist_socket: Path | None = None
         self.controller: Controller | None = None
         self.openflow_port = 0
         self.api_port = 0
@@ -264,13 +268,16 @@ class Lab:
             assert self.state is not None
             # Unix socket paths are short (108 bytes): not in a test's deep run directory.
             self.fence_socket = state_root() / f"fence-{self.state.run_id}.sock"
+        if self.assist and self.assist_socket is None:
+            assert self.state is not None
+            self.assist_socket = state_root() / f"assist-{self.state.run_id}.sock"
         self.controller = Controller(self, self.openflow_port, self.api_port, self.lb, self.fence_socket,
-                                     self.cluster_secret)
+                                     self.cluster_secret, self.assist_socket)
         if self.state is not None:
             if self.fence_socket is not None:
                 self.state.fence_socket = str(self.fence_socket)
                 self.state.fence_secret_file = str(self.controller.secret_file)
-            kept = [self.fence_socket] if self.fence_socket is not None else []
+            kept = [s for s in (self.fence_socket, self.assist_socket) if s is not None]
             kept += [api.token_path(self.api_port)] if self.lb is not None else []
             self.state.files = sorted(set(self.state.files) | {str(f) for f in kept})
             self.state.save()

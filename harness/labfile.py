@@ -100,6 +100,12 @@ class LabSpec:
     database: DbTierSpec | None = None   # three-tier: its PostgreSQL pair
     check_interval: float = DEFAULT_CHECK_INTERVAL  # seconds between the balancer's health checks of each backend
 
+    @property
+    def assisted(self) -> bool:
+        """Whether a VRRP instance of halab's agent asks for failover assist (the controller then serves it)."""
+        return any(i.get("assist") is True for a in self.agents if a.program == "halab-vrrp"
+                   for i in a.config.get("vrrp_instance", []))
+
     def topo(self) -> LabTopo:
         """The topology the file describes (a pure description: nothing starts)."""
         bw = {"bw": self.links.bw} if self.links.bw else {}
@@ -176,8 +182,9 @@ def parse(raw: dict, path: Path) -> LabSpec:
 
 
 def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = None, bw: float | None = None,
-                   delay: float | None = None, **options: int | None) -> LabSpec:
-    """The lab with the command line's choices: the VRRP daemon, the balancer, link shaping, host counts."""
+                   delay: float | None = None, assist: bool = False, **options: int | None) -> LabSpec:
+    """The lab with the command line's choices: the VRRP daemon, failover assist, the balancer, link
+    shaping, host counts."""
     given = {k: v for k, v in options.items() if v is not None}
     for key in given:
         if key not in TOPOLOGY_OPTIONS[spec.topology]:
@@ -195,6 +202,11 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
             raise HalabError(f"--agent chooses the VRRP daemon; the {spec.topology} lab runs none.",
                              "Use it with active-standby or reference.")
         agents = tuple(replace(a, program=program) if a.program in VRRP_PROGRAMS else a for a in agents)
+    if assist:
+        if not any(a.program == "halab-vrrp" for a in agents):
+            raise HalabError(f"--assist speeds up halab's VRRP agent; this {spec.topology} lab runs none.",
+                             "Use it with active-standby or reference, with --agent halab.")
+        agents = tuple(replace(a, config=_assisted(a.config)) if a.program == "halab-vrrp" else a for a in agents)
     links = replace(spec.links, **{k: v for k, v in (("bw", bw), ("delay", delay)) if v is not None})
     if links.bw < 0 or links.delay < 0:
         raise HalabError("--bw and --delay cannot be negative.", "Give Mbit/s and milliseconds of 0 or more.")
@@ -209,6 +221,10 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
         raise HalabError(f"{spec.source}: the probe runs on {changed.probe.source}, which these options leave out.",
                          "Ask for more clients, or edit the lab file.")
     return changed
+
+
+def _assisted(config: dict) -> dict:
+    return {**config, "vrrp_instance": [{**i, "assist": True} for i in config.get("vrrp_instance", [])]}
 
 
 def _links(t: dict, where: str) -> Links:
@@ -302,7 +318,7 @@ def _agent(t: object, where: str, base: Path, topo: LabTopo) -> AgentSpec:
 
 
 #: What the lab fills in for each run; a file that sets them is refused (a secret never sits in a lab file).
-LAB_OWNED = {"halab-heartbeat": {"secret", "fencing", "event_log"}, "halab-vrrp": {"event_log"},
+LAB_OWNED = {"halab-heartbeat": {"secret", "fencing", "event_log"}, "halab-vrrp": {"event_log", "assist_socket"},
              "keepalived": {"event_log"}}
 
 
@@ -317,6 +333,9 @@ def check_config(agent: AgentSpec, where: str) -> dict:
         cfg = vrrp_config.parse(agent.config, where)
         if agent.program == "keepalived" and len(cfg.instances) != 1:
             raise ConfigError(f"{where}: keepalived runs one vrrp_instance here, got {len(cfg.instances)}")
+        if agent.program == "keepalived" and cfg.instances[0].assist:
+            raise ConfigError(f"{where}: assist = true: keepalived has no failover assist; run halab-vrrp, or "
+                              "remove assist")
     elif agent.program == "halab-heartbeat":
         heartbeat_config.parse({**agent.config, "secret": _PLACEHOLDER_SECRET}, where)
     elif agent.program == "haproxy":

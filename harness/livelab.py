@@ -63,7 +63,7 @@ class LiveLab:
         self.run_dir = run_dir.resolve()
         self.mode = mode
         self.lab = Lab(self.topo, run_dir, lb=self._lb_config(),
-                       fencing=self._has("halab-heartbeat") or spec.database is not None)
+                       fencing=self._has("halab-heartbeat") or spec.database is not None, assist=spec.assisted)
         self.app_passfile: Path | None = None   # the web tier's password for the database
         self.daemons: list[Daemon] = []
         self.faults: Faults | None = None

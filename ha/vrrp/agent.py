@@ -16,8 +16,10 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 
 from ha import announce, daemon, netlink, vmac
+from ha.assist import AssistLink
 from ha.checks import CheckRunner
 from ha.track import Health, ScriptHealth, effect
 from ha.vrrp.config import AgentConfig, ConfigError, InstanceConfig
@@ -53,6 +55,7 @@ class Instance:
     transport: Transport
     health: list[Health]
     checks: list[tuple[CheckRunner, ScriptHealth]]
+    announcer: announce.Announcer
     drops: Counter = field(default_factory=Counter)
     adverts_sent: int = 0
     garp_due: float | None = None
@@ -74,6 +77,8 @@ class Agent(daemon.Agent):
         self.links = netlink.LinkMonitor()
         self.watch(self.links, "netlink")
         self.notifiers: list[tuple[subprocess.Popen, float]] = []  # with when each was started
+        self.assist = AssistLink(config.assist_socket) if any(i.assist for i in config.instances) else None
+        self._assist_sock: socket.socket | None = None  # the assist connection the loop watches
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -106,8 +111,11 @@ class Agent(daemon.Agent):
                 vip_link = netlink.link(cfg.use_vmac)
             router = VirtualRouter(RouterConfig(cfg.virtual_router_id, cfg.priority, cfg.advert_int, source,
                                                 cfg.preempt, cfg.preempt_delay, cfg.garp_lower_prio_delay))
+            announcer = announce.Announcer(vip_link.name, vip_link.index, vip_link.mac)
+            if cfg.family == 4:
+                announcer.open()
             self.instances.append(Instance(cfg, router, link, vip_link, source, self.transports[key], health,
-                                           checks))
+                                           checks, announcer))
             for peer in cfg.unicast_peer:
                 _resolve_neighbour(peer)
 
@@ -117,10 +125,13 @@ class Agent(daemon.Agent):
         for inst in self.instances:
             self._apply(inst, inst.router.startup(now), now)
             self._track(inst, now, "tracking at startup")
+        self._assist_step(now)
 
     def ready(self, data: object, now: float) -> None:
         if data == "netlink":
             self._link_changes(now)
+        elif data == "assist":
+            self._assist_notices(now)
         elif data != "check":  # a check that ended is collected by tick()
             self._receive(self.transports[data])
         self._follow_masters()
@@ -133,19 +144,67 @@ class Agent(daemon.Agent):
                 inst.garp_due = None
                 self._announce(inst)
         self.notifiers = [(n, t) for n, t in self.notifiers if n.poll() is None and not _overdue(n, now - t)]
+        self._assist_step(now)
         self._follow_masters()
 
     def _follow_masters(self) -> None:
-        """Each interface queues the adverts of the masters its backups follow apart from the rest."""
+        """Each interface queues the adverts of the masters its backups follow apart from the rest;
+        with assist, the controller hears whose ports to watch."""
         for transport in self.transports.values():
             transport.follow(frozenset(i.router.followed for i in self.instances if i.transport is transport
                                        and i.router.state is State.BACKUP and i.router.followed is not None))
+        if self.assist is not None:
+            self.assist.watch(frozenset(str(i.router.followed) for i in self.instances if i.cfg.assist
+                                        and i.router.state is State.BACKUP and i.router.followed is not None),
+                              time.monotonic())
+            self._assist_rewatch()
+
+    # --- failover assist ----------------------------------------------------------------
+
+    def _assist_step(self, now: float) -> None:
+        """Connect to the controller when due; once connected, say where we are (a gratuitous ARP
+        of our own address: the controller locates masters by ARP)."""
+        if self.assist is None:
+            return
+        if self.assist.step(now):
+            for inst in self.instances:
+                if inst.cfg.assist:
+                    try:
+                        announce.announce(inst.link.name, inst.link.index, inst.link.mac, [inst.source])
+                    except OSError:
+                        inst.drops["announce_failed"] += 1
+        self._assist_rewatch()
+
+    def _assist_notices(self, now: float) -> None:
+        assert self.assist is not None
+        for address in self.assist.read():
+            try:
+                master = ip_address(address)
+            except ValueError:
+                continue  # not an address: nobody follows it
+            for inst in self.instances:
+                if inst.cfg.assist:
+                    self._apply(inst, inst.router.master_unplugged(now, master), now)
+        self._assist_rewatch()
+
+    def _assist_rewatch(self) -> None:
+        """Keep the loop watching the assist connection there is now (none, or a new one)."""
+        sock = self.assist.sock if self.assist is not None else None
+        if sock is self._assist_sock:
+            return
+        if self._assist_sock is not None:
+            self.unwatch(self._assist_sock)
+        if sock is not None:
+            self.watch(sock, "assist")
+        self._assist_sock = sock
 
     def deadlines(self) -> list[float]:
         times = []
         for inst in self.instances:
             times += [t for t in (inst.router.next_deadline(), inst.garp_due) if t is not None]
             times += [runner.deadline() for runner, _h in inst.checks]
+        if self.assist is not None:
+            times.append(self.assist.due())
         return times
 
     def shutdown(self, now: float) -> None:
@@ -270,8 +329,7 @@ class Agent(daemon.Agent):
     def _announce(self, inst: Instance) -> None:
         vips = [a.ip for a in inst.cfg.virtual_ipaddress]
         try:
-            announce.announce(inst.vip_link.name, inst.vip_link.index, inst.vip_link.mac, vips,
-                              max(1, inst.cfg.garp_master_repeat))
+            inst.announcer.announce(vips, max(1, inst.cfg.garp_master_repeat))
         except OSError:
             inst.drops["announce_failed"] += 1
 
@@ -315,6 +373,7 @@ class Agent(daemon.Agent):
                 "drops": dict(i.drops), "vips": [str(a) for a in i.cfg.virtual_ipaddress],
                 "failed": [h.name for h in i.health if h.failed],
             } for i in self.instances],
+            **({"assist": "connected" if self.assist.connected else "not connected"} if self.assist else {}),
         }
 
 

@@ -2,6 +2,7 @@
 
     event_log = "/run/halab/vrrp-server1.jsonl"     # optional
     realtime_priority = 10                           # optional: SCHED_RR (keepalived's vrrp_rt_priority)
+    assist_socket = "/run/halab/assist.sock"         # optional: where the switch's controller tells of ports down
 
     [[vrrp_instance]]
     name = "VI_1"
@@ -10,6 +11,8 @@
     priority = 200
     advert_int = 1.0
     virtual_ipaddress = ["10.0.0.100/24"]
+    assist = false                                   # true: take over as soon as the switch saw the
+                                                     # master's port go down (needs the controller's assist)
 
 A wrong value fails with a message that names the key, the value and what is allowed.
 """
@@ -24,6 +27,7 @@ from pathlib import Path
 import tomli_w
 
 from ha import realtime
+from ha.assist import DEFAULT_SOCKET
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -44,13 +48,15 @@ ADVERT_INT_MIN, ADVERT_INT_MAX = 0.01, 40.95
 PRIORITY_MIN, PRIORITY_MAX = 1, 255  # 255: the address owner
 VRID_MIN, VRID_MAX = 1, 255
 
-TOP_KEYS = {"vrrp_instance", "event_log", realtime.KEY}
+TOP_KEYS = {"vrrp_instance", "event_log", "assist_socket", realtime.KEY}
 INSTANCE_KEYS = {
     "name", "interface", "virtual_router_id", "priority", "advert_int", "virtual_ipaddress", "preempt",
     "preempt_delay", "accept", "unicast_peer", "notify", "garp_master_repeat", "garp_master_delay",
     "garp_lower_prio_delay",
-    "checksum_with_pseudo_header", "track_interface", "track_script", "use_vmac",
+    "checksum_with_pseudo_header", "track_interface", "track_script", "use_vmac", "assist",
 }
+#: A unix socket's path is at most this long, with its final NUL (sun_path).
+UNIX_PATH_MAX = 108
 SCRIPT_KEYS = {"script", "interval", "timeout", "weight", "fall", "rise"}
 
 
@@ -90,6 +96,7 @@ class InstanceConfig:
     track_interface: tuple[TrackInterface, ...] = ()
     track_script: tuple[TrackScript, ...] = ()
     use_vmac: str | None = None  # the macvlan interface that carries the virtual MAC, or None
+    assist: bool = False  # hear from the switch's controller that the master's port went down
 
     @property
     def family(self) -> int:
@@ -101,6 +108,7 @@ class AgentConfig:
     instances: tuple[InstanceConfig, ...]
     event_log: Path | None = None
     realtime_priority: int | None = None
+    assist_socket: Path = DEFAULT_SOCKET
 
 
 
@@ -111,6 +119,8 @@ def dump(cfg: AgentConfig) -> str:
     raw: dict = {"event_log": str(cfg.event_log)} if cfg.event_log else {}
     if cfg.realtime_priority is not None:
         raw[realtime.KEY] = cfg.realtime_priority
+    if cfg.assist_socket != DEFAULT_SOCKET:
+        raw["assist_socket"] = str(cfg.assist_socket)
     raw["vrrp_instance"] = [_instance_table(i) for i in cfg.instances]
     return tomli_w.dumps(raw)
 
@@ -127,6 +137,7 @@ def _instance_table(i: InstanceConfig) -> dict:
         "track_script": [{"script": shlex.join(t.argv), "interval": t.interval, "timeout": t.timeout,
                           "weight": t.weight, "fall": t.fall, "rise": t.rise} for t in i.track_script],
         "use_vmac": i.use_vmac or False,
+        "assist": i.assist,
     }
     if i.notify is not None:
         table["notify"] = i.notify
@@ -142,7 +153,10 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
     log = raw.get("event_log")
     if log is not None and not isinstance(log, str):
         raise ConfigError(f"{source}: event_log = {log!r}: expected a file path (string)")
-    return AgentConfig(instances, Path(log) if log else None, realtime.parse(raw, source))
+    sock = get(raw, "assist_socket", str, source, default=str(DEFAULT_SOCKET),
+               check=lambda v: v.startswith("/") and len(v.encode()) < UNIX_PATH_MAX,
+               allowed=f"an absolute path shorter than {UNIX_PATH_MAX} bytes: the controller's assist socket")
+    return AgentConfig(instances, Path(log) if log else None, realtime.parse(raw, source), Path(sock))
 
 
 def _text(value: object) -> str:
@@ -191,6 +205,10 @@ def _instance(t: dict, where: str) -> InstanceConfig:
     vrid = get(t, "virtual_router_id", int, where, check=lambda v: VRID_MIN <= v <= VRID_MAX,
                allowed=f"an integer from {VRID_MIN} to {VRID_MAX}")
     vmac = _vmac_name(t.get("use_vmac", False), vrid, parsed[0].version, where)
+    assist = get(t, "assist", bool, where, default=False, allowed="true or false")
+    if assist and parsed[0].version != 4:
+        raise ConfigError(f"{where}: assist = true works for IPv4 instances only (the controller finds a master's "
+                          "switch port by ARP); remove it from this IPv6 instance")
     if vmac is not None and vmac in (interface, *(x.interface for x in tracked)):
         raise ConfigError(f"{where}: use_vmac = {vmac!r} names an interface the instance uses; the virtual-MAC "
                           "interface is created and deleted by the agent: give it a name of its own")
@@ -217,6 +235,7 @@ def _instance(t: dict, where: str) -> InstanceConfig:
                                          allowed="true (keepalived's default) or false (RFC 9568)"),
         track_interface=tracked,
         use_vmac=vmac,
+        assist=assist,
         track_script=tuple(_track_script(x, f"{where}: track_script[{i}]") for i, x in
                            enumerate(get(t, "track_script", list, where, default=[], allowed="a list of tables"))),
     )

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from ha.vrrp.packet import Address, Advert
 
 OWNER_PRIORITY = 255
+#: With assist, a backup told that its master's port went down takes over after the skew of this
+#: interval (at most 2 ms), not after Master_Down_Interval: several backups still go in priority order.
+ASSIST_SKEW_INTERVAL_S = 0.002
 #: A backup that preempts a live lower-priority master waits at most this long (and at most one
 #: advert interval) for that master to say it let go of the addresses before it takes them.
 HANDOVER_WAIT_S = 0.05
@@ -193,6 +196,18 @@ class VirtualRouter:
             return self._backup_hears(now, adv, src)
         if self.state is State.MASTER:
             return self._master_hears(now, adv, src)
+        return []
+
+    def master_unplugged(self, now: float, master: Address) -> list[Action]:
+        """The switch saw the port of `master` go down (failover assist). If that is the master this
+        backup follows, it is gone as surely as after its priority-0 advert: take over a short skew
+        from now. Anything else (another address, not a backup) changes nothing."""
+        if self.state is not State.BACKUP or self.followed != master:
+            return []
+        self.lower_master = self.followed = None
+        skew = (256 - self.priority) * ASSIST_SKEW_INTERVAL_S / 256
+        due = now + skew
+        self.master_down_timer = due if self.master_down_timer is None else min(self.master_down_timer, due)
         return []
 
     # --- the two receiving states -----------------------------------------------------------

@@ -34,6 +34,7 @@ class Lab(Protocol):
     run_dir: Path
     cluster_secret: str | None
     fence_socket: Path | None
+    assist_socket: Path | None
 
     def spawn(self, host: str | None, name: str, argv: list[str]) -> LabProcess: ...
 

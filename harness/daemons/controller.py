@@ -1,4 +1,5 @@
-"""The lab's os-ken controller, in the root namespace: the L2 switch, the load balancer, fencing."""
+"""The lab's os-ken controller, in the root namespace: the L2 switch, the load balancer, fencing,
+failover assist."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ class Controller(Daemon):
     pattern = r"-m controller\.launcher( |$)"
 
     def __init__(self, lab: Lab, port: int, api_port: int, lb: LbConfig | None = None,
-                 fence_socket: Path | None = None, secret: str | None = None) -> None:
+                 fence_socket: Path | None = None, secret: str | None = None,
+                 assist_socket: Path | None = None) -> None:
         super().__init__(lab, None)
         self.port, self.api_port, self.lb = port, api_port, lb
-        self.fence_socket, self.secret = fence_socket, secret
+        self.fence_socket, self.secret, self.assist_socket = fence_socket, secret, assist_socket
 
     @property
     def secret_file(self) -> Path:
@@ -48,6 +50,8 @@ class Controller(Daemon):
                      "--event-log", str(self.event_log)]
         if self.fence_socket is not None:
             argv += ["--fence-socket", str(self.fence_socket), "--fence-secret-file", str(self.secret_file)]
+        if self.assist_socket is not None:
+            argv += ["--assist-socket", str(self.assist_socket)]
         return argv
 
     def ready(self) -> bool:

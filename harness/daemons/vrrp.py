@@ -97,8 +97,14 @@ class HalabVrrp(VrrpDaemon):
 
     def files(self) -> dict[Path, str]:
         self.event_log.unlink(missing_ok=True)
+        assist = {}
+        if any(i.assist for i in self.instances):
+            if self.lab.assist_socket is None:
+                raise HalabError(f"{self.host}: assist = true, but this lab's controller does not assist.",
+                                 "Start the lab with assist (`--assist`).")
+            assist = {"assist_socket": self.lab.assist_socket}
         return {self.base.with_suffix(".toml"): vrrp_config.dump(
-            AgentConfig(self.instances, self.event_log, self.realtime_priority))}
+            AgentConfig(self.instances, self.event_log, self.realtime_priority, **assist))}
 
     def argv(self) -> list[str]:
         return [*VRRP, "--config", str(self.base.with_suffix(".toml"))]
@@ -152,6 +158,9 @@ class Keepalived(VrrpDaemon):
         return self.base.with_suffix(".events.jsonl")
 
     def files(self) -> dict[Path, str]:
+        if self.inst.assist:
+            raise HalabError(f"{self.host}: keepalived has no failover assist (assist = true).",
+                             "Run halab's agent (halab-vrrp) for assist, or remove assist.")
         for kind in ("main", "vrrp", "checkers"):
             self.pid_file(kind).unlink(missing_ok=True)
         self.event_log.unlink(missing_ok=True)

@@ -47,6 +47,8 @@ class ActiveStandbyOptions(ProbeOptions):
     fault: str = option("link-cut", "what happens to the master", choices=FAULTS)
     agent: str = option("halab", "the VRRP daemon on both servers", choices=tuple(VRRP_DAEMONS))
     advert_int: float = option(1.0, f"VRRP advertisement interval, {ADVERT_INT_MIN} to {ADVERT_INT_MAX} s")
+    assist: bool = option(False, "halab's agent: the switch's controller tells the backup at once when the "
+                                 "master's port goes down (failover assist)")
     loss_percent: float = option(20.0, "with --fault loss: the share of frames dropped each way on the master's link")
     flap_period: float = option(0.5, "with --fault flap: seconds per cut-and-restore of the master's link")
     flap_count: int = option(6, "with --fault flap: how many times")
@@ -63,6 +65,9 @@ class ActiveStandbyOptions(ProbeOptions):
             raise HalabError(f"advert_int {self.advert_int:g} s is outside what VRRPv3 allows.",
                              f"Choose {ADVERT_INT_MIN} to {ADVERT_INT_MAX} seconds.")
         refuse_lasting(self, self.fault, FAULTS, LASTING_NOT)
+        if self.assist and self.agent != "halab":
+            raise HalabError(f"--assist speeds up halab's agent; {self.agent} has no failover assist.",
+                             "Leave out --agent (halab's is the default), or --assist.")
         if self.fault_phase is not None and not 0 <= self.fault_phase < self.advert_int:
             raise HalabError(f"fault_phase {self.fault_phase:g} s is not within one advert interval.",
                              f"Choose 0 to {self.advert_int:g} s.")
@@ -79,7 +84,7 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
     topo = ActiveStandbyTopo()
     vip = str(topo.vip.ip)
     progress("starting the lab network")
-    with Lab(topo, run_dir) as lab:
+    with Lab(topo, run_dir, assist=opts.assist) as lab:
         progress(f"starting responders and {opts.agent}")
         responders = {server: Responder(lab, server, capacity=opts.capacity).start() for server in PRIORITIES}
         agents = {server: VRRP_DAEMONS[opts.agent](lab, server, _instance(topo, opts, server, prio,
@@ -125,10 +130,10 @@ def _instance(topo: ActiveStandbyTopo, opts: ActiveStandbyOptions, server: str, 
               responder: Responder) -> InstanceConfig:
     """The server's VRRP instance; with --fault service-kill, tracking its service."""
     if opts.fault != "service-kill":
-        return instance(topo, server, priority, opts.advert_int)
+        return instance(topo, server, priority, opts.advert_int, assist=opts.assist)
     assert responder.process is not None
     alive = TrackScript(("/bin/kill", "-0", str(responder.process.pid)), interval=SERVICE_CHECK_INTERVAL_S)
-    return instance(topo, server, priority, opts.advert_int, track_script=(alive,))
+    return instance(topo, server, priority, opts.advert_int, track_script=(alive,), assist=opts.assist)
 
 
 def _inject(faults: Faults, opts: ActiveStandbyOptions, master: str, agent: VrrpDaemon,

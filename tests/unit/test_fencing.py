@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller.fencing import LOCATION_AGE_S, Fencer
+from controller.fencing import Fencer
+from controller.locations import LOCATION_AGE_S, Locations
 from ha.heartbeat import fencing
 
 SECRET = b"a-cluster-secret-of-some-length"
@@ -39,10 +40,10 @@ class FakeSwitch:
 
 @pytest.fixture
 def device():
-    fencer = Fencer(SECRET)
+    fencer = Fencer(SECRET, Locations())
     switch = FakeSwitch(fencer)
-    fencer.saw(switch, "10.0.0.1", 1, now=0.0)
-    fencer.saw(switch, "192.168.1.1", 4, now=0.0)
+    fencer.locations.saw(switch, "10.0.0.1", 1, now=0.0)
+    fencer.locations.saw(switch, "192.168.1.1", 4, now=0.0)
     return fencer, switch
 
 
@@ -94,17 +95,17 @@ def test_every_address_must_be_located_or_nothing_changes(device):
 
 def test_a_spoofed_arp_from_another_port_does_not_move_a_known_node(device):
     fencer, switch = device
-    fencer.saw(switch, "10.0.0.1", 3, now=10.0)  # a third host claims node1's address
+    fencer.locations.saw(switch, "10.0.0.1", 3, now=10.0)  # a third host claims node1's address
     assert fencer.handle(fencing.signed(SECRET, "fence", "node1", ["10.0.0.1"]))["ports"] == [["0000000000000001", 1]]
-    fencer.saw(switch, "10.0.0.1", 3, now=LOCATION_AGE_S + 1)  # node1 silent for long: it may have moved
-    assert fencer.where["10.0.0.1"].port == 3
+    fencer.locations.saw(switch, "10.0.0.1", 3, now=LOCATION_AGE_S + 1)  # node1 silent for long: it may have moved
+    assert fencer.locations.where["10.0.0.1"].port == 3
 
 
 def test_a_port_going_down_lets_its_node_move_at_once(device):
     fencer, switch = device
-    fencer.port_down(switch, 1)
-    fencer.saw(switch, "10.0.0.1", 2, now=1.0)
-    assert fencer.where["10.0.0.1"].port == 2
+    fencer.locations.port_down(switch, 1)
+    fencer.locations.saw(switch, "10.0.0.1", 2, now=1.0)
+    assert fencer.locations.where["10.0.0.1"].port == 2
 
 
 def test_the_client_gives_up_on_a_server_that_trickles(tmp_path):

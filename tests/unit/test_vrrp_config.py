@@ -306,8 +306,14 @@ def test_track_script_errors(scripts, message):
     ({}, "config: needs at least one [[vrrp_instance]] table"),
     ({"vrrp_instance": {"name": "VI_1"}}, "config: needs at least one [[vrrp_instance]] table"),
     ({"vrrp_instance": [7]}, "config: vrrp_instance[0]: must be a table"),
-    ({"vrrp_instances": []}, "config: unknown key 'vrrp_instances'; allowed keys: event_log, realtime_priority, "
-                             "vrrp_instance"),
+    ({"vrrp_instances": []}, "config: unknown key 'vrrp_instances'; allowed keys: assist_socket, event_log, "
+                             "realtime_priority, vrrp_instance"),
+    ({**minimal(), "assist_socket": "run/assist.sock"},
+     "config: assist_socket = 'run/assist.sock' is not allowed; expected an absolute path shorter than 108 bytes: "
+     "the controller's assist socket"),
+    (minimal(virtual_ipaddress=["fd00::100/64"], assist=True),
+     "config: vrrp_instance 'VI_1': assist = true works for IPv4 instances only (the controller finds a master's "
+     "switch port by ARP); remove it from this IPv6 instance"),
     ({**minimal(), "event_log": 7}, "config: event_log = 7: expected a file path (string)"),
     ({**minimal(), "realtime_priority": 0},
      "config: realtime_priority = 0 is not allowed; expected a SCHED_RR priority from 1 to 99 (or leave it out)"),
@@ -316,8 +322,8 @@ def test_track_script_errors(scripts, message):
     (minimal(name=""), "config: vrrp_instance[0]: name = '' is not allowed; expected a non-empty string"),
     (minimal(advert_intt=1),
      "config: vrrp_instance[0]: unknown key 'advert_intt'; allowed keys: accept, advert_int, "
-     "checksum_with_pseudo_header, garp_lower_prio_delay, garp_master_delay, garp_master_repeat, interface, name, "
-     "notify, preempt, preempt_delay, priority, track_interface, track_script, unicast_peer, use_vmac, "
+     "assist, checksum_with_pseudo_header, garp_lower_prio_delay, garp_master_delay, garp_master_repeat, interface, "
+     "name, notify, preempt, preempt_delay, priority, track_interface, track_script, unicast_peer, use_vmac, "
      "virtual_ipaddress, virtual_router_id"),
     (minimal(state="MASTER"),
      "config: vrrp_instance[0]: state = 'MASTER': halab-vrrp has no configured state; every router starts as BACKUP "
@@ -426,6 +432,7 @@ def test_dangerous_or_impossible_values_are_refused_by_name(change, message):
 EVERY_KEY = """
 event_log = "/run/halab/vrrp.jsonl"
 realtime_priority = 10
+assist_socket = "/run/halab/assist-lab.sock"
 
 [[vrrp_instance]]
 name = "VI_1"
@@ -446,6 +453,7 @@ checksum_with_pseudo_header = false
 track_interface = ["eth1", {interface = "eth2", weight = -50}]
 track_script = [{script = "/bin/check 'a b' --fast", interval = 0.5, timeout = 2, weight = -20, fall = 2, rise = 3}]
 use_vmac = "vmac51"
+assist = true
 
 [[vrrp_instance]]
 name = "VI_6"
