@@ -1,8 +1,17 @@
-"""An L2 learning switch: the plain network that every halab topology starts from.
+"""An L2 learning switch in two tables: the plain network that every halab topology starts from.
 
-In the spirit of Ryu's simple_switch_13: learn source MACs per port, install a flow once the
-destination is known, flood otherwise. All OpenFlow messages are built in `_add_flow` and
-`_packet_out`, so the handlers only decide.
+    table TABLE (sources)           ARP                 -> a copy to the controller, goto DST_TABLE
+                                    multicast           -> flood (VRRP adverts never cross Python)
+                                    in_port + eth_src   -> goto DST_TABLE          (a source learned)
+                                    anything else       -> a copy to the controller, goto DST_TABLE
+    table DST_TABLE (destinations)  eth_dst             -> output to its port      (learned)
+                                    anything else       -> flood
+
+The switch forwards every packet itself; the controller only learns (where each MAC lives, and
+where each IPv4 address is, from ARP) and installs flows, so no packet waits for Python. That
+matters most at a failover: the new holder's gratuitous ARP, the clients' first packets to it
+and its ARP for them all cross at once, where a controller in the path (Ryu's simple_switch_13,
+halab's first switch) made each a round trip through Python, several milliseconds in all.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ from controller.fencing import Fencer
 from controller.ids import ALL_BITS, L2_COOKIE
 from controller.locations import Locations
 
-#: Learned flows expire when idle so that a host that moved (a VIP taken over) is relearned.
+ETH_TYPE_ARP = 0x0806
+
+#: A source not heard from for this long is forgotten (its flows go): the MAC table stays bounded.
 IDLE_TIMEOUT_S = 30
 #: MAC addresses remembered per switch at the most (a flood of new source MACs must not grow it forever).
 MAX_MACS = 4096
@@ -31,8 +42,9 @@ class L2Switch(app_manager.OSKenApp):
     """Learn MAC -> port per switch; forward known destinations in the switch, flood the rest."""
 
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]  # noqa: RUF012 (os-ken reads this class attribute)
-    #: The table this app owns; an app that puts its own table in front sets it to 1.
+    #: The tables this app owns; an app that puts its own table in front moves them.
     TABLE = 0
+    DST_TABLE = 1
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -49,49 +61,57 @@ class L2Switch(app_manager.OSKenApp):
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features_handler(self, ev) -> None:
-        """A switch connected: multicast floods in the switch; broadcast (ARP: where hosts are)
-        and every other unmatched packet go to the controller."""
+        """A switch connected: the two tables' fixed flows (the module's docstring)."""
         dp = ev.msg.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
         self.mac_to_port[dp.id] = {}
-        to_controller = parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)
-        self._add_flow(dp, priority=0, match=parser.OFPMatch(), actions=[to_controller], idle=0)
-        # VRRP adverts and the like: flooding them through the controller would let a flood of
-        # multicast from one host crowd out everyone's adverts on their way through Python.
-        self._add_flow(dp, priority=2, match=parser.OFPMatch(eth_dst=("01:00:00:00:00:00", "01:00:00:00:00:00")),
-                       actions=[parser.OFPActionOutput(ofp.OFPP_FLOOD)], idle=0)
-        self._add_flow(dp, priority=3, match=parser.OFPMatch(eth_dst="ff:ff:ff:ff:ff:ff"), actions=[to_controller],
-                       idle=0)
+        copy = [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
+        self._add_flow(dp, self.TABLE, 0, parser.OFPMatch(), copy, goto=True)
+        self._add_flow(dp, self.TABLE, 2, parser.OFPMatch(eth_dst=("01:00:00:00:00:00", "01:00:00:00:00:00")),
+                       [parser.OFPActionOutput(ofp.OFPP_FLOOD)])
+        self._add_flow(dp, self.TABLE, 3, parser.OFPMatch(eth_type=ETH_TYPE_ARP), copy, goto=True)
+        self._add_flow(dp, self.DST_TABLE, 0, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_FLOOD)])
         self.logger.info("switch %016x connected", dp.id)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def packet_in_handler(self, ev) -> None:
-        """Learn where the source lives; forward or flood towards the destination."""
+        """A copy of a packet the switch has forwarded already: learn where its source lives."""
         msg = ev.msg
         dp = msg.datapath
-        parser, ofp = dp.ofproto_parser, dp.ofproto
+        parser = dp.ofproto_parser
         in_port = msg.match["in_port"]
         pkt = packet.Packet(msg.data)
         eth = pkt.get_protocol(ethernet.ethernet)
         if eth is None:
             return
-        table = self.mac_to_port.setdefault(dp.id, {})
         if (a := pkt.get_protocol(arp.arp)) is not None:
             self.locations.saw(dp, a.src_ip, in_port)
+        table = self.mac_to_port.setdefault(dp.id, {})
         if self.learnable(eth.src):
             if table.get(eth.src, in_port) != in_port:
-                # The MAC moved (a VRRP virtual MAC after failover): flows still send it to the old port.
-                self._delete_flows_to_mac(dp, eth.src)
+                # The MAC moved (a VRRP virtual MAC after failover): its flows still name the old port.
+                self._forget(dp, eth.src)
             table.pop(eth.src, None)
             table[eth.src] = in_port  # the most recently seen last
+            self._add_flow(dp, self.DST_TABLE, 1, parser.OFPMatch(eth_dst=eth.src),
+                           [parser.OFPActionOutput(in_port)])
             if len(table) > MAX_MACS:
-                del table[next(iter(table))]  # forget the longest unseen: it floods until relearned
-        out_port = table.get(eth.dst, ofp.OFPP_FLOOD)
-        actions = [parser.OFPActionOutput(out_port)]
-        if out_port != ofp.OFPP_FLOOD:
-            match = parser.OFPMatch(in_port=in_port, eth_dst=eth.dst, eth_src=eth.src)
-            self._add_flow(dp, priority=1, match=match, actions=actions, idle=IDLE_TIMEOUT_S)
-        self._packet_out(dp, msg, in_port, actions)
+                self._forget(dp, next(iter(table)))  # the longest unseen: it floods until relearned
+        # Known from this port from now on: its packets stop coming here (a VIP's MAC too, which
+        # every backend sends from and which is never learned as a destination).
+        self._add_flow(dp, self.TABLE, 1, parser.OFPMatch(in_port=in_port, eth_src=eth.src), [], goto=True,
+                       idle=IDLE_TIMEOUT_S, removed=True)
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def flow_removed_handler(self, ev) -> None:
+        """A source silent for IDLE_TIMEOUT_S: forget it, and the flow that sends to it."""
+        msg = ev.msg
+        dp = msg.datapath
+        if msg.cookie != L2_COOKIE or msg.table_id != self.TABLE or msg.reason != dp.ofproto.OFPRR_IDLE_TIMEOUT:
+            return
+        mac, port = msg.match.get("eth_src"), msg.match.get("in_port")
+        if mac is not None and self.mac_to_port.get(dp.id, {}).get(mac) == port:
+            self._forget(dp, mac)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def barrier_reply_handler(self, ev) -> None:
@@ -116,33 +136,33 @@ class L2Switch(app_manager.OSKenApp):
             table = self.mac_to_port.get(dp.id, {})
             for mac in [m for m, port in table.items() if port == msg.desc.port_no]:
                 del table[mac]
-            self._delete_flows_to_port(dp, msg.desc.port_no)
+            self._delete_flows(dp, out_port=msg.desc.port_no)
+            self._delete_flows(dp, match=dp.ofproto_parser.OFPMatch(in_port=msg.desc.port_no))
+
+    def _forget(self, dp, mac: str) -> None:
+        """Where `mac` lives is not known any more: no flow sends to it, none passes it as known."""
+        self.mac_to_port.get(dp.id, {}).pop(mac, None)
+        parser = dp.ofproto_parser
+        self._delete_flows(dp, match=parser.OFPMatch(eth_dst=mac))
+        self._delete_flows(dp, match=parser.OFPMatch(eth_src=mac))
 
     # --- the only places that build OpenFlow messages -------------------------------------
 
-    def _add_flow(self, dp, priority: int, match, actions, idle: int) -> None:
+    def _add_flow(self, dp, table: int, priority: int, match, actions, goto: bool = False, idle: int = 0,
+                  removed: bool = False) -> None:
         parser, ofp = dp.ofproto_parser, dp.ofproto
-        inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, table_id=self.TABLE, priority=priority,
-                                      match=match, instructions=inst, idle_timeout=idle))
+        inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else []
+        if goto:
+            inst.append(parser.OFPInstructionGotoTable(self.DST_TABLE))
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, table_id=table, priority=priority,
+                                      match=match, instructions=inst, idle_timeout=idle,
+                                      flags=ofp.OFPFF_SEND_FLOW_REM if removed else 0))
 
-    def _delete_flows_to_port(self, dp, port_no: int) -> None:
+    def _delete_flows(self, dp, match=None, out_port: int | None = None) -> None:
+        """Delete the L2 flows (in every table) that `match` covers, or that output to `out_port`."""
         parser, ofp = dp.ofproto_parser, dp.ofproto
         dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, cookie_mask=ALL_BITS,
                                       command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
-                                      out_port=port_no, out_group=ofp.OFPG_ANY,
-                                      match=parser.OFPMatch()))
+                                      out_port=ofp.OFPP_ANY if out_port is None else out_port,
+                                      out_group=ofp.OFPG_ANY, match=match or parser.OFPMatch()))
 
-    def _delete_flows_to_mac(self, dp, mac: str) -> None:
-        parser, ofp = dp.ofproto_parser, dp.ofproto
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, cookie=L2_COOKIE, cookie_mask=ALL_BITS,
-                                      command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY,
-                                      out_group=ofp.OFPG_ANY, match=parser.OFPMatch(eth_dst=mac)))
-
-    def _packet_out(self, dp, msg, in_port: int, actions) -> None:
-        parser, ofp = dp.ofproto_parser, dp.ofproto
-        data = msg.data if msg.buffer_id == ofp.OFP_NO_BUFFER else None
-        # OpenFlow 1.5 carries the input port in a match, 1.3 in a field of its own.
-        where = ({"match": parser.OFPMatch(in_port=in_port)} if dp.ofproto.OFP_VERSION >= 0x06
-                 else {"in_port": in_port})
-        dp.send_msg(parser.OFPPacketOut(datapath=dp, buffer_id=msg.buffer_id, actions=actions, data=data, **where))

@@ -2,7 +2,7 @@
 
 The pipeline on each switch:
 
-    table 0 (load balancer)                                  table 1 (L2 learning switch)
+    table 0 (load balancer)                                  tables 1, 3 (the L2 learning switch)
       300  ARP request for a VIP     -> answered in the switch
       300  ARP reply to a VIP        -> controller (backend MAC and port)
       250  health-check replies      -> controller
@@ -36,6 +36,7 @@ from controller.pool import Member
 LB_TABLE = 0
 L2_TABLE = 1
 BACKEND_TABLE = 2
+L2_DST_TABLE = 3
 #: A TCP connection flow learned by the switch lingers this long after a FIN or RST.
 FIN_IDLE_S = 2
 #: At most this many pinned connections per backend and direction (see LearnWithLimit).

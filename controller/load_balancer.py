@@ -27,7 +27,7 @@ from controller import api, ids, lb_config, selection
 from controller.health import Check, Endpoints
 from controller.l2_switch import L2Switch
 from controller.lb_config import Service
-from controller.lb_flows import ETH_ARP, L2_TABLE, LB_TABLE, LbMessages, vip_mac
+from controller.lb_flows import ETH_ARP, L2_DST_TABLE, L2_TABLE, LB_TABLE, LbMessages, vip_mac
 from controller.pool import ARP_RETRY_S, BackendState, Change, Pools
 from ha.eventlog import EventLog
 
@@ -56,6 +56,7 @@ class SwitchLb:
 class LoadBalancer(L2Switch):
     OFP_VERSIONS = [ofproto_v1_5.OFP_VERSION]  # noqa: RUF012 (groups need OpenFlow 1.5 for selection_method)
     TABLE = L2_TABLE
+    DST_TABLE = L2_DST_TABLE
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
