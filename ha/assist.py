@@ -18,11 +18,15 @@ import json
 import os
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
+from ha import announce, netlink
 from ha.statusfile import state_root
 
 DEFAULT_SOCKET = state_root() / "assist.sock"
+#: A unix socket's path is shorter than this, with its final NUL (sun_path).
+UNIX_PATH_MAX = 108
 #: A line is at most this long, and names at most MAX_WATCH addresses: a peer cannot grow our buffers.
 MAX_LINE = 4096
 MAX_WATCH = 64
@@ -30,7 +34,7 @@ MAX_WATCH = 64
 REFRESH_S = 5.0
 IDLE_S = 3 * REFRESH_S
 #: A port must stay down this long before the backups hear of it: a shorter flap moves nothing.
-DEFAULT_DEBOUNCE_S = 0.002
+DEFAULT_DEBOUNCE_S = 0.001
 MAX_DEBOUNCE_S = 10.0
 #: After a failed connection, try again this much later.
 RETRY_S = 1.0
@@ -69,11 +73,25 @@ def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
     return lines, rest
 
 
-class AssistLink:
-    """One connection to the controller's assist socket, made again (RETRY_S later) when it fails."""
+def announce_self(links: list[netlink.Link]) -> None:
+    """A gratuitous ARP of each link's own IPv4 address: the controller locates nodes by ARP, and a
+    node that only ever answered (never asked) would not be found. Best effort."""
+    for link in links:
+        try:
+            announce.announce(link.name, link.index, link.mac, [netlink.primary_address(link.index, 4)])
+        except (OSError, ValueError):
+            pass  # no address (yet): found once it ARPs
 
-    def __init__(self, path: Path) -> None:
+
+class AssistLink:
+    """One connection to the controller's assist socket, made again (RETRY_S later) when it fails.
+
+    `watch(sock)` and `unwatch(sock)` tell the agent's loop which socket to wait on."""
+
+    def __init__(self, path: Path, watch: Callable[[socket.socket], None] = lambda _s: None,
+                 unwatch: Callable[[socket.socket], None] = lambda _s: None) -> None:
         self.path = path
+        self._watch, self._unwatch = watch, unwatch
         self.sock: socket.socket | None = None
         self.buffer = b""
         self.watched: frozenset[str] = frozenset()
@@ -130,6 +148,7 @@ class AssistLink:
 
     def close(self) -> None:
         if self.sock is not None:
+            self._unwatch(self.sock)
             self.sock.close()
         self.sock, self.buffer = None, b""
 
@@ -146,6 +165,7 @@ class AssistLink:
                 sock.close()
                 return None
             sock.setblocking(False)
+            self._watch(sock)
             return sock
         except OSError:
             return None

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 
-from ha import announce, daemon, netlink, vmac
+from ha import announce, assist, daemon, netlink, vmac
 from ha.assist import AssistLink
 from ha.checks import CheckRunner
 from ha.track import Health, ScriptHealth, effect
@@ -77,8 +77,8 @@ class Agent(daemon.Agent):
         self.links = netlink.LinkMonitor()
         self.watch(self.links, "netlink")
         self.notifiers: list[tuple[subprocess.Popen, float]] = []  # with when each was started
-        self.assist = AssistLink(config.assist_socket) if any(i.assist for i in config.instances) else None
-        self._assist_sock: socket.socket | None = None  # the assist connection the loop watches
+        self.assist = (AssistLink(config.assist_socket, lambda s: self.watch(s, "assist"), self.unwatch)
+                       if any(i.assist for i in config.instances) else None)
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -157,7 +157,6 @@ class Agent(daemon.Agent):
             self.assist.watch(frozenset(str(i.router.followed) for i in self.instances if i.cfg.assist
                                         and i.router.state is State.BACKUP and i.router.followed is not None),
                               time.monotonic())
-            self._assist_rewatch()
 
     # --- failover assist ----------------------------------------------------------------
 
@@ -167,13 +166,7 @@ class Agent(daemon.Agent):
         if self.assist is None:
             return
         if self.assist.step(now):
-            for inst in self.instances:
-                if inst.cfg.assist:
-                    try:
-                        announce.announce(inst.link.name, inst.link.index, inst.link.mac, [inst.source])
-                    except OSError:
-                        inst.drops["announce_failed"] += 1
-        self._assist_rewatch()
+            assist.announce_self([i.link for i in self.instances if i.cfg.assist])
 
     def _assist_notices(self, now: float) -> None:
         assert self.assist is not None
@@ -185,18 +178,6 @@ class Agent(daemon.Agent):
             for inst in self.instances:
                 if inst.cfg.assist:
                     self._apply(inst, inst.router.master_unplugged(now, master), now)
-        self._assist_rewatch()
-
-    def _assist_rewatch(self) -> None:
-        """Keep the loop watching the assist connection there is now (none, or a new one)."""
-        sock = self.assist.sock if self.assist is not None else None
-        if sock is self._assist_sock:
-            return
-        if self._assist_sock is not None:
-            self.unwatch(self._assist_sock)
-        if sock is not None:
-            self.watch(sock, "assist")
-        self._assist_sock = sock
 
     def deadlines(self) -> list[float]:
         times = []

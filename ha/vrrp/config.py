@@ -27,7 +27,7 @@ from pathlib import Path
 import tomli_w
 
 from ha import realtime
-from ha.assist import DEFAULT_SOCKET
+from ha.assist import DEFAULT_SOCKET, UNIX_PATH_MAX
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -55,8 +55,6 @@ INSTANCE_KEYS = {
     "garp_lower_prio_delay",
     "checksum_with_pseudo_header", "track_interface", "track_script", "use_vmac", "assist",
 }
-#: A unix socket's path is at most this long, with its final NUL (sun_path).
-UNIX_PATH_MAX = 108
 SCRIPT_KEYS = {"script", "interval", "timeout", "weight", "fall", "rise"}
 
 

@@ -18,8 +18,8 @@ from ha.vrrp.packet import Address, Advert
 
 OWNER_PRIORITY = 255
 #: With assist, a backup told that its master's port went down takes over after the skew of this
-#: interval (at most 2 ms), not after Master_Down_Interval: several backups still go in priority order.
-ASSIST_SKEW_INTERVAL_S = 0.002
+#: interval (at most 1 ms), not after Master_Down_Interval: several backups still go in priority order.
+ASSIST_SKEW_INTERVAL_S = 0.001
 #: A backup that preempts a live lower-priority master waits at most this long (and at most one
 #: advert interval) for that master to say it let go of the addresses before it takes them.
 HANDOVER_WAIT_S = 0.05
