@@ -99,12 +99,14 @@ class LabSpec:
     lb: str | None = None  # active-active, three-tier: "sdn" or "haproxy"
     database: DbTierSpec | None = None   # three-tier: its PostgreSQL pair
     check_interval: float = DEFAULT_CHECK_INTERVAL  # seconds between the balancer's health checks of each backend
+    assist: bool = False  # `--assist`: the controller tells halab's agents when a peer's port goes down
 
     @property
     def assisted(self) -> bool:
-        """Whether a VRRP instance of halab's agent asks for failover assist (the controller then serves it)."""
-        return any(i.get("assist") is True for a in self.agents if a.program == "halab-vrrp"
-                   for i in a.config.get("vrrp_instance", []))
+        """Whether the controller serves failover assist: asked for, or a VRRP instance of halab's
+        agent has assist = true (the heartbeat agents then get it too)."""
+        return self.assist or any(i.get("assist") is True for a in self.agents if a.program == "halab-vrrp"
+                                  for i in a.config.get("vrrp_instance", []))
 
     def topo(self) -> LabTopo:
         """The topology the file describes (a pure description: nothing starts)."""
@@ -203,14 +205,15 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
                              "Use it with active-standby or reference.")
         agents = tuple(replace(a, program=program) if a.program in VRRP_PROGRAMS else a for a in agents)
     if assist:
-        if not any(a.program == "halab-vrrp" for a in agents):
-            raise HalabError(f"--assist speeds up halab's VRRP agent; this {spec.topology} lab runs none.",
-                             "Use it with active-standby or reference, with --agent halab.")
+        if not any(a.program in ("halab-vrrp", "halab-heartbeat") for a in agents):
+            raise HalabError(f"--assist speeds up halab's VRRP and heartbeat agents; this {spec.topology} lab runs "
+                             "neither.", "Use it with active-standby, cluster or reference (with --agent halab).")
         agents = tuple(replace(a, config=_assisted(a.config)) if a.program == "halab-vrrp" else a for a in agents)
     links = replace(spec.links, **{k: v for k, v in (("bw", bw), ("delay", delay)) if v is not None})
     if links.bw < 0 or links.delay < 0:
         raise HalabError("--bw and --delay cannot be negative.", "Give Mbit/s and milliseconds of 0 or more.")
-    changed = replace(spec, options={**spec.options, **given}, agents=agents, links=links, lb=lb or spec.lb)
+    changed = replace(spec, options={**spec.options, **given}, agents=agents, links=links, lb=lb or spec.lb,
+                      assist=assist or spec.assist)
     topo = changed.topo()
     for a in changed.agents:  # fewer hosts than the file names?
         missing = [h for h in a.hosts_in(topo) if h not in topo.roles]
@@ -318,8 +321,8 @@ def _agent(t: object, where: str, base: Path, topo: LabTopo) -> AgentSpec:
 
 
 #: What the lab fills in for each run; a file that sets them is refused (a secret never sits in a lab file).
-LAB_OWNED = {"halab-heartbeat": {"secret", "fencing", "event_log"}, "halab-vrrp": {"event_log", "assist_socket"},
-             "keepalived": {"event_log"}}
+LAB_OWNED = {"halab-heartbeat": {"secret", "fencing", "assist", "event_log"},
+             "halab-vrrp": {"event_log", "assist_socket"}, "keepalived": {"event_log"}}
 
 
 def check_config(agent: AgentSpec, where: str) -> dict:

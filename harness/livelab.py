@@ -458,6 +458,8 @@ class LiveLab:
             assert self.lab.cluster_secret is not None and self.lab.fence_socket is not None
             raw = {**agent.config, "secret": self.lab.cluster_secret, "fencing": {"socket": str(self.lab.fence_socket)},
                    "event_log": str(self.run_dir / f"heartbeat-{host}.jsonl")}
+            if self.lab.assist_socket is not None:
+                raw["assist"] = {"socket": str(self.lab.assist_socket)}
             return HalabHeartbeat(self.lab, host, heartbeat_config.parse(raw, where))
         # haproxy: on a node that may not hold the VIP yet, so it may bind an address it does not have
         self.lab.run(host, ["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])

@@ -15,7 +15,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ha import daemon, netlink
+from ha import assist, daemon, netlink
+from ha.assist import AssistLink
 from ha.checks import CheckRunner
 from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig, Link
@@ -106,6 +107,8 @@ class Agent(daemon.Agent):
         self.rejoining = False
         self.follow_after = 0.0   # after a failed rejoin: not before this
         self.refused: str | None = None   # the takeover refusal last logged
+        self.assist = (AssistLink(config.assist_socket, lambda s: self.watch(s, "assist"), self.unwatch)
+                       if config.assist_socket else None)
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -120,6 +123,7 @@ class Agent(daemon.Agent):
             self.watch(s, link)
         if self.tiebreaker is not None:
             self.watch(self.tiebreaker, "tiebreaker")
+        self.resources.prepare()
         self.vip_interfaces = {r.interface for r in self.cfg.resources if r.kind == "vip"}
         self.vip_links_down = {name for name in self.vip_interfaces if not netlink.link(name).up}
         self.watch(self.link_changes, "netlink")
@@ -135,6 +139,8 @@ class Agent(daemon.Agent):
         now = time.monotonic()
         checks = [*self.monitors.values(), *(c for c in (self.sync_check, self.follow_check) if c is not None)]
         times = [self.next_beat, *(r.deadline() for r in checks)]
+        if self.assist is not None:
+            times.append(self.assist.due())
         times += [t for t in (self.detector.next_change(now), self.node.next_change(now)) if t is not None]
         if self.tiebreaker is not None:
             times.append(self.tiebreaker.next_send)
@@ -145,10 +151,13 @@ class Agent(daemon.Agent):
             self.tiebreaker.receive()
         elif data == "netlink":
             self._vip_links()
+        elif data == "assist":
+            self._assist_notices()
         elif data != "check":  # a monitor that ended is collected by tick()
             self._receive(data, self.sockets[data.interface])
 
     def tick(self, now: float) -> None:
+        self._assist_step(now)
         if now >= self.next_beat:
             self._beat(now)
             self.next_beat = now + self.cfg.interval
@@ -189,6 +198,24 @@ class Agent(daemon.Agent):
                 "dropped": dict(self.freshness.dropped),
                 "replication": self.sync.status(now) if self.sync else None,
                 "rejoining": self.rejoining}
+
+    # --- failover assist ------------------------------------------------------------------
+
+    def _assist_step(self, now: float) -> None:
+        """Connect to the controller when due and watch the peer's addresses; once connected, say
+        where we are (a gratuitous ARP of each of our link addresses: it locates nodes by ARP)."""
+        if self.assist is None:
+            return
+        self.assist.watch(frozenset(str(link.peer_address) for link in self.cfg.links), now)
+        if self.assist.step(now):
+            assist.announce_self([netlink.link(link.interface) for link in self.cfg.links])
+
+    def _assist_notices(self) -> None:
+        assert self.assist is not None
+        for address in self.assist.read():
+            for link in self.cfg.links:
+                if str(link.peer_address) == address:
+                    self.detector.unplug(link.interface)
 
     # --- heartbeats -------------------------------------------------------------------------
 
@@ -265,8 +292,9 @@ class Agent(daemon.Agent):
             self.reachable = reachable
         last_heard = max((a.last for a in self.detector.arrivals.values() if a.last is not None), default=-1e18)
         # An echo sent once the next heartbeat was already due: an answer to one sent just before a
-        # cut would vouch for a network this node may no longer be part of.
-        return self.tiebreaker.answered_since(last_heard + self.cfg.interval)
+        # cut would vouch for a network this node may no longer be part of. A peer whose ports the
+        # switch saw go down (assist) fell silent just now: an answer within the deadtime will do.
+        return reachable and self.tiebreaker.answered_since(last_heard + self.cfg.interval)
 
     def _vip_links(self) -> None:
         """A VIP's interface went down or came back: the node cannot serve it there meanwhile."""

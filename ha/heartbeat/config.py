@@ -25,6 +25,9 @@
     [fencing]
     socket = "/run/halab/fence.sock"
 
+    [assist]                      # optional: the switch's controller says when the peer's ports go down
+    socket = "/run/halab/assist.sock"
+
     [[resource]]                  # started in this order, stopped in reverse
     name = "vip"
     kind = "vip"
@@ -52,6 +55,7 @@ from pathlib import Path
 import tomli_w
 
 from ha import realtime
+from ha.assist import UNIX_PATH_MAX
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -69,7 +73,8 @@ from ha.heartbeat import postgresql
 from ha.heartbeat.syncrep import least_fallback
 
 TOP_KEYS = {"name", "priority", "secret", "interval", "deadtime", "initdead", "detector", "phi_threshold",
-            "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "resource", "port",
+            "auto_failback", "failure_timeout", "event_log", "peer", "link", "quorum", "fencing", "assist", "resource",
+            "port",
             realtime.KEY}
 #: The keys each kind of resource takes.
 RESOURCE_KEYS = {
@@ -125,6 +130,7 @@ class HeartbeatConfig:
     failure_timeout: float = 10.0
     tiebreaker: IPv4Address | None = None
     fence_socket: Path | None = None
+    assist_socket: Path | None = None  # failover assist: the peer's ports going down end its deadtime at once
     port: int = DEFAULT_PORT
     event_log: Path | None = None
     realtime_priority: int | None = None
@@ -152,6 +158,8 @@ def dump(cfg: HeartbeatConfig) -> str:
         raw["quorum"] = {"tiebreaker": str(cfg.tiebreaker)}
     if cfg.fence_socket:
         raw["fencing"] = {"socket": str(cfg.fence_socket)}
+    if cfg.assist_socket:
+        raw["assist"] = {"socket": str(cfg.assist_socket)}
     return tomli_w.dumps(raw)
 
 
@@ -177,6 +185,11 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
     no_unknown(quorum, {"tiebreaker"}, f"{source}: quorum")
     fencing = get(raw, "fencing", dict, source, default={}, allowed="a table")
     no_unknown(fencing, {"socket"}, f"{source}: fencing")
+    assist = get(raw, "assist", dict, source, default={}, allowed='a table like {socket = "/run/halab/assist.sock"}')
+    no_unknown(assist, {"socket"}, f"{source}: assist")
+    assist_socket = get(assist, "socket", str, f"{source}: assist", default=None,
+                        check=lambda v: v.startswith("/") and len(v.encode()) < UNIX_PATH_MAX,
+                        allowed=f"an absolute path shorter than {UNIX_PATH_MAX} bytes: the controller's assist socket")
     deadtime = float(get(raw, "deadtime", (int, float), source, default=3 * interval,
                          check=lambda v: interval <= v <= 3600,
                          allowed=f"seconds from the interval ({interval}) to 3600"))
@@ -213,6 +226,7 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
         tiebreaker=ipv4_address(quorum["tiebreaker"], "tiebreaker", f"{source}: quorum") if "tiebreaker" in quorum
         else None,
         fence_socket=Path(socket) if socket else None,
+        assist_socket=Path(assist_socket) if assist_socket else None,
         port=get(raw, "port", int, source, default=DEFAULT_PORT, check=lambda v: 1 <= v <= 65535,
                  allowed="a UDP port"),
         event_log=Path(log) if log else None,

@@ -71,6 +71,11 @@ class Detector:
     def beat(self, link: str, now: float) -> None:
         self.arrivals[link].beat(now)
 
+    def unplug(self, link: str) -> None:
+        """The switch saw the peer's port on `link` go down (failover assist): that link is dead
+        now, not when its deadtime runs out, until the peer is heard on it again."""
+        self.arrivals[link].last = None
+
     def forget(self) -> None:
         """A new life of the peer (another incarnation): its old rhythm says nothing."""
         for a in self.arrivals.values():

@@ -125,7 +125,9 @@ class Node:
             # answers again, a moment before the peer's beats arrive): the peer's silence meanwhile
             # says nothing about it. Give it the start-up grace to be heard before fencing it.
             self.links_down, self.peer_heard, self.started = False, v.peer_alive, v.now
-        self.cut_off = not v.quorum
+        # Cut off means: the peer is silent and the tie-breaker does not answer either. While the
+        # peer is heard, no takeover hangs on the quorum, and a quorum "back" then heals nothing.
+        self.cut_off = not v.quorum and not v.peer_alive
         if self.role is Role.ACTIVE:
             actions = self._active(v)
             if not actions and peer_let_go:

@@ -24,7 +24,8 @@ PRIORITIES = {"node1": 200, "node2": 100}
 def node_config(lab: Lab, node: str, interval: float = 0.1, priorities: dict[str, int] = PRIORITIES,
                 vip: IPv4Interface | None = None, **more: object) -> HeartbeatConfig:
     """The configuration of `node` (one of the two in `priorities`): a link on every network it
-    shares with its peer, the gateway as tie-breaker, the lab's fencing socket and secret, and two
+    shares with its peer, the gateway as tie-breaker, the lab's fencing socket and secret (and its
+    assist socket, if the lab assists), and two
     resources: the VIP (the topology's, unless `vip`) and the probe responder (running on both
     nodes; the resource watches the local one). Any HeartbeatConfig field can be overridden; the
     result is checked as a file would be."""
@@ -51,7 +52,8 @@ def node_config(lab: Lab, node: str, interval: float = 0.1, priorities: dict[str
                             monitor_interval=0.3, monitor_timeout=1.0)),
         interval=interval, deadtime=3 * interval, initdead=3.0, failure_timeout=3.0,
         tiebreaker=topo.address_on(topo.hosts_with_role("gateway")[0], vip.network),
-        fence_socket=lab.fence_socket, event_log=lab.run_dir / f"heartbeat-{node}.jsonl",
+        fence_socket=lab.fence_socket, assist_socket=lab.assist_socket,
+        event_log=lab.run_dir / f"heartbeat-{node}.jsonl",
         realtime_priority=AGENT_REALTIME_PRIORITY)
     try:
         return heartbeat_config.check(replace(cfg, **more))

@@ -39,6 +39,8 @@ class ClusterOptions(ProbeOptions):
     fault: str = option("node-crash", f"what happens to {ACTIVE}, the active node", choices=FAULTS)
     interval: float = option(0.1, f"heartbeat interval, {INTERVAL_MIN:g} to {INTERVAL_MAX:g} s")
     detector: str = option("deadtime", "how a silent peer is declared dead", choices=DETECTORS)
+    assist: bool = option(False, "the switch's controller tells the standby at once when the active node's "
+                                 "ports go down (failover assist)")
     loss_percent: float = option(50.0, f"with --fault loss: the share of frames dropped each way on {ACTIVE}'s "
                                        "links (service and heartbeat)")
 
@@ -59,7 +61,7 @@ def run(opts: ClusterOptions, run_dir: Path, progress: Progress = lambda _m: Non
     topo = ClusterTopo()
     vip = str(topo.vip.ip)
     progress("starting the lab network and the fencing controller")
-    with Lab(topo, run_dir, fencing=True) as lab:
+    with Lab(topo, run_dir, fencing=True, assist=opts.assist) as lab:
         responders = {node: lab.responder(node) for node in PRIORITIES}
         progress("starting the heartbeat agents")
         agents = [HalabHeartbeat(lab, node, node_config(lab, node, opts.interval, detector=opts.detector)).start()

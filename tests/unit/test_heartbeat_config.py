@@ -111,8 +111,8 @@ def allowed(key: str, value: str, what: str, where: str = "config") -> str:
 
 INTERVAL, SECONDS = "seconds from 0.01 to 10", "seconds from 0 to 3600"
 DEADTIME = "seconds from the interval (1.0) to 3600"
-TOP_KEYS = ("auto_failback, deadtime, detector, event_log, failure_timeout, fencing, initdead, interval, link, name, "
-            "peer, phi_threshold, port, priority, quorum, realtime_priority, resource, secret")
+TOP_KEYS = ("assist, auto_failback, deadtime, detector, event_log, failure_timeout, fencing, initdead, interval, "
+            "link, name, peer, phi_threshold, port, priority, quorum, realtime_priority, resource, secret")
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -377,6 +377,7 @@ def full() -> dict:
                  {"interface": "alpha-eth0", "peer_address": "10.0.0.2"}],
         "quorum": {"tiebreaker": "10.0.0.254"},
         "fencing": {"socket": "/run/halab/fence.sock"},
+        "assist": {"socket": "/run/halab/assist.sock"},
         "resource": [{**VIP, "interface": "alpha-eth0"},
                      {**WEB, "start": "/bin/web start --title 'a b'", "monitor_interval": 0.5, "monitor_timeout": 4},
                      {**DB, "port": 5433, "promote_timeout": 5, "monitor_interval": 3, "monitor_timeout": 0.25}],
@@ -395,7 +396,8 @@ def test_every_key_is_read():
             parse(minimal(resource=[full()["resource"][2]])).resources[0]),
         interval=0.25, deadtime=1.25, initdead=0.0, detector="phi", phi_threshold=12.5, auto_failback=False,
         failure_timeout=0.0, tiebreaker=IPv4Address("10.0.0.254"), fence_socket=Path("/run/halab/fence.sock"),
-        port=6940, event_log=Path("/run/halab/alpha.jsonl"), realtime_priority=42)
+        assist_socket=Path("/run/halab/assist.sock"), port=6940, event_log=Path("/run/halab/alpha.jsonl"),
+        realtime_priority=42)
 
 
 @pytest.mark.parametrize("raw", [full(), minimal(), minimal(resource=[WEB]), minimal(resource=[DB])],

@@ -460,3 +460,18 @@ def test_quorum_back_after_a_partition_gives_the_peer_the_grace_to_be_heard_befo
     m.step(view(5.0, alive=False, quorum=False))
     assert m.step(view(5.1, alive=False)) == []
     assert kinds(m.step(view(8.2, alive=False))) == ["fence"]  # still silent after the grace: fenced
+
+
+@pytest.mark.parametrize("method", ["deadtime", "phi"])
+def test_a_link_whose_peer_port_went_down_is_dead_at_once_until_the_peer_is_heard_again(method):
+    """Failover assist: the switch saw the peer's port go down; no deadtime to wait out."""
+    d = Detector(("hb", "service"), interval=0.1, deadtime=0.3, method=method)
+    for t in (0.0, 0.1, 0.2):
+        d.beat("hb", t)
+        d.beat("service", t)
+    d.unplug("hb")
+    assert d.alive_links(0.21) == ["service"] and d.peer_alive(0.21)
+    d.unplug("service")
+    assert not d.peer_alive(0.21) and d.next_change(0.21) is None
+    d.beat("service", 0.25)
+    assert d.alive_links(0.26) == ["service"]
