@@ -79,9 +79,14 @@ def lab_controller_class():
 
         Mininet's own check pipes `telnet` to the port and decodes the answer as UTF-8; the
         controller's OpenFlow HELLO often arrives first, and its random transaction id is not
-        valid UTF-8 (UnicodeDecodeError at start-up). `Lab.start_controller` has already
-        waited until the port listens; this only confirms it, without reading a byte.
+        valid UTF-8 (UnicodeDecodeError at start-up). This confirms it without reading a byte;
+        a lab passes `checked_by_lab`, since it builds the network while the controller starts
+        and waits until it listens before any switch starts (`Lab.wait_for_controller`).
         """
+
+        def __init__(self, name: str, *args, checked_by_lab: bool = False, **kwargs) -> None:
+            self.checked_by_lab = checked_by_lab
+            super().__init__(name, *args, **kwargs)
 
         def stop(self) -> None:
             """Mininet's RemoteController.stop does nothing, which leaves the node's shell (an
@@ -89,6 +94,8 @@ def lab_controller_class():
             self.terminate()
 
         def checkListening(self) -> None:  # noqa: N802 (Mininet's name)
+            if self.checked_by_lab:
+                return
             try:
                 socket.create_connection((self.ip, self.port), timeout=CONNECT_CHECK_TIMEOUT_S).close()
             except OSError as exc:
@@ -149,7 +156,7 @@ class Lab:
             # The status API on its usual port when it is free, so that `halab-controller status`
             # finds the running lab as printed; any free port otherwise.
             self.openflow_port, self.api_port = _free_tcp_port(), _free_tcp_port(api.DEFAULT_PORT)
-            self.start_controller()
+            self.start_controller(wait=False)  # its imports take as long as building the network: both at once
             self._start_network(self.openflow_port)
         except BaseException:
             self.stop()
@@ -262,8 +269,9 @@ class Lab:
         self.state.track(proc.pid, f"{proc.host}:{proc.name}")
         return proc
 
-    def start_controller(self) -> Controller:
-        """Start the controller (again, after a fault killed it) and wait until it listens."""
+    def start_controller(self, wait: bool = True) -> Controller:
+        """Start the controller (again, after a fault killed it) and wait until it listens (or,
+        `wait` False, leave that to `wait_for_controller`)."""
         if self.cluster_secret is not None and self.fence_socket is None:
             assert self.state is not None
             # Unix socket paths are short (108 bytes): not in a test's deep run directory.
@@ -281,8 +289,15 @@ class Lab:
             kept += [api.token_path(self.api_port)] if self.lb is not None else []
             self.state.files = sorted(set(self.state.files) | {str(f) for f in kept})
             self.state.save()
+        self.controller.launch()
+        if wait:
+            self.wait_for_controller()
+        return self.controller
+
+    def wait_for_controller(self) -> None:
+        assert self.controller is not None
         try:
-            return self.controller.start(CONTROLLER_START_TIMEOUT_S)
+            self.controller.wait_ready(CONTROLLER_START_TIMEOUT_S)
         except HalabError as exc:
             raise HalabError(exc.problem, f"{exc.fix} `sudo make setup` reinstalls os-ken.") from None
 
@@ -302,7 +317,8 @@ class Lab:
         # with bad checksums, which receivers drop silently (ICMP still works): turn it off.
         link = partial(TCLink, txo=False, rxo=False) if self.datapath == "user" else TCLink
         self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False,
-                           controller=partial(lab_controller_class(), ip="127.0.0.1", port=controller_port))
+                           controller=partial(lab_controller_class(), ip="127.0.0.1", port=controller_port,
+                                              checked_by_lab=True))
         self.state.bridges = list(self.topo.switches())
         self.state.hosts = {h: [str(a.ip) for a in addrs] for h, addrs in self.topo.addresses.items()}
         self.state.save()
@@ -315,6 +331,7 @@ class Lab:
             self.state.track(node.pid, f"mininet shell {node.name}")
         self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
         self.state.save()
+        self.wait_for_controller()
         log = self._controller_log()
         seen = log.stat().st_size if log.exists() else 0
         self.net.start()

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
 
 def test_link_cut_fails_over_to_the_backup_in_about_three_adverts(tmp_path):
-    record = run(ActiveStandbyOptions(fault="link-cut", agent="keepalived", advert_int=1.0), tmp_path)
+    record = run(ActiveStandbyOptions(fault="link-cut", agent="keepalived", advert_int=1.0, before=0.5, after=4.5),
+                 tmp_path)
     out = record.outcome
     assert (out.server_before, out.server_after) == ("server1", "server2")
     took_over = [e.at - record.fault.at for e in record.events
@@ -39,7 +40,8 @@ def test_link_cut_fails_over_to_the_backup_in_about_three_adverts(tmp_path):
 def test_sigterm_on_the_master_hands_over_faster_than_a_cut(tmp_path):
     """keepalived leaving cleanly sends priority 0: the backup waits only Skew_Time (0.06 s at
     advert_int 0.1 s and priority 100), not Master_Down_Interval (0.36 s)."""
-    record = run(ActiveStandbyOptions(fault="agent-term", agent="keepalived", advert_int=0.1), tmp_path)
+    record = run(ActiveStandbyOptions(fault="agent-term", agent="keepalived", advert_int=0.1, before=0.5, after=1.0),
+                 tmp_path)
     assert record.outcome.server_after == "server2"
     assert record.outcome.outage < 0.3, f"outage {record.outcome.outage:.3f} s"
 

@@ -35,14 +35,15 @@ def states(result: dict, host: str) -> list[str]:
 
 
 def test_active_standby_partition_moves_the_vip_to_the_backup(tmp_path):
-    r = run(tmp_path, "active-standby", "--fault", "partition", "--advert-int", "0.2", "--rate", "200")
+    r = run(tmp_path, "active-standby", "--fault", "partition", "--advert-int", "0.2", "--rate", "200",
+            "--before", "1", "--after", "1.5")
     assert r["outcome"]["outage"] is not None and r["outcome"]["server_after"] == "server2"
     assert "MASTER" in states(r, "server2")
 
 
 def test_active_standby_total_loss_for_two_seconds_fails_over_and_back(tmp_path):
     r = run(tmp_path, "active-standby", "--fault", "loss", "--loss-percent", "100", "--for", "2",
-            "--advert-int", "0.2", "--rate", "200")
+            "--advert-int", "0.2", "--rate", "200", "--before", "1")
     assert r["outcome"]["outage"] is not None
     assert r["outcome"]["server_after"] == "server2" and "MASTER" in states(r, "server2")
     assert last_server(r) == "server1"  # once the loss ends, server1's adverts win and clients follow
@@ -50,7 +51,7 @@ def test_active_standby_total_loss_for_two_seconds_fails_over_and_back(tmp_path)
 
 def test_active_standby_flap_ends_with_a_master_serving(tmp_path):
     r = run(tmp_path, "active-standby", "--fault", "flap", "--flap-period", "0.4", "--flap-count", "5",
-            "--advert-int", "0.2", "--rate", "200")
+            "--advert-int", "0.2", "--rate", "200", "--before", "1")
     assert r["outcome"]["outage"] is not None and r["outcome"]["server_after"] in ("server1", "server2")
 
 
@@ -59,7 +60,8 @@ def test_active_standby_flap_ends_with_a_master_serving(tmp_path):
 
 
 def test_cluster_loss_for_a_while_heals(tmp_path):
-    r = run(tmp_path, "cluster", "--fault", "loss", "--loss-percent", "100", "--for", "2", "--rate", "200")
+    r = run(tmp_path, "cluster", "--fault", "loss", "--loss-percent", "100", "--for", "2", "--rate", "200",
+            "--before", "1")
     assert r["outcome"]["outage"] is not None
 
 

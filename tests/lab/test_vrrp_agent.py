@@ -180,7 +180,7 @@ def test_malformed_and_spoofed_adverts_change_nothing(lab):
 def test_failover_at_advert_int_100ms(tmp_path, fault, low, high):
     """At advert_int 0.1 s the backup (priority 100) takes over within Master_Down_Interval = 0.36 s."""
     rec = active_standby.run(active_standby.ActiveStandbyOptions(fault=fault, agent="halab", advert_int=0.1,
-                                                                 rate=500), tmp_path)
+                                                                 rate=500, before=0.5, after=1.0), tmp_path)
     took_over = [e for e in rec.events if e.host == "server2" and e.state == "MASTER" and e.at > rec.fault.at]
     assert took_over, rec.events
     assert low <= took_over[0].at - rec.fault.at <= high
