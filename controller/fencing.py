@@ -25,9 +25,10 @@ CONFIRM_TIMEOUT_S = 2.0
 
 
 class Fencer:
-    def __init__(self, secret: bytes, locations: Locations) -> None:
+    def __init__(self, secret: bytes, locations: Locations, datapaths: dict[int, object]) -> None:
+        """`datapaths`: the connected switches by id, kept up to date by the app."""
         self.secret = secret
-        self.locations = locations
+        self.locations, self.datapaths = locations, datapaths
         self.fenced: set[tuple[int, int]] = set()
         self.waiting: dict[int, threading.Event] = {}  # barrier xid -> set when the switch answered
         self.nonces: dict[str, float] = {}  # nonce -> its request's time, while inside the window
@@ -67,7 +68,10 @@ class Fencer:
         if missing:
             return {"ok": False, "error": f"no switch port known for {', '.join(missing)} (no ARP seen from them); "
                                           "nothing was changed"}
-        return self._set(action, node, [(loc.dp, loc.port) for loc in places.values() if loc is not None])
+        ports = [(self.datapaths.get(loc.dpid), loc.port) for loc in places.values() if loc is not None]
+        if any(dp is None for dp, _port in ports):
+            return {"ok": False, "error": "the switch of a port to fence is not connected; nothing was changed"}
+        return self._set(action, node, ports)
 
     def _set(self, action: str, node: str, ports: list[tuple]) -> dict:
         down = action == "fence"

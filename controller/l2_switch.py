@@ -29,10 +29,10 @@ from controller.assist import AssistServer
 from controller.fencing import Fencer
 from controller.ids import ALL_BITS, L2_COOKIE
 from controller.locations import Locations
+from ha.announce import ETH_P_ARP
 
-ETH_TYPE_ARP = 0x0806
-
-#: A source not heard from for this long is forgotten (its flows go): the MAC table stays bounded.
+#: A source that sent no unicast through the switch for this long is forgotten with its flows
+#: (traffic to it floods until it sends again): the MAC table stays bounded.
 IDLE_TIMEOUT_S = 30
 #: MAC addresses remembered per switch at the most (a flood of new source MACs must not grow it forever).
 MAX_MACS = 4096
@@ -49,11 +49,12 @@ class L2Switch(app_manager.OSKenApp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.mac_to_port: dict[int, dict[str, int]] = {}
+        self.datapaths: dict[int, object] = {}  # the connected switches by id (a reconnect replaces one)
         self.locations = Locations()
         self.fencer = self.assist = None
         if self.CONF.halab_fence_socket:
             secret = Path(self.CONF.halab_fence_secret_file).read_text().strip().encode()
-            self.fencer = Fencer(secret, self.locations)
+            self.fencer = Fencer(secret, self.locations, self.datapaths)
             self.fencer.serve(Path(self.CONF.halab_fence_socket))
         if self.CONF.halab_assist_socket:
             self.assist = AssistServer(self.locations, self.CONF.halab_assist_debounce)
@@ -64,12 +65,14 @@ class L2Switch(app_manager.OSKenApp):
         """A switch connected: the two tables' fixed flows (the module's docstring)."""
         dp = ev.msg.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
+        self.datapaths[dp.id] = dp
         self.mac_to_port[dp.id] = {}
+        self._delete_flows(dp)  # what an earlier connection learned: this one starts over
         copy = [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)]
         self._add_flow(dp, self.TABLE, 0, parser.OFPMatch(), copy, goto=True)
         self._add_flow(dp, self.TABLE, 2, parser.OFPMatch(eth_dst=("01:00:00:00:00:00", "01:00:00:00:00:00")),
                        [parser.OFPActionOutput(ofp.OFPP_FLOOD)])
-        self._add_flow(dp, self.TABLE, 3, parser.OFPMatch(eth_type=ETH_TYPE_ARP), copy, goto=True)
+        self._add_flow(dp, self.TABLE, 3, parser.OFPMatch(eth_type=ETH_P_ARP), copy, goto=True)
         self._add_flow(dp, self.DST_TABLE, 0, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_FLOOD)])
         self.logger.info("switch %016x connected", dp.id)
 
@@ -82,10 +85,10 @@ class L2Switch(app_manager.OSKenApp):
         in_port = msg.match["in_port"]
         pkt = packet.Packet(msg.data)
         eth = pkt.get_protocol(ethernet.ethernet)
-        if eth is None:
-            return
+        if eth is None or _multicast(eth.src):
+            return  # a group address as a source says nothing of where anyone is
         if (a := pkt.get_protocol(arp.arp)) is not None:
-            self.locations.saw(dp, a.src_ip, in_port)
+            self.locations.saw(dp.id, a.src_ip, in_port)
         table = self.mac_to_port.setdefault(dp.id, {})
         if self.learnable(eth.src):
             if table.get(eth.src, in_port) != in_port:
@@ -130,9 +133,9 @@ class L2Switch(app_manager.OSKenApp):
         dp = msg.datapath
         down = bool(msg.desc.state & dp.ofproto.OFPPS_LINK_DOWN) or msg.reason == dp.ofproto.OFPPR_DELETE
         if self.assist is not None:
-            self.assist.port_changed(dp, msg.desc.port_no, down)
+            self.assist.port_changed(dp.id, msg.desc.port_no, down)
         if down:
-            self.locations.port_down(dp, msg.desc.port_no)
+            self.locations.port_down(dp.id, msg.desc.port_no)
             table = self.mac_to_port.get(dp.id, {})
             for mac in [m for m, port in table.items() if port == msg.desc.port_no]:
                 del table[mac]
@@ -166,3 +169,7 @@ class L2Switch(app_manager.OSKenApp):
                                       out_port=ofp.OFPP_ANY if out_port is None else out_port,
                                       out_group=ofp.OFPG_ANY, match=match or parser.OFPMatch()))
 
+
+def _multicast(mac: str) -> bool:
+    """A group address (the low bit of the first octet set): never anyone's source."""
+    return bool(int(mac.split(":")[0], 16) & 1)

@@ -55,13 +55,13 @@ def send_unsolicited_nas(ifname: str, ifindex: int, mac: bytes, addresses: list[
 
 def announce(ifname: str, ifindex: int, mac: bytes, addresses: list[IPv4Address | IPv6Address],
              repeat: int = 1) -> None:
-    """`repeat` gratuitous ARPs for each IPv4 address, unsolicited NAs for each IPv6 one."""
-    v4 = [a for a in addresses if a.version == 4]
-    v6 = [a for a in addresses if a.version == 6]
-    if v4:
-        send_gratuitous_arps(ifname, mac, v4, repeat)
-    if v6:
-        send_unsolicited_nas(ifname, ifindex, mac, v6, repeat)
+    """`repeat` gratuitous ARPs for each IPv4 address, unsolicited NAs for each IPv6 one, once (an
+    Announcer keeps its socket for the next time)."""
+    announcer = Announcer(ifname, ifindex, mac)
+    try:
+        announcer.announce(addresses, repeat)
+    finally:
+        announcer.close()
 
 
 class Announcer:

@@ -2,10 +2,15 @@
 
 A backup notices a dead master only when Master_Down_Interval (three adverts and a skew) has run
 out; the switch sees the master's port go down at once (OpenFlow port status). With `assist`, an
-agent keeps one connection to the controller's unix socket and names the masters it follows:
+agent keeps one connection to the controller's unix socket and says whom it stands in for:
 
-    agent -> controller   {"watch": ["10.0.0.1"]}\\n      (again every REFRESH_S, and on each change)
-    controller -> agent   {"down": "10.0.0.1"}\\n         (the port where ARP placed 10.0.0.1 went down)
+    agent -> controller  {"watch": [{"master": "10.0.0.1", "group": 51, "priority": 100,
+                                     "address": "10.0.0.2"}]}\n     (every REFRESH_S, and on each change)
+    controller -> agent  {"down": "10.0.0.1", "group": 51}\n   (the port where ARP placed 10.0.0.1 went down)
+
+A group is a VRRP instance's VRID (0: a heartbeat pair). Of the backups of one group only the
+first in line hears of it, the one VRRP would elect: the highest priority, then the highest
+address. So two backups never take over together; the others follow its adverts as usual.
 
 A notice only shortens detection: the agent's state machine still decides. Without the
 controller (not there, gone, frozen) nothing changes but the speed. The socket is trusted for
@@ -19,6 +24,8 @@ import os
 import socket
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
 from ha import announce, netlink
@@ -27,42 +34,77 @@ from ha.statusfile import state_root
 DEFAULT_SOCKET = state_root() / "assist.sock"
 #: A unix socket's path is shorter than this, with its final NUL (sun_path).
 UNIX_PATH_MAX = 108
-#: A line is at most this long, and names at most MAX_WATCH addresses: a peer cannot grow our buffers.
+SOCKET_ALLOWED = f"an absolute path shorter than {UNIX_PATH_MAX} bytes: the controller's assist socket"
+#: A line is at most this long, and names at most MAX_WATCH masters: a peer cannot grow our buffers.
 MAX_LINE = 4096
-MAX_WATCH = 64
+MAX_WATCH = 32
 #: The agent says what it watches at least this often; the controller drops a client silent for IDLE_S.
 REFRESH_S = 5.0
 IDLE_S = 3 * REFRESH_S
 #: A port must stay down this long before the backups hear of it: a shorter flap moves nothing.
 DEFAULT_DEBOUNCE_S = 0.001
 MAX_DEBOUNCE_S = 10.0
+#: The group of a heartbeat pair (a VRRP instance's is its VRID).
+HEARTBEAT_GROUP = 0
 #: After a failed connection, try again this much later.
 RETRY_S = 1.0
 
 
-def watch_line(addresses: frozenset[str]) -> bytes:
-    return json.dumps({"watch": sorted(addresses)}).encode() + b"\n"
+def socket_path_ok(value: str) -> bool:
+    return value.startswith("/") and len(value.encode()) < UNIX_PATH_MAX
 
 
-def parse_watch(line: bytes) -> frozenset[str]:
-    """The addresses a `watch` line names; ValueError for anything else."""
+@dataclass(frozen=True, order=True)
+class Watch:
+    """A backup's standing request: tell me if `master` goes, for `group` (its VRID, or 0)."""
+
+    master: str
+    group: int
+    priority: int
+    address: str  # the backup's own: second in line to the priority, as in a VRRP election
+
+    @property
+    def rank(self) -> tuple[int, IPv4Address]:
+        return self.priority, IPv4Address(self.address)
+
+
+def watch_line(watches: frozenset[Watch]) -> bytes:
+    return json.dumps({"watch": [vars(w) for w in sorted(watches)]}).encode() + b"\n"
+
+
+def parse_watch(line: bytes) -> frozenset[Watch]:
+    """The watches a `watch` line names; ValueError for anything else."""
     message = json.loads(line)
-    addresses = message.get("watch") if isinstance(message, dict) else None
-    if not isinstance(addresses, list) or len(addresses) > MAX_WATCH or not all(isinstance(a, str) for a in addresses):
-        raise ValueError(f"expected {{\"watch\": [at most {MAX_WATCH} addresses]}}")
-    return frozenset(addresses)
+    items = message.get("watch") if isinstance(message, dict) else None
+    if not isinstance(items, list) or len(items) > MAX_WATCH:
+        raise ValueError(f"expected {{\"watch\": [at most {MAX_WATCH} watches]}}")
+    return frozenset(_watch(item) for item in items)
 
 
-def down_line(address: str) -> bytes:
-    return json.dumps({"down": address}).encode() + b"\n"
+def _watch(item: object) -> Watch:
+    if not isinstance(item, dict) or set(item) != {"master", "group", "priority", "address"}:
+        raise ValueError("a watch has master, group, priority and address")
+    master, group, priority, address = item["master"], item["group"], item["priority"], item["address"]
+    if (not isinstance(group, int) or not isinstance(priority, int) or isinstance(group, bool)
+            or isinstance(priority, bool) or not 0 <= group <= 255 or not 0 <= priority <= 255
+            or not isinstance(master, str) or not isinstance(address, str)):
+        raise ValueError("a watch's group and priority are 0 to 255, its master and address strings")
+    for a in (master, address):
+        if ip_address(a).version != 4:
+            raise ValueError(f"{a}: IPv4 only")
+    return Watch(master, group, priority, address)
 
 
-def parse_down(line: bytes) -> str:
+def down_line(master: str, group: int) -> bytes:
+    return json.dumps({"down": master, "group": group}).encode() + b"\n"
+
+
+def parse_down(line: bytes) -> tuple[str, int]:
     message = json.loads(line)
-    address = message.get("down") if isinstance(message, dict) else None
-    if not isinstance(address, str):
-        raise ValueError('expected {"down": ADDRESS}')
-    return address
+    if not isinstance(message, dict) or not isinstance(message.get("down"), str) \
+            or not isinstance(message.get("group"), int):
+        raise ValueError('expected {"down": ADDRESS, "group": GROUP}')
+    return message["down"], message["group"]
 
 
 def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
@@ -94,7 +136,7 @@ class AssistLink:
         self._watch, self._unwatch = watch, unwatch
         self.sock: socket.socket | None = None
         self.buffer = b""
-        self.watched: frozenset[str] = frozenset()
+        self.watched: frozenset[Watch] = frozenset()
         self.retry_at = 0.0
         self.refresh_at = 0.0
 
@@ -121,30 +163,33 @@ class AssistLink:
             self._send(now)
         return False
 
-    def watch(self, addresses: frozenset[str], now: float) -> None:
-        """Name the masters to hear about (at most MAX_WATCH), now if connected."""
-        addresses = frozenset(sorted(addresses)[:MAX_WATCH])
-        if addresses != self.watched:
-            self.watched = addresses
+    def watch(self, watches: frozenset[Watch], now: float) -> None:
+        """Say whom we stand in for (at most MAX_WATCH), now if connected."""
+        watches = frozenset(sorted(watches)[:MAX_WATCH])
+        if watches != self.watched:
+            self.watched = watches
             if self.sock is not None:
                 self._send(now)
 
-    def read(self) -> list[str]:
-        """The addresses whose port went down, from what the controller sent; [] and closed on
-        end of stream or anything malformed."""
+    def read(self) -> list[tuple[str, int]]:
+        """(master, group) of each notice the controller sent; on end of stream or a malformed
+        line, the notices before it, and the connection closed."""
         if self.sock is None:
             return []
+        notices: list[tuple[str, int]] = []
         try:
             data = self.sock.recv(MAX_LINE)
             if not data:
                 raise ValueError("the controller closed the connection")
             lines, self.buffer = split_lines(self.buffer + data)
-            return [parse_down(line) for line in lines if line]
+            for line in lines:
+                if line:
+                    notices.append(parse_down(line))
         except BlockingIOError:
-            return []
+            pass
         except (OSError, ValueError):
             self.close()
-            return []
+        return notices
 
     def close(self) -> None:
         if self.sock is not None:
@@ -158,13 +203,10 @@ class AssistLink:
             if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
                 return None  # not a socket of ours closed to others: not the controller we trust
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(0.2)
-            try:
-                sock.connect(str(self.path))
-            except OSError:
+            sock.setblocking(False)  # a controller too busy to accept (its queue full) must not stall the loop
+            if sock.connect_ex(str(self.path)) != 0:  # EAGAIN, ECONNREFUSED, ...: try again later
                 sock.close()
                 return None
-            sock.setblocking(False)
             self._watch(sock)
             return sock
         except OSError:

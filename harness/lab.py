@@ -21,6 +21,7 @@ from pathlib import Path
 
 from controller import api
 from controller.lb_config import LbConfig
+from ha.assist import DEFAULT_DEBOUNCE_S
 from ha.heartbeat import fencing
 from ha.statusfile import state_root
 from harness import cleanup, preflight, probe
@@ -111,17 +112,18 @@ class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
 
     def __init__(self, topo: LabTopo, run_dir: Path, lb: LbConfig | None = None, fencing: bool = False,
-                 assist: bool = False) -> None:
+                 assist: bool = False, assist_debounce: float = DEFAULT_DEBOUNCE_S) -> None:
         """`lb`: the controller runs the load balancer with these services (besides the L2 switch).
         `fencing`: the controller serves fencing requests on `fence_socket`, signed with
         `cluster_secret`, which is made for this lab alone and never leaves its run directory.
-        `assist`: it tells VRRP agents on `assist_socket` when their master's port goes down."""
+        `assist`: it tells the agents on `assist_socket` when their peer's port goes down (and has
+        stayed down for `assist_debounce` seconds)."""
         self.topo = topo
         self.run_dir = run_dir
         self.lb = lb
         self.cluster_secret = secrets.token_hex(16) if fencing else None
         self.fence_socket: Path | None = None
-        self.assist = assist
+        self.assist, self.assist_debounce = assist, assist_debounce
         self.assist_socket: Path | None = None
         self.controller: Controller | None = None
         self.openflow_port = 0
@@ -280,7 +282,7 @@ class Lab:
             assert self.state is not None
             self.assist_socket = state_root() / f"assist-{self.state.run_id}.sock"
         self.controller = Controller(self, self.openflow_port, self.api_port, self.lb, self.fence_socket,
-                                     self.cluster_secret, self.assist_socket)
+                                     self.cluster_secret, self.assist_socket, self.assist_debounce)
         if self.state is not None:
             if self.fence_socket is not None:
                 self.state.fence_socket = str(self.fence_socket)

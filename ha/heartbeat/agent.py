@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ha import assist, daemon, netlink
-from ha.assist import AssistLink
+from ha.assist import HEARTBEAT_GROUP, AssistLink, Watch
 from ha.checks import CheckRunner
 from ha.heartbeat import fencing
 from ha.heartbeat.config import HeartbeatConfig, Link
@@ -109,6 +109,7 @@ class Agent(daemon.Agent):
         self.refused: str | None = None   # the takeover refusal last logged
         self.assist = (AssistLink(config.assist_socket, lambda s: self.watch(s, "assist"), self.unwatch)
                        if config.assist_socket else None)
+        self.own_addresses: dict[Link, str] = {}  # with assist: this node's address on each link
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -124,6 +125,9 @@ class Agent(daemon.Agent):
         if self.tiebreaker is not None:
             self.watch(self.tiebreaker, "tiebreaker")
         self.resources.prepare()
+        if self.assist is not None:  # what the controller ranks backups by, besides the priority
+            self.own_addresses = {link: str(netlink.primary_address(netlink.link(link.interface).index, 4))
+                                  for link in self.cfg.links}
         self.vip_interfaces = {r.interface for r in self.cfg.resources if r.kind == "vip"}
         self.vip_links_down = {name for name in self.vip_interfaces if not netlink.link(name).up}
         self.watch(self.link_changes, "netlink")
@@ -202,19 +206,23 @@ class Agent(daemon.Agent):
     # --- failover assist ------------------------------------------------------------------
 
     def _assist_step(self, now: float) -> None:
-        """Connect to the controller when due and watch the peer's addresses; once connected, say
-        where we are (a gratuitous ARP of each of our link addresses: it locates nodes by ARP)."""
+        """Connect to the controller when due and stand in for the peer; once connected, say where
+        we are (a gratuitous ARP of each of our link addresses: it locates nodes by ARP)."""
         if self.assist is None:
             return
-        self.assist.watch(frozenset(str(link.peer_address) for link in self.cfg.links), now)
+        self.assist.watch(frozenset(Watch(str(link.peer_address), HEARTBEAT_GROUP, self.cfg.priority, address)
+                                    for link, address in self.own_addresses.items()), now)
         if self.assist.step(now):
-            assist.announce_self([netlink.link(link.interface) for link in self.cfg.links])
+            try:
+                assist.announce_self([netlink.link(link.interface) for link in self.cfg.links])
+            except ValueError:
+                pass  # an interface gone: its link is dead anyway
 
     def _assist_notices(self) -> None:
         assert self.assist is not None
-        for address in self.assist.read():
+        for address, group in self.assist.read():
             for link in self.cfg.links:
-                if str(link.peer_address) == address:
+                if group == HEARTBEAT_GROUP and str(link.peer_address) == address:
                     self.detector.unplug(link.interface)
 
     # --- heartbeats -------------------------------------------------------------------------

@@ -55,7 +55,7 @@ from pathlib import Path
 import tomli_w
 
 from ha import realtime
-from ha.assist import UNIX_PATH_MAX
+from ha.assist import SOCKET_ALLOWED, socket_path_ok
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -187,9 +187,8 @@ def parse(raw: dict, source: str = "config") -> HeartbeatConfig:
     no_unknown(fencing, {"socket"}, f"{source}: fencing")
     assist = get(raw, "assist", dict, source, default={}, allowed='a table like {socket = "/run/halab/assist.sock"}')
     no_unknown(assist, {"socket"}, f"{source}: assist")
-    assist_socket = get(assist, "socket", str, f"{source}: assist", default=None,
-                        check=lambda v: v.startswith("/") and len(v.encode()) < UNIX_PATH_MAX,
-                        allowed=f"an absolute path shorter than {UNIX_PATH_MAX} bytes: the controller's assist socket")
+    assist_socket = get(assist, "socket", str, f"{source}: assist", check=socket_path_ok,
+                        allowed=SOCKET_ALLOWED) if "assist" in raw else None
     deadtime = float(get(raw, "deadtime", (int, float), source, default=3 * interval,
                          check=lambda v: interval <= v <= 3600,
                          allowed=f"seconds from the interval ({interval}) to 3600"))

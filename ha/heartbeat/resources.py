@@ -103,8 +103,6 @@ class Resources:
         return None
 
 
-
-
 def run_command(argv: tuple[str, ...]) -> str | None:
     """Run a resource's command, bounded in time; None if it succeeded, else what went wrong."""
     try:

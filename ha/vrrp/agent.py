@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from ha import announce, assist, daemon, netlink, vmac
-from ha.assist import AssistLink
+from ha.assist import AssistLink, Watch
 from ha.checks import CheckRunner
 from ha.track import Health, ScriptHealth, effect
 from ha.vrrp.config import AgentConfig, ConfigError, InstanceConfig
@@ -154,9 +154,10 @@ class Agent(daemon.Agent):
             transport.follow(frozenset(i.router.followed for i in self.instances if i.transport is transport
                                        and i.router.state is State.BACKUP and i.router.followed is not None))
         if self.assist is not None:
-            self.assist.watch(frozenset(str(i.router.followed) for i in self.instances if i.cfg.assist
-                                        and i.router.state is State.BACKUP and i.router.followed is not None),
-                              time.monotonic())
+            self.assist.watch(frozenset(Watch(str(i.router.followed), i.cfg.virtual_router_id, i.router.priority,
+                                              str(i.source))
+                                        for i in self.instances if i.cfg.assist and i.router.state is State.BACKUP
+                                        and i.router.followed is not None), time.monotonic())
 
     # --- failover assist ----------------------------------------------------------------
 
@@ -170,13 +171,13 @@ class Agent(daemon.Agent):
 
     def _assist_notices(self, now: float) -> None:
         assert self.assist is not None
-        for address in self.assist.read():
+        for address, group in self.assist.read():
             try:
                 master = ip_address(address)
             except ValueError:
                 continue  # not an address: nobody follows it
             for inst in self.instances:
-                if inst.cfg.assist:
+                if inst.cfg.assist and inst.cfg.virtual_router_id == group:
                     self._apply(inst, inst.router.master_unplugged(now, master), now)
 
     def deadlines(self) -> list[float]:

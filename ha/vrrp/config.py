@@ -27,7 +27,7 @@ from pathlib import Path
 import tomli_w
 
 from ha import realtime
-from ha.assist import DEFAULT_SOCKET, UNIX_PATH_MAX
+from ha.assist import DEFAULT_SOCKET, SOCKET_ALLOWED, socket_path_ok
 from ha.configcheck import (
     INTERFACE,
     ConfigError,
@@ -151,9 +151,8 @@ def parse(raw: dict, source: str = "config") -> AgentConfig:
     log = raw.get("event_log")
     if log is not None and not isinstance(log, str):
         raise ConfigError(f"{source}: event_log = {log!r}: expected a file path (string)")
-    sock = get(raw, "assist_socket", str, source, default=str(DEFAULT_SOCKET),
-               check=lambda v: v.startswith("/") and len(v.encode()) < UNIX_PATH_MAX,
-               allowed=f"an absolute path shorter than {UNIX_PATH_MAX} bytes: the controller's assist socket")
+    sock = get(raw, "assist_socket", str, source, default=str(DEFAULT_SOCKET), check=socket_path_ok,
+               allowed=SOCKET_ALLOWED)
     return AgentConfig(instances, Path(log) if log else None, realtime.parse(raw, source), Path(sock))
 
 

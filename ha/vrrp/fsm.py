@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 from ha.vrrp.packet import Address, Advert
 
 OWNER_PRIORITY = 255
-#: With assist, a backup told that its master's port went down takes over after the skew of this
-#: interval (at most 1 ms), not after Master_Down_Interval: several backups still go in priority order.
-ASSIST_SKEW_INTERVAL_S = 0.001
 #: A backup that preempts a live lower-priority master waits at most this long (and at most one
 #: advert interval) for that master to say it let go of the addresses before it takes them.
 HANDOVER_WAIT_S = 0.05
@@ -100,6 +97,7 @@ class VirtualRouter:
     farewell_until: float = 0.0
     lower_master: tuple[Address, float] | None = None  # a lower-priority master heard as backup, and when
     followed: Address | None = None  # as backup, the master whose adverts hold our master-down timer
+    unplugged: Address | None = None  # as backup, the master whose port the switch saw go down (assist)
     take_at: float | None = None  # preempting: the addresses are taken then, or when the old master lets go
     handover_from: Address | None = None
     announce_after: float = float("-inf")  # lower masters heard before this do not re-announce
@@ -177,6 +175,8 @@ class VirtualRouter:
             lower = self.lower_master
             if lower is not None and now - lower[1] <= self.master_down_interval:
                 return self._become_master(now, f"preempting lower priority master {lower[0]}", lower[0])
+            if self.unplugged is not None:
+                return self._become_master(now, f"the switch saw master {self.unplugged}'s port go down (assist)")
             return self._become_master(now, "master down timer expired")
         if self.take_at is not None and now >= self.take_at:
             self.take_at = self.handover_from = None  # the old master said nothing: take them anyway
@@ -200,19 +200,20 @@ class VirtualRouter:
 
     def master_unplugged(self, now: float, master: Address) -> list[Action]:
         """The switch saw the port of `master` go down (failover assist). If that is the master this
-        backup follows, it is gone as surely as after its priority-0 advert: take over a short skew
-        from now. Anything else (another address, not a backup) changes nothing."""
+        backup follows, it is gone as surely as after its priority-0 advert: take over now (the
+        controller tells only the first backup in line, so no skew is needed to order several).
+        Anything else (another address, not a backup) changes nothing."""
         if self.state is not State.BACKUP or self.followed != master:
             return []
         self.lower_master = self.followed = None
-        skew = (256 - self.priority) * ASSIST_SKEW_INTERVAL_S / 256
-        due = now + skew
-        self.master_down_timer = due if self.master_down_timer is None else min(self.master_down_timer, due)
+        self.unplugged = master
+        self.master_down_timer = now
         return []
 
     # --- the two receiving states -----------------------------------------------------------
 
     def _backup_hears(self, now: float, adv: Advert, src: Address) -> list[Action]:
+        self.unplugged = None
         if adv.priority == 0:
             self.lower_master = self.followed = None
             self.master_down_timer = now + self.skew_time
@@ -287,7 +288,7 @@ class VirtualRouter:
     def _become_master(self, now: float, reason: str, preempted: Address | None = None) -> list[Action]:
         """Advertise, then take the addresses; when preempting a live master, only once it let go
         (its priority-0 advert) or after HANDOVER_WAIT_S: break before make, never two holders."""
-        self.master_down_timer = self.farewell_timer = self.lower_master = None
+        self.master_down_timer = self.farewell_timer = self.lower_master = self.unplugged = None
         self.adver_timer = now + self.cfg.advert_int
         if preempted is not None:
             self.handover_from, self.take_at = preempted, now + min(self.cfg.advert_int, HANDOVER_WAIT_S)
@@ -295,7 +296,7 @@ class VirtualRouter:
         return [SendAdvert(self.priority), TakeAddresses(), self._go(State.MASTER, reason)]
 
     def _become_backup(self, now: float, reason: str) -> list[Action]:
-        self.adver_timer = None
+        self.adver_timer = self.unplugged = None
         self.master_adver_interval = self.cfg.advert_int
         self.master_down_timer = now + self.master_down_interval
         return [self._go(State.BACKUP, reason)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from controller import lb_config
 from controller.lb_config import LbConfig
+from ha.assist import DEFAULT_DEBOUNCE_S
 from harness import events
 from harness.daemons.base import Daemon, Lab
 
@@ -22,10 +23,11 @@ class Controller(Daemon):
 
     def __init__(self, lab: Lab, port: int, api_port: int, lb: LbConfig | None = None,
                  fence_socket: Path | None = None, secret: str | None = None,
-                 assist_socket: Path | None = None) -> None:
+                 assist_socket: Path | None = None, assist_debounce: float = DEFAULT_DEBOUNCE_S) -> None:
         super().__init__(lab, None)
         self.port, self.api_port, self.lb = port, api_port, lb
-        self.fence_socket, self.secret, self.assist_socket = fence_socket, secret, assist_socket
+        self.fence_socket, self.secret = fence_socket, secret
+        self.assist_socket, self.assist_debounce = assist_socket, assist_debounce
 
     @property
     def secret_file(self) -> Path:
@@ -51,7 +53,7 @@ class Controller(Daemon):
         if self.fence_socket is not None:
             argv += ["--fence-socket", str(self.fence_socket), "--fence-secret-file", str(self.secret_file)]
         if self.assist_socket is not None:
-            argv += ["--assist-socket", str(self.assist_socket)]
+            argv += ["--assist-socket", str(self.assist_socket), "--assist-debounce", f"{self.assist_debounce:g}"]
         return argv
 
     def ready(self) -> bool:

@@ -2,6 +2,7 @@
 the master's port went down, and a controller that is frozen or dead changes nothing but the speed."""
 
 import signal
+import time
 
 import pytest
 
@@ -67,3 +68,23 @@ def test_a_frozen_or_dead_controller_leaves_plain_vrrp(tmp_path):
             assert wait_until(lambda: agents["server2"].states() == {"VI_1": "BACKUP"}, timeout=5)
             if fault == "freeze":
                 lab.controller.signal(signal.SIGCONT)
+
+
+def test_a_cut_shorter_than_the_debounce_is_told_to_nobody_and_a_longer_one_is(tmp_path):
+    """With a debounce of 0.15 s: a 30 ms flap of the master's link leaves the backup to plain
+    VRRP (the master saw its link go and stopped advertising, so the backup's own timer runs out,
+    0.26 to 0.36 s after); a 0.3 s cut is told to the backup at 0.15 s."""
+    with Lab(ActiveStandbyTopo(), tmp_path, assist=True, assist_debounce=0.15) as lab:
+        start_responders(lab, ["server1", "server2"])
+        agents = {host: HalabVrrp(lab, host, instance(lab.topo, host, prio, 0.1, assist=True)).start()
+                  for host, prio in (("server1", 200), ("server2", 100))}
+        faults = Faults(lab)
+        for down, told in ((0.03, False), (0.3, True)):
+            assert wait_until(lambda: agents["server1"].masters() and agents["server2"].states() == {"VI_1": "BACKUP"},
+                              timeout=10)
+            cut = faults.cut_link("server1", "s1")
+            time.sleep(down)
+            faults.restore_link("server1", "s1")
+            assert wait_until(lambda cut=cut: _master_after(agents["server2"], cut.at) is not None, timeout=3)
+            took = next(e for e in agents["server2"].events() if e.state == "MASTER" and e.at > cut.at)
+            assert ("(assist)" in took.reason) == told, (down, took)

@@ -40,10 +40,11 @@ class FakeSwitch:
 
 @pytest.fixture
 def device():
-    fencer = Fencer(SECRET, Locations())
+    fencer = Fencer(SECRET, Locations(), {})
     switch = FakeSwitch(fencer)
-    fencer.locations.saw(switch, "10.0.0.1", 1, now=0.0)
-    fencer.locations.saw(switch, "192.168.1.1", 4, now=0.0)
+    fencer.datapaths[switch.id] = switch
+    fencer.locations.saw(switch.id, "10.0.0.1", 1, now=0.0)
+    fencer.locations.saw(switch.id, "192.168.1.1", 4, now=0.0)
     return fencer, switch
 
 
@@ -95,16 +96,16 @@ def test_every_address_must_be_located_or_nothing_changes(device):
 
 def test_a_spoofed_arp_from_another_port_does_not_move_a_known_node(device):
     fencer, switch = device
-    fencer.locations.saw(switch, "10.0.0.1", 3, now=10.0)  # a third host claims node1's address
+    fencer.locations.saw(switch.id, "10.0.0.1", 3, now=10.0)  # a third host claims node1's address
     assert fencer.handle(fencing.signed(SECRET, "fence", "node1", ["10.0.0.1"]))["ports"] == [["0000000000000001", 1]]
-    fencer.locations.saw(switch, "10.0.0.1", 3, now=LOCATION_AGE_S + 1)  # node1 silent for long: it may have moved
+    fencer.locations.saw(switch.id, "10.0.0.1", 3, now=LOCATION_AGE_S + 1)  # node1 silent for long: it may have moved
     assert fencer.locations.where["10.0.0.1"].port == 3
 
 
 def test_a_port_going_down_lets_its_node_move_at_once(device):
     fencer, switch = device
-    fencer.locations.port_down(switch, 1)
-    fencer.locations.saw(switch, "10.0.0.1", 2, now=1.0)
+    fencer.locations.port_down(switch.id, 1)
+    fencer.locations.saw(switch.id, "10.0.0.1", 2, now=1.0)
     assert fencer.locations.where["10.0.0.1"].port == 2
 
 
