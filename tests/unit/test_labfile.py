@@ -37,6 +37,29 @@ def test_agent_switches_the_vrrp_daemon_and_keeps_its_configuration():
     assert [a.config for a in swapped.agents] == [a.config for a in spec.agents]
 
 
+def test_assist_turns_it_on_for_every_vrrp_instance_and_for_the_lab():
+    spec = labfile.load(labfile.builtin("active-standby"))
+    assert not spec.assisted
+    assisted = labfile.with_overrides(spec, assist=True)
+    assert assisted.assisted and assisted.assist
+    vrrp = [a for a in assisted.agents if a.program == "halab-vrrp"]
+    assert vrrp and all(i["assist"] is True for a in vrrp for i in a.config["vrrp_instance"])
+    cluster = labfile.with_overrides(labfile.load(labfile.builtin("cluster")), assist=True)
+    assert cluster.assisted, "the heartbeat agents get the lab's assist socket"
+    with pytest.raises(HalabError, match="--assist speeds up halab's VRRP and heartbeat agents"):
+        labfile.with_overrides(labfile.load(labfile.builtin("active-active")), assist=True)
+
+
+def test_keepalived_with_assist_is_refused_naming_the_fix(tmp_path):
+    raw = tomllib.loads(labfile.builtin("active-standby").read_text())
+    vrrp = next(a for a in raw["agent"] if a["program"] == "halab-vrrp")
+    vrrp["program"] = "keepalived"
+    for instance in vrrp["config"]["vrrp_instance"]:
+        instance["assist"] = True
+    with pytest.raises(HalabError, match="keepalived has no failover assist; run halab-vrrp, or remove assist"):
+        labfile.load(_write(tmp_path, tomli_w.dumps(raw)))
+
+
 @pytest.mark.parametrize("overrides, says", [
     ({"backends": 3}, "--backends does not apply to the active-standby topology"),
     ({"lb": "haproxy"}, "--lb applies to the active-active and three-tier topologies"),
