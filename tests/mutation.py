@@ -42,7 +42,7 @@ def _own(*names: str) -> tuple[str, ...]:
 
 
 MODULES: dict[str, Target] = {
-    "ha/vrrp/fsm.py": Target(_own("test_vrrp_fsm"), LOGIC),
+    "ha/vrrp/fsm.py": Target(_own("test_vrrp_fsm", "test_assist"), LOGIC),
     "ha/vrrp/packet.py": Target(_own("test_vrrp_packet"), LOGIC),
     "ha/heartbeat/detector.py": Target(_own("test_heartbeat_logic"), LOGIC),
     "ha/heartbeat/fsm.py": Target(_own("test_heartbeat_logic", "test_syncrep"), LOGIC),
