@@ -87,8 +87,8 @@ def print_table(console: Console, rows: list[dict], args: argparse.Namespace) ->
             missing = len(r["outages"][a]) - len(present)
             cells.append(f"{_ms(r['medians'][a])} ({_ms(min(present, default=None))}-"
                          f"{_ms(max(present, default=None))})" + (f", {missing} never" if missing else ""))
-        first = next(a for a in args.agents if a != "keepalived")
-        rat = ratio(r["medians"].get(first), r["medians"].get("keepalived"))
+        first = next((a for a in args.agents if a != "keepalived"), None)  # None: keepalived alone
+        rat = ratio(r["medians"].get(first), r["medians"].get("keepalived")) if first else None
         if "halab-assist" in args.agents and r["fault"] in ("link-cut", "host-crash"):
             target = "< 10 ms"
         else:

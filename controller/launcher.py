@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from controller import api
-from ha.assist import DEFAULT_DEBOUNCE_S, MAX_DEBOUNCE_S, SOCKET_ALLOWED, socket_path_ok
+from ha.assist import DEFAULT_DEBOUNCE_S, MAX_DEBOUNCE_S, SOCKET_PATH, socket_path_ok
 from ha.heartbeat.config import MIN_SECRET_LENGTH  # the cluster's secret signs fencing requests
 
 #: App names the CLI accepts, mapped to their modules.
@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--assist-debounce {args.assist_debounce:g}: choose 0 to {MAX_DEBOUNCE_S:g} seconds")
     for flag, path in (("--assist-socket", args.assist_socket), ("--fence-socket", args.fence_socket)):
         if path is not None and not (socket_path_ok(str(path)) and path.parent.is_dir()):
-            parser.error(f"{flag} {path}: give {SOCKET_ALLOWED.replace('assist ', '')}, in a directory that exists")
+            parser.error(f"{flag} {path}: give {SOCKET_PATH}: the controller's socket, in a directory that exists")
     for name in ("port", "api_port"):
         value = getattr(args, name)
         if not 1 <= value <= 65535:

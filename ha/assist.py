@@ -34,7 +34,8 @@ from ha.statusfile import state_root
 DEFAULT_SOCKET = state_root() / "assist.sock"
 #: A unix socket's path is shorter than this, with its final NUL (sun_path).
 UNIX_PATH_MAX = 108
-SOCKET_ALLOWED = f"an absolute path shorter than {UNIX_PATH_MAX} bytes: the controller's assist socket"
+SOCKET_PATH = f"an absolute path shorter than {UNIX_PATH_MAX} bytes"
+SOCKET_ALLOWED = f"{SOCKET_PATH}: the controller's assist socket"
 #: A line is at most this long, and names at most MAX_WATCH masters: a peer cannot grow our buffers.
 MAX_LINE = 4096
 MAX_WATCH = 32

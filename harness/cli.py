@@ -75,7 +75,8 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("-f", "--file", type=Path, help="a lab file instead of a built-in topology")
     up.add_argument("--agent", choices=("halab", "keepalived"), help="the VRRP daemon (active-standby, reference)")
     up.add_argument("--assist", action="store_true",
-                    help="halab's VRRP agents take over as soon as the switch sees the master's port go down")
+                    help="halab's VRRP and heartbeat agents take over as soon as the switch sees their peer's port "
+                         "go down")
     up.add_argument("--lb", choices=("sdn", "haproxy"), help="who balances the VIP (active-active)")
     up.add_argument("--bw", type=float, help="Mbit/s on every link")
     up.add_argument("--delay", type=float, help="ms of delay on every host link (needs netem)")

@@ -109,7 +109,6 @@ class Agent(daemon.Agent):
         self.refused: str | None = None   # the takeover refusal last logged
         self.assist = (AssistLink(config.assist_socket, lambda s: self.watch(s, "assist"), self.unwatch)
                        if config.assist_socket else None)
-        self.own_addresses: dict[Link, str] = {}  # with assist: this node's address on each link
 
     def setup(self) -> None:
         netlink.warm_up()
@@ -125,9 +124,11 @@ class Agent(daemon.Agent):
         if self.tiebreaker is not None:
             self.watch(self.tiebreaker, "tiebreaker")
         self.resources.prepare()
-        if self.assist is not None:  # what the controller ranks backups by, besides the priority
-            self.own_addresses = {link: str(netlink.primary_address(netlink.link(link.interface).index, 4))
-                                  for link in self.cfg.links}
+        if self.assist is not None:  # we stand in for the peer on every link; our address ranks us
+            self.assist.watch(frozenset(
+                Watch(str(link.peer_address), HEARTBEAT_GROUP, self.cfg.priority,
+                      str(netlink.primary_address(netlink.link(link.interface).index, 4)))
+                for link in self.cfg.links), time.monotonic())
         self.vip_interfaces = {r.interface for r in self.cfg.resources if r.kind == "vip"}
         self.vip_links_down = {name for name in self.vip_interfaces if not netlink.link(name).up}
         self.watch(self.link_changes, "netlink")
@@ -206,12 +207,10 @@ class Agent(daemon.Agent):
     # --- failover assist ------------------------------------------------------------------
 
     def _assist_step(self, now: float) -> None:
-        """Connect to the controller when due and stand in for the peer; once connected, say where
-        we are (a gratuitous ARP of each of our link addresses: it locates nodes by ARP)."""
+        """Connect to the controller when due; once connected, say where we are (a gratuitous ARP
+        of each of our link addresses: it locates nodes by ARP)."""
         if self.assist is None:
             return
-        self.assist.watch(frozenset(Watch(str(link.peer_address), HEARTBEAT_GROUP, self.cfg.priority, address)
-                                    for link, address in self.own_addresses.items()), now)
         if self.assist.step(now):
             try:
                 assist.announce_self([netlink.link(link.interface) for link in self.cfg.links])

@@ -27,10 +27,8 @@ class Resources:
     def prepare(self) -> None:
         """Open the VIP interfaces' announcers now, before a takeover needs them."""
         for r in self.items:
-            if r.kind == "vip" and r.interface not in self.announcers:
-                link = netlink.link(r.interface)
-                self.announcers[r.interface] = announce.Announcer(link.name, link.index, link.mac)
-                self.announcers[r.interface].open()
+            if r.kind == "vip":
+                self._announcer(r.interface).open()
 
     def start(self) -> str | None:
         """Start everything in order; on the first failure stop what started and say which failed.
@@ -79,16 +77,18 @@ class Resources:
             netlink.add_addresses(link.index, (r.address,))
         except Exception as exc:  # ValueError (no such interface), OSError, NetlinkError
             return str(exc) or type(exc).__name__
-        return self._announce(r, link)
+        return self._announce(r)
 
-    def _announce(self, r: Resource, link: netlink.Link | None = None) -> str | None:
-        """Gratuitous ARP for a VIP resource (on `link`, looked up if not given); the error, if any."""
+    def _announcer(self, interface: str) -> announce.Announcer:
+        if interface not in self.announcers:
+            link = netlink.link(interface)
+            self.announcers[interface] = announce.Announcer(link.name, link.index, link.mac)
+        return self.announcers[interface]
+
+    def _announce(self, r: Resource) -> str | None:
+        """Gratuitous ARP for a VIP resource; the error, if any."""
         try:
-            if r.interface in self.announcers:
-                self.announcers[r.interface].announce([r.address.ip], repeat=GARP_REPEAT)
-            else:
-                link = link or netlink.link(r.interface)
-                announce.announce(link.name, link.index, link.mac, [r.address.ip], repeat=GARP_REPEAT)
+            self._announcer(r.interface).announce([r.address.ip], repeat=GARP_REPEAT)
         except Exception as exc:  # ValueError (no such interface), OSError
             return str(exc) or type(exc).__name__
         return None

@@ -31,7 +31,7 @@ def test_a_vip_whose_announcement_fails_is_still_removed(host, monkeypatch):
     def no_garp(*_args, **_kw):
         raise OSError("Network is down")
 
-    monkeypatch.setattr(announce, "announce", no_garp)
+    monkeypatch.setattr(announce.Announcer, "announce", no_garp)
     r = Resources((VIP,))
     error = r.start()
     assert error is not None and "Network is down" in error
@@ -39,7 +39,7 @@ def test_a_vip_whose_announcement_fails_is_still_removed(host, monkeypatch):
 
 
 def test_every_resource_is_stopped_even_when_one_stop_fails(host, monkeypatch, tmp_path):
-    monkeypatch.setattr(announce, "announce", lambda *a, **k: None)
+    monkeypatch.setattr(announce.Announcer, "announce", lambda *a, **k: None)
     marker = tmp_path / "web-stopped"
     r = Resources((VIP, service("web", stop=f"touch {marker}"), service("db", stop="exit 3")))
     assert r.start() is None and str(VIP.address) in host
@@ -49,7 +49,7 @@ def test_every_resource_is_stopped_even_when_one_stop_fails(host, monkeypatch, t
 
 
 def test_a_failed_start_stops_what_started_before_it(host, monkeypatch, tmp_path):
-    monkeypatch.setattr(announce, "announce", lambda *a, **k: None)
+    monkeypatch.setattr(announce.Announcer, "announce", lambda *a, **k: None)
     marker = tmp_path / "web-stopped"
     r = Resources((VIP, service("web", stop=f"touch {marker}"), service("db", start="exit 1")))
     assert r.start().startswith("db:")
