@@ -42,9 +42,9 @@ from rich.table import Table
 from harness.labfile import builtin
 from harness.labinfo import read_descriptor
 from harness.measure import median
+from harness.procs import cpu_of, descendants, vswitchd
 
 HALAB = [sys.executable, "-m", "harness.entry"]
-TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -74,52 +74,12 @@ def lab_file(backends: int, folder: Path, check_interval: float | None) -> Path:
     return path
 
 
-def processes() -> dict[int, tuple[int, str]]:
-    """Every process now: pid -> (parent pid, command name)."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-            out[int(entry)] = (int(rest[1]), name)
-    return out
-
-
-def descendants(root: int) -> list[int]:
-    table = processes()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _name) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        if pid in table:
-            found.append(pid)
-            todo += children.get(pid, [])
-    return found
-
-
 def rss(pid: int) -> int:
     """Resident bytes (0 for a process that is gone)."""
     try:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
     except (OSError, IndexError, ValueError):
         return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def vswitchd() -> int | None:
-    return next((pid for pid, (_p, name) in processes().items() if name == "ovs-vswitchd"), None)
 
 
 def kernel_objects() -> dict[str, int]:
@@ -156,10 +116,10 @@ def one(path: Path, idle: float, before: dict) -> dict:
         ovs = vswitchd()
         tree = descendants(lab["pid"])
         objects = kernel_objects()
-        lab_cpu, ovs_cpu = sum(map(cpu_seconds, tree)), cpu_seconds(ovs) if ovs else 0.0
+        lab_cpu, ovs_cpu = cpu_of(tree), cpu_of([ovs] if ovs else [])
         time.sleep(idle)
-        lab_cpu = sum(map(cpu_seconds, descendants(lab["pid"]))) - lab_cpu
-        ovs_cpu = (cpu_seconds(ovs) if ovs else 0.0) - ovs_cpu
+        lab_cpu = cpu_of(descendants(lab["pid"])) - lab_cpu
+        ovs_cpu = cpu_of([ovs] if ovs else []) - ovs_cpu
         figures = {"up_s": up, "processes": len(tree), "rss_mib": sum(map(rss, tree)) / 2**20,
                    "ovs_rss_growth_mib": ((rss(ovs) if ovs else 0) - before["ovs_rss"]) / 2**20,
                    "idle_cpu_pct": 100 * lab_cpu / idle, "ovs_idle_cpu_pct": 100 * ovs_cpu / idle,

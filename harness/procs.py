@@ -32,6 +32,11 @@ def cpu_seconds(pid: int) -> float | None:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
 
 
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds of these processes (and of the children they waited for); a gone one counts 0."""
+    return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+
+
 def is_same_process(pid: int, ticks: int) -> bool:
     """True while `pid` is still the process that started at `ticks` and has not exited."""
     return start_ticks(pid) == ticks and is_running(pid)
@@ -80,3 +85,37 @@ def is_running(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def processes() -> dict[int, tuple[int, str]]:
+    """Every process now: pid -> (parent pid, command name)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            out[int(entry)] = (int(rest[1]), name)
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it, as they are now."""
+    table = processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _name) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            found.append(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def vswitchd() -> int | None:
+    """The PID of Open vSwitch's daemon, or None if it is not running."""
+    return next((pid for pid, (_p, name) in processes().items() if name == "ovs-vswitchd"), None)
