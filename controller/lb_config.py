@@ -37,7 +37,7 @@ from ha.configcheck import (
 
 ALGORITHMS = ("round_robin", "weighted", "source_hash", "consistent")
 CHECK_KINDS = ("tcp", "http", "udp", "none")
-SERVICE_KEYS = {"name", "vip", "port", "protocol", "algorithm", "backends", "health_check", "connection_idle"}
+SERVICE_KEYS = {"name", "vip", "port", "protocol", "algorithm", "backends", "health_check"}
 BACKEND_KEYS = {"ip", "port", "weight"}
 CHECK_KEYS = {"kind", "interval", "timeout", "fall", "rise", "path", "send"}
 LIKE_ADDRESS = 'an IPv4 address like "10.0.0.100"'
@@ -74,7 +74,6 @@ class Service:
     algorithm: str
     backends: tuple[Backend, ...]
     health_check: HealthCheck
-    connection_idle: int = 60  # seconds a pinned connection flow lives without packets
 
     @property
     def in_switch(self) -> bool:
@@ -110,8 +109,7 @@ def _service_table(s: Service) -> dict:
     return {"name": s.name, "vip": str(s.vip), "port": s.port, "protocol": s.protocol, "algorithm": s.algorithm,
             "backends": [{"ip": str(b.ip), "port": b.port, "weight": b.weight} for b in s.backends],
             "health_check": {"kind": c.kind, "interval": c.interval, "timeout": c.timeout, "fall": c.fall,
-                             "rise": c.rise, "path": c.path, "send": c.send},
-            "connection_idle": s.connection_idle}
+                             "rise": c.rise, "path": c.path, "send": c.send}}
 
 
 def parse(raw: dict, source: str = "config") -> LbConfig:
@@ -139,6 +137,10 @@ def _port(t: dict, where: str, default: object = ...) -> int:
 
 
 def _service(t: object, where: str) -> Service:
+    if isinstance(t, dict) and "connection_idle" in t:
+        raise ConfigError(f"{where}: connection_idle = {t['connection_idle']!r} is no longer used: the switch's "
+                          "connection tracker keeps each connection until it closes, or until it has been quiet "
+                          "for conntrack's own time (30 s for UDP); remove the key")
     name, where = named_table(t, SERVICE_KEYS, where, "service")
     port = _port(t, where)
     raw_backends = get(t, "backends", list, where, check=lambda v: 0 < len(v) <= MAX_BACKENDS,
@@ -161,8 +163,6 @@ def _service(t: object, where: str) -> Service:
         algorithm=get(t, "algorithm", str, where, default="consistent", check=lambda v: v in ALGORITHMS,
                       allowed=" | ".join(ALGORITHMS)),
         backends=backends, health_check=check,
-        connection_idle=get(t, "connection_idle", int, where, default=60, check=lambda v: 1 <= v <= 3600,
-                            allowed="seconds from 1 to 3600"),
     )
 
 

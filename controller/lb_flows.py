@@ -6,19 +6,28 @@ The pipeline on each switch:
       300  ARP request for a VIP     -> answered in the switch
       300  ARP reply to a VIP        -> controller (backend MAC and port)
       250  health-check replies      -> controller
-      200  pinned connection         -> rewrite to its backend, output       (learned or installed)
-      200  pinned reply              -> source rewritten to VIP:port, output to the client's port
-      100  client -> VIP:port        -> select group (hash)  | controller (round robin)
+      100  client -> VIP:port        -> conntrack (the connection's NAT applied), table 4
+      100  backend:port -> anyone    -> conntrack (its NAT undone), table 5
         0  anything else             -> goto 1                               -> learn, forward, flood
+    table 4 (client side, tracked)
+      200  new, not yet committed    -> select group (hash)  | controller (round robin)
+      100  mark = backend            -> its MAC, out of its port
+        0  anything else (invalid)   -> drop
     select group bucket              -> reg1 = backend, resubmit to table 2
-    table 2 (backends)  reg1 = backend -> learn both pinned flows, rewrite to the backend, output
+    table 2 (backends)  reg1 = backend -> commit: NAT to the backend, mark = backend, table 4
+    table 5 (reply side, tracked)
+      100  reply, mark = backend     -> source MAC = the VIP's, forward by destination (table 3)
+        0  anything else             -> table 1 (a backend's own traffic)
 
-The pinned flows of a connection are what keep "one 5-tuple, one backend" true when the pool
-changes (a drain, a failed check): the switch `learn`s them from the first packet, so neither
-that packet nor the rest of a hashed connection passes through the controller. Replies are
-rewritten per connection, not per backend, so a client may still talk to a backend directly. The learn sits in table 2,
-not in the bucket, because Open vSwitch 3.1 silently skips a `learn` inside a select bucket
-(ofproto/trace shows the bucket without it; a learn in a flow reached by resubmit works).
+Connection tracking keeps "one 5-tuple, one backend" true when the pool changes (a drain, a
+failed check): the first packet of a connection is committed with its backend's address as NAT
+and the backend in the connection's mark, and every later packet, both ways, is translated by
+the datapath itself. Nothing is learned into the flow table per connection, so a new
+connection costs no flow-table change and no revalidation of the switch's cached flows (what
+the former design, two `learn`ed flows per connection, spent most of its time on: see
+benchmarks/lb_vs_haproxy.py). Replies are recognised by conntrack, not by address, so a client
+may still talk to a backend directly (from a port that conntrack does not still hold for a
+closed connection to that backend: README, Known limits).
 """
 
 from __future__ import annotations
@@ -37,27 +46,21 @@ LB_TABLE = 0
 L2_TABLE = 1
 BACKEND_TABLE = 2
 L2_DST_TABLE = 3
-#: A TCP connection flow learned by the switch lingers this long after a FIN or RST.
-FIN_IDLE_S = 2
-#: At most this many pinned connections per backend and direction (see LearnWithLimit).
-PINNED_PER_BACKEND = 65_536
-NXAST_LEARN2 = 45
+CLIENT_TABLE = 4
+REPLY_TABLE = 5
 
-PRIO_ARP, PRIO_CHECK, PRIO_SYN, PRIO_CONN, PRIO_SERVICE = 300, 250, 210, 200, 100
-#: TCP flags: SYN set, ACK clear (a connection's first packet, or its retransmission).
-TCP_SYN, TCP_SYN_ACK_MASK = 0x002, 0x012
-ETH_IP, ETH_ARP = 0x0800, 0x0806
+PRIO_ARP, PRIO_CHECK, PRIO_NEW, PRIO_CONN, PRIO_SERVICE = 300, 250, 200, 100, 100
+ETH_ARP, ETH_IP = 0x0806, 0x0800
 PROTO_NUMBER = {"tcp": 6, "udp": 17}
 ICMP = 1
+#: Connection tracking's state bits (OVS's CS_*): tracked, new, reply direction, invalid.
+CT_TRACKED, CT_NEW, CT_REPLY, CT_INVALID = 0x20, 0x01, 0x08, 0x10
+NX_CT_F_COMMIT, NX_NAT_F_DST = 1, 2
 
 
 def vip_mac(vip: IPv4Address) -> str:
     """The MAC the switch answers for a VIP: locally administered, 02:48 ("H") + the address."""
     return "02:48:" + ":".join(f"{b:02x}" for b in vip.packed)
-
-
-def mac_int(mac: str) -> int:
-    return int(mac.replace(":", ""), 16)
 
 
 class LbMessages:
@@ -71,8 +74,12 @@ class LbMessages:
     # --- static flows ---------------------------------------------------------------------
 
     def table_miss(self) -> None:
+        """Table 0 sends on to the L2 switch; conntrack's leftovers: invalid client packets are
+        dropped, and traffic of the backends' own (not a VIP's reply) goes on to the L2 switch."""
         p = self.parser
         self._flow(0, p.OFPMatch(), [p.OFPInstructionGotoTable(L2_TABLE)])
+        self._flow(0, p.OFPMatch(), [], table=CLIENT_TABLE)
+        self._flow(0, p.OFPMatch(), self._apply([p.NXActionResubmitTable(table_id=L2_TABLE)]), table=REPLY_TABLE)
 
     def arp_for_vip(self, vip: IPv4Address) -> None:
         """Answer ARP requests for the VIP in the switch (service goes on with the controller dead)."""
@@ -98,27 +105,47 @@ class LbMessages:
                    self._apply([self._to_controller()]))
 
     def check_replies(self, service: Service, backend: Backend) -> None:
+        """A backend's answers to health checks go to the controller; the rest of what it sends
+        from the service's port passes conntrack, which knows a balanced connection's replies."""
         p, proto = self.parser, service.protocol
         match = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_src=str(backend.ip),
                            ipv4_dst=str(service.vip), **{f"{proto}_dst": (CHECK_PORT_BASE, CHECK_PORT_BASE)})
         self._flow(PRIO_CHECK, match, self._apply([self._to_controller()]))
+        sent = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_src=str(backend.ip),
+                          **{f"{proto}_src": backend.port})
+        self._flow(PRIO_SERVICE, sent, self._apply([self._track(REPLY_TABLE)]))
 
     def service_entry(self, service: Service, service_index: int) -> None:
-        """New connections to VIP:port go to the select group, or to the controller for round robin.
-
-        A TCP SYN goes there even when a pin matches it, so that a new connection always learns
-        both of its pins afresh: a port can carry a pin that lost its twin (a dead connection's
-        stray packet pinned it to a backend that reset it; the reset ended the reply pin 2 s
-        later, while the client-side pin lived on its idle timeout), and a SYN that followed such
-        a pin got a SYN-ACK that left untranslated, at every reuse of the port."""
+        """Packets to VIP:port pass conntrack; the new connections among them go to the select
+        group, or to the controller for round robin. A connection already committed (its mark
+        set: a retransmitted first packet, or a UDP request before any reply) is not new here."""
         p = self.parser
+        self._flow(PRIO_SERVICE, self._service_match(service), self._apply([self._track(CLIENT_TABLE)]))
         action = p.OFPActionGroup(ids.group_id(service_index)) if service.in_switch else self._to_controller()
-        self._flow(PRIO_SERVICE, self._service_match(service), self._apply([action]))
-        if service.protocol == "tcp":
-            self._flow(PRIO_SYN, self._service_match(service, tcp_flags=(TCP_SYN, TCP_SYN_ACK_MASK)),
-                       self._apply([action]))
+        new = self._service_match(service, ct_state=(CT_TRACKED | CT_NEW, CT_TRACKED | CT_NEW), ct_mark=0)
+        self._flow(PRIO_NEW, new, self._apply([action]), table=CLIENT_TABLE)
 
-    # --- the pool -------------------------------------------------------------------------
+    # --- backends and the pool ------------------------------------------------------------
+
+    def backend(self, service: Service, key: BackendKey, mac: str, port: int) -> None:
+        """What a connection to one located backend does: committed with NAT to it (table 2),
+        then every packet to its MAC and port (table 4), every reply as from the VIP (table 5).
+        Cookies per backend: the switch sums each backend's packets and bytes."""
+        p, b = self.parser, service.backends[key.backend]
+        nat = PaddedNat(flags=NX_NAT_F_DST, range_ipv4_min=str(b.ip), range_ipv4_max=str(b.ip),
+                        range_proto_min=b.port, range_proto_max=b.port)
+        commit = p.NXActionCT(flags=NX_CT_F_COMMIT, zone_src="", zone_ofs_nbits=ids.CT_ZONE,
+                              recirc_table=CLIENT_TABLE, alg=0,
+                              actions=[nat, p.OFPActionSetField(ct_mark=key.mark)])
+        match = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[service.protocol], reg1=key.reg)
+        self._flow(PRIO_SERVICE, match, self._apply([commit]), table=BACKEND_TABLE)
+        self._flow(PRIO_CONN, p.OFPMatch(ct_state=(CT_TRACKED, CT_TRACKED), ct_mark=key.mark),
+                   self._apply([p.OFPActionSetField(eth_dst=mac), p.OFPActionOutput(port)]),
+                   table=CLIENT_TABLE, cookie=key.conn_cookie())
+        reply = p.OFPMatch(ct_state=(CT_TRACKED | CT_REPLY, CT_TRACKED | CT_REPLY | CT_INVALID), ct_mark=key.mark)
+        self._flow(PRIO_CONN, reply, self._apply([p.OFPActionSetField(eth_src=vip_mac(service.vip)),
+                                                  p.NXActionResubmitTable(table_id=L2_DST_TABLE)]),
+                   table=REPLY_TABLE, cookie=key.reply_cookie())
 
     def group(self, service: Service, service_index: int, pool: list[Member], buckets: list[int]) -> None:
         """(Re)write the service's select group: one bucket per unit of weight, liveness on the port.
@@ -131,50 +158,16 @@ class LbMessages:
         out = []
         for bid in buckets:
             member = by_index[ids.backend_of_bucket(bid)]
-            actions = [p.OFPActionSetField(reg1=BackendKey(service_index, member.index).reg),
-                       p.NXActionResubmitTable(table_id=BACKEND_TABLE)]
             # Weight 1, never 0: OVS treats a weight-0 select bucket as dead.
             props = [p.OFPGroupBucketPropWeight(type_=ofp.OFPGBPT_WEIGHT, weight=1),
                      p.OFPGroupBucketPropWatch(type_=ofp.OFPGBPT_WATCH_PORT, watch=member.port)]
-            out.append(p.OFPBucket(bucket_id=bid, actions=actions, properties=props))
+            out.append(p.OFPBucket(bucket_id=bid, actions=self._to_backend(BackendKey(service_index, member.index)),
+                                   properties=props))
         fields = ["ipv4_src"] if service.algorithm == "source_hash" else [
             "ip_proto", "ipv4_src", "ipv4_dst", f"{service.protocol}_src", f"{service.protocol}_dst"]
         self.dp.send_msg(p.OFPGroupMod(self.dp, command=OFPGC_ADD_OR_MOD, type_=ofp.OFPGT_SELECT,
                                        group_id=ids.group_id(service_index), buckets=out,
                                        properties=[SelectionMethod.hash_of(fields)]))
-
-    def backend(self, service: Service, service_index: int, member: Member) -> None:
-        """Table 2: what a bucket that chose `member` does (learn the pin, rewrite, output)."""
-        p = self.parser
-        match = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[service.protocol],
-                           reg1=BackendKey(service_index, member.index).reg)
-        # The learned flow's output port is read from reg0 when it is learned, so set it first.
-        actions = [p.OFPActionSetField(reg0=member.port), *self._learn(service, service_index, member),
-                   *self._to_backend(service, member)]
-        self._flow(PRIO_SERVICE, match, self._apply(actions), table=BACKEND_TABLE)
-
-    def pin(self, service: Service, service_index: int, member: Member, client: IPv4Address,
-            client_port: int, client_switch_port: int) -> None:
-        """Install a connection's two flows (round robin): the same flows the switch learns otherwise."""
-        p, proto = self.parser, service.protocol
-        key = BackendKey(service_index, member.index)
-        match = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_src=str(client),
-                           ipv4_dst=str(service.vip), **{f"{proto}_src": client_port, f"{proto}_dst": service.port})
-        self._flow(PRIO_CONN, match, self._apply([*self._fin_timeout(service), *self._to_backend(service, member)]),
-                   cookie=key.conn_cookie(), idle=service.connection_idle)
-        reply = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_src=str(member.backend.ip),
-                           ipv4_dst=str(client), **{f"{proto}_src": member.backend.port, f"{proto}_dst": client_port})
-        self._flow(PRIO_CONN, reply, self._apply([*self._fin_timeout(service), *self._as_vip(service),
-                                                  p.OFPActionOutput(client_switch_port)]),
-                   cookie=key.reply_cookie(), idle=service.connection_idle)
-
-    def forget_connections(self, key: BackendKey) -> None:
-        """Delete the pinned flows of one backend (it died: let its clients hash again)."""
-        p, ofp = self.parser, self.ofp
-        for cookie in (key.conn_cookie(), key.reply_cookie()):
-            self.dp.send_msg(p.OFPFlowMod(self.dp, cookie=cookie, cookie_mask=ids.ALL_BITS, table_id=LB_TABLE,
-                                          command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-                                          match=p.OFPMatch()))
 
     # --- packets and statistics -----------------------------------------------------------
 
@@ -186,18 +179,20 @@ class LbMessages:
         self.dp.send_msg(p.OFPPacketOut(self.dp, buffer_id=ofp.OFP_NO_BUFFER,
                                         match=p.OFPMatch(in_port=ofp.OFPP_CONTROLLER), actions=actions, data=data))
 
-    def forward_first_packet(self, service: Service, member: Member, data: bytes) -> None:
-        self.send_packet(data, actions=self._to_backend(service, member))
+    def first_packet_to(self, key: BackendKey, data: bytes) -> None:
+        """A round-robin connection's first packet, sent the way a bucket would send it: committed
+        to `key`'s backend, so the rest of the connection never comes to the controller."""
+        self.send_packet(data, actions=self._to_backend(key))
 
     def request_group_desc(self) -> None:
         self.dp.send_msg(self.parser.OFPGroupDescStatsRequest(self.dp, 0, self.ofp.OFPG_ALL))
 
     def request_connection_stats(self, cookie: int) -> int:
-        """Flows, packets and bytes of the pinned flows with this cookie, summed by the switch
-        (a few bytes whatever the number of connections); the request's xid."""
+        """Packets and bytes of one backend's flows with this cookie, summed by the switch; the
+        request's xid."""
         p, ofp = self.parser, self.ofp
-        request = p.OFPAggregateStatsRequest(self.dp, 0, LB_TABLE, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, ids.ALL_BITS,
-                                             p.OFPMatch())
+        request = p.OFPAggregateStatsRequest(self.dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie,
+                                             ids.ALL_BITS, p.OFPMatch())
         self.dp.set_xid(request)
         self.dp.send_msg(request)
         return request.xid
@@ -209,60 +204,16 @@ class LbMessages:
         return self.parser.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER[proto], ipv4_dst=str(service.vip),
                                     **{f"{proto}_dst": service.port}, **more)
 
-    def _to_backend(self, service: Service, member: Member) -> list:
+    def _track(self, table: int):
+        """Through conntrack in halab's zone, with the connection's NAT applied (or undone, for a
+        reply: conntrack may also have moved the client's port, when its 5-tuple to the backend
+        was taken), then on to `table`."""
         p = self.parser
-        return [p.OFPActionSetField(eth_dst=member.mac), p.OFPActionSetField(ipv4_dst=str(member.backend.ip)),
-                p.OFPActionSetField(**{f"{service.protocol}_dst": member.backend.port}),
-                p.OFPActionOutput(member.port)]
+        return p.NXActionCT(flags=0, zone_src="", zone_ofs_nbits=ids.CT_ZONE, recirc_table=table, alg=0,
+                            actions=[p.NXActionNAT(flags=0)])
 
-    def _as_vip(self, service: Service) -> list:
-        p = self.parser
-        return [p.OFPActionSetField(eth_src=vip_mac(service.vip)), p.OFPActionSetField(ipv4_src=str(service.vip)),
-                p.OFPActionSetField(**{f"{service.protocol}_src": service.port})]
-
-    def _learn(self, service: Service, service_index: int, member: Member) -> list:
-        """The two `learn` actions that pin this connection to `member` in the switch itself.
-
-        Client side: the 5-tuple to the VIP, rewritten to the backend, out of reg0 (its port).
-        Reply side: the backend's answers to this client and port, rewritten to come from the
-        VIP, out of the port the client's packet came in on.
-        """
-        p, proto = self.parser, service.protocol
-        m, ld, out = p.NXFlowSpecMatch, p.NXFlowSpecLoad, p.NXFlowSpecOutput
-        key = BackendKey(service_index, member.index)
-        ip_proto = [m(src=ETH_IP, dst=("eth_type", 0), n_bits=16),
-                    m(src=PROTO_NUMBER[proto], dst=("ip_proto", 0), n_bits=8)]
-        client_side = [
-            *ip_proto,
-            m(src=("ipv4_src", 0), dst=("ipv4_src", 0), n_bits=32),
-            m(src=("ipv4_dst", 0), dst=("ipv4_dst", 0), n_bits=32),
-            m(src=(f"{proto}_src", 0), dst=(f"{proto}_src", 0), n_bits=16),
-            m(src=(f"{proto}_dst", 0), dst=(f"{proto}_dst", 0), n_bits=16),
-            ld(src=mac_int(member.mac), dst=("eth_dst", 0), n_bits=48),
-            ld(src=int(member.backend.ip), dst=("ipv4_dst", 0), n_bits=32),
-            ld(src=member.backend.port, dst=(f"{proto}_dst", 0), n_bits=16),
-            out(src=("reg0", 0), dst="", n_bits=32),
-        ]
-        reply_side = [
-            *ip_proto,
-            m(src=int(member.backend.ip), dst=("ipv4_src", 0), n_bits=32),
-            m(src=("ipv4_src", 0), dst=("ipv4_dst", 0), n_bits=32),
-            m(src=member.backend.port, dst=(f"{proto}_src", 0), n_bits=16),
-            m(src=(f"{proto}_src", 0), dst=(f"{proto}_dst", 0), n_bits=16),
-            ld(src=mac_int(vip_mac(service.vip)), dst=("eth_src", 0), n_bits=48),
-            ld(src=int(service.vip), dst=("ipv4_src", 0), n_bits=32),
-            ld(src=service.port, dst=(f"{proto}_src", 0), n_bits=16),
-            out(src=("in_port", 0), dst="", n_bits=32),
-        ]
-        fin = FIN_IDLE_S if proto == "tcp" else 0
-        return [LearnWithLimit(table_id=LB_TABLE, priority=PRIO_CONN, idle_timeout=service.connection_idle,
-                               fin_idle_timeout=fin, cookie=cookie, specs=specs)
-                for cookie, specs in ((key.conn_cookie(), client_side), (key.reply_cookie(), reply_side))]
-
-    def _fin_timeout(self, service: Service) -> list:
-        """A TCP connection's flows go FIN_IDLE_S after its FIN or RST, as learned ones do."""
-        return [self.parser.NXActionFinTimeout(fin_idle_timeout=FIN_IDLE_S, fin_hard_timeout=0)] \
-            if service.protocol == "tcp" else []
+    def _to_backend(self, key: BackendKey) -> list:
+        return [self.parser.OFPActionSetField(reg1=key.reg), self.parser.NXActionResubmitTable(table_id=BACKEND_TABLE)]
 
     def _to_controller(self):
         return self.parser.OFPActionOutput(self.ofp.OFPP_CONTROLLER, self.ofp.OFPCML_NO_BUFFER)
@@ -270,33 +221,27 @@ class LbMessages:
     def _apply(self, actions: list) -> list:
         return [self.parser.OFPInstructionActions(self.ofp.OFPIT_APPLY_ACTIONS, actions)]
 
-    def _flow(self, priority: int, match, instructions: list, cookie: int = LB_STATIC_COOKIE, idle: int = 0,
-              table: int = LB_TABLE) -> None:
+    def _flow(self, priority: int, match, instructions: list, cookie: int = LB_STATIC_COOKIE, table: int = LB_TABLE
+              ) -> None:
         p = self.parser
         self.dp.send_msg(p.OFPFlowMod(self.dp, cookie=cookie, table_id=table, priority=priority, match=match,
-                                      instructions=instructions, idle_timeout=idle))
+                                      instructions=instructions))
 
 
-class LearnWithLimit(ofproto_v1_5_parser.NXActionLearn):
-    """OVS's `learn` with a limit (NXAST_LEARN2), which os-ken has no class for.
+class PaddedNat(ofproto_v1_5_parser.NXActionNAT):
+    """os-ken's `nat` action, padded to the 8-byte multiple that its header claims.
 
-    The limit caps the pinned connections of one backend (a SYN flood cannot grow the flow
-    table without bound), and it changes how OVS revalidates: without one, a datapath flow
-    whose learned pins are gone (a backend left the pool, or they expired) is kept and quietly
-    retargeted, and a new connection that reuses its 5-tuple (a client port freed by a refused
-    or reset connection) reaches the new backend with no pin learned, so its SYN-ACK leaves
-    untranslated and the connection fails. With a limit, OVS drops such a datapath flow
-    instead ("the translated actions depend on the result of learning"), and the next packet
-    is translated afresh, learn included. Layout (OVS's nx_action_learn2): nx_action_learn's
-    fields, then limit (32 bits), result_dst_ofs and padding (16 bits each), then the specs.
-    """
-
-    _subtype = NXAST_LEARN2
+    os-ken counts the padding in the action's length but does not write it, so with a port range
+    (28 bytes, said to be 32) the action after it inside `ct(...)` starts 4 bytes early and Open
+    vSwitch refuses the flow (OFPBAC_BAD_LEN)."""
 
     def serialize_body(self) -> bytearray:
         body = super().serialize_body()
-        fixed = struct.calcsize(self._fmt_str)
-        return body[:fixed] + struct.pack("!IHH", PINNED_PER_BACKEND, 0, 0) + body[fixed:]
+        return body + bytes(-(NX_ACTION_HEADER_LEN + len(body)) % 8)
+
+
+#: type, length, experimenter id and subtype: what precedes the body of every Nicira action.
+NX_ACTION_HEADER_LEN = 10
 
 
 #: Open vSwitch's "add, or modify if it exists" group command: a restarted controller rewrites

@@ -2,7 +2,8 @@
 
 Unlike `mn -c`, which kills every process named controller or ping and deletes every OVS
 bridge on the machine, this removes only the processes, namespaces, bridges and links that a
-halab run wrote down (runstate), each checked against its recorded identity first.
+halab run wrote down (runstate), each checked against its recorded identity first, and the
+connections its load balancer left in conntrack.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from controller import conntrack, ids
 from ha.statusfile import state_root
 from harness import daemons
 from harness.daemons.postgresql import pg_root
@@ -27,6 +29,7 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     """Remove what `state` recorded; return a line per thing removed (for `halab clean`)."""
     removed: list[str] = []
     removed += _kill_processes(state, term_grace)
+    removed += _forget_connections()  # while the bridges, and so the datapath, are still there
     removed += _delete_bridges(state.run_id)
     removed += _delete_interfaces(state.interfaces)
     removed += _delete_files(state.files)
@@ -94,6 +97,19 @@ def _kill_processes(state: RunState, term_grace: float) -> list[str]:
         kill(pid, signal.SIGKILL)
     wait_gone(list(victims), 2.0)
     return [f"process {pid} ({what})" for pid, what in sorted(victims.items())]
+
+
+def _forget_connections() -> list[str]:
+    """The balanced connections the load balancer committed to conntrack, and the zone's limit
+    (one lab at a time: all of halab's zone is this run's)."""
+    try:
+        left = len(conntrack.dump().splitlines())
+        if left:
+            conntrack.forget_all()
+        conntrack.unlimit()
+    except conntrack.ConntrackError:
+        return []  # no datapath (no bridge left, or Open vSwitch not running): no zone either
+    return [f"{left} connection(s) in conntrack zone {ids.CT_ZONE}"] if left else []
 
 
 def _delete_bridges(run_id: str | None) -> list[str]:

@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--gap", type=float, default=0.1, help="seconds between requests")
     n.add_argument("--source-port", type=int, default=0, choices=range(1024, 65536), metavar="1024..65535",
                    help="leave from this port and end with a reset (default: any port, a normal close)")
+    n.add_argument("--timeout", type=_positive, default=1.0, help="seconds to wait for each answer")
     w = sub.add_parser("sweep", help="one UDP request from each of many source ports (JSON)")
     w.add_argument("--target", required=True)
     w.add_argument("--port", type=int, default=PORT)
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "flood":
         print(json.dumps(client.flood(args.target, args.port, args.workers, args.duration)))
     elif args.command == "session":
-        print(json.dumps(client.session(args.target, args.port, args.count, args.gap, source_port=args.source_port)))
+        print(json.dumps(client.session(args.target, args.port, args.count, args.gap, args.timeout,
+                                        source_port=args.source_port)))
     elif args.command == "sweep":
         print(json.dumps(client.sweep(args.target, args.port, args.first_port, args.count)))
     elif args.command == "serve":

@@ -12,7 +12,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from controller import ids
+from controller import conntrack
 from controller.lb_config import Backend
 from harness import lb
 from harness.faults import Faults
@@ -157,24 +157,33 @@ def test_a_client_port_reused_after_its_backend_left_the_pool_connects(tmp_path,
 
 
 def test_a_port_whose_connection_outlived_its_backend_connects_again(tmp_path):
-    """A connection from port P is open on backend X when X's link is cut: its next packets find
-    no pin, hash to another backend Y and are pinned there, and Y resets them. Y's reply pin saw
-    the reset and goes 2 s later; the client-side pin had seen none and stayed (60 s idle), so a
-    new connection from P, within that minute, reached Y with no reply pin: its SYN-ACK left
-    untranslated, again at every reuse (found by the fault campaign: 4 lost requests in 10
-    minutes, all from such ports). A SYN now always learns both pins afresh."""
+    """A connection from port P is open on backend X when X's link is cut: the controller forgets
+    X's connections, the rest of this one goes nowhere, and a new connection from P must start
+    afresh on another backend. (In the former design, pins learned per connection, the dead
+    connection's next packets pinned P to another backend, which reset them, and a pin that
+    outlived its twin sent every reuse of P's SYN-ACK out untranslated: found by the fault
+    campaign, 4 lost requests in 10 minutes.)"""
     with balanced_lab(tmp_path) as lab:
-        long = lab.spawn("client1", "session", probe_cmd("session", "--target", VIP, "--count", "30", "--gap", "0.1",
-                                                         "--source-port", "46000"))
-        assert wait_until(lambda: any(b["connections"] for b in lb.backends(lab).values()), timeout=3)
-        label = next(label for label, b in lb.backends(lab).items() if b["connections"])
-        host = f"backend{label.split(':')[0].split('.')[-1]}"
+        long = lab.spawn("client1", "session", probe_cmd("session", "--target", VIP, "--count", "20", "--gap", "0.1",
+                                                         "--timeout", "0.2", "--source-port", "46000"))
+        assert wait_until(lambda: "sport=46000," in conntrack.dump(), timeout=3)
+        host = backend_of_port(46000)
         Faults(lab).cut_link(host, "s1")
+        label = f"{lab.topo.addresses[host][0].ip}:{PORT}"
         assert wait_until(lambda: not lb.backends(lab)[label]["in_pool"], timeout=3), lb.status(lab)
-        long.popen.wait(10)
-        time.sleep(3)   # the other backend's reply pin, which saw its reset, is gone
+        assert wait_until(lambda: "sport=46000," not in conntrack.dump(), timeout=3), conntrack.dump()
+        long.popen.wait(15)
         again = run_json(lab, "client1", "session", "--target", VIP, "--count", "3", "--source-port", "46000")
     assert None not in again and host not in again, (host, again)
+
+
+def backend_of_port(client_port: int) -> str:
+    """The backend that conntrack committed the connection from this client port to."""
+    for line in conntrack.dump().splitlines():
+        if f"sport={client_port}," in line:
+            reply_src = line.split("reply=(src=", 1)[1].split(",", 1)[0]
+            return f"backend{reply_src.rsplit('.', 1)[1]}"
+    raise AssertionError(f"no connection from port {client_port} in conntrack")
 
 
 def test_a_drained_backend_keeps_its_connections_and_gets_no_new_ones(tmp_path):
@@ -239,12 +248,9 @@ def test_consistent_hashing_moves_only_the_removed_backends_flows(tmp_path):
         victim = next(p for p in lab.processes if p.host == "backend5" and p.name == "responder")
         victim.stop()
         assert wait_until(lambda: not lb.backends(lab)["10.0.0.5:7000"]["in_pool"], timeout=3)
-        # Live flows stay pinned; forget every pin (both sides) so the next packets are hashed afresh.
-        pins = f"cookie={ids.CONN_COOKIE:#x}/{ids.PINNED_MASK:#x}"
-        subprocess.run(["ovs-ofctl", "-O", "OpenFlow15", "del-flows", "s1", pins], check=True)
-        left = subprocess.run(["ovs-ofctl", "-O", "OpenFlow15", "dump-flows", "s1", pins], capture_output=True,
-                              text=True, check=True).stdout
-        assert "priority=200" not in left, left
+        # Live connections stay on their backends; forget them all so the next packets are hashed afresh.
+        conntrack.forget_all()
+        assert conntrack.dump() == ""
         after = run_json(lab, "client1", "sweep", "--target", VIP, "--count", "400")
     assert None not in before.values() and None not in after.values()
     assert "backend5" not in after.values()

@@ -20,7 +20,7 @@ MISSING = object()  # a key left out of the table
 SERVICE = "config: service 'web'"
 BACKEND = f"{SERVICE}: backends[0]"
 CHECK = f"{SERVICE}: health_check"
-SERVICE_KEYS = "algorithm, backends, connection_idle, health_check, name, port, protocol, vip"
+SERVICE_KEYS = "algorithm, backends, health_check, name, port, protocol, vip"
 
 
 def service(**extra) -> dict:
@@ -52,7 +52,7 @@ def not_allowed(where: str, key: str, value: object, allowed: str) -> str:
 def test_defaults_fill_what_is_left_out():
     """A minimal service gets the documented defaults, so a short file behaves as the docs say."""
     s = parse(service()).services[0]
-    assert (s.protocol, s.algorithm, s.in_switch, s.connection_idle) == ("tcp", "consistent", True, 60)
+    assert (s.protocol, s.algorithm, s.in_switch) == ("tcp", "consistent", True)
     assert s.backends == (Backend(IPv4Address("10.0.0.1"), 80, 2), Backend(IPv4Address("10.0.0.2"), 80, 1))
     assert s.health_check == HealthCheck("tcp", 1.0, 1.0, 3, 2, "/", "halab-health-check\n")
     assert s.vip == IPv4Address("10.0.0.100")
@@ -75,9 +75,6 @@ ACCEPTED = [
     ("service", "port", 65535, lambda c: c.services[0].port == 65535),
     ("service", "protocol", MISSING, lambda c: c.services[0].protocol == "tcp"),
     ("service", "algorithm", MISSING, lambda c: c.services[0].algorithm == "consistent"),
-    ("service", "connection_idle", MISSING, lambda c: c.services[0].connection_idle == 60),
-    ("service", "connection_idle", 1, lambda c: c.services[0].connection_idle == 1),
-    ("service", "connection_idle", 3600, lambda c: c.services[0].connection_idle == 3600),
     ("service", "health_check", MISSING, lambda c: c.services[0].health_check == HealthCheck()),
     ("backend", "port", MISSING, lambda c: c.services[0].backends[0].port == 80),  # the service's port
     ("backend", "port", 1, lambda c: c.services[0].backends[0].port == 1),
@@ -152,9 +149,6 @@ REFUSED = [
     (S, "backends", [], SERVICE, LIST_OF_BACKENDS),
     (S, "backends", {"ip": "10.0.0.1"}, SERVICE, LIST_OF_BACKENDS),
     (S, "health_check", "tcp", SERVICE, "a table"),
-    (S, "connection_idle", 0, SERVICE, "seconds from 1 to 3600"),
-    (S, "connection_idle", 3601, SERVICE, "seconds from 1 to 3600"),
-    (S, "connection_idle", 1.5, SERVICE, "seconds from 1 to 3600"),
     (S, "name", "", "config: service[0]", "a non-empty string"),
     (S, "name", 7, "config: service[0]", "a non-empty string"),
     (B, "ip", "10.0.0", BACKEND, IPV4),
@@ -187,6 +181,13 @@ REFUSED = [
     (C, "path", 1, CHECK, PATHS),
     (C, "send", 1, CHECK, "a string"),
 ]
+
+
+def test_connection_idle_is_refused_with_why_it_went():
+    """Connections now live in the switch's conntrack, which times them out itself: an old file is
+    told so, not silently run with a setting that no longer does anything."""
+    said = refused(with_key(S, "connection_idle", 60))
+    assert said.startswith("config: service[0]: connection_idle = 60 is no longer used") and "remove the key" in said
 
 
 @pytest.mark.parametrize(("section", "key", "value", "where", "allowed"), REFUSED,
@@ -321,9 +322,9 @@ EVERYTHING = LbConfig(
     services=(
         Service("web", IPv4Address("10.0.0.100"), 8080, "tcp", "weighted",
                 (Backend(IPv4Address("10.0.0.1"), 80, 7), Backend(IPv4Address("10.0.0.2"), 81, 100)),
-                HealthCheck("http", 2.5, 0.25, 5, 4, "/health", "hello\n"), connection_idle=30),
+                HealthCheck("http", 2.5, 0.25, 5, 4, "/health", "hello\n")),
         Service("dns", IPv4Address("10.0.0.53"), 53, "udp", "source_hash", (Backend(IPv4Address("10.0.0.3"), 5353),),
-                HealthCheck("udp", 0.5, 0.5, 1, 1, "/", "q"), connection_idle=3600),
+                HealthCheck("udp", 0.5, 0.5, 1, 1, "/", "q")),
     ),
     switches=(1, 3),
 )

@@ -104,7 +104,8 @@ def test_round_robin_services_get_their_entry_once_and_no_group():
 def test_identifiers_round_trip_and_stay_in_their_bits():
     k = ids.BackendKey(3, 200)
     assert ids.BackendKey.of_cookie(k.conn_cookie()) == k == ids.BackendKey.of_cookie(k.reply_cookie())
-    assert k.conn_cookie() & ids.PINNED_MASK == k.reply_cookie() & ids.PINNED_MASK == ids.CONN_COOKIE
+    assert ids.BackendKey.of_mark(k.mark) == k and ids.BackendKey(0, 0).mark != 0  # 0: not committed yet
+    assert ids.BackendKey.of_mark(0) is None and ids.BackendKey.of_mark(0x1234_0102) is None
     assert ids.service_of_group(ids.group_id(3)) == 3
     assert ids.backend_of_bucket(ids.bucket_id(200, ids.MAX_WEIGHT - 1)) == 200
     assert ids.bucket_id(1, 0) > ids.bucket_id(0, ids.MAX_WEIGHT - 1)  # replicas never collide

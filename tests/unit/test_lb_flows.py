@@ -1,0 +1,74 @@
+"""The load balancer's hand-made OpenFlow encodings, checked byte by byte (no switch needed)."""
+
+from __future__ import annotations
+
+import struct
+
+from os_ken.ofproto import ofproto_v1_5 as ofp
+from os_ken.ofproto import ofproto_v1_5_parser as parser
+
+from controller import ids
+from controller.lb_flows import NX_CT_F_COMMIT, NX_NAT_F_DST, PaddedNat, SelectionMethod
+
+
+def actions_in(buf: bytes) -> list[tuple[int, bytes]]:
+    """(type, bytes) of each action in a list, walking the lengths the actions claim."""
+    out, at = [], 0
+    while at < len(buf):
+        kind, length = struct.unpack_from("!HH", buf, at)
+        assert length >= 8 and length % 8 == 0, (at, length)
+        out.append((kind, buf[at:at + length]))
+        at += length
+    assert at == len(buf)
+    return out
+
+
+def test_nat_with_a_port_inside_ct_keeps_the_next_action_where_its_length_says():
+    """os-ken's own `nat` claims 32 bytes and writes 28: the set_field after it inside ct(...)
+    started 4 bytes early and Open vSwitch refused the flow (OFPBAC_BAD_LEN)."""
+    nat = PaddedNat(flags=NX_NAT_F_DST, range_ipv4_min="10.0.0.1", range_ipv4_max="10.0.0.1",
+                    range_proto_min=7000, range_proto_max=7000)
+    mark = parser.OFPActionSetField(ct_mark=ids.BackendKey(0, 1).mark)
+    ct = parser.NXActionCT(flags=NX_CT_F_COMMIT, zone_src="", zone_ofs_nbits=ids.CT_ZONE, recirc_table=4, alg=0,
+                           actions=[nat, mark])
+    buf = bytearray()
+    ct.serialize(buf, 0)
+    [(kind, whole)] = actions_in(bytes(buf))
+    assert kind == ofp.OFPAT_EXPERIMENTER
+    nested = actions_in(whole[24:])  # nx_action_conntrack is 24 bytes before its actions
+    assert [k for k, _ in nested] == [ofp.OFPAT_EXPERIMENTER, ofp.OFPAT_SET_FIELD]
+    nat_bytes = nested[0][1]
+    assert nat_bytes[16:20] == bytes([10, 0, 0, 1]) and struct.unpack_from("!HH", nat_bytes, 24) == (7000, 7000)
+    assert nested[1][1][-8:-4] == struct.pack("!I", ids.BackendKey(0, 1).mark)  # the mark, not shifted
+
+
+def test_a_nat_without_a_port_needs_no_padding():
+    nat = PaddedNat(flags=NX_NAT_F_DST, range_ipv4_min="10.0.0.1", range_ipv4_max="10.0.0.1")
+    buf = bytearray()
+    nat.serialize(buf, 0)
+    assert len(buf) == 24 == struct.unpack_from("!H", buf, 2)[0]
+
+
+def test_the_selection_method_property_reads_back_as_written():
+    prop = SelectionMethod.hash_of(["ip_proto", "ipv4_src", "tcp_src"])
+    (length,) = struct.unpack_from("!H", prop.raw, 2)
+    assert len(prop.raw) % 8 == 0 and length <= len(prop.raw) < length + 8
+    assert prop.raw[16:20] == b"hash"
+    assert SelectionMethod.parser(prop.raw + b"trailing").raw == prop.raw[:length]
+
+
+def test_a_first_packet_is_read_as_the_packet_parser_reads_it():
+    """The round-robin path reads five header fields itself; scapy builds the frames."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+
+    from controller.load_balancer import _connection_of
+
+    base = Ether(src="02:00:00:00:00:04", dst="02:48:0a:00:00:64")
+    syn = bytes(base / IP(src="10.0.0.101", dst="10.0.0.100", options=b"\x01" * 4) / TCP(sport=40000, dport=7001))
+    assert _connection_of(syn) == (0x0A000065, 0x0A000064, 7001, 6, 40000)  # an IP option moves the ports
+    datagram = bytes(base / IP(src="10.0.0.102", dst="10.0.0.100") / UDP(sport=5353, dport=53))
+    assert _connection_of(datagram) == (0x0A000066, 0x0A000064, 53, 17, 5353)
+    assert _connection_of(bytes(base / IP(src="10.0.0.1", dst="10.0.0.2") / b"x")) is None  # too short
+    assert _connection_of(syn[:12] + b"\x86\xdd" + syn[14:]) is None  # not IPv4
+    assert _connection_of(syn[:30]) is None
