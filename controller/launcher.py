@@ -121,8 +121,27 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, leave)
+    keep_event_loops_alive()
     AppManager.run_apps(apps)
     return 0
+
+
+class StopTaskError(Exception):
+    """os-ken's "stop this task" signal, distinct from every other exception (see below)."""
+
+
+def keep_event_loops_alive() -> None:
+    """A bug in one event handler must be logged, not end the controller's work.
+
+    On native threads os-ken's hub defines TaskExit as Exception itself, and an app's event loop
+    re-raises TaskExit from a handler: any exception in any handler ends that app's event loop,
+    silently. Its queue then fills, the switch connection's reader blocks on it, and every
+    health check times out (seen: the whole pool out 30 s into a run). With TaskExit its own
+    class, os-ken logs a handler's exception and goes on with the next event."""
+    from os_ken.lib import hub
+
+    if hub.TaskExit is Exception:
+        hub.TaskExit = StopTaskError
 
 
 def client(args: argparse.Namespace) -> int:

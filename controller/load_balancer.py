@@ -283,9 +283,9 @@ class LoadBalancer(L2Switch):
         log.info("%s: %s -> %s (%s)", subject, change.old, change.new, change.reason)
         self.event_log.write(subject, change.old, change.new, change.reason)
         if change.new in ("down", "link down"):
-            hub.spawn(self._forget, backend.ip, backend.port, service.protocol)
+            hub.spawn(self._forget_connections, backend.ip, backend.port, service.protocol)
 
-    def _forget(self, ip: IPv4Address, port: int, protocol: str) -> None:
+    def _forget_connections(self, ip: IPv4Address, port: int, protocol: str) -> None:
         try:
             conntrack.forget_backend(ip, port, protocol)
         except conntrack.ConntrackError as exc:

@@ -72,3 +72,16 @@ def test_a_first_packet_is_read_as_the_packet_parser_reads_it():
     assert _connection_of(bytes(base / IP(src="10.0.0.1", dst="10.0.0.2") / b"x")) is None  # too short
     assert _connection_of(syn[:12] + b"\x86\xdd" + syn[14:]) is None  # not IPv4
     assert _connection_of(syn[:30]) is None
+
+
+def test_the_balancer_overrides_only_the_switch_methods_it_means_to():
+    """The balancer extends the L2 switch; a helper that happens to share a name with one of the
+    switch's replaces it. One did (`_forget`): the switch's idle-source handler then raised, and
+    os-ken's native hub ends an app's event loop on any exception, silently: after 30 s every
+    health check timed out and the pool emptied."""
+    from controller.l2_switch import L2Switch
+    from controller.load_balancer import LoadBalancer
+
+    overridden = {name for name in vars(LoadBalancer) if name in vars(L2Switch) and not name.startswith("__")}
+    assert overridden == {"packet_in_handler", "port_status_handler", "switch_features_handler", "learnable",
+                          "OFP_VERSIONS", "TABLE", "DST_TABLE"}
