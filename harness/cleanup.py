@@ -29,7 +29,9 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     """Remove what `state` recorded; return a line per thing removed (for `halab clean`)."""
     removed: list[str] = []
     removed += _kill_processes(state, term_grace)
-    removed += _forget_connections()  # while the bridges, and so the datapath, are still there
+    # Before the bridges: conntrack lives in their datapath (after a lab's own teardown, Mininet
+    # has removed them already, and the datapath went with its last bridge, conntrack with it).
+    removed += _forget_connections()
     removed += _delete_bridges(state.run_id)
     removed += _delete_interfaces(state.interfaces)
     removed += _delete_files(state.files)
