@@ -38,10 +38,11 @@ def dump() -> str:
     return _appctl("dpctl/dump-conntrack", f"zone={ids.CT_ZONE}")
 
 
-def forget_backend(ip: IPv4Address, port: int, protocol: str) -> None:
-    """Flush every connection committed to ip:port (matched on the reply side: it comes from there)."""
-    proto = {"tcp": 6, "udp": 17}[protocol]
-    _appctl("dpctl/flush-conntrack", f"zone={ids.CT_ZONE}", "", f"ct_nw_src={ip},ct_nw_proto={proto},ct_tp_src={port}")
+def forget_backend(ip: IPv4Address, port: int, ip_proto: int) -> None:
+    """Flush every connection committed to ip:port over IP protocol `ip_proto` (matched on the
+    reply side: it comes from there)."""
+    _appctl("dpctl/flush-conntrack", f"zone={ids.CT_ZONE}", "",
+            f"ct_nw_src={ip},ct_nw_proto={ip_proto},ct_tp_src={port}")
 
 
 def forget_all() -> None:

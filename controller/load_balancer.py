@@ -64,7 +64,6 @@ class SwitchLb:
     rr: dict[int, selection.SmoothWeightedRoundRobin] = field(default_factory=dict)
     rr_choices: dict[tuple, tuple[int, float]] = field(default_factory=dict)  # recent round-robin picks
     next_stats: float = 0.0
-    counting: bool = False  # a count of the connections in conntrack is under way
     stats_asked: dict[int, tuple[ids.BackendKey, bool]] = field(default_factory=dict)  # xid -> (backend, client side)
 
 
@@ -83,6 +82,7 @@ class LoadBalancer(L2Switch):
         self.switches: dict[int, SwitchLb] = {}
         self.lock = threading.RLock()
         self.started = time.time()
+        self.counting = False  # a count of the connections in conntrack is under way (one for all switches)
         log_path = self.CONF.halab_event_log
         self.event_log = EventLog(Path(log_path) if log_path else None, "halab-controller")  # not `events`: os-ken's
         self.api = api.serve(self, self.CONF.halab_api_port)
@@ -283,11 +283,11 @@ class LoadBalancer(L2Switch):
         log.info("%s: %s -> %s (%s)", subject, change.old, change.new, change.reason)
         self.event_log.write(subject, change.old, change.new, change.reason)
         if change.new in ("down", "link down"):
-            hub.spawn(self._forget_connections, backend.ip, backend.port, service.protocol)
+            hub.spawn(self._forget_connections, backend.ip, backend.port, PROTO_NUMBER[service.protocol])
 
-    def _forget_connections(self, ip: IPv4Address, port: int, protocol: str) -> None:
+    def _forget_connections(self, ip: IPv4Address, port: int, ip_proto: int) -> None:
         try:
-            conntrack.forget_backend(ip, port, protocol)
+            conntrack.forget_backend(ip, port, ip_proto)
         except conntrack.ConntrackError as exc:
             log.warning("could not forget the connections of %s:%d: %s", ip, port, exc)
 
@@ -400,22 +400,24 @@ class LoadBalancer(L2Switch):
                 sw.stats_asked[sw.msgs.request_connection_stats(key.conn_cookie())] = (key, True)
                 sw.stats_asked[sw.msgs.request_connection_stats(key.reply_cookie())] = (key, False)
             sw.rr_choices = {k: v for k, v in sw.rr_choices.items() if now - v[1] < RR_MEMORY_S}
-            if not sw.counting:
-                sw.counting = True
-                hub.spawn(self._count_connections, sw)
+            if not self.counting:
+                self.counting = True
+                hub.spawn(self._count_connections)
 
-    def _count_connections(self, sw: SwitchLb) -> None:
-        """Each backend's open connections, from conntrack (outside the lock: it takes a few ms)."""
+    def _count_connections(self) -> None:
+        """Each backend's open connections, from conntrack (outside the lock: it takes a few ms).
+        One listing for every switch: their datapath, and so its conntrack, is one."""
         try:
             counts = conntrack.open_connections(conntrack.dump())
         except conntrack.ConntrackError as exc:
             log.warning("could not count connections: %s", exc)
             counts = None
         with self.lock:
-            sw.counting = False
+            self.counting = False
             if counts is not None:
-                for key, state in sw.pools.backends.items():
-                    state.connections = counts[key]
+                for sw in self.switches.values():
+                    for key, state in sw.pools.backends.items():
+                        state.connections = counts[key]
 
 
 def _connection_of(frame: bytes) -> tuple[int, int, int, int, int] | None:
