@@ -11,8 +11,9 @@ The pipeline on each switch:
         0  anything else             -> goto 1                               -> learn, forward, flood
     table 4 (client side, tracked)
       200  new, not yet committed    -> select group (hash)  | controller (round robin)
+           (TCP: only a SYN; a lost connection's later segments never start a new one)
       100  mark = backend            -> its MAC, out of its port
-        0  anything else (invalid)   -> drop
+        0  anything else             -> drop (invalid, or TCP not begun by a SYN)
     select group bucket              -> reg1 = backend, resubmit to table 2
     table 2 (backends)  reg1 = backend -> commit: NAT to the backend, mark = backend, table 4
     table 5 (reply side, tracked)
@@ -56,6 +57,7 @@ ICMP = 1
 #: Connection tracking's state bits (OVS's CS_*): tracked, new, reply direction, invalid.
 CT_TRACKED, CT_NEW, CT_REPLY, CT_INVALID = 0x20, 0x01, 0x08, 0x10
 NX_CT_F_COMMIT, NX_NAT_F_DST = 1, 2
+TCP_SYN, TCP_ACK = 0x02, 0x10
 
 
 def vip_mac(vip: IPv4Address) -> str:
@@ -118,11 +120,19 @@ class LbMessages:
     def service_entry(self, service: Service, service_index: int) -> None:
         """Packets to VIP:port pass conntrack; the new connections among them go to the select
         group, or to the controller for round robin. A connection already committed (its mark
-        set: a retransmitted first packet, or a UDP request before any reply) is not new here."""
+        set: a retransmitted first packet, or a UDP request before any reply) is not new here.
+
+        A TCP connection begins only with a SYN. Open vSwitch's conntrack would also take up a
+        connection in the middle (any segment it holds no entry for is "new"): then the later
+        segments of a connection whose backend died, once its entry is flushed, would be committed
+        to another backend, which resets them, and the entry left behind would hold the client's
+        port. Like Linux IPVS, the switch drops them; the client's own timeout ends that
+        connection."""
         p = self.parser
         self._flow(PRIO_SERVICE, self._service_match(service), self._apply([self._track(CLIENT_TABLE)]))
         action = p.OFPActionGroup(ids.group_id(service_index)) if service.in_switch else self._to_controller()
-        new = self._service_match(service, ct_state=(CT_TRACKED | CT_NEW, CT_TRACKED | CT_NEW), ct_mark=0)
+        first = {"tcp_flags": (TCP_SYN, TCP_SYN | TCP_ACK)} if service.protocol == "tcp" else {}
+        new = self._service_match(service, ct_state=(CT_TRACKED | CT_NEW, CT_TRACKED | CT_NEW), ct_mark=0, **first)
         self._flow(PRIO_NEW, new, self._apply([action]), table=CLIENT_TABLE)
 
     # --- backends and the pool ------------------------------------------------------------

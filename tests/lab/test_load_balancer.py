@@ -162,7 +162,8 @@ def test_a_port_whose_connection_outlived_its_backend_connects_again(tmp_path):
     afresh on another backend. (In the former design, pins learned per connection, the dead
     connection's next packets pinned P to another backend, which reset them, and a pin that
     outlived its twin sent every reuse of P's SYN-ACK out untranslated: found by the fault
-    campaign, 4 lost requests in 10 minutes.)"""
+    campaign, 4 lost requests in 10 minutes. In the conntrack design, its later segments were
+    taken up as a new connection to another backend until only a SYN could begin one.)"""
     with balanced_lab(tmp_path) as lab:
         long = lab.spawn("client1", "session", probe_cmd("session", "--target", VIP, "--count", "20", "--gap", "0.1",
                                                          "--timeout", "0.2", "--source-port", "46000"))
@@ -173,7 +174,10 @@ def test_a_port_whose_connection_outlived_its_backend_connects_again(tmp_path):
         assert wait_until(lambda: not lb.backends(lab)[label]["in_pool"], timeout=3), lb.status(lab)
         assert wait_until(lambda: "sport=46000," not in conntrack.dump(), timeout=3), conntrack.dump()
         long.popen.wait(15)
+        # The dead connection's later segments were not taken up as a new connection.
+        left = conntrack.dump()
         again = run_json(lab, "client1", "session", "--target", VIP, "--count", "3", "--source-port", "46000")
+    assert "sport=46000," not in left, left
     assert None not in again and host not in again, (host, again)
 
 
