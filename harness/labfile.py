@@ -1,7 +1,7 @@
 """A lab described in a file: the topology and its options, the links, the agents per host, the probe.
 
     topology = "active-standby"        # active-standby | active-active | cluster | reference | three-tier
-    [options]                          # the topology's own (clients, backends, web_servers, webs)
+    [options]                          # the topology's own (clients, backends, pairs, web_servers, webs)
     clients = 1
     [links]                            # every link: bw in Mbit/s, delay in ms, loss in percent
     bw = 0
@@ -39,7 +39,7 @@ from harness.daemons.postgresql import REPLICATION_MODES
 from harness.dbtier import MANAGERS, DbTierSpec
 from harness.errors import HalabError
 from harness.probe import PORT
-from topologies import TOPOLOGIES
+from topologies import TOPOLOGIES, ActiveStandbyTopo
 from topologies.base import LabTopo
 
 #: The lab files that ship with halab, one per built-in topology.
@@ -50,9 +50,11 @@ LB_KINDS = ("sdn", "haproxy")
 #: The topologies whose VIP a load balancer answers for (the others' VIP is held by an agent).
 BALANCED = ("active-active", "three-tier")
 #: Options each topology takes from the file or the command line (besides bw).
-TOPOLOGY_OPTIONS = {"active-standby": {"clients"}, "active-active": {"backends", "clients"},
+TOPOLOGY_OPTIONS = {"active-standby": {"clients", "pairs"}, "active-active": {"backends", "clients"},
                     "cluster": {"clients"}, "reference": {"web_servers", "clients"},
                     "three-tier": {"webs", "clients"}}
+#: The options whose largest value is not 99 (the addresses a topology has room for).
+OPTION_MOST = {"pairs": ActiveStandbyTopo.MAX_PAIRS}
 #: The balancer's health checks: each backend this often (and as long a timeout), three misses out.
 DEFAULT_CHECK_INTERVAL = 0.1
 TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent", "database"}
@@ -166,7 +168,9 @@ def parse(raw: dict, path: Path) -> LabSpec:
         options = get(raw, "options", dict, src, default={}, allowed="a table")
         no_unknown(options, TOPOLOGY_OPTIONS[topology], f"{src}: options (for {topology})")
         for key in options:
-            get(options, key, int, f"{src}: options", check=lambda v: 1 <= v <= 99, allowed="a count from 1 to 99")
+            most = OPTION_MOST.get(key, 99)
+            get(options, key, int, f"{src}: options", check=lambda v, most=most: 1 <= v <= most,
+                allowed=f"a count from 1 to {most}")
         links = _links(get(raw, "links", dict, src, default={}, allowed="a table"), f"{src}: links")
         lb, check_interval = _lb(raw, topology, src)
         spec = LabSpec(src, topology, dict(options), links, _probe(raw, src), (), lb, _database(raw, topology, src),
@@ -334,9 +338,7 @@ def check_config(agent: AgentSpec, where: str) -> dict:
     where = f"{where} ({agent.program})"
     if agent.program in VRRP_PROGRAMS:
         cfg = vrrp_config.parse(agent.config, where)
-        if agent.program == "keepalived" and len(cfg.instances) != 1:
-            raise ConfigError(f"{where}: keepalived runs one vrrp_instance here, got {len(cfg.instances)}")
-        if agent.program == "keepalived" and cfg.instances[0].assist:
+        if agent.program == "keepalived" and any(i.assist for i in cfg.instances):
             raise ConfigError(f"{where}: assist = true: keepalived has no failover assist; run halab-vrrp, or "
                               "remove assist")
     elif agent.program == "halab-heartbeat":

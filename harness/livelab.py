@@ -447,7 +447,7 @@ class LiveLab:
             vrrp = vrrp_config.parse(agent.config, where)
             if agent.program == "halab-vrrp":
                 return HalabVrrp(self.lab, host, vrrp.instances, realtime_priority=vrrp.realtime_priority)
-            return Keepalived(self.lab, host, vrrp.instances[0], realtime_priority=vrrp.realtime_priority)
+            return Keepalived(self.lab, host, vrrp.instances, realtime_priority=vrrp.realtime_priority)
         if agent.program == "webapp":
             db_vip = getattr(self.topo, "db_vip", None)
             if db_vip is None or self.app_passfile is None:

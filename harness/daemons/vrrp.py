@@ -140,15 +140,20 @@ class Keepalived(VrrpDaemon):
     program = "keepalived"
     pattern = r"^keepalived( |$)"
 
-    def __init__(self, lab: Lab, host: str, inst: InstanceConfig,
+    def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],
                  realtime_priority: int | None = AGENT_REALTIME_PRIORITY) -> None:
         super().__init__(lab, host)
-        self.inst = inst
+        self.instances = (instances,) if isinstance(instances, InstanceConfig) else instances
         self.realtime_priority = realtime_priority
 
     @property
     def configured(self) -> tuple[InstanceConfig, ...]:
-        return (self.inst,)
+        return self.instances
+
+    @property
+    def track_scripts(self) -> list:
+        """Every instance's track scripts, in order: keepalived names them chk_0, chk_1, ..."""
+        return [t for i in self.instances for t in i.track_script]
 
     def pid_file(self, kind: str) -> Path:
         return self.base.with_suffix(f".{kind}.pid")
@@ -158,7 +163,7 @@ class Keepalived(VrrpDaemon):
         return self.base.with_suffix(".events.jsonl")
 
     def files(self) -> dict[Path, str]:
-        if self.inst.assist:
+        if any(i.assist for i in self.instances):
             raise HalabError(f"{self.host}: keepalived has no failover assist (assist = true).",
                              "Run halab's agent (halab-vrrp) for assist, or remove assist.")
         for kind in ("main", "vrrp", "checkers"):
@@ -166,10 +171,10 @@ class Keepalived(VrrpDaemon):
         self.event_log.unlink(missing_ok=True)
         notify = self.base.with_suffix(".notify.sh")
         checks = {self.track_script(i): f"#!/bin/sh\nexec {shlex.join(t.argv)}\n"
-                  for i, t in enumerate(self.inst.track_script)}
+                  for i, t in enumerate(self.track_scripts)}
         return {notify: NOTIFY_SCRIPT.replace("{events}", str(self.event_log)), **checks,
-                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.inst, notify, list(checks),
-                                                                     self.realtime_priority)}
+                self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.instances, notify,
+                                                                     list(checks), self.realtime_priority)}
 
     def track_script(self, index: int) -> Path:
         return self.base.with_suffix(f".track-{index}.sh")
@@ -178,7 +183,7 @@ class Keepalived(VrrpDaemon):
         super().write_files()
         ensure_private(self.dump_dir)
         os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
-        for i in range(len(self.inst.track_script)):
+        for i in range(len(self.track_scripts)):
             os.chmod(self.track_script(i), 0o700)
 
     @property
@@ -280,13 +285,21 @@ class _VrrpChild(Daemon):
         return at
 
 
-def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: list[Path] | None = None,
-                      realtime_priority: int | None = None) -> str:
-    """keepalived.conf for one host and instance, VRRP version 3 (fractional advert_int); each of the
-    instance's track scripts runs from its file in `checks` (keepalived runs no shell of its own)."""
-    vips = "\n        ".join(str(v) for v in inst.virtual_ipaddress)
+#: The CPU keepalived's VRRP process may use at realtime priority between two blocking calls
+#: before the kernel kills it (RLIMIT_RTTIME; keepalived's default, 10 ms, is spent by the
+#: gratuitous ARPs of 16 VIPs on a 2-core machine: benchmarks/vrrp_instances.py).
+KEEPALIVED_RT_LIMIT_US = 100_000
+
+
+def render_keepalived(host: str, instances: InstanceConfig | tuple[InstanceConfig, ...], notify: Path,
+                      checks: list[Path] | None = None, realtime_priority: int | None = None) -> str:
+    """keepalived.conf for one host and its instances, VRRP version 3 (fractional advert_int); each
+    track script runs from its file in `checks`, the instances' scripts in order (keepalived runs
+    no shell of its own)."""
+    instances = (instances,) if isinstance(instances, InstanceConfig) else instances
     checks = checks or []
-    scripts = "".join(f"""vrrp_script chk_{i} {{
+    scripts = [t for inst in instances for t in inst.track_script]
+    defined = "".join(f"""vrrp_script chk_{i} {{
     script "{path}"
     interval {t.interval:g}
     timeout {max(1, round(t.timeout))}
@@ -295,10 +308,14 @@ def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: lis
     rise {t.rise}
 }}
 
-""" for i, (path, t) in enumerate(zip(checks, inst.track_script, strict=True)))
-    tracked = ("\n    track_script {\n" + "".join(f"        chk_{i}\n" for i in range(len(checks))) + "    }"
-               if checks else "")
-    realtime = f"\n    vrrp_rt_priority {realtime_priority}" if realtime_priority is not None else ""
+""" for i, (path, t) in enumerate(zip(checks, scripts, strict=True)))
+    realtime = (f"\n    vrrp_rt_priority {realtime_priority}\n    vrrp_rlimit_rttime {KEEPALIVED_RT_LIMIT_US}"
+                if realtime_priority is not None else "")
+    blocks, first = [], 0
+    for inst in instances:
+        mine = range(first, first + len(inst.track_script))
+        first += len(inst.track_script)
+        blocks.append(_keepalived_instance(inst, notify, [f"chk_{i}" for i in mine]))
     return f"""global_defs {{
     router_id {host}
     vrrp_version 3
@@ -306,7 +323,14 @@ def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: lis
     enable_script_security{realtime}
 }}
 
-{scripts}vrrp_instance {inst.name} {{
+{defined}{"".join(blocks)}"""
+
+
+def _keepalived_instance(inst: InstanceConfig, notify: Path, tracked: list[str]) -> str:
+    vips = "\n        ".join(str(v) for v in inst.virtual_ipaddress)
+    track = ("\n    track_script {\n" + "".join(f"        {name}\n" for name in tracked) + "    }"
+             if tracked else "")
+    return f"""vrrp_instance {inst.name} {{
     state BACKUP
     interface {inst.interface}
     virtual_router_id {inst.virtual_router_id}
@@ -316,7 +340,7 @@ def render_keepalived(host: str, inst: InstanceConfig, notify: Path, checks: lis
     virtual_ipaddress {{
         {vips}
     }}
-    notify {notify}{tracked}
+    notify {notify}{track}
 }}
 """
 

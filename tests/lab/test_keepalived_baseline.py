@@ -8,6 +8,7 @@ the benchmark (`halab run active-standby --runs 5`) measures, this test checks b
 
 import json
 import os
+import time
 
 import pytest
 
@@ -55,3 +56,25 @@ def test_keepalived_in_a_lab_runs_its_vrrp_process_real_time_like_halabs_agents(
         assert pid is not None
         assert os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
         assert os.sched_getparam(pid).sched_priority == AGENT_REALTIME_PRIORITY
+
+
+def test_one_keepalived_runs_many_instances_at_real_time_without_being_killed(tmp_path):
+    """64 instances on one host, one VIP each: keepalived's VRRP process sends 5 gratuitous ARPs
+    per VIP when it becomes master, and at real-time priority the kernel killed it for going over
+    RLIMIT_RTTIME (keepalived's default 10 ms; `vrrp_rlimit_rttime`) in every run, then again at
+    each respawn: it never became master. The lab gives it 100 ms."""
+    from ipaddress import IPv4Interface
+
+    topo = ActiveStandbyTopo()
+    with Lab(topo, tmp_path) as lab:
+        lab.responder("server1")
+        many = tuple(instance(topo, "server1", 200, 0.1, vip=IPv4Interface(f"10.0.0.{150 + i}/24"), name=f"VI_{i}",
+                              virtual_router_id=i) for i in range(1, 65))
+        daemon = Keepalived(lab, "server1", many).start()
+        first = daemon.vrrp_pid()
+        time.sleep(7)  # past the second burst of gratuitous ARPs (garp_master_delay, 5 s)
+        masters, pid = daemon.masters(), daemon.vrrp_pid()
+        answers = lab.who_answers("client1", ["10.0.0.151", "10.0.0.214"])
+    assert pid == first, "keepalived's VRRP process was restarted"
+    assert len(masters) == 64, sorted(masters)
+    assert answers == {"10.0.0.151": "server1", "10.0.0.214": "server1"}, answers

@@ -24,7 +24,7 @@ def test_realtime_priority_becomes_vrrp_rt_priority_in_global_defs():
     inst = instance(ActiveStandbyTopo(), "server1", 200)
     assert "vrrp_rt_priority" not in render_keepalived("h", inst, Path("/n"))
     conf = render_keepalived("h", inst, Path("/n"), realtime_priority=10)
-    assert "    vrrp_rt_priority 10\n}" in conf.split("vrrp_instance")[0]
+    assert "    vrrp_rt_priority 10\n    vrrp_rlimit_rttime 100000\n}" in conf.split("vrrp_instance")[0]
 
 
 def test_nopreempt():
@@ -60,6 +60,35 @@ def test_track_scripts_run_from_their_own_files_and_keepalived_accepts_them(tmp_
         path = tmp_path / "keepalived.conf"
         path.write_text(conf)
         for script in (check, tmp_path / "notify.sh"):
+            script.write_text("#!/bin/sh\nexit 0\n")
+            script.chmod(0o700)
+        done = subprocess.run(["keepalived", "-t", "-f", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_several_instances_each_with_its_own_track_scripts(tmp_path):
+    """One keepalived runs every instance of a host; the scripts are numbered across them."""
+    import shutil
+    import subprocess
+
+    from ha.vrrp.config import TrackScript
+
+    real = next(n for n in sorted(os.listdir("/sys/class/net")) if n != "lo")
+    check = TrackScript(("true",), interval=1.0, weight=0)
+    first = instance(ActiveStandbyTopo(), "server1", 200, interface=real, track_script=(check,))
+    second = instance(ActiveStandbyTopo(), "server1", 150, interface=real, name="VI_2", virtual_router_id=52,
+                      track_script=(check, check))
+    scripts = [tmp_path / f"track-{i}.sh" for i in range(3)]
+    conf = render_keepalived("server1", (first, second), tmp_path / "notify.sh", scripts)
+    assert conf.count("vrrp_instance ") == 2 and conf.count("vrrp_script ") == 3
+    one, two = conf.split("vrrp_instance VI_1 {")[1].split("vrrp_instance VI_2 {")
+    assert "virtual_router_id 51" in one and "chk_0" in one and "chk_1" not in one
+    assert "virtual_router_id 52" in two and "chk_1\n        chk_2\n" in two and "chk_0" not in two
+    assert conf.count("{") == conf.count("}")
+    if shutil.which("keepalived"):
+        path = tmp_path / "keepalived.conf"
+        path.write_text(conf)
+        for script in (*scripts, tmp_path / "notify.sh"):
             script.write_text("#!/bin/sh\nexit 0\n")
             script.chmod(0o700)
         done = subprocess.run(["keepalived", "-t", "-f", str(path)], capture_output=True, text=True)
