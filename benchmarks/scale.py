@@ -1,7 +1,9 @@
 """Benchmark: how halab's cost grows with the lab — bring-up and teardown time, memory, kernel
-objects and idle CPU of an Active-Active lab of 2, 8, 32 and 64 backends behind the switch.
+objects and idle CPU of an Active-Active lab of 2, 8, 32 and 64 backends behind the switch, or
+of an Active-Standby lab of 1, 4 and 16 VRRP pairs side by side.
 
-    sudo .venv/bin/python benchmarks/scale.py [--runs 5] [--backends 2,8,32,64] [--idle 5]
+    sudo .venv/bin/python benchmarks/scale.py [--runs 5] [--sizes 2,8,32,64] [--idle 5]
+    sudo .venv/bin/python benchmarks/scale.py --lab active-standby [--sizes 1,4,16]
 
 Each round brings every size up once, in an order that rotates from round to round (so that
 drift and warm caches hit every size alike), from the command line as a user types it:
@@ -17,13 +19,18 @@ then, with the lab idle, what it holds:
 
 then `halab down` until it returns. A size that does not come up is recorded with what `halab up`
 said, and left out of the figures. Medians, min and max per size, the least-squares line of
-each figure against the number of backends (what one more backend costs), a plot and
-summary.json in runs/benchmark-scale-<date>/.
+each figure against the size (what one more backend, or pair, costs), a plot and summary.json
+in runs/benchmark-scale-<date>/.
+
+The Active-Standby lab of N pairs is the built-in one with `pairs = N`: pair k (server 2k-1 at
+priority 200, server 2k at 100) shares its own VIP with VRRP, advert_int 1 s, as the first pair
+does in the built-in file.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -43,6 +50,7 @@ from harness.labfile import builtin
 from harness.labinfo import read_descriptor
 from harness.measure import median
 from harness.procs import cpu_of, descendants, vswitchd
+from topologies import ActiveStandbyTopo
 
 HALAB = [sys.executable, "-m", "harness.entry"]
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -62,16 +70,38 @@ def timed(argv: list[str]) -> float:
     return took
 
 
-def lab_file(backends: int, folder: Path, check_interval: float | None) -> Path:
-    """The built-in Active-Active lab with `backends` backends (and its one client), and the
+#: Each lab this benchmark grows: what its size counts, and the sizes by default.
+LABS = {"active-active": ("backends", "2,8,32,64"), "active-standby": ("pairs", "1,4,16")}
+
+
+def lab_file(lab: str, size: int, folder: Path, check_interval: float | None) -> Path:
+    """The built-in lab at `size` (backends, or VRRP pairs each with a VIP of its own), with the
     balancer's health checks every `check_interval` (None: the lab's own)."""
-    raw = tomllib.loads(builtin("active-active").read_text())
-    raw.setdefault("options", {})["backends"] = backends
-    if check_interval is not None:
+    raw = tomllib.loads(builtin(lab).read_text())
+    raw.setdefault("options", {})[LABS[lab][0]] = size
+    if lab == "active-standby":
+        raw["agent"] = [a for a in raw["agent"] if a["program"] != "halab-vrrp"] + vrrp_pairs(raw["agent"], size)
+    elif check_interval is not None:
         raw.setdefault("lb", {})["check_interval"] = check_interval
-    path = folder / f"active-active-{backends}.toml"
+    path = folder / f"{lab}-{size}.toml"
     path.write_text(tomli_w.dumps(raw))
     return path
+
+
+def vrrp_pairs(agents: list[dict], pairs: int) -> list[dict]:
+    """The built-in pair's two VRRP agents, once for every pair: its servers, interfaces, VIP and
+    virtual router id."""
+    first = {a["hosts"][0]: a for a in agents if a["program"] == "halab-vrrp"}
+    out = []
+    for pair in range(1, pairs + 1):
+        for role, host in (("server1", f"server{2 * pair - 1}"), ("server2", f"server{2 * pair}")):
+            config = copy.deepcopy(first[role]["config"])
+            for inst in config["vrrp_instance"]:
+                inst["interface"] = f"{host}-eth0"
+                inst["virtual_router_id"] += pair - 1
+                inst["virtual_ipaddress"] = [str(ActiveStandbyTopo.pair_vip(pair))]
+            out.append({**first[role], "hosts": [host], "config": config})
+    return out
 
 
 def rss(pid: int) -> int:
@@ -137,7 +167,7 @@ FIGURES = {"up_s": ("bring-up", "s"), "down_s": ("teardown", "s"), "rss_mib": ("
            "ovs_idle_cpu_pct": ("idle CPU, Open vSwitch daemon", "% of a core")}
 
 
-def plot(sizes: list[int], medians: dict[int, dict[str, float]], out: Path) -> Path:
+def plot(lab: str, sizes: list[int], medians: dict[int, dict[str, float]], out: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -148,11 +178,11 @@ def plot(sizes: list[int], medians: dict[int, dict[str, float]], out: Path) -> P
     for ax, keys in zip(axes.flat, panels, strict=True):
         for key in keys:
             ax.plot(sizes, [medians[n][key] for n in sizes], marker="o", label=FIGURES[key][0])
-        ax.set_xlabel("backends")
+        ax.set_xlabel(LABS[lab][0])
         ax.set_ylabel(FIGURES[keys[0]][1] or "count")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle("halab: an Active-Active lab's cost against its size (medians)")
+    fig.suptitle(f"halab: the {lab} lab's cost against its size (medians)")
     fig.tight_layout()
     path = out / "scale.png"
     fig.savefig(path, dpi=100)
@@ -162,49 +192,52 @@ def plot(sizes: list[int], medians: dict[int, dict[str, float]], out: Path) -> P
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, choices=range(1, 21), metavar="1..20")
-    parser.add_argument("--backends", default="2,8,32,64", help="sizes, comma-separated (1 to 99 each)")
+    parser.add_argument("--lab", choices=list(LABS), default="active-active", help="the lab to grow")
+    parser.add_argument("--sizes", help="backends (active-active, 1 to 99 each; default 2,8,32,64) or pairs "
+                                        "(active-standby, 1 to 49; default 1,4,16), comma-separated")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle to take the CPU over (1 to 60)")
     parser.add_argument("--check-interval", type=float, help="the balancer's health-check interval, seconds "
                                                               "(default: the lab's, 0.1)")
     args = parser.parse_args()
     try:
-        sizes = sorted({int(n) for n in args.backends.split(",")})
+        sizes = sorted({int(n) for n in (args.sizes or LABS[args.lab][1]).split(",")})
     except ValueError:
-        parser.error(f"--backends {args.backends!r}: give numbers, e.g. 2,8,32,64")
-    if not all(1 <= n <= 99 for n in sizes) or not 1 <= args.idle <= 60:
-        parser.error("--backends: 1 to 99 each; --idle: 1 to 60 s")
+        parser.error(f"--sizes {args.sizes!r}: give numbers, e.g. {LABS[args.lab][1]}")
+    noun, most = LABS[args.lab][0], ActiveStandbyTopo.MAX_PAIRS if args.lab == "active-standby" else 99
+    if not all(1 <= n <= most for n in sizes) or not 1 <= args.idle <= 60:
+        parser.error(f"--sizes: 1 to {most} {noun} each; --idle: 1 to 60 s")
     if os.geteuid() != 0:
         parser.error("run it as root (sudo): it brings labs up")
     results: dict[int, list[dict]] = {n: [] for n in sizes}
     with tempfile.TemporaryDirectory(prefix="halab-scale-") as tmp:
-        files = {n: lab_file(n, Path(tmp), args.check_interval) for n in sizes}
+        files = {n: lab_file(args.lab, n, Path(tmp), args.check_interval) for n in sizes}
         for r in range(args.runs):
             order = sizes[r % len(sizes):] + sizes[:r % len(sizes)]
             for n in order:
                 ovs = vswitchd()
                 before = {"ovs_rss": rss(ovs) if ovs else 0, **kernel_objects()}
                 results[n].append(one(files[n], args.idle, before))
-                print(f"round {r + 1}/{args.runs}: {n} backends: "
+                print(f"round {r + 1}/{args.runs}: {n} {noun}: "
                       + (f"up {results[n][-1]['up_s']:.1f} s" if "up_s" in results[n][-1] else "did not come up"),
                       file=sys.stderr)
     ok = {n: [run for run in results[n] if "failed" not in run] for n in sizes}
     for n in sizes:
         if len(ok[n]) < len(results[n]):
             reasons = sorted({run["failed"] for run in results[n] if "failed" in run})
-            print(f"{n} backends: {len(results[n]) - len(ok[n])} of {len(results[n])} bring-ups failed: "
+            print(f"{n} {noun}: {len(results[n]) - len(ok[n])} of {len(results[n])} bring-ups failed: "
                   f"{'; '.join(reasons)}", file=sys.stderr)
     sizes = [n for n in sizes if ok[n]]
     if not sizes:
         raise SystemExit("no size came up")
     medians = {n: {k: median([run[k] for run in ok[n]]) for k in FIGURES} for n in sizes}
-    table = Table(title=f"halab at scale: Active-Active, {args.runs} runs per size (median, min-max)")
+    table = Table(title=f"halab at scale: {args.lab}, {args.runs} runs per size (median, min-max)")
     table.add_column("figure")
     for n in sizes:
-        table.add_column(f"{n} backends")
-    table.add_column("per backend")
+        table.add_column(f"{n} {noun}")
+    table.add_column(f"per {noun[:-1]}")
     fits = {}
     for key, (name, unit) in FIGURES.items():
-        if len(sizes) > 1:  # least squares: what one more backend costs, and the lab without any
+        if len(sizes) > 1:  # least squares: what one more backend (pair) costs, and the lab without any
             fits[key] = statistics.linear_regression([float(n) for n in sizes], [medians[n][key] for n in sizes])
         per = f"{fits[key][0]:.3g} {unit}".strip() if key in fits else ""
         table.add_row(f"{name} ({unit})" if unit else name,
@@ -213,11 +246,11 @@ def main() -> int:
     Console().print(table)
     out = Path("runs") / f"benchmark-scale-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
-    picture = plot(sizes, medians, out)
+    picture = plot(args.lab, sizes, medians, out)
     (out / "summary.json").write_text(json.dumps({
-        "sizes": sizes, "runs": {str(n): runs for n, runs in results.items()},
+        "lab": args.lab, "size_is": noun, "sizes": sizes, "runs": {str(n): runs for n, runs in results.items()},
         "medians": {str(n): medians[n] for n in sizes},
-        "per_backend": {k: {"slope": s, "intercept": i} for k, (s, i) in fits.items()}, "idle_s": args.idle,
+        "per_unit": {k: {"slope": s, "intercept": i} for k, (s, i) in fits.items()}, "idle_s": args.idle,
         "check_interval": args.check_interval,
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                     "memory_gib": os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30}}, indent=1))

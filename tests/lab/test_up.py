@@ -279,3 +279,26 @@ def test_the_agents_own_commands_work_against_the_running_lab(tmp_path, down_aft
     assert status.returncode == 0, status.stderr
     backends = json.loads(status.stdout)["switches"][0]["services"][0]["backends"]
     assert sum(b["in_pool"] for b in backends) == 3
+
+
+def test_a_lab_file_of_two_active_standby_pairs_gives_each_pair_its_own_vip(tmp_path, down_after):
+    """`pairs = 2`: server1/server2 share 10.0.0.100 and server3/server4 10.0.0.202, each pair
+    with its own VRRP instances, as a lab file writes them."""
+    agents = "".join(
+        f'\n[[agent]]\nhosts = ["server{s}"]\nprogram = "halab-vrrp"\n'
+        f'config = {{ vrrp_instance = [{{ name = "VI_{pair}", '
+        f'interface = "server{s}-eth0", virtual_router_id = {50 + pair}, priority = {prio}, advert_int = 0.1, '
+        f'virtual_ipaddress = ["{vip}/24"] }}] }}\n'
+        for pair, vip in ((1, "10.0.0.100"), (2, "10.0.0.202"))
+        for s, prio in ((2 * pair - 1, 200), (2 * pair, 100)))
+    lab = tmp_path / "pairs.toml"
+    lab.write_text('topology = "active-standby"\n[options]\npairs = 2\n[probe]\nfrom = "client1"\n'
+                   '[[agent]]\nrole = "server"\nprogram = "responder"\n' + agents)
+    up = halab("up", "-f", str(lab), "--detach", "--out", str(tmp_path))
+    assert up.returncode == 0, up.stderr
+    shown = json.loads(halab("status", "--json").stdout)
+    assert shown["vips"] == {"10.0.0.100": ["server1"], "10.0.0.202": ["server3"]}, shown["vips"]
+    check = halab("exec", "client1", "--", sys.executable, "-m", "harness.probe", "check", "10.0.0.100", "10.0.0.202")
+    assert json.loads(check.stdout) == {"10.0.0.100": "server1", "10.0.0.202": "server3"}, check.stdout + check.stderr
+    assert halab("down").returncode == 0
+    assert nothing_left() == []

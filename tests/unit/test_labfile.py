@@ -86,6 +86,7 @@ TIERS = 'topology = "three-tier"\n[probe]\nfrom = "client1"\n'
     (BASE + "colour = 1\n", "unknown key 'colour'"),
     (BASE.replace("client1", "client9"), "from = 'client9' is not a host of this lab"),
     (BASE + "[options]\nbackends = 3\n", "options (for active-standby): unknown key 'backends'"),
+    (BASE + "[options]\npairs = 50\n", "pairs = 50 is not allowed; expected a count from 1 to 49"),
     (BASE + "[links]\nloss = 150\n", "loss = 150 is not allowed"),
     (BASE + '[[agent]]\nhosts = ["server7"]\nprogram = "responder"\n', "hosts = ['server7'] is not allowed"),
     (BASE + '[[agent]]\nrole = "server"\nprogram = "nginx"\n', "program = 'nginx' is not allowed"),

@@ -51,8 +51,19 @@ def test_macs_are_unique_and_interface_names_fit_linux():
 @pytest.mark.parametrize(("cls", "kwargs", "message"), [
     (ActiveActiveTopo, {"backends": 0}, "backends=0"),
     (ActiveStandbyTopo, {"clients": 0}, "clients=0"),
+    (ActiveStandbyTopo, {"pairs": 50}, "pairs=50"),
     (ReferenceTopo, {"web_servers": 100}, "web_servers=100"),
 ])
 def test_bad_counts_name_the_argument(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
         cls(**kwargs)
+
+
+def test_active_standby_pairs_have_their_own_servers_and_vips_clear_of_the_clients():
+    topo = ActiveStandbyTopo(pairs=ActiveStandbyTopo.MAX_PAIRS, clients=99)
+    servers = topo.hosts_with_role("server")
+    assert len(servers) == 98 and str(topo.addresses["server98"][0].ip) == "10.0.0.98"
+    vips = [ActiveStandbyTopo.pair_vip(p).ip for p in range(1, ActiveStandbyTopo.MAX_PAIRS + 1)]
+    assert str(vips[0]) == "10.0.0.100" and str(vips[1]) == "10.0.0.202" and str(vips[-1]) == "10.0.0.249"
+    taken = {a.ip for h in topo.hosts() for a in topo.addresses[h]}
+    assert len(set(vips)) == len(vips) and not taken & set(vips)
