@@ -2,10 +2,11 @@
 
     python -m harness.advert_watch --interface client1-eth0 --seconds 20
 
-One line per advert, `<time.monotonic()> <source address>`, for `--seconds` seconds. The
-benchmark cuts the master's link right after one of its adverts, which pins the backup's
-Master_Down_Interval to a known start, so two agents are compared on equal terms instead of
-on the luck of where the cut fell between two adverts.
+One line per advert, `<time.monotonic()> <source address> <virtual router id>`, for `--seconds`
+seconds. The failover benchmark cuts the master's link right after one of its adverts, which
+pins the backup's Master_Down_Interval to a known start, so two agents are compared on equal
+terms instead of on the luck of where the cut fell between two adverts; the instances benchmark
+times each virtual router's adverts.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         while (left := end - time.monotonic()) > 0:
             if select.select([s], [], [], left)[0]:
                 data = s.recv(2048)
-                print(f"{time.monotonic():.6f} {socket.inet_ntoa(data[12:16])}", flush=True)
+                vrid = data[(data[0] & 0x0F) * 4 + 1]  # after the IP header: version/type, then VRID
+                print(f"{time.monotonic():.6f} {socket.inet_ntoa(data[12:16])} {vrid}", flush=True)
     return 0
 
 

@@ -121,7 +121,7 @@ def _adverts(watch: LabProcess, hosts: dict[str, str]) -> list[dict]:
     out = []
     for line in watch.log_text().splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1] in hosts:
+        if len(parts) >= 2 and parts[1] in hosts:
             out.append({"at": float(parts[0]), "host": hosts[parts[1]]})
     return out
 
@@ -167,7 +167,7 @@ def _next_advert(watch: LabProcess, source: str, timeout: float) -> float:
     while time.monotonic() < deadline:
         for line in watch.log_text().splitlines():
             parts = line.split()
-            if len(parts) == 2 and parts[1] == source and float(parts[0]) > after:
+            if len(parts) >= 2 and parts[1] == source and float(parts[0]) > after:
                 return float(parts[0])
         time.sleep(0.0005)
     raise HalabError(f"No VRRP advert from {source} reached the client within {timeout:.1f} s.",
