@@ -65,6 +65,16 @@ class Instance:
         return list(self.cfg.unicast_peer) or [MULTICAST[self.cfg.family]]
 
 
+@dataclass(frozen=True)
+class OnTransport:
+    """The instances that share one socket (an interface and address family), looked up by what
+    each received packet carries."""
+
+    instances: list[Instance]
+    sources: set[Address]
+    by_vrid: dict[int, Instance]
+
+
 class Agent(daemon.Agent):
     kind = "vrrp"
     source = "halab-vrrp"
@@ -77,6 +87,8 @@ class Agent(daemon.Agent):
         self.links = netlink.LinkMonitor()
         self.watch(self.links, "netlink")
         self.notifiers: list[tuple[subprocess.Popen, float]] = []  # with when each was started
+        self._following: list[tuple] = []  # what _follow_masters last acted on
+        self.on_transport: dict[int, OnTransport] = {}  # by id(transport)
         self.assist = (AssistLink(config.assist_socket, lambda s: self.watch(s, "assist"), self.unwatch)
                        if any(i.assist for i in config.instances) else None)
 
@@ -118,6 +130,10 @@ class Agent(daemon.Agent):
                                            checks, announcer))
             for peer in cfg.unicast_peer:
                 _resolve_neighbour(peer)
+        for transport in self.transports.values():
+            sharing = [i for i in self.instances if i.transport is transport]
+            self.on_transport[id(transport)] = OnTransport(sharing, {i.source for i in sharing},
+                                                           {i.cfg.virtual_router_id: i for i in sharing})
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -134,7 +150,6 @@ class Agent(daemon.Agent):
             self._assist_notices(now)
         elif data != "check":  # a check that ended is collected by tick()
             self._receive(self.transports[data])
-        self._follow_masters()
 
     def tick(self, now: float) -> None:
         for inst in self.instances:
@@ -149,7 +164,12 @@ class Agent(daemon.Agent):
 
     def _follow_masters(self) -> None:
         """Each interface queues the adverts of the masters its backups follow apart from the rest;
-        with assist, the controller hears whose ports to watch."""
+        with assist, the controller hears whose ports to watch. Runs after every wake-up: it returns
+        at once unless a router's state, master or priority changed."""
+        following = [(i.router.state, i.router.followed, i.router.priority) for i in self.instances]
+        if following == self._following:
+            return
+        self._following = following
         for transport in self.transports.values():
             transport.follow(frozenset(i.router.followed for i in self.instances if i.transport is transport
                                        and i.router.state is State.BACKUP and i.router.followed is not None))
@@ -246,20 +266,20 @@ class Agent(daemon.Agent):
 
     def _handle(self, transport: Transport, pkt: Received, now: float) -> None:
         """Every receive check of RFC 9568 7.1; a failed check counts a drop and does nothing else."""
-        candidates = [i for i in self.instances if i.transport is transport]
+        here = self.on_transport[id(transport)]
         if pkt.ttl is None:
-            candidates[0].drops["bad_ip_header"] += 1
+            here.instances[0].drops["bad_ip_header"] += 1
             return
-        if any(pkt.src == i.source for i in candidates):
+        if pkt.src in here.sources:
             return  # our own advert
         try:
             adv = decode(pkt.payload, pkt.src, pkt.dst)
         except PacketError as exc:
-            candidates[0].drops[exc.reason] += 1
+            here.instances[0].drops[exc.reason] += 1
             return
-        inst = next((i for i in candidates if i.cfg.virtual_router_id == adv.vrid), None)
+        inst = here.by_vrid.get(adv.vrid)
         if inst is None:
-            candidates[0].drops["unknown_vrid"] += 1
+            here.instances[0].drops["unknown_vrid"] += 1
         elif not inst.cfg.unicast_peer and pkt.ttl != TTL:
             inst.drops["bad_ttl"] += 1
         elif not inst.cfg.unicast_peer and pkt.dst != MULTICAST[inst.cfg.family]:
