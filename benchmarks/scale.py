@@ -204,6 +204,8 @@ def main() -> int:
     except ValueError:
         parser.error(f"--sizes {args.sizes!r}: give numbers, e.g. {LABS[args.lab][1]}")
     noun, most = LABS[args.lab][0], ActiveStandbyTopo.MAX_PAIRS if args.lab == "active-standby" else 99
+    if args.check_interval is not None and args.lab != "active-active":
+        parser.error("--check-interval is the balancer's: it applies to --lab active-active")
     if not all(1 <= n <= most for n in sizes) or not 1 <= args.idle <= 60:
         parser.error(f"--sizes: 1 to {most} {noun} each; --idle: 1 to 60 s")
     if os.geteuid() != 0:

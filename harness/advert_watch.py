@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         while (left := end - time.monotonic()) > 0:
             if select.select([s], [], [], left)[0]:
                 data = s.recv(2048)
-                vrid = data[(data[0] & 0x0F) * 4 + 1]  # after the IP header: version/type, then VRID
+                header = (data[0] & 0x0F) * 4 if data else 0
+                if len(data) < max(header, 20) + 2:
+                    continue  # too short to be an advert
+                vrid = data[header + 1]  # after the IP header: version/type, then VRID
                 print(f"{time.monotonic():.6f} {socket.inet_ntoa(data[12:16])} {vrid}", flush=True)
     return 0
 

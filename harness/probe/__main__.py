@@ -74,8 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--port", type=int, default=PORT)
     f.add_argument("--workers", type=int, default=32, choices=range(1, 257), metavar="1..256")
     f.add_argument("--duration", type=_positive, default=3.0, help="seconds (bounded: at most 30)")
+    h = sub.add_parser("hold", help="many TCP connections held open; who answered each, first and last (JSON)")
+    h.add_argument("--target", required=True)
+    h.add_argument("--port", type=int, default=PORT)
+    h.add_argument("--count", type=int, default=100, choices=range(1, client.MAX_HELD + 1),
+                   metavar=f"1..{client.MAX_HELD}")
+    h.add_argument("--seconds", type=_positive, default=5.0, help="how long to hold them (bounded: at most 600)")
     args = parser.parse_args(argv)
-    if args.command == "flood":
+    if args.command == "hold":
+        try:
+            held = client.hold(args.target, args.port, args.count, args.seconds,
+                               say=lambda line: print(line, flush=True))
+        except ValueError as exc:  # more connections than this process may open files
+            parser.error(f"--count {args.count}: {exc}")
+        print(json.dumps(held))
+    elif args.command == "flood":
         print(json.dumps(client.flood(args.target, args.port, args.workers, args.duration)))
     elif args.command == "session":
         print(json.dumps(client.session(args.target, args.port, args.count, args.gap, args.timeout,

@@ -1,13 +1,15 @@
-"""The probe client: requests at a fixed rate, sessions, sweeps, floods and one-off checks."""
+"""The probe client: requests at a fixed rate, sessions, sweeps, floods, held connections and one-off checks."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import selectors
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from harness.probe import MIN_RATE, Request, wire
@@ -176,6 +178,78 @@ def flood(target: str, port: int, workers: int, duration: float, timeout: float 
 
     ok, failed = asyncio.run(run())
     return {"ok": ok, "failed": failed, "seconds": duration, "per_second": ok / duration}
+
+
+MAX_HELD = 20_000
+
+
+def hold(target: str, port: int, count: int, seconds: float, timeout: float = 2.0, at_once: int = 64,
+         say: Callable[[str], None] | None = None) -> dict:
+    """`count` TCP connections held open for `seconds`, each asked who it is when it opens and
+    again at the end: what a balancer must keep while its pool changes under them.
+
+    `say` hears "open N" once all are open, so a benchmark can change the pool while they are
+    held, and "asking again" when the hold is over. Returned: who answered first, who answered
+    last, and per connection kept (the same backend), moved (another: a broken connection, for
+    a real service; over TCP another backend resets it, so it shows as lost), lost (nobody
+    answered the second time) and never (it did not open, or nobody answered the first time).
+    """
+    count = max(1, min(count, MAX_HELD))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 64:
+        if hard < count + 64:
+            raise ValueError(f"{count} connections need {count + 64} open files; this process may have {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count + 64, hard))
+    nonce = os.urandom(4).hex().encode()
+
+    async def ask(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], seq: int) -> str | None:
+        reader, writer = conn
+        try:
+            writer.write(wire.request(nonce, seq))
+            reply = wire.parse_reply(await asyncio.wait_for(reader.readline(), timeout))
+        except (TimeoutError, OSError):
+            return None
+        return reply.server if reply is not None and (reply.nonce, reply.seq) == (nonce, seq) else None
+
+    async def run() -> tuple[list, list, list]:
+        gate = asyncio.Semaphore(at_once)
+
+        async def open_one(seq: int) -> tuple | None:
+            async with gate:
+                try:
+                    conn = await asyncio.wait_for(asyncio.open_connection(target, port), timeout)
+                except (TimeoutError, OSError):
+                    return None
+                return conn, await ask(conn, seq)
+
+        async def ask_again(seq: int, held: tuple | None) -> str | None:
+            # All at once, ungated: the connections are open already, and one whose backend is
+            # gone takes the whole timeout to say so.
+            return None if held is None else await ask(held[0], count + seq)
+
+        conns = await asyncio.gather(*(open_one(i) for i in range(count)))
+        if say is not None:
+            say(f"open {sum(c is not None for c in conns)}")
+        await asyncio.sleep(min(seconds, 600.0))
+        if say is not None:
+            say("asking again")
+        last = await asyncio.gather(*(ask_again(i, c) for i, c in enumerate(conns)))
+        for held in conns:
+            if held is not None:  # a reset, not a close: no TIME_WAIT left behind for thousands of ports
+                writer = held[0][1]
+                writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                           struct.pack("ii", 1, 0))
+                writer.transport.abort()
+        return [c[1] if c is not None else None for c in conns], [c is not None for c in conns], last
+
+    first, was_open, last = asyncio.run(run())
+    lost = [f for f, la in zip(first, last, strict=True) if f is not None and la is None]
+    return {"count": count, "first": dict(Counter(f for f in first if f is not None)),
+            "last": dict(Counter(la for la in last if la is not None)),
+            "kept": sum(1 for f, la in zip(first, last, strict=True) if f is not None and f == la),
+            "moved": sum(1 for f, la in zip(first, last, strict=True) if None not in (f, la) and f != la),
+            "lost": len(lost), "lost_by_backend": dict(Counter(lost)),
+            "never": sum(1 for o, f in zip(was_open, first, strict=True) if not o or f is None)}
 
 
 def check(targets: list[str], port: int, proto: str, attempts: int = 3, timeout: float = 1.0) -> dict:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.probe.client import check, probe
+from harness.probe.client import check, hold, probe
 
 
 def _free_port() -> int:
@@ -65,3 +65,32 @@ def test_client_rejects_rates_outside_the_range():
                              "--rate", "5000", "--out", "/dev/null"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "outside 10 to 1000" in result.stderr
+
+
+def test_held_connections_answer_first_and_last_and_a_gone_server_loses_them():
+    port = _free_port()
+    serve = [sys.executable, "-u", "-m", "harness.probe", "serve", "--name", "lo-server", "--bind", "127.0.0.1",
+             "--port", str(port)]
+    proc = subprocess.Popen(serve, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "serving" in proc.stdout.readline()
+        kept = hold("127.0.0.1", port, 40, 0.2, at_once=8)
+        assert kept == {"count": 40, "first": {"lo-server": 40}, "last": {"lo-server": 40}, "kept": 40, "moved": 0,
+                        "lost": 0, "lost_by_backend": {}, "never": 0}
+        seen = []
+
+        def stop_the_server(line: str) -> None:
+            seen.append(line)
+            if line.startswith("open"):
+                proc.kill()
+                proc.wait(5)
+
+        gone = hold("127.0.0.1", port, 10, 0.1, timeout=0.5, say=stop_the_server)
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert seen == ["open 10", "asking again"]
+    assert gone["first"] == {"lo-server": 10} and gone["lost"] == 10 and gone["lost_by_backend"] == {"lo-server": 10}
+    assert gone["kept"] == gone["moved"] == gone["never"] == 0
+    never = hold("127.0.0.1", _free_port(), 5, 0.0, timeout=0.5)
+    assert never["never"] == 5 and never["first"] == {} and never["lost"] == 0
