@@ -50,6 +50,7 @@ MODULES: dict[str, Target] = {
     "ha/heartbeat/syncrep.py": Target(_own("test_syncrep"), LOGIC),
     "controller/selection.py": Target(_own("test_lb_selection"), LOGIC),
     "controller/pool.py": Target(_own("test_lb_pool", "test_lb_health"), LOGIC),
+    "controller/conntrack.py": Target(_own("test_conntrack"), CONFIG),
     "ha/vrrp/config.py": Target(_own("test_vrrp_config"), CONFIG),
     "ha/heartbeat/config.py": Target(_own("test_heartbeat_config", "test_heartbeat_postgresql"), CONFIG),
     "controller/lb_config.py": Target(_own("test_lb_config"), CONFIG),
