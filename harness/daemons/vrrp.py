@@ -122,10 +122,16 @@ class HalabVrrp(VrrpDaemon):
         return mine[0]["instances"] if mine else []
 
 
-NOTIFY_SCRIPT = """#!/bin/sh
-# keepalived calls: notify INSTANCE <name> <MASTER|BACKUP|FAULT|STOP> <priority>
-printf '{"wall": %s, "source": "keepalived", "subject": "%s", "to": "%s", "reason": "notify, priority %s"}\\n' \\
-    "$(date +%s.%N)" "$2" "$3" "$4" >> {events}
+NOTIFY_SCRIPT = r"""#!/bin/bash
+# keepalived runs this with the FIFO it writes each state change to, in order, one a line:
+#   INSTANCE "<name>" <MASTER|BACKUP|FAULT|STOP> <priority>
+# Each is stamped as it is read (bash's own clock: no process per line) and logged in halab's schema.
+export LC_ALL=C
+while read -r kind name state priority; do
+    [ "$kind" = INSTANCE ] || continue
+    printf '{"wall": %s, "source": "keepalived", "subject": "%s", "to": "%s", "reason": "notify, priority %s"}\n' \
+        "$EPOCHREALTIME" "${name//\"/}" "$state" "$priority" >> {events}
+done < "${@: -1}"
 """
 
 
@@ -133,8 +139,9 @@ class Keepalived(VrrpDaemon):
     """keepalived, the VRRP daemon people run in production, as the baseline on lab hosts.
 
     Its configuration is written in keepalived's own syntax from the same instance; it runs in
-    the foreground with pid files of its own, and a notify script logs each state change in
-    halab's event schema (wall clock only: the reader places it on the monotonic clock).
+    the foreground with pid files of its own, and a script reading its notify FIFO logs each
+    state change in halab's event schema (wall clock only: the reader places it on the monotonic
+    clock).
     """
 
     program = "keepalived"
@@ -172,7 +179,7 @@ class Keepalived(VrrpDaemon):
         notify = self.base.with_suffix(".notify.sh")
         checks = {self.track_script(i): f"#!/bin/sh\nexec {shlex.join(t.argv)}\n"
                   for i, t in enumerate(self.track_scripts)}
-        return {notify: NOTIFY_SCRIPT.replace("{events}", str(self.event_log)), **checks,
+        return {notify: NOTIFY_SCRIPT.replace("{events}", shlex.quote(str(self.event_log))), **checks,
                 self.base.with_suffix(".conf"): render_keepalived(self.host or "", self.instances, notify,
                                                                      list(checks), self.realtime_priority)}
 
@@ -183,6 +190,9 @@ class Keepalived(VrrpDaemon):
         super().write_files()
         ensure_private(self.dump_dir)
         os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
+        fifo = self.base.with_suffix(".notify.fifo")
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo, 0o600)
         for i in range(len(self.track_scripts)):
             os.chmod(self.track_script(i), 0o700)
 
@@ -295,7 +305,9 @@ def render_keepalived(host: str, instances: InstanceConfig | tuple[InstanceConfi
                       checks: list[Path] | None = None, realtime_priority: int | None = None) -> str:
     """keepalived.conf for one host and its instances, VRRP version 3 (fractional advert_int); each
     track script runs from its file in `checks`, the instances' scripts in order (keepalived runs
-    no shell of its own)."""
+    no shell of its own). State changes go, in order, to a FIFO next to `notify`, the script that
+    reads it: keepalived runs a `notify` script per change, at once, and two changes close together
+    (a backup that preempted, then yields) were logged in either order."""
     instances = (instances,) if isinstance(instances, InstanceConfig) else instances
     checks = checks or []
     scripts = [t for inst in instances for t in inst.track_script]
@@ -315,18 +327,20 @@ def render_keepalived(host: str, instances: InstanceConfig | tuple[InstanceConfi
     for inst in instances:
         mine = range(first, first + len(inst.track_script))
         first += len(inst.track_script)
-        blocks.append(_keepalived_instance(inst, notify, [f"chk_{i}" for i in mine]))
+        blocks.append(_keepalived_instance(inst, [f"chk_{i}" for i in mine]))
     return f"""global_defs {{
     router_id {host}
     vrrp_version 3
     script_user root
     enable_script_security{realtime}
+    vrrp_notify_fifo "{notify.with_suffix(".fifo")}"
+    vrrp_notify_fifo_script "{notify}"
 }}
 
 {defined}{"".join(blocks)}"""
 
 
-def _keepalived_instance(inst: InstanceConfig, notify: Path, tracked: list[str]) -> str:
+def _keepalived_instance(inst: InstanceConfig, tracked: list[str]) -> str:
     vips = "\n        ".join(str(v) for v in inst.virtual_ipaddress)
     track = ("\n    track_script {\n" + "".join(f"        {name}\n" for name in tracked) + "    }"
              if tracked else "")
@@ -339,8 +353,7 @@ def _keepalived_instance(inst: InstanceConfig, notify: Path, tracked: list[str])
     {"" if inst.preempt else "nopreempt"}
     virtual_ipaddress {{
         {vips}
-    }}
-    notify {notify}{track}
+    }}{track}
 }}
 """
 

@@ -14,7 +14,8 @@ def test_config_uses_keepalived_keys_and_vrrp_v3():
     conf = render_keepalived("server1", instance(ActiveStandbyTopo(), "server1", 200, advert_int=0.1),
                              Path("/run/x/notify.sh"))
     for line in ("vrrp_version 3", "interface server1-eth0", "virtual_router_id 51", "priority 200",
-                 "advert_int 0.1", "10.0.0.100/24", "notify /run/x/notify.sh", "state BACKUP"):
+                 "advert_int 0.1", "10.0.0.100/24", 'vrrp_notify_fifo_script "/run/x/notify.sh"',
+                 'vrrp_notify_fifo "/run/x/notify.fifo"', "state BACKUP"):
         assert line in conf
     assert "nopreempt" not in conf
     assert conf.count("{") == conf.count("}")
@@ -24,7 +25,7 @@ def test_realtime_priority_becomes_vrrp_rt_priority_in_global_defs():
     inst = instance(ActiveStandbyTopo(), "server1", 200)
     assert "vrrp_rt_priority" not in render_keepalived("h", inst, Path("/n"))
     conf = render_keepalived("h", inst, Path("/n"), realtime_priority=10)
-    assert "    vrrp_rt_priority 10\n    vrrp_rlimit_rttime 100000\n}" in conf.split("vrrp_instance")[0]
+    assert "    vrrp_rt_priority 10\n    vrrp_rlimit_rttime 100000\n" in conf.split("vrrp_instance")[0]
 
 
 def test_nopreempt():
