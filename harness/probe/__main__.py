@@ -80,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--count", type=int, default=100, choices=range(1, client.MAX_HELD + 1),
                    metavar=f"1..{client.MAX_HELD}")
     h.add_argument("--seconds", type=_positive, default=5.0, help="how long to hold them (bounded: at most 600)")
+    h.add_argument("--timeout", type=_positive, default=2.0, help="seconds to wait for each connection and answer")
+    h.add_argument("--at-once", type=int, default=64, choices=range(1, 1025), metavar="1..1024",
+                   help="connections opened, or asked, at a time")
     args = parser.parse_args(argv)
     if args.command == "hold":
         try:
-            held = client.hold(args.target, args.port, args.count, args.seconds,
+            held = client.hold(args.target, args.port, args.count, args.seconds, args.timeout, args.at_once,
                                say=lambda line: print(line, flush=True))
         except ValueError as exc:  # more connections than this process may open files
             parser.error(f"--count {args.count}: {exc}")
