@@ -39,7 +39,7 @@ class Appctl:
 
     def __call__(self, argv, **kwargs):
         self.calls.append(argv)
-        assert kwargs["timeout"] == conntrack.APPCTL_TIMEOUT_S and kwargs["check"] is False
+        assert kwargs == {"capture_output": True, "text": True, "timeout": conntrack.APPCTL_TIMEOUT_S, "check": False}
         if self.raises is not None:
             raise self.raises
         return subprocess.CompletedProcess(argv, self.returncode, self.stdout, self.stderr)
