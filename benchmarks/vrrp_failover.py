@@ -27,16 +27,12 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.measure import median, ratio
+from harness.report import master_down
 from harness.scenarios.active_standby import ActiveStandbyOptions, run
 
 BACKUP_PRIORITY = 100
 #: Each agent as the scenario runs it: the daemon, and whether the controller assists it.
 AGENTS = {"halab": ("halab", False), "keepalived": ("keepalived", False), "halab-assist": ("halab", True)}
-
-
-def master_down_interval(advert_int: float, priority: int = BACKUP_PRIORITY) -> float:
-    """RFC 9568: 3 x Master_Adver_Interval + Skew_Time, Skew_Time = (256 - priority) x interval / 256."""
-    return 3 * advert_int + (256 - priority) * advert_int / 256
 
 
 def main() -> int:
@@ -66,7 +62,7 @@ def main() -> int:
                     outages[agent].append(rec.outcome.outage)
             rows.append({"advert_int": adv, "fault": fault, "outages": outages,
                          "medians": {a: median(o) for a, o in outages.items()},
-                         "master_down_interval": master_down_interval(adv)})
+                         "master_down_interval": master_down(adv, BACKUP_PRIORITY)})
     print_table(console, rows, args)
     (out / "summary.json").write_text(json.dumps(rows, indent=1))
     return 0

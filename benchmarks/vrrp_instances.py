@@ -39,15 +39,11 @@ from harness.errors import HalabError
 from harness.lab import Lab
 from harness.measure import median, percentile
 from harness.procs import cpu_of, descendants
+from harness.report import master_down
 from topologies import ActiveStandbyTopo
 
 PRIORITIES = {"server1": 200, "server2": 100}
 FIRST_VIP = 150  # 10.0.0.150 and up: clear of the servers (.1, .2), the lab's VIP (.100) and the client (.101)
-
-
-def master_down_interval(advert_int: float, priority: int = PRIORITIES["server2"]) -> float:
-    """RFC 9568: 3 x advert_int + Skew_Time, Skew_Time = (256 - priority) x advert_int / 256."""
-    return 3 * advert_int + (256 - priority) * advert_int / 256
 
 
 def instances(topo: ActiveStandbyTopo, host: str, count: int, advert_int: float) -> tuple:
@@ -137,7 +133,7 @@ def print_table(console: Console, results: list[dict], counts: list[int], args: 
     for col in ("instances", "agent", "CPU master %", "CPU backup %", "adverts heard / missed", "stray median",
                 "stray p99", "longest gap", "state changes", "failed runs"):
         table.add_column(col, justify="right")
-    mdi = master_down_interval(args.advert_int)
+    mdi = master_down(args.advert_int, PRIORITIES["server2"])
     for count in counts:
         for agent in args.agents:
             rows = [r for r in results if r["agent"] == agent and r["instances"] == count and "failed" not in r]
