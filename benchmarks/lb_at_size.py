@@ -38,7 +38,7 @@ from harness import lb
 from harness.errors import HalabError
 from harness.faults import Faults
 from harness.lab import Lab
-from harness.measure import analyse, median
+from harness.measure import analyse, median, median_spread
 from harness.probe import PORT, Request
 from harness.probe import command as probe_cmd
 from harness.procs import cpu_of
@@ -174,14 +174,14 @@ def print_table(console: Console, results: list[dict], sizes: list[int], args: a
             continue
         pushes = [p for r in rows for p in r["push_s"]]
         table.add_row(
-            str(size), f"{_ms(median(pushes))} ({_ms(min(pushes))} - {_ms(max(pushes))})",
-            _spread([r["open_s"] for r in rows], "{:.1f} s"),
-            _spread([r["held"]["conntrack"] for r in rows], "{:.0f}"),
-            _spread([r["held"]["flows"] for r in rows], "{:.0f}"),
-            _spread([r["held"]["buckets"] for r in rows], "{:.0f}"),
+            str(size), median_spread([p * 1000 for p in pushes], "{:.1f} ms"),
+            median_spread([r["open_s"] for r in rows], "{:.1f} s"),
+            median_spread([r["held"]["conntrack"] for r in rows], "{:.0f}"),
+            median_spread([r["held"]["flows"] for r in rows], "{:.0f}"),
+            median_spread([r["held"]["buckets"] for r in rows], "{:.0f}"),
             f"{median(r['idle']['rss_mib'] for r in rows):.0f}/{median(r['held']['rss_mib'] for r in rows):.0f} MiB",
             f"{median(r['idle']['cpu_pct'] for r in rows):.1f}/{median(r['held']['cpu_pct'] for r in rows):.1f} %",
-            _spread([r["new_outage_s"] * 1000 for r in rows if r["new_outage_s"] is not None], "{:.0f} ms"),
+            median_spread([r["new_outage_s"] * 1000 for r in rows if r["new_outage_s"] is not None], "{:.0f} ms"),
             f"{sum(r['kept'] for r in rows)}/{sum(r['moved'] for r in rows)}/{sum(r['lost'] for r in rows)} "
             f"({sum(r['on_cut_backend'] for r in rows)}); exactly the cut's in "
             f"{sum(r['lost_by_backend'] == {CUT: r['on_cut_backend']} for r in rows)}/{len(rows)}", str(failed))
@@ -189,12 +189,6 @@ def print_table(console: Console, results: list[dict], sizes: list[int], args: a
     ofctl = median(r["ofctl_s"] for r in results if "ofctl_s" in r)
     if ofctl is not None:
         console.print(f"One ovs-ofctl dump-groups call took {_ms(ofctl)}: the pool push is measured to about that.")
-
-
-def _spread(values: list[float], fmt: str) -> str:
-    if not values:
-        return "-"
-    return f"{fmt.format(median(values))} ({fmt.format(min(values))} - {fmt.format(max(values))})"
 
 
 def _ms(seconds: float | None) -> str:

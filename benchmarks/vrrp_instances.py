@@ -37,7 +37,7 @@ from rich.table import Table
 from harness.daemons.vrrp import VRRP_DAEMONS, VrrpDaemon, instance
 from harness.errors import HalabError
 from harness.lab import Lab
-from harness.measure import median, percentile
+from harness.measure import median_spread, percentile
 from harness.procs import cpu_of, descendants
 from harness.report import master_down
 from topologies import ActiveStandbyTopo
@@ -153,10 +153,7 @@ def print_table(console: Console, results: list[dict], counts: list[int], args: 
 
 
 def _spread(rows: list[dict], key: str, scale: float, fmt: str) -> str:
-    values = [r[key] * scale for r in rows if r[key] is not None]
-    if not values:
-        return "-"
-    return f"{fmt.format(median(values))} ({fmt.format(min(values))} - {fmt.format(max(values))})"
+    return median_spread([r[key] * scale for r in rows if r[key] is not None], fmt)
 
 
 if __name__ == "__main__":

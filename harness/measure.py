@@ -84,6 +84,13 @@ def median(values: Iterable[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def median_spread(values: Sequence[float], fmt: str = "{:g}") -> str:
+    """"median (min - max)", each written with `fmt`; "-" when there are none."""
+    if not values:
+        return "-"
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))} - {fmt.format(max(values))})"
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-quantile by the nearest rank: a value that was measured, never one interpolated."""
     if not values:

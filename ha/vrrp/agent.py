@@ -67,9 +67,10 @@ class Instance:
 
 @dataclass(frozen=True)
 class OnTransport:
-    """The instances that share one socket (an interface and address family), looked up by what
-    each received packet carries."""
+    """One socket (an interface and address family) and the instances that share it, looked up
+    by what each received packet carries."""
 
+    transport: Transport
     instances: list[Instance]
     sources: set[Address]
     by_vrid: dict[int, Instance]
@@ -88,7 +89,7 @@ class Agent(daemon.Agent):
         self.watch(self.links, "netlink")
         self.notifiers: list[tuple[subprocess.Popen, float]] = []  # with when each was started
         self._following: list[tuple] = []  # what _follow_masters last acted on
-        self.on_transport: dict[int, OnTransport] = {}  # by id(transport)
+        self.on_transport: dict[tuple[str, int], OnTransport] = {}  # by the key of self.transports
         self.assist = (AssistLink(config.assist_socket, lambda s: self.watch(s, "assist"), self.unwatch)
                        if any(i.assist for i in config.instances) else None)
 
@@ -130,10 +131,10 @@ class Agent(daemon.Agent):
                                            checks, announcer))
             for peer in cfg.unicast_peer:
                 _resolve_neighbour(peer)
-        for transport in self.transports.values():
+        for key, transport in self.transports.items():
             sharing = [i for i in self.instances if i.transport is transport]
-            self.on_transport[id(transport)] = OnTransport(sharing, {i.source for i in sharing},
-                                                           {i.cfg.virtual_router_id: i for i in sharing})
+            self.on_transport[key] = OnTransport(transport, sharing, {i.source for i in sharing},
+                                                 {i.cfg.virtual_router_id: i for i in sharing})
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -149,7 +150,7 @@ class Agent(daemon.Agent):
         elif data == "assist":
             self._assist_notices(now)
         elif data != "check":  # a check that ended is collected by tick()
-            self._receive(self.transports[data])
+            self._receive(self.on_transport[data])
 
     def tick(self, now: float) -> None:
         for inst in self.instances:
@@ -164,15 +165,15 @@ class Agent(daemon.Agent):
 
     def _follow_masters(self) -> None:
         """Each interface queues the adverts of the masters its backups follow apart from the rest;
-        with assist, the controller hears whose ports to watch. Runs after every wake-up: it returns
-        at once unless a router's state, master or priority changed."""
+        with assist, the controller hears whose ports to watch. Runs after every wake-up: it does
+        nothing unless a router's state, master or priority changed."""
         following = [(i.router.state, i.router.followed, i.router.priority) for i in self.instances]
         if following == self._following:
             return
         self._following = following
-        for transport in self.transports.values():
-            transport.follow(frozenset(i.router.followed for i in self.instances if i.transport is transport
-                                       and i.router.state is State.BACKUP and i.router.followed is not None))
+        for here in self.on_transport.values():
+            here.transport.follow(frozenset(i.router.followed for i in here.instances
+                                            if i.router.state is State.BACKUP and i.router.followed is not None))
         if self.assist is not None:
             self.assist.watch(frozenset(Watch(str(i.router.followed), i.cfg.virtual_router_id, i.router.priority,
                                               str(i.source))
@@ -256,17 +257,16 @@ class Agent(daemon.Agent):
 
     # --- receiving ----------------------------------------------------------------------
 
-    def _receive(self, transport: Transport) -> None:
+    def _receive(self, here: OnTransport) -> None:
         """A bounded batch per wake-up: a flood must not starve the timers (the rest waits in the socket)."""
         for _ in range(daemon.RECEIVE_BATCH):
-            packet = transport.receive()
+            packet = here.transport.receive()
             if packet is None:
                 return
-            self._handle(transport, packet, time.monotonic())
+            self._handle(here, packet, time.monotonic())
 
-    def _handle(self, transport: Transport, pkt: Received, now: float) -> None:
+    def _handle(self, here: OnTransport, pkt: Received, now: float) -> None:
         """Every receive check of RFC 9568 7.1; a failed check counts a drop and does nothing else."""
-        here = self.on_transport[id(transport)]
         if pkt.ttl is None:
             here.instances[0].drops["bad_ip_header"] += 1
             return

@@ -176,7 +176,7 @@ class Keepalived(VrrpDaemon):
         for kind in ("main", "vrrp", "checkers"):
             self.pid_file(kind).unlink(missing_ok=True)
         self.event_log.unlink(missing_ok=True)
-        notify = self.base.with_suffix(".notify.sh")
+        notify = self.notify_script
         checks = {self.track_script(i): f"#!/bin/sh\nexec {shlex.join(t.argv)}\n"
                   for i, t in enumerate(self.track_scripts)}
         return {notify: NOTIFY_SCRIPT.replace("{events}", shlex.quote(str(self.event_log))), **checks,
@@ -186,11 +186,15 @@ class Keepalived(VrrpDaemon):
     def track_script(self, index: int) -> Path:
         return self.base.with_suffix(f".track-{index}.sh")
 
+    @property
+    def notify_script(self) -> Path:
+        return self.base.with_suffix(".notify.sh")
+
     def write_files(self) -> None:
         super().write_files()
         ensure_private(self.dump_dir)
-        os.chmod(self.base.with_suffix(".notify.sh"), 0o700)  # keepalived runs it
-        fifo = self.base.with_suffix(".notify.fifo")
+        os.chmod(self.notify_script, 0o700)  # keepalived runs it
+        fifo = notify_fifo(self.notify_script)
         fifo.unlink(missing_ok=True)
         os.mkfifo(fifo, 0o600)
         for i in range(len(self.track_scripts)):
@@ -301,6 +305,11 @@ class _VrrpChild(Daemon):
 KEEPALIVED_RT_LIMIT_US = 100_000
 
 
+def notify_fifo(notify_script: Path) -> Path:
+    """Where keepalived writes its state changes for `notify_script` to read."""
+    return notify_script.with_suffix(".fifo")
+
+
 def render_keepalived(host: str, instances: InstanceConfig | tuple[InstanceConfig, ...], notify: Path,
                       checks: list[Path] | None = None, realtime_priority: int | None = None) -> str:
     """keepalived.conf for one host and its instances, VRRP version 3 (fractional advert_int); each
@@ -333,7 +342,7 @@ def render_keepalived(host: str, instances: InstanceConfig | tuple[InstanceConfi
     vrrp_version 3
     script_user root
     enable_script_security{realtime}
-    vrrp_notify_fifo "{notify.with_suffix(".fifo")}"
+    vrrp_notify_fifo "{notify_fifo(notify)}"
     vrrp_notify_fifo_script "{notify}"
 }}
 

@@ -213,7 +213,7 @@ def hold(target: str, port: int, count: int, seconds: float, timeout: float = 2.
 
     took: list[float] = []  # how long each answer of the second round took
 
-    async def run() -> tuple[list, list, list]:
+    async def run() -> tuple[list, list]:
         gate = asyncio.Semaphore(at_once)
 
         async def open_one(seq: int) -> tuple | None:
@@ -249,16 +249,16 @@ def hold(target: str, port: int, count: int, seconds: float, timeout: float = 2.
                 writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                                            struct.pack("ii", 1, 0))
                 writer.transport.abort()
-        return [c[1] if c is not None else None for c in conns], [c is not None for c in conns], last
+        return [c[1] if c is not None else None for c in conns], last
 
-    first, was_open, last = asyncio.run(run())
+    first, last = asyncio.run(run())
     lost = [f for f, la in zip(first, last, strict=True) if f is not None and la is None]
     return {"count": count, "first": dict(Counter(f for f in first if f is not None)),
             "last": dict(Counter(la for la in last if la is not None)),
             "kept": sum(1 for f, la in zip(first, last, strict=True) if f is not None and f == la),
             "moved": sum(1 for f, la in zip(first, last, strict=True) if None not in (f, la) and f != la),
             "lost": len(lost), "lost_by_backend": dict(Counter(lost)),
-            "never": sum(1 for o, f in zip(was_open, first, strict=True) if not o or f is None),
+            "never": sum(1 for f in first if f is None),
             "slowest_answer_s": max(took, default=None)}
 
 

@@ -161,3 +161,11 @@ def test_percentile_is_the_nearest_rank():
     assert percentile(values, 1.0) == 100.0 and percentile(values, 0.0) == 1.0
     assert percentile([7.0], 0.99) == 7.0 and percentile([], 0.5) is None
     assert percentile([1.0, 2.0, 3.0], 0.34) == 2.0  # rank ceil(1.02) = 2
+
+
+def test_median_spread_writes_the_median_then_min_and_max():
+    from harness.measure import median_spread
+
+    assert median_spread([3.0, 1.0, 2.0, 10.0], "{:.1f} ms") == "2.5 ms (1.0 ms - 10.0 ms)"
+    assert median_spread([4]) == "4 (4 - 4)" and median_spread([1e-7]) == "1e-07 (1e-07 - 1e-07)"
+    assert median_spread([]) == "-"

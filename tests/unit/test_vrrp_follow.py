@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 from types import SimpleNamespace
 
 from ha.assist import Watch
-from ha.vrrp.agent import Agent
+from ha.vrrp.agent import Agent, OnTransport
 from ha.vrrp.fsm import RouterConfig, State, VirtualRouter
 
 
@@ -27,9 +27,11 @@ def agent_with_one_backup() -> tuple[Agent, VirtualRouter, Recorder, Recorder]:
     router.state, router.followed = State.BACKUP, IPv4Address("10.0.0.1")
     sock, controller = Recorder(), Recorder()
     agent = Agent.__new__(Agent)  # its loop's state only: no sockets, no netlink
-    agent.instances = [SimpleNamespace(router=router, transport=sock, source=IPv4Address("10.0.0.2"),
-                                       cfg=SimpleNamespace(assist=True, virtual_router_id=51))]
-    agent.transports, agent.assist, agent._following = {("eth0", 4): sock}, controller, []
+    inst = SimpleNamespace(router=router, transport=sock, source=IPv4Address("10.0.0.2"),
+                           cfg=SimpleNamespace(assist=True, virtual_router_id=51))
+    agent.instances = [inst]
+    agent.on_transport = {("eth0", 4): OnTransport(sock, [inst], {inst.source}, {51: inst})}
+    agent.assist, agent._following = controller, []
     return agent, router, sock, controller
 
 
