@@ -16,18 +16,17 @@ from pathlib import Path
 
 from controller import conntrack, ids
 from ha.statusfile import state_root
-from harness import daemons
+from harness import daemons, servers
 from harness.daemons.postgresql import pg_root
 from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
-from harness.runstate import RunState, leftover_states
-
-#: The OVS external_ids key that marks a bridge as created by a halab run.
-RUN_KEY = "halab-run"
+from harness.runstate import RUN_KEY, RunState, leftover_states
 
 
 def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     """Remove what `state` recorded; return a line per thing removed (for `halab clean`)."""
     removed: list[str] = []
+    for server in state.servers:  # first: its processes there log through ssh clients here
+        removed += servers.undo_run(server, state.run_id, state.interfaces)
     removed += _kill_processes(state, term_grace)
     # Before the bridges: conntrack lives in their datapath (after a lab's own teardown, Mininet
     # has removed them already, and the datapath went with its last bridge, conntrack with it).

@@ -82,6 +82,11 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--delay", type=float, help="ms of delay on every host link (needs netem)")
     for count in ("backends", "clients", "web_servers"):
         up.add_argument(f"--{count.replace('_', '-')}", type=int, help="how many (where the topology has them)")
+    up.add_argument("--servers", metavar="A,B", help="spread the lab over these machines (`localhost` is this one); "
+                                                      "each needs ssh, sudo, and halab's checkout at the same path")
+    up.add_argument("--place", metavar="NODE=SERVER", action="append",
+                    help="put a node on a server (again for more); the rest go where Mininet's cluster edition "
+                         "places them")
     up.add_argument("--detach", action="store_true", help="leave the lab running in the background")
     up.add_argument("--web", action="store_true", help="serve a live view of the lab (see `halab web`)")
     webcommand.add_options(up, prefix="web-")
@@ -218,7 +223,8 @@ def _up(args: argparse.Namespace) -> int:
                          f"For example `sudo halab up active-standby`; built-in: {', '.join(TOPOLOGIES)}.")
     spec = labfile.with_overrides(labfile.load(args.file or labfile.builtin(args.topology)), agent=args.agent,
                                   assist=args.assist, lb=args.lb, bw=args.bw, delay=args.delay, backends=args.backends,
-                                  clients=args.clients, web_servers=args.web_servers)
+                                  clients=args.clients, web_servers=args.web_servers, servers=args.servers,
+                                  place=args.place)
     if args.allow_faults and not args.web:
         raise HalabError("--allow-faults gives the live view its fault buttons, but there is no live view.",
                          "Add --web.")

@@ -7,6 +7,7 @@ nftables inside the hosts (netdev ingress/egress hooks), which work on kernels w
 
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import threading
@@ -16,9 +17,10 @@ from typing import Protocol
 
 from pyroute2 import IPRoute
 
+from harness import servers
 from harness.errors import HalabError
 from harness.lab import Lab, start_thread
-from harness.process import LabProcess
+from harness.process import LabProcess, RemoteProcess
 from harness.procs import kill, pids_in_netns
 
 PARTITION_TABLE = "halab_partition"
@@ -79,21 +81,21 @@ class Faults:
         time we stamp (a request sent just before may still get through; none sent after
         can). Host-side ends follow through Mininet (a shell command each, milliseconds).
         """
-        root = [i for i in intfs if not i.node.inNamespace]
-        hosted = [i for i in intfs if i.node.inNamespace]
+        root = [i for i in intfs if not i.node.inNamespace and not servers.is_remote(i.node)]
+        others = [i for i in intfs if i not in root]
         at = None
         with IPRoute() as ipr:
             indexes = [ipr.link_lookup(ifname=i.name)[0] for i in root]
             for index in indexes:
                 ipr.link("set", index=index, state=status)
                 at = at or time.monotonic()
-        for intf in hosted:
+        for intf in others:
             # Not through the host's Mininet shell: the interactive prompt may be using it.
-            result = subprocess.run(["mnexec", "-a", str(intf.node.pid), "ip", "link", "set", "dev", intf.name,
-                                     status], capture_output=True, text=True, check=False, timeout=10)
+            result = _in_node(intf.node, ["ip", "link", "set", "dev", intf.name, status])
             if result.returncode != 0:
                 raise HalabError(f"Could not set {intf.name} {status}: {result.stderr.strip()}",
                                  "Check that the lab is still running (`ovs-vsctl show`).")
+            at = at or time.monotonic()
         return at or time.monotonic()
 
     def _connections(self, a: str, b: str) -> list:
@@ -162,14 +164,20 @@ class Faults:
         one by one, and an agent left running would see its service link go and tell its peer
         "I am in FAULT" over a link not yet cut, which a host without power never does."""
         node = self.lab.host(host)
-        inode = self.lab.state.netns[host] if self.lab.state else None
+        inode = self.lab.state.netns.get(host) if self.lab.state else None
         # Mininet's shell is the host itself, not a process on it.
         pids = [pid for pid in pids_in_netns(inode) if pid != node.pid] if inode else []
+        # On another server: the lab's processes there, each with what it started (its group).
+        remote = [p for p in self.lab.processes if p.host == host and isinstance(p, RemoteProcess) and p.alive()]
         for pid in pids:
             kill(pid, signal.SIGSTOP)
+        for p in remote:
+            p.signal(signal.SIGSTOP)
         at = self._set_intfs(self._link_ends(host), "down")
         for pid in pids:
             kill(pid)
+        for p in remote:
+            p.signal(signal.SIGKILL)
         self._reap([p for p in self.lab.processes if p.host == host])
         self._forget_added_addresses(host)
         return self.record("crash-host", host, at)
@@ -308,3 +316,12 @@ class Faults:
         if check and result.returncode != 0:
             raise HalabError(f"nftables refused the rules for {host}: {result.stderr.strip()}",
                              "Install nftables (`sudo make setup`); the kernel needs nf_tables.")
+
+
+def _in_node(node, argv: list[str]) -> subprocess.CompletedProcess:
+    """Run a short command in a node's namespace, on whichever server it is."""
+    if servers.is_remote(node):
+        line = shlex.join(["mnexec", "-a", str(node.pid), *argv] if node.inNamespace else argv)
+        return servers.run_on(node.server, line, timeout=10)
+    return subprocess.run(["mnexec", "-a", str(node.pid), *argv], capture_output=True, text=True, check=False,
+                          timeout=10)

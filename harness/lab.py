@@ -24,13 +24,14 @@ from controller.lb_config import LbConfig
 from ha.assist import DEFAULT_DEBOUNCE_S
 from ha.heartbeat import fencing
 from ha.statusfile import state_root
-from harness import cleanup, preflight, probe
+from harness import cleanup, preflight, probe, servers
 from harness.daemons.controller import Controller
 from harness.daemons.responder import Responder
 from harness.errors import HalabError
-from harness.process import LabProcess
+from harness.process import LabProcess, RemoteProcess
 from harness.procs import netns_inode
 from harness.runstate import LabLock, RunState
+from harness.servers import ServerPlan
 from topologies.base import LabTopo
 
 log = logging.getLogger("halab.lab")
@@ -56,11 +57,18 @@ def start_thread(thread: threading.Thread) -> threading.Thread:
     return thread
 
 
-def _lab_switch_class():
-    from mininet.node import OVSSwitch
+def _lab_switch_class(cluster: bool = False):
+    """The lab's switch; `cluster`: one that may run on another server (the cluster edition's)."""
+    if cluster:
+        from mininet.examples.cluster import RemoteOVSSwitch as Base
+    else:
+        from mininet.node import OVSSwitch as Base
 
-    class LabSwitch(OVSSwitch):
+    class LabSwitch(Base):
         """An OVS bridge marked with the run that created it, so clean-up can find it and only it."""
+
+        if cluster:
+            _ignoreSignal = staticmethod(servers.detach)  # noqa: N815 (the cluster edition's name)
 
         def __init__(self, name: str, run_id: str = "", **params: object) -> None:
             self.run_id = run_id
@@ -70,6 +78,21 @@ def _lab_switch_class():
             return super().bridgeOpts() + f" external_ids:{cleanup.RUN_KEY}={self.run_id}"
 
     return LabSwitch
+
+
+def _tunnel_link_class():
+    """A link that is an ssh tunnel when its ends are on two servers, configured like TCLink
+    (the lab's link options, bw, delay, loss, txo and rxo, apply to both ends)."""
+    from mininet.examples.cluster import RemoteSSHLink
+    from mininet.link import TCIntf
+
+    class LabTunnelLink(RemoteSSHLink):
+        def __init__(self, node1, node2, port1=None, port2=None, intfName1=None,  # noqa: N803 (Mininet's names)
+                     intfName2=None, addr1=None, addr2=None, **params) -> None:  # noqa: N803
+            super().__init__(node1, node2, port1=port1, port2=port2, intfName1=intfName1, intfName2=intfName2,
+                             cls1=TCIntf, cls2=TCIntf, addr1=addr1, addr2=addr2, params1=params, params2=params)
+
+    return LabTunnelLink
 
 
 def lab_controller_class():
@@ -112,12 +135,14 @@ class Lab:
     """A topology running on OVS with an os-ken controller; use as `with Lab(topo, run_dir) as lab:`."""
 
     def __init__(self, topo: LabTopo, run_dir: Path, lb: LbConfig | None = None, fencing: bool = False,
-                 assist: bool = False, assist_debounce: float = DEFAULT_DEBOUNCE_S) -> None:
+                 assist: bool = False, assist_debounce: float = DEFAULT_DEBOUNCE_S,
+                 servers: ServerPlan | None = None) -> None:
         """`lb`: the controller runs the load balancer with these services (besides the L2 switch).
         `fencing`: the controller serves fencing requests on `fence_socket`, signed with
         `cluster_secret`, which is made for this lab alone and never leaves its run directory.
         `assist`: it tells the agents on `assist_socket` when their peer's port goes down (and has
-        stayed down for `assist_debounce` seconds)."""
+        stayed down for `assist_debounce` seconds). `servers`: spread the lab over these machines
+        (harness.servers); the controller then listens on the address they reach this one at."""
         self.topo = topo
         self.run_dir = run_dir
         self.lb = lb
@@ -126,6 +151,14 @@ class Lab:
         self.assist, self.assist_debounce = assist, assist_debounce
         self.assist_socket: Path | None = None
         self.controller: Controller | None = None
+        self.servers = servers or ServerPlan()
+        if self.servers:  # its files are named to daemons on other servers: by full path
+            self.run_dir = run_dir.resolve()
+        if self.servers and (fencing or assist):
+            raise HalabError("Fencing and failover assist reach the controller over a unix socket on this "
+                             "machine, so a lab over several servers cannot have them yet.",
+                             "Leave out --servers, or fencing and --assist.")
+        self.controller_host = "127.0.0.1"
         self.openflow_port = 0
         self.api_port = 0
         self.net = None
@@ -153,7 +186,11 @@ class Lab:
                 log.warning("removed a leftover of an earlier run: %s", line)
             self._refuse_foreign_bridges()
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            servers.check(self.servers, self.run_dir)
+            if self.servers:
+                self.controller_host = servers.address_towards(self.servers.remote[0])
             self.state = RunState.new()
+            self.state.servers = list(self.servers.remote)
             self.datapath = preflight.ovs_datapath()
             # The status API on its usual port when it is free, so that `halab-controller status`
             # finds the running lab as printed; any free port otherwise.
@@ -208,9 +245,26 @@ class Lab:
             out.flush()
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        else:
-            popen = self.host(host).popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        return self._adopt(LabProcess(name, host or "root", popen, log_path, out))
+            return self._adopt(LabProcess(name, "root", popen, log_path, out))
+        node = self.host(host)
+        offset = log_path.stat().st_size
+        popen = self._popen(node, argv, announce_pid=True, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=subprocess.STDOUT)
+        if servers.is_remote(node):
+            return self._adopt(RemoteProcess(name, host, popen, log_path, out, server=node.server, log_offset=offset))
+        return self._adopt(LabProcess(name, host, popen, log_path, out))
+
+    def _popen(self, node, argv: list[str], announce_pid: bool = False, **kwargs) -> subprocess.Popen:
+        """Start `argv` in a host's namespace. A host of a cluster lab (the cluster edition's
+        RemoteHost, even on this machine) is entered with `mnexec -a`, not Mininet's `-da`: its
+        popen already puts the process in a group of its own, and `-d` then forks and exits,
+        so the handle would end at once. On another server, the words are quoted for ssh."""
+        if not hasattr(node, "isRemote"):
+            return node.popen(argv, **kwargs)
+        if node.isRemote:
+            assert self.state is not None
+            argv = servers.remote_argv(argv, self.state.run_id, announce_pid)
+        return node.popen(argv, mncmd=["mnexec", "-a", str(node.pid)], **kwargs)
 
     def responder(self, host: str) -> Responder:
         """Start the probe responder on `host` (it answers with the host's name) and wait until it serves."""
@@ -246,8 +300,8 @@ class Lab:
 
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a short command on `host` and wait for it (killed after `timeout` seconds)."""
-        popen = self.host(host).popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
+        popen = self._popen(self.host(host), argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
         try:
             out, err = popen.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -268,7 +322,7 @@ class Lab:
     def _adopt(self, proc: LabProcess) -> LabProcess:
         self.processes.append(proc)
         assert self.state is not None
-        self.state.track(proc.pid, f"{proc.host}:{proc.name}")
+        self.state.track(proc.popen.pid, f"{proc.host}:{proc.name}")  # on another server: the ssh client
         return proc
 
     def start_controller(self, wait: bool = True) -> Controller:
@@ -282,7 +336,8 @@ class Lab:
             assert self.state is not None
             self.assist_socket = state_root() / f"assist-{self.state.run_id}.sock"
         self.controller = Controller(self, self.openflow_port, self.api_port, self.lb, self.fence_socket,
-                                     self.cluster_secret, self.assist_socket, self.assist_debounce)
+                                     self.cluster_secret, self.assist_socket, self.assist_debounce,
+                                     host=self.controller_host)
         if self.state is not None:
             if self.fence_socket is not None:
                 self.state.fence_socket = str(self.fence_socket)
@@ -313,24 +368,30 @@ class Lab:
         # batch: Mininet starts the switches with one ovs-vsctl process. Without it (Mininet sets it
         # only for a class, not a partial) each switch's command is typed into its shell's pty,
         # whose line ends at 4095 bytes: a switch of 64 ports lost every port past the 55th.
-        switch = partial(_lab_switch_class(), run_id=self.state.run_id, protocols="OpenFlow13,OpenFlow15",
+        cluster = bool(self.servers)
+        switch = partial(_lab_switch_class(cluster), run_id=self.state.run_id, protocols="OpenFlow13,OpenFlow15",
                          datapath=self.datapath, failMode="secure", batch=True)
         # With the userspace datapath, TX checksum offload on veths makes OVS forward TCP/UDP
         # with bad checksums, which receivers drop silently (ICMP still works): turn it off.
-        link = partial(TCLink, txo=False, rxo=False) if self.datapath == "user" else TCLink
-        self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False,
-                           controller=partial(lab_controller_class(), ip="127.0.0.1", port=controller_port,
-                                              checked_by_lab=True))
+        link = _tunnel_link_class() if cluster else TCLink
+        if self.datapath == "user":
+            link = partial(link, txo=False, rxo=False)
+        controller = partial(lab_controller_class(), ip=self.controller_host, port=controller_port,
+                             checked_by_lab=True)
+        if cluster:
+            self.net = servers.cluster_net(self.topo, self.servers, switch=switch, link=link, controller=controller)
+        else:
+            self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False, controller=controller)
         self.state.bridges = list(self.topo.switches())
         self.state.hosts = {h: [str(a.ip) for a in addrs] for h, addrs in self.topo.addresses.items()}
         self.state.save()
         self.net.build()
-        for host in self.net.hosts:
+        for host in (h for h in self.net.hosts if not servers.is_remote(h)):
             inode = netns_inode(host.pid)
             if inode is not None:
                 self.state.netns[host.name] = inode
         for node in self.net.hosts + self.net.switches + self.net.controllers:
-            self.state.track(node.pid, f"mininet shell {node.name}")
+            self.state.track(servers.local_pid(node), f"mininet shell {node.name}")
         self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
         self.state.save()
         self.wait_for_controller()

@@ -13,6 +13,9 @@
     [database]                         # three-tier only: the PostgreSQL pair behind the DB VIP
     manager = "halab"                  # halab | patroni | patroni-tuned
     replication = "sync"               # async | sync | remote_apply
+    [servers]                          # spread the lab over machines (Mininet's cluster edition)
+    list = ["localhost", "10.10.0.2"]
+    place = { server2 = "10.10.0.2" }  # the rest: switches binned over the servers, hosts with their switch
     [[agent]]                          # a program on some hosts, with its configuration
     hosts = ["server1"]                # or: role = "server"
     program = "halab-vrrp"
@@ -39,6 +42,7 @@ from harness.daemons.postgresql import REPLICATION_MODES
 from harness.dbtier import MANAGERS, DbTierSpec
 from harness.errors import HalabError
 from harness.probe import PORT
+from harness.servers import ServerPlan, check_names, check_place, parse_place, parse_servers
 from topologies import TOPOLOGIES, ActiveStandbyTopo
 from topologies.base import LabTopo
 
@@ -57,7 +61,7 @@ TOPOLOGY_OPTIONS = {"active-standby": {"clients", "pairs"}, "active-active": {"b
 OPTION_MOST = {"pairs": ActiveStandbyTopo.MAX_PAIRS}
 #: The balancer's health checks: each backend this often (and as long a timeout), three misses out.
 DEFAULT_CHECK_INTERVAL = 0.1
-TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent", "database"}
+TOP_KEYS = {"topology", "options", "links", "probe", "lb", "agent", "database", "servers"}
 #: A stand-in for the secret the lab makes at start, so a file's heartbeat configuration is checked early.
 _PLACEHOLDER_SECRET = "checked-at-load-replaced-at-start"
 
@@ -102,6 +106,7 @@ class LabSpec:
     database: DbTierSpec | None = None   # three-tier: its PostgreSQL pair
     check_interval: float = DEFAULT_CHECK_INTERVAL  # seconds between the balancer's health checks of each backend
     assist: bool = False  # `--assist`: the controller tells halab's agents when a peer's port goes down
+    servers: ServerPlan = field(default_factory=ServerPlan)  # the machines it spreads over (none: this one)
 
     @property
     def assisted(self) -> bool:
@@ -178,7 +183,7 @@ def parse(raw: dict, path: Path) -> LabSpec:
         topo = spec.topo()
         agents = get(raw, "agent", list, src, default=[], allowed="[[agent]] tables")
         spec = replace(spec, agents=tuple(_agent(a, f"{src}: agent[{i}]", path.parent, topo)
-                                          for i, a in enumerate(agents)))
+                                          for i, a in enumerate(agents)), servers=_servers(raw, src, topo))
         if spec.probe.source not in topo.roles:
             raise ConfigError(f"{src}: probe: from = {spec.probe.source!r} is not a host of this lab; expected one "
                               f"of {', '.join(sorted(topo.roles))}")
@@ -188,9 +193,10 @@ def parse(raw: dict, path: Path) -> LabSpec:
 
 
 def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = None, bw: float | None = None,
-                   delay: float | None = None, assist: bool = False, **options: int | None) -> LabSpec:
+                   delay: float | None = None, assist: bool = False, servers: str | None = None,
+                   place: list[str] | None = None, **options: int | None) -> LabSpec:
     """The lab with the command line's choices: the VRRP daemon, failover assist, the balancer, link
-    shaping, host counts."""
+    shaping, host counts, the servers it spreads over (`a,b`) and where nodes go (`NODE=SERVER`)."""
     given = {k: v for k, v in options.items() if v is not None}
     for key in given:
         if key not in TOPOLOGY_OPTIONS[spec.topology]:
@@ -219,6 +225,12 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
     changed = replace(spec, options={**spec.options, **given}, agents=agents, links=links, lb=lb or spec.lb,
                       assist=assist or spec.assist)
     topo = changed.topo()
+    if servers is not None or place:
+        names = parse_servers(servers) if servers is not None else changed.servers.servers
+        if place and not names:
+            raise HalabError("--place puts nodes on servers, but the lab has none.", "Add --servers.")
+        kept = {} if servers is not None else changed.servers.place
+        changed = replace(changed, servers=ServerPlan(names, {**kept, **parse_place(place or [], names, topo.nodes())}))
     for a in changed.agents:  # fewer hosts than the file names?
         missing = [h for h in a.hosts_in(topo) if h not in topo.roles]
         if missing:
@@ -228,6 +240,24 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
         raise HalabError(f"{spec.source}: the probe runs on {changed.probe.source}, which these options leave out.",
                          "Ask for more clients, or edit the lab file.")
     return changed
+
+
+def _servers(raw: dict, src: str, topo: LabTopo) -> ServerPlan:
+    table = get(raw, "servers", dict, src, default={}, allowed="a table")
+    if not table:
+        return ServerPlan()
+    where = f"{src}: servers"
+    no_unknown(table, {"list", "place"}, where)
+    names = get(table, "list", list, where, allowed="a list of host names or addresses")
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{where}: list = {names!r}: expected host names or addresses as strings")
+    try:
+        servers = check_names(tuple(names), f"{where}: list")
+        place = get(table, "place", dict, where, default={}, allowed="a table of node = server")
+        return ServerPlan(servers, check_place({str(k): str(v) for k, v in place.items()}, servers, topo.nodes(),
+                                               f"{where}: place"))
+    except HalabError as exc:
+        raise ConfigError(f"{exc.problem} {exc.fix}".rstrip(".")) from None
 
 
 def _assisted(config: dict) -> dict:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 
 from ha.statusfile import state_root
+from harness import servers
 from harness.errors import HalabError
 from harness.procs import is_same_process
 
@@ -65,7 +68,12 @@ def exec_in(host: str, command: list[str]) -> int:
     if not is_same_process(h["pid"], h["ticks"] or 0):
         raise HalabError(f"{host}'s namespace is gone (its shell, pid {h['pid']}, exited).",
                          "`sudo halab down`, then bring the lab up again.")
+    if "server" in h:
+        line = shlex.join(["mnexec", "-a", str(h["remote_pid"]), *command])
+        argv = servers.ssh_argv(h["server"], line, terminal=sys.stdin.isatty())
+    else:
+        argv = ["mnexec", "-a", str(h["pid"]), *command]
     try:
-        os.execvp("mnexec", ["mnexec", "-a", str(h["pid"]), *command])
+        os.execvp(argv[0], argv)
     except OSError as exc:
         raise HalabError(f"Cannot run {command[0]!r} on {host}: {exc.strerror}.", "Check the command.") from None

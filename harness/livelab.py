@@ -35,6 +35,7 @@ from harness.labfile import AgentSpec, LabSpec, agent_tables
 from harness.labinfo import control_socket, descriptor_path, file_digest
 from harness.process import LabProcess
 from harness.procs import start_ticks
+from harness.servers import is_remote, local_pid
 
 VIP_TIMEOUT_S = 30.0
 #: What `fault kill|term|stop|cont HOST PROGRAM` sends.
@@ -63,7 +64,8 @@ class LiveLab:
         self.run_dir = run_dir.resolve()
         self.mode = mode
         self.lab = Lab(self.topo, run_dir, lb=self._lb_config(),
-                       fencing=self._has("halab-heartbeat") or spec.database is not None, assist=spec.assisted)
+                       fencing=self._has("halab-heartbeat") or spec.database is not None, assist=spec.assisted,
+                       servers=spec.servers)
         self.app_passfile: Path | None = None   # the web tier's password for the database
         self.daemons: list[Daemon] = []
         self.faults: Faults | None = None
@@ -486,7 +488,9 @@ class LiveLab:
     def _write_descriptor(self) -> None:
         state = self.lab.state
         assert state is not None and self.lab.net is not None
-        hosts = {h.name: {"pid": h.pid, "ticks": start_ticks(h.pid), "addresses": state.hosts.get(h.name, [])}
+        hosts = {h.name: {"pid": local_pid(h), "ticks": start_ticks(local_pid(h)),
+                          "addresses": state.hosts.get(h.name, []),
+                          **({"server": h.server, "remote_pid": h.pid} if is_remote(h) else {})}
                  for h in self.lab.net.hosts}
         agents = [{"host": d.host, "program": d.program} for d in self.daemons]
         logs = [{"host": d.host or "root", "path": str(d.event_log)}

@@ -55,6 +55,15 @@ class LabProcess:
             self._log.close()
             self._log = None
 
+    def frozen(self) -> bool:
+        """Stopped by SIGSTOP (a `stop` fault): it answers nothing until it is continued."""
+        if not self.alive():
+            return False
+        try:
+            return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+        except (OSError, IndexError):
+            return False
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -69,3 +78,79 @@ class LabProcess:
                 raise HalabError(f"{self.name} on {self.host} did not start within {timeout:.0f} s.",
                                  f"See {self.log_path}.")
             time.sleep(0.02)
+
+
+#: The first line halab's wrapper prints for a process on another server: its pid there.
+REMOTE_PID = "halab-remote-pid "
+
+
+@dataclass
+class RemoteProcess(LabProcess):
+    """A process on a host on another server. Its local handle (`popen`) is the ssh client that
+    carries its output to the log here and ends when it ends; signals go over ssh to its pid there."""
+
+    server: str = ""
+    log_offset: int = 0
+    _remote_pid: int | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """Its pid on its server (the wrapper's first line in the log)."""
+        deadline = time.monotonic() + 10.0
+        while self._remote_pid is None:
+            with self.log_path.open("rb") as f:
+                f.seek(self.log_offset)
+                line = f.readline()
+            if line.startswith(REMOTE_PID.encode()) and line.endswith(b"\n"):
+                self._remote_pid = int(line[len(REMOTE_PID):])
+            elif not self.alive() or time.monotonic() > deadline:
+                raise HalabError(f"{self.name} on {self.host} (server {self.server}) did not start.",
+                                 f"See {self.log_path}.")
+            else:
+                time.sleep(0.01)
+        return self._remote_pid
+
+    def _remote(self, command: str) -> subprocess.CompletedProcess:
+        from harness.servers import run_on
+
+        return run_on(self.server, command, timeout=10.0)
+
+    def _kill(self, pid: int, sig: int) -> None:
+        """`sig` to its process group there: the process and the `sudo` that the cluster edition
+        runs it under. sudo stops when its command stops, and a stopped sudo would hold the
+        process's end of the ssh channel (and its exit status) after a SIGCONT to the process alone."""
+        self._remote(f"kill -{int(sig)} -$(ps -o pgid= -p {pid} | tr -d ' ')")
+
+    def signal(self, sig: int) -> float:
+        """Ask its server to send `sig`; the monotonic time the request left (it lands one ssh
+        round trip later)."""
+        pid = self.pid
+        t = time.monotonic()
+        self._kill(pid, sig)
+        return t
+
+    def stop(self, grace: float = 2.0) -> None:
+        try:
+            pid = self.pid if self.alive() else None
+        except HalabError:  # it never said its pid: the ssh client is all there is to stop
+            pid = None
+        if pid is not None:
+            self._kill(pid, signal.SIGCONT)
+            self._kill(pid, self.stop_signal)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._kill(pid, signal.SIGKILL)
+        if self.alive():
+            try:
+                self.popen.wait(5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        super().stop()
+
+    def frozen(self) -> bool:
+        if not self.alive():
+            return False
+        state = self._remote(f"cut -d')' -f2 /proc/{self.pid}/stat").stdout.split()
+        return bool(state) and state[0] == "T"

@@ -19,6 +19,9 @@ from ha.statusfile import UnsafeStateDirError, ensure_private, state_root, write
 from harness.errors import HalabError
 from harness.procs import start_ticks
 
+#: The OVS external_ids key that marks a bridge as created by a halab run.
+RUN_KEY = "halab-run"
+
 
 def private_state_root() -> Path:
     """The state directory, created 0700; a HalabError if it is not halab's alone."""
@@ -50,6 +53,7 @@ class RunState:
     fence_secret_file: str | None = None
     files: list[str] = field(default_factory=list)  # in the state directory: removed with the run
     dirs: list[str] = field(default_factory=list)   # under halab's own roots (PostgreSQL's data): removed too
+    servers: list[str] = field(default_factory=list)  # other machines the run placed nodes on (harness.servers)
 
     @property
     def path(self) -> Path:

@@ -9,7 +9,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PACKAGES=(mininet openvswitch-switch keepalived haproxy iperf3 tcpdump iputils-ping ethtool
           iproute2 nftables procps python3-venv tmux postgresql patroni python3-pysyncobj
-          rsync lsyncd chromium chromium-driver)
+          rsync lsyncd chromium chromium-driver openssh-client openssh-server sudo)
 
 say() { printf '\033[1mhalab setup:\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mhalab setup:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -34,6 +34,11 @@ install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
+        # Labs over several machines need its sshd program (the emulated second machine runs its
+        # own); this machine did not listen for ssh before, and halab does not make it start to.
+        systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+    fi
 }
 
 start_ovs() {

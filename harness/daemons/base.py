@@ -137,12 +137,7 @@ class Daemon:
 
     def frozen(self) -> bool:
         """Stopped by SIGSTOP (a `stop` fault): it answers nothing until it is continued."""
-        if self.process is None or not self.alive():
-            return False
-        try:
-            return Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
-        except (OSError, IndexError):
-            return False
+        return self.process is not None and self.process.frozen()
 
     def signal(self, sig: int) -> float:
         """Send `sig` to the process that does the work; the monotonic time it was sent."""

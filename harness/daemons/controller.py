@@ -23,9 +23,12 @@ class Controller(Daemon):
 
     def __init__(self, lab: Lab, port: int, api_port: int, lb: LbConfig | None = None,
                  fence_socket: Path | None = None, secret: str | None = None,
-                 assist_socket: Path | None = None, assist_debounce: float = DEFAULT_DEBOUNCE_S) -> None:
+                 assist_socket: Path | None = None, assist_debounce: float = DEFAULT_DEBOUNCE_S,
+                 host: str = "127.0.0.1") -> None:
+        """`host`: the address it takes OpenFlow connections on (loopback, unless switches on
+        other servers connect to it)."""
         super().__init__(lab, None)
-        self.port, self.api_port, self.lb = port, api_port, lb
+        self.port, self.api_port, self.lb, self.listen = port, api_port, lb, host
         self.fence_socket, self.secret = fence_socket, secret
         self.assist_socket, self.assist_debounce = assist_socket, assist_debounce
 
@@ -46,7 +49,7 @@ class Controller(Daemon):
         return files
 
     def argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "controller.launcher", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "controller.launcher", "--host", self.listen, "--port", str(self.port)]
         if self.lb is not None:
             argv += ["--config", str(self.base.with_suffix(".lb.toml")), "--api-port", str(self.api_port),
                      "--event-log", str(self.event_log)]
@@ -58,7 +61,7 @@ class Controller(Daemon):
 
     def ready(self) -> bool:
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            socket.create_connection((self.listen, self.port), timeout=0.2).close()
             return True
         except OSError:
             return False

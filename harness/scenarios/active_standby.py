@@ -30,6 +30,7 @@ from harness.scenarios.common import (
     record,
     refuse_lasting,
 )
+from harness.servers import ServerPlan
 from topologies import ActiveStandbyTopo
 
 FAULTS = ("link-cut", "host-crash", "service-kill", "agent-term", "agent-kill", "agent-freeze", "partition", "loss",
@@ -58,6 +59,8 @@ class ActiveStandbyOptions(ProbeOptions):
     #: (offered loads, seconds per step) before the probe and the fault.
     capacity: tuple[int, float] | None = option(None, "", cli=False)
     sweep: tuple[tuple[float, ...], float] | None = option(None, "", cli=False)
+    #: Benchmarks only: the machines the lab spreads over (harness.servers).
+    servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,7 +87,7 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
     topo = ActiveStandbyTopo()
     vip = str(topo.vip.ip)
     progress("starting the lab network")
-    with Lab(topo, run_dir, assist=opts.assist) as lab:
+    with Lab(topo, run_dir, assist=opts.assist, servers=opts.servers) as lab:
         progress(f"starting responders and {opts.agent}")
         responders = {server: Responder(lab, server, capacity=opts.capacity).start() for server in PRIORITIES}
         agents = {server: VRRP_DAEMONS[opts.agent](lab, server, _instance(topo, opts, server, prio,

@@ -269,6 +269,9 @@ def test_keepalived_counters_come_from_its_json_dump_which_is_removed_and_any_fa
         def alive(self):
             return True
 
+        def frozen(self):
+            return False
+
         def signal(self, sig):
             said.append(sig)
             if self.answer is not None:

@@ -1,0 +1,278 @@
+"""The machines a lab spreads over, with Mininet's cluster edition: named, checked, reached by ssh.
+
+halab and its controller run on this machine ("localhost"); hosts and switches go to the servers
+the placement names, and links between machines become ssh tunnels. The cluster edition reaches
+a server as `user@server` with the user's own ssh keys and runs `sudo -E` there, so each server
+needs: ssh without a password for that user, sudo without a password, the same Mininet and
+Open vSwitch as this machine, and halab's checkout with its .venv at the same path, holding the
+run directory (config files and logs are read where they were written: the two-VM Vagrant file
+shares the checkout as /vagrant on both). `check` confirms all of it before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from harness.errors import HalabError
+from harness.runstate import RUN_KEY
+
+LOCAL = "localhost"
+SSH_TIMEOUT_S = 5
+#: The cluster edition's default for shared ssh connections (RemoteMixin, controlPath=True).
+CONTROL_PATH = "/tmp/mn-%r@%h:%p"
+#: The environment variable that marks every process a run starts on another server.
+RUN_ENV = "HALAB_RUN"
+#: What the check runs on a server: one ssh round trip, one `key=value` line per fact.
+_FACTS = r"""
+sudo -n true 2>/dev/null && echo sudo=yes || echo sudo=no
+command -v mnexec >/dev/null && echo mnexec=yes || echo mnexec=no
+echo "mininet=$(command -v mn >/dev/null && mn --version 2>&1)"
+echo "ovs=$(ovs-vsctl --version 2>/dev/null | head -1)"
+sudo -n ovs-vsctl --timeout=3 show >/dev/null 2>&1 && echo ovs_running=yes || echo ovs_running=no
+test -x {python} && echo python=yes || echo python=no
+if test -e /run/halab/lock && ! flock -n /run/halab/lock true; then echo lab=yes; else echo lab=no; fi
+echo "seen=$(cat {probe} 2>/dev/null)"
+"""
+
+_UNDO = r"""
+for p in /proc/[0-9]*; do
+    if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx '{env}={run}'; then
+        kill -9 "${{p#/proc/}}" 2>/dev/null && echo "process ${{p#/proc/}}"
+    fi
+done
+for b in $(ovs-vsctl --timeout=5 --bare --columns=name find Bridge 'external_ids:{key}={run}' 2>/dev/null); do
+    ovs-vsctl --timeout=5 --if-exists del-br "$b"; ip link del "$b" 2>/dev/null; echo "OVS bridge $b"
+done
+for i in {interfaces}; do
+    ip link show "$i" >/dev/null 2>&1 && ip link del "$i" && echo "interface $i"
+done
+true
+"""
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """The servers of a lab (this machine as "localhost") and the nodes placed explicitly."""
+
+    servers: tuple[str, ...] = ()
+    place: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def remote(self) -> tuple[str, ...]:
+        return tuple(s for s in self.servers if s != LOCAL)
+
+    def __bool__(self) -> bool:
+        return bool(self.remote)
+
+
+def parse_servers(text: str, where: str = "--servers") -> tuple[str, ...]:
+    """`a,b,c` into names: each once, none empty."""
+    names = tuple(s.strip() for s in text.split(","))
+    return check_names(names, where)
+
+
+def check_names(names: tuple[str, ...], where: str) -> tuple[str, ...]:
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.\-]*", name):
+            raise HalabError(f"{where}: {name!r} is not a server name.",
+                             "Give host names or IPv4 addresses separated by commas, e.g. `localhost,10.10.0.2`.")
+    if len(set(names)) != len(names):
+        raise HalabError(f"{where}: {', '.join(names)} names a server twice.", "Name each server once.")
+    return names
+
+
+def parse_place(items: list[str], servers: tuple[str, ...], nodes: list[str], where: str = "--place") -> dict[str, str]:
+    """`NODE=SERVER` items into a placement; the node must exist and the server be one of the lab's."""
+    place = {}
+    for item in items:
+        node, sep, server = item.partition("=")
+        if not sep:
+            raise HalabError(f"{where}: {item!r} is not NODE=SERVER.", "Write for example `--place server2=10.10.0.2`.")
+        place[node.strip()] = server.strip()
+    return check_place(place, servers, nodes, where)
+
+
+def check_place(place: dict[str, str], servers: tuple[str, ...], nodes: list[str], where: str) -> dict[str, str]:
+    for node, server in place.items():
+        if node not in nodes:
+            raise HalabError(f"{where}: {node} = {server!r}: the lab has no node {node}.",
+                             f"Its nodes are: {', '.join(sorted(nodes))}.")
+        if server not in servers:
+            raise HalabError(f"{where}: {node} = {server!r}: {server} is not one of the lab's servers.",
+                             f"Place it on one of: {', '.join(servers)}.")
+    return place
+
+
+def ssh_user() -> str:
+    """The user the cluster edition logs in as: the one who ran sudo, else the current one."""
+    from mininet.examples.cluster import findUser
+
+    return findUser()
+
+
+def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool | None = None) -> list[str]:
+    """`command` (a shell line) as root on `server`, the way the cluster edition goes there, over
+    its shared connection when one is open (CONTROL_PATH: no new handshake per command).
+    `terminal`: None, no input; True, a terminal there (`halab exec` at a prompt); False, input
+    passed through."""
+    user = user or ssh_user()
+    io = {None: "-n", True: "-tt", False: "-T"}[terminal]
+    return ["sudo", "-E", "-u", user, "ssh", "-q", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}",
+            "-o", f"ControlPath={CONTROL_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1",
+            io, f"{user}@{server}", "sudo", "-n", "sh", "-c", shlex.quote(command)]
+
+
+def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False) -> list[str]:
+    """`argv` for a host on another server: marked with the run (so `halab clean` finds it there
+    after a crash) and quoted (ssh joins the words into one shell line). `announce_pid`: it first
+    prints its pid there (process.REMOTE_PID), since the local handle is only the ssh client."""
+    from harness.process import REMOTE_PID
+
+    script = f'echo "{REMOTE_PID}$$"; exec "$@"' if announce_pid else 'exec "$@"'
+    return [shlex.quote(a) for a in ["env", f"{RUN_ENV}={run_id}", "sh", "-c", script, "sh", *argv]]
+
+
+def undo_run(server: str, run_id: str, interfaces: list[str]) -> list[str]:
+    """Remove from `server` what run `run_id` left there: its processes, bridges and tunnel ends."""
+    if not re.fullmatch(r"[0-9A-Za-z-]+", run_id):
+        return []
+    names = " ".join(shlex.quote(i) for i in interfaces)
+    result = run_on(server, _UNDO.format(env=RUN_ENV, run=run_id, key=RUN_KEY, interfaces=names), timeout=30.0)
+    if result.returncode != 0:
+        return [f"server {server}: not reached, nothing removed ({(result.stderr.strip() or 'no answer')[-200:]})"]
+    return [f"{line} on {server}" for line in result.stdout.splitlines() if line]
+
+
+def run_on(server: str, command: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    """Run a shell line as root on `server` (this machine for "localhost") and wait for it."""
+    argv = ["sh", "-c", command] if server == LOCAL else ssh_argv(server, command)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                              start_new_session=True)  # no terminal: see `detach`
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 255, "", f"no answer within {timeout:.0f} s")
+
+
+def local_versions() -> dict[str, str]:
+    # `mn --version` prints to stderr.
+    mn = subprocess.run(["mn", "--version"], capture_output=True, text=True, check=False).stderr.strip()
+    ovs = subprocess.run(["ovs-vsctl", "--version"], capture_output=True, text=True, check=False).stdout
+    return {"mininet": mn, "ovs": ovs.splitlines()[0] if ovs else ""}
+
+
+def check(plan: ServerPlan, run_dir: Path) -> None:
+    """Every remote server can run its part of the lab; else one HalabError for the first that
+    cannot, naming the server, what is wrong and the fix. Nothing is started or left behind."""
+    if not plan:
+        return
+    run_dir = run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    probe = run_dir / f".seen-{secrets.token_hex(4)}"
+    token = secrets.token_hex(8)
+    probe.write_text(token)
+    try:
+        mine = local_versions()
+        for server in plan.remote:
+            _check_one(server, _facts(server, probe), mine, token, run_dir)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _facts(server: str, probe: Path) -> dict[str, str]:
+    result = run_on(server, _FACTS.format(python=shlex.quote(sys.executable), probe=shlex.quote(str(probe))),
+                    timeout=SSH_TIMEOUT_S * 3)
+    facts = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    if result.returncode != 0 or "sudo" not in facts:
+        why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise HalabError(f"Server {server} cannot be reached by ssh as {ssh_user()} ({why}).",
+                         f"Check that `ssh {ssh_user()}@{server} true` works without a password, "
+                         "and that the name or address is right.")
+    return facts
+
+
+def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: str, run_dir: Path) -> None:
+    if facts["sudo"] != "yes":
+        raise HalabError(f"Server {server}: sudo asks for a password.",
+                         f"Let {ssh_user()} run sudo without one there (the cluster edition runs `sudo -E`).")
+    if facts["mnexec"] != "yes" or not facts.get("mininet"):
+        raise HalabError(f"Server {server} has no Mininet (mnexec, mn).",
+                         "Provision it like this machine: `sudo make setup` in halab's checkout there.")
+    if not facts.get("ovs"):
+        raise HalabError(f"Server {server} has no Open vSwitch (ovs-vsctl).",
+                         "Provision it like this machine: `sudo make setup` in halab's checkout there.")
+    for key, what in (("mininet", "Mininet"), ("ovs", "Open vSwitch")):
+        if facts[key] != mine[key]:
+            raise HalabError(f"Server {server} runs {what} {facts[key]!r}, this machine {mine[key]!r}.",
+                             "Install the same version on every server (one Debian release, `sudo make setup`).")
+    if facts["ovs_running"] != "yes":
+        raise HalabError(f"Server {server}: Open vSwitch is not running.",
+                         "Start it there with `sudo vagrant/provision.sh --start-ovs`.")
+    if facts.get("lab") == "yes":
+        raise HalabError(f"Server {server} is running a halab lab of its own.",
+                         "Stop it there (`sudo halab down`) first: labs share switch and host names.")
+    if facts["python"] != "yes":
+        raise HalabError(f"Server {server} has no {sys.executable}.",
+                         "Put halab's checkout at the same path there and run `sudo make setup` in it.")
+    if facts.get("seen") != token:
+        raise HalabError(f"Server {server} does not see the run directory {run_dir}.",
+                         "Keep runs on storage every server mounts at the same path (the checkout's runs/, "
+                         "shared as /vagrant in the two-VM Vagrant file), e.g. `--out runs/NAME`.")
+
+
+def address_towards(server: str) -> str:
+    """This machine's address on the way to `server`: where switches there reach the controller."""
+    route = subprocess.run(["ip", "-o", "route", "get", server], capture_output=True, text=True, check=False).stdout
+    found = re.search(r"\bsrc (\S+)", route)
+    if found is None or found.group(1).startswith("127."):
+        raise HalabError(f"No route from this machine to server {server}.", "Check its name or address.")
+    return found.group(1)
+
+
+def is_remote(node) -> bool:
+    """Whether a Mininet node runs on another server (the cluster edition's RemoteMixin says)."""
+    return bool(getattr(node, "isRemote", False))
+
+
+def local_pid(node) -> int:
+    """The process on this machine that stands for a node: its shell, or, for a node on another
+    server, the ssh client that carries its shell (node.pid is then a pid over there)."""
+    return node.shell.pid if is_remote(node) else node.pid
+
+
+def detach() -> None:
+    """Run a node's ssh client in a session of its own, without the terminal (the cluster
+    edition's own choice, a process group, keeps it): Debian's sudo runs commands in a new pty
+    (`use_pty`), which a process in the background of the user's terminal cannot set up; it
+    would stop at once (SIGTTOU), and `halab up` in a terminal would hang."""
+    os.setsid()
+
+
+def _cluster_host_class():
+    from mininet.examples.cluster import RemoteHost
+
+    class LabRemoteHost(RemoteHost):
+        _ignoreSignal = staticmethod(detach)  # noqa: N815 (the cluster edition's name)
+
+    return LabRemoteHost
+
+
+def cluster_net(topo, plan: ServerPlan, **classes):
+    """The cluster edition's Mininet for `topo`, not yet built: nodes in `plan.place` where it
+    says, the others where the cluster edition's placer puts them (switches binned evenly over
+    the servers, each host with its switch), links between servers as ssh tunnels."""
+    from mininet.examples.cluster import MininetCluster, SwitchBinPlacer
+
+    for node, server in plan.place.items():
+        topo.nodeInfo(node)["server"] = server
+    host = partial(_cluster_host_class(), controlPath=CONTROL_PATH)
+    switch = partial(classes.pop("switch"), controlPath=CONTROL_PATH)
+    return MininetCluster(topo=topo, servers=list(plan.servers), user=ssh_user(), placement=SwitchBinPlacer,
+                          host=host, switch=switch, build=False, **classes)

@@ -1,0 +1,144 @@
+"""A lab over two machines, with Mininet's cluster edition: the second machine is emulated here
+(harness.emulated_server: its own network, mount and PID namespaces, sshd and Open vSwitch), so
+every ssh, `mnexec` and `ovs-vsctl` call for its nodes really crosses a machine boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import uuid
+
+import pytest
+
+from harness.emulated_server import EmulatedServer
+from harness.labinfo import descriptor_path
+from harness.servers import run_on
+from tests.lab.helpers import wait_until
+from tests.lab.test_up import REPO, down_after, halab, nothing_left  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.mininet, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def machine():
+    with EmulatedServer(1) as server:
+        yield server
+
+
+@pytest.fixture
+def out():
+    """Run directories under the checkout, which both machines see (as /vagrant in the Vagrant VMs)."""
+    path = REPO / "runs" / f"test-servers-{uuid.uuid4().hex[:8]}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+LEFT = r"""
+for p in /proc/[0-9]*; do tr '\0' '\n' < $p/environ 2>/dev/null | grep -q '^HALAB_RUN=' && echo $p; done
+ovs-vsctl --timeout=5 list-br
+ip -o link show | grep -o ' s[0-9]*-eth[0-9]*'
+"""
+
+
+def left_on(address: str) -> list[str]:
+    """What a halab run left on the server: processes marked with a run, bridges, lab interfaces."""
+    found = run_on(address, LEFT)
+    assert found.returncode in (0, 1), found.stderr
+    return [line.strip() for line in found.stdout.splitlines() if line.strip()]
+
+
+def _agents() -> dict[tuple[str, str], dict]:
+    return {(a["host"], a["program"]): a for a in json.loads(halab("status", "--json").stdout)["agents"]}
+
+
+@pytest.mark.usefixtures("down_after")
+def test_a_vrrp_pair_over_two_machines_fails_over_and_leaves_nothing_on_either(machine, out):
+    up = halab("up", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
+               f"server2={machine.address}", "--detach", "--out", str(out))
+    assert up.returncode == 0, up.stderr
+    hosts = json.loads(descriptor_path().read_text())["hosts"]
+    assert hosts["server2"]["server"] == machine.address and "server" not in hosts["server1"]
+    # server2 really is on the other machine: another PID namespace, whose first process is its init
+    there = halab("exec", "server2", "--", "cat", "/proc/1/cmdline")
+    assert there.returncode == 0 and "init.sh" in there.stdout, there
+    assert halab("exec", "server2", "--", "sh", "-c", "exit 3").returncode == 3
+    assert wait_until(lambda: _agents()[("server1", "halab-vrrp")].get("state") == "VI_1 MASTER"
+                      and _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 BACKUP", 20, 0.3), \
+        halab("status").stdout
+    # The master's link is cut on this machine; the backup over there takes the VIP, across the tunnel
+    assert halab("fault", "link-cut", "server1").returncode == 0
+    assert wait_until(lambda: _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 MASTER", 20, 0.3), \
+        halab("status").stdout
+    assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["server2"], 20, 0.3)
+    # Signals reach processes over there: SIGSTOP freezes the responder, SIGKILL ends the agent
+    assert halab("fault", "stop", "server2", "responder").returncode == 0
+    assert wait_until(lambda: "frozen" in (_agents()[("server2", "responder")].get("state") or ""), 10, 0.3)
+    assert halab("fault", "cont", "server2", "responder").returncode == 0
+    assert halab("fault", "kill", "server2", "halab-vrrp").returncode == 0
+    assert wait_until(lambda: not _agents()[("server2", "halab-vrrp")]["running"], 10, 0.3)
+    assert left_on(machine.address) != []  # what follows checks something
+    down = halab("down")
+    assert down.returncode == 0, down.stderr
+    assert nothing_left() == []
+    assert left_on(machine.address) == []
+
+
+def test_halab_clean_removes_a_killed_lab_from_every_server(machine, out):
+    """The switch too is on the other machine: the controller there is reached over the network."""
+    up = halab("up", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
+               f"server2={machine.address}", "--place", f"s1={machine.address}", "--detach", "--out", str(out))
+    assert up.returncode == 0, up.stderr
+    assert wait_until(lambda: _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 BACKUP", 20, 0.3)
+    os.kill(json.loads(descriptor_path().read_text())["pid"], signal.SIGKILL)
+    assert wait_until(lambda: "DEAD" in halab("ls").stdout, 10)
+    assert any(line.startswith("/proc/") for line in left_on(machine.address))
+    assert "s1" in left_on(machine.address)
+    clean = halab("clean")
+    assert clean.returncode == 0, clean.stderr
+    assert f"OVS bridge s1 on {machine.address}" in clean.stdout, clean.stdout
+    assert left_on(machine.address) == []
+    assert nothing_left() == []
+
+
+@pytest.mark.usefixtures("down_after")
+def test_a_lab_file_places_its_nodes_on_its_servers(machine, out, tmp_path):
+    lab = tmp_path / "two-machines.toml"
+    servers = f'\n[servers]\nlist = ["localhost", "{machine.address}"]\nplace = {{ server1 = "{machine.address}" }}\n'
+    lab.write_text((REPO / "labs" / "active-standby.toml").read_text() + servers)
+    up = halab("up", "-f", str(lab), "--detach", "--out", str(out))
+    assert up.returncode == 0, up.stderr
+    hosts = json.loads(descriptor_path().read_text())["hosts"]
+    assert hosts["server1"]["server"] == machine.address and "server" not in hosts["server2"]
+    assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["server1"], 20, 0.3)
+    assert halab("down").returncode == 0
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
+BAD = {
+    # what is wrong: (how the emulated machine differs, the words the one error line must have)
+    "unreachable": (None, "cannot be reached by ssh"),
+    "no Open vSwitch running": ({"with_ovs": False}, "Open vSwitch is not running"),
+    "no Mininet": ({"overrides": {"/usr/bin/mnexec": ""}}, "has no Mininet"),
+    "another Mininet": ({"overrides": {"/usr/bin/mn": "#!/bin/sh\necho 2.2.2 >&2\n"}}, "runs Mininet '2.2.2'"),
+    "run directory not shared": ({}, "does not see the run directory"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_server_that_cannot_take_part_gets_one_clear_error_and_nothing_starts(case, out, tmp_path):
+    options, words = BAD[case]
+    where = tmp_path if case == "run directory not shared" else out  # /tmp is the other machine's own
+    if options is None:
+        up = halab("up", "active-standby", "--servers", "localhost,169.254.77.254", "--place",
+                   "server2=169.254.77.254", "--detach", "--out", str(where))
+    else:
+        with EmulatedServer(2, **options) as server:
+            up = halab("up", "active-standby", "--servers", f"localhost,{server.address}", "--place",
+                       f"server2={server.address}", "--detach", "--out", str(where))
+            if options.get("with_ovs", True):
+                assert run_on(server.address, "ovs-vsctl list-br").stdout == ""
+    assert up.returncode != 0
+    assert up.stderr.startswith("halab: ") and words in up.stderr and "Traceback" not in up.stderr, up.stderr
+    assert nothing_left() == []

@@ -1,0 +1,143 @@
+"""The servers of a lab over several machines: names, placement, the checks' verdicts, quoting for ssh."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import labfile, servers
+from harness.errors import HalabError
+from harness.process import REMOTE_PID
+from harness.servers import LOCAL, ServerPlan
+
+NODES = ["client1", "s1", "server1", "server2"]
+
+
+def test_server_names_are_split_on_commas_and_each_named_once():
+    assert servers.parse_servers("localhost, 10.10.0.2,b-2.lab") == (LOCAL, "10.10.0.2", "b-2.lab")
+    for bad, words in (("a,,b", "'' is not a server name"), ("a;rm,b", "'a;rm' is not"), ("a,a", "twice")):
+        with pytest.raises(HalabError, match=words):
+            servers.parse_servers(bad)
+
+
+def test_a_plan_is_spread_only_when_it_names_another_server():
+    assert not ServerPlan()
+    assert not ServerPlan((LOCAL,))
+    assert ServerPlan((LOCAL, "b")).remote == ("b",)
+    assert ServerPlan(("a", "b")).remote == ("a", "b")
+
+
+def test_placement_names_a_node_of_the_lab_and_one_of_its_servers():
+    assert servers.parse_place(["server2=b", " s1 = b "], (LOCAL, "b"), NODES) == {"server2": "b", "s1": "b"}
+    with pytest.raises(HalabError, match="'server2' is not NODE=SERVER"):
+        servers.parse_place(["server2"], (LOCAL, "b"), NODES)
+    with pytest.raises(HalabError, match=r"the lab has no node server9.*client1, s1, server1, server2"):
+        servers.parse_place(["server9=b"], (LOCAL, "b"), NODES)
+    with pytest.raises(HalabError, match=r"c is not one of the lab's servers.*localhost, b"):
+        servers.parse_place(["server2=c"], (LOCAL, "b"), NODES)
+
+
+def test_the_command_line_sets_the_servers_and_adds_placements():
+    spec = labfile.load(labfile.builtin("active-standby"))
+    spread = labfile.with_overrides(spec, servers="localhost,b", place=["server2=b"])
+    assert spread.servers == ServerPlan((LOCAL, "b"), {"server2": "b"})
+    assert labfile.with_overrides(spec).servers == ServerPlan()
+    with pytest.raises(HalabError, match="--place puts nodes on servers, but the lab has none"):
+        labfile.with_overrides(spec, place=["server2=b"])
+
+
+def _lab_file(tmp_path: Path, servers_table: str) -> Path:
+    path = tmp_path / "lab.toml"
+    path.write_text(labfile.builtin("active-standby").read_text() + "\n[servers]\n" + servers_table)
+    return path
+
+
+def test_a_lab_file_names_its_servers_and_placements(tmp_path):
+    spec = labfile.load(_lab_file(tmp_path, 'list = ["localhost", "b"]\nplace = { server1 = "b" }\n'))
+    assert spec.servers == ServerPlan((LOCAL, "b"), {"server1": "b"})
+    # the command line's --place adds to the file's; its --servers replaces the file's (and its places)
+    assert labfile.with_overrides(spec, place=["s1=b"]).servers.place == {"server1": "b", "s1": "b"}
+    assert labfile.with_overrides(spec, servers="localhost,c").servers == ServerPlan((LOCAL, "c"), {})
+
+
+@pytest.mark.parametrize(("table", "words"), [
+    ('list = ["localhost", "b"]\nzone = 1\n', "servers.*zone"),
+    ("list = [1, 2]\n", "list = \\[1, 2\\]: expected host names"),
+    ('list = "a,b"\n', "list"),
+    ('list = ["a", "a"]\n', "names a server twice"),
+    ('list = ["localhost", "b"]\nplace = { server7 = "b" }\n', "no node server7"),
+    ('list = ["localhost", "b"]\nplace = { server1 = "c" }\n', "c is not one of the lab's servers"),
+])
+def test_a_bad_servers_table_names_the_file_and_the_key(tmp_path, table, words):
+    path = _lab_file(tmp_path, table)
+    with pytest.raises(HalabError, match=words) as caught:
+        labfile.load(path)
+    assert str(path) in caught.value.problem
+
+
+def test_a_command_for_another_server_survives_its_shell_word_for_word_and_says_its_pid():
+    argv = ["printf", "%s|", "a b", "$HOME", "it's", "*"]
+    line = " ".join(servers.remote_argv(argv, "20261128-1-2", announce_pid=True))  # as ssh joins the words
+    assert shlex.split(line)[:4] == ["env", "HALAB_RUN=20261128-1-2", "sh", "-c"]
+    ran = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
+    first, rest = ran.stdout.split("\n", 1)
+    assert first.startswith(REMOTE_PID) and int(first[len(REMOTE_PID):]) > 1
+    assert rest == "a b|$HOME|it's|*|"
+    quiet = subprocess.run(["sh", "-c", " ".join(servers.remote_argv(["sh", "-c", "echo $HALAB_RUN"], "r"))],
+                           capture_output=True, text=True, check=True)
+    assert quiet.stdout == "r\n"
+
+
+def test_a_shell_line_for_a_server_goes_as_the_sudo_user_with_sudo_there():
+    argv = servers.ssh_argv("b", "echo 'x y'", user="alice")
+    assert argv[:4] == ["sudo", "-E", "-u", "alice"] and "alice@b" in argv and "-n" in argv
+    assert shlex.split(" ".join(argv[argv.index("alice@b") + 1:])) == ["sudo", "-n", "sh", "-c", "echo 'x y'"]
+    assert "-tt" in servers.ssh_argv("b", "sh", user="alice", terminal=True)
+    assert "-T" in servers.ssh_argv("b", "sh", user="alice", terminal=False)
+
+
+GOOD = {"sudo": "yes", "mnexec": "yes", "mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0",
+        "ovs_running": "yes", "python": "yes", "lab": "no", "seen": "token"}
+MINE = {"mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0"}
+
+
+@pytest.mark.parametrize(("changed", "words"), [
+    ({"sudo": "no"}, "sudo asks for a password"),
+    ({"mnexec": "no"}, "has no Mininet"),
+    ({"mininet": ""}, "has no Mininet"),
+    ({"ovs": ""}, "has no Open vSwitch"),
+    ({"mininet": "2.2.2"}, "runs Mininet '2.2.2', this machine '2.3.0'"),
+    ({"ovs": "ovs-vsctl (Open vSwitch) 2.17.9"}, "runs Open vSwitch"),
+    ({"ovs_running": "no"}, "Open vSwitch is not running"),
+    ({"lab": "yes"}, "running a halab lab of its own"),
+    ({"python": "no"}, "has no .*python"),
+    ({"seen": ""}, "does not see the run directory /r"),
+])
+def test_each_thing_a_server_lacks_gets_its_own_error_naming_the_server(changed, words):
+    servers._check_one("b", GOOD, MINE, "token", Path("/r"))  # all there: no error
+    with pytest.raises(HalabError, match=words) as caught:
+        servers._check_one("b", {**GOOD, **changed}, MINE, "token", Path("/r"))
+    assert "Server b" in caught.value.problem and caught.value.fix
+
+
+def test_a_run_is_undone_on_a_server_only_by_a_run_id_of_halabs_shape(monkeypatch):
+    asked = []
+    monkeypatch.setattr(servers, "run_on", lambda server, line, timeout: asked.append(line) or
+                        subprocess.CompletedProcess([], 0, "process 7\nOVS bridge s1\n", ""))
+    assert servers.undo_run("b", "20261128-1-2", ["s1-eth1"]) == ["process 7 on b", "OVS bridge s1 on b"]
+    assert "HALAB_RUN=20261128-1-2" in asked[0] and "s1-eth1" in asked[0]
+    assert servers.undo_run("b", "x; rm -rf /", []) == [] and len(asked) == 1
+    monkeypatch.setattr(servers, "run_on", lambda server, line, timeout:
+                        subprocess.CompletedProcess([], 255, "", "Connection timed out"))
+    assert servers.undo_run("b", "r", []) == ["server b: not reached, nothing removed (Connection timed out)"]
+
+
+def test_a_node_on_another_server_is_stood_for_here_by_its_ssh_client():
+    here = SimpleNamespace(pid=10, shell=SimpleNamespace(pid=9))
+    there = SimpleNamespace(pid=10, shell=SimpleNamespace(pid=9), isRemote=True)
+    assert not servers.is_remote(here) and servers.local_pid(here) == 10
+    assert servers.is_remote(there) and servers.local_pid(there) == 9
