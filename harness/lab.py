@@ -266,6 +266,11 @@ class Lab:
             argv = servers.remote_argv(argv, self.state.run_id, announce_pid)
         return node.popen(argv, mncmd=["mnexec", "-a", str(node.pid)], **kwargs)
 
+    def server_of(self, host: str) -> str:
+        """The server `host` runs on ("localhost": this machine)."""
+        node = self.host(host)
+        return node.server if servers.is_remote(node) else servers.LOCAL
+
     def responder(self, host: str) -> Responder:
         """Start the probe responder on `host` (it answers with the host's name) and wait until it serves."""
         return Responder(self, host).start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from harness import servers
 from harness.errors import HalabError
 
 
@@ -36,6 +38,10 @@ class LabProcess:
         t = time.monotonic()
         self.popen.send_signal(sig)
         return t
+
+    def signal_pid(self, pid: int, sig: int) -> None:
+        """Send `sig` to another process on this one's host (keepalived's VRRP child, say)."""
+        os.kill(pid, sig)
 
     def stop(self, grace: float = 2.0) -> None:
         """Its stop signal (SIGTERM), then SIGKILL after `grace` seconds; a stopped (SIGSTOP) process
@@ -80,10 +86,6 @@ class LabProcess:
             time.sleep(0.02)
 
 
-#: The first line halab's wrapper prints for a process on another server: its pid there.
-REMOTE_PID = "halab-remote-pid "
-
-
 @dataclass
 class RemoteProcess(LabProcess):
     """A process on a host on another server. Its local handle (`popen`) is the ssh client that
@@ -95,14 +97,14 @@ class RemoteProcess(LabProcess):
 
     @property
     def pid(self) -> int:
-        """Its pid on its server (the wrapper's first line in the log)."""
+        """Its pid on its server (the wrapper's first line in the log: servers.REMOTE_PID)."""
         deadline = time.monotonic() + 10.0
         while self._remote_pid is None:
             with self.log_path.open("rb") as f:
                 f.seek(self.log_offset)
                 line = f.readline()
-            if line.startswith(REMOTE_PID.encode()) and line.endswith(b"\n"):
-                self._remote_pid = int(line[len(REMOTE_PID):])
+            if line.startswith(servers.REMOTE_PID.encode()) and line.endswith(b"\n"):
+                self._remote_pid = int(line[len(servers.REMOTE_PID):])
             elif not self.alive() or time.monotonic() > deadline:
                 raise HalabError(f"{self.name} on {self.host} (server {self.server}) did not start.",
                                  f"See {self.log_path}.")
@@ -111,9 +113,7 @@ class RemoteProcess(LabProcess):
         return self._remote_pid
 
     def _remote(self, command: str) -> subprocess.CompletedProcess:
-        from harness.servers import run_on
-
-        return run_on(self.server, command, timeout=10.0)
+        return servers.run_on(self.server, command, timeout=10.0)
 
     def _kill(self, pid: int, sig: int) -> None:
         """`sig` to its process group there: the process and the `sudo` that the cluster edition
@@ -128,6 +128,9 @@ class RemoteProcess(LabProcess):
         t = time.monotonic()
         self._kill(pid, sig)
         return t
+
+    def signal_pid(self, pid: int, sig: int) -> None:
+        self._remote(f"kill -{int(sig)} {pid}")
 
     def stop(self, grace: float = 2.0) -> None:
         try:

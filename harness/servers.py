@@ -30,6 +30,8 @@ SSH_TIMEOUT_S = 5
 CONTROL_PATH = "/tmp/mn-%r@%h:%p"
 #: The environment variable that marks every process a run starts on another server.
 RUN_ENV = "HALAB_RUN"
+#: The first line halab's wrapper prints for a process on another server: its pid there.
+REMOTE_PID = "halab-remote-pid "
 #: What the check runs on a server: one ssh round trip, one `key=value` line per fact.
 _FACTS = r"""
 sudo -n true 2>/dev/null && echo sudo=yes || echo sudo=no
@@ -133,9 +135,7 @@ def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool 
 def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False) -> list[str]:
     """`argv` for a host on another server: marked with the run (so `halab clean` finds it there
     after a crash) and quoted (ssh joins the words into one shell line). `announce_pid`: it first
-    prints its pid there (process.REMOTE_PID), since the local handle is only the ssh client."""
-    from harness.process import REMOTE_PID
-
+    prints its pid there (REMOTE_PID), since the local handle is only the ssh client."""
     script = f'echo "{REMOTE_PID}$$"; exec "$@"' if announce_pid else 'exec "$@"'
     return [shlex.quote(a) for a in ["env", f"{RUN_ENV}={run_id}", "sh", "-c", script, "sh", *argv]]
 

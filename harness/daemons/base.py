@@ -19,6 +19,7 @@ from typing import ClassVar, Protocol, Self
 from harness.errors import HalabError
 from harness.events import Event
 from harness.process import LabProcess
+from harness.servers import LOCAL
 from topologies.base import LabTopo
 
 READY_TIMEOUT_S = 15.0
@@ -40,6 +41,8 @@ class Lab(Protocol):
 
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess: ...
 
+    def server_of(self, host: str) -> str: ...
+
     def record_dir(self, path: Path) -> None: ...
 
 
@@ -52,6 +55,9 @@ class Daemon:
     pattern: ClassVar[str]
     #: The signal that asks it to stop cleanly (the teardown of a crashed run uses it too).
     stop_signal: ClassVar[int] = signal.SIGTERM
+    #: Whether it may run on a host on another server (harness.servers): only the programs a
+    #: test runs there. The others reach this machine's sockets or directories.
+    spreads: ClassVar[bool] = False
 
     def __init__(self, lab: Lab, host: str | None, tag: str = "") -> None:
         """`tag` tells apart two daemons of one program on one host."""
@@ -107,6 +113,10 @@ class Daemon:
 
     def launch(self) -> Self:
         """Write its files and start it without waiting (`wait_ready` waits): a lab starts many at once."""
+        if self.host is not None and not self.spreads and self.lab.server_of(self.host) != LOCAL:
+            raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server "
+                             f"({self.lab.server_of(self.host)}): only halab's VRRP agent, keepalived and the "
+                             "probe's responder do yet.", f"Keep {self.host} here: `--place {self.host}=localhost`.")
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())
         self.process.stop_signal = self.stop_signal

@@ -79,6 +79,7 @@ class VrrpDaemon(Daemon):
 
 class HalabVrrp(VrrpDaemon):
     program = "halab-vrrp"
+    spreads = True
     pattern = r"-m ha\.vrrp( |$)"
 
     def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],
@@ -145,6 +146,7 @@ class Keepalived(VrrpDaemon):
     """
 
     program = "keepalived"
+    spreads = True
     pattern = r"^keepalived( |$)"
 
     def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],
@@ -262,10 +264,10 @@ class Keepalived(VrrpDaemon):
         """
         child = self._child()
         assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
+        self.process.signal(signal.SIGSTOP)
         at = time.monotonic()
-        os.kill(child, signal.SIGKILL)
-        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.signal_pid(child, signal.SIGKILL)
+        self.process.signal(signal.SIGKILL)
         return at
 
     def _child(self) -> int:
@@ -294,8 +296,9 @@ class _VrrpChild(Daemon):
 
     def signal(self, sig: int) -> float:
         pid = self.parent._child()
+        assert self.parent.process is not None
         at = time.monotonic()
-        os.kill(pid, sig)
+        self.parent.process.signal_pid(pid, sig)
         return at
 
 

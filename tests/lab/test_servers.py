@@ -103,16 +103,31 @@ def test_halab_clean_removes_a_killed_lab_from_every_server(machine, out):
 
 
 @pytest.mark.usefixtures("down_after")
-def test_a_lab_file_places_its_nodes_on_its_servers(machine, out, tmp_path):
+def test_a_lab_file_places_its_nodes_and_keepalived_over_there_loses_its_host_to_a_crash(machine, out, tmp_path):
     lab = tmp_path / "two-machines.toml"
     servers = f'\n[servers]\nlist = ["localhost", "{machine.address}"]\nplace = {{ server1 = "{machine.address}" }}\n'
     lab.write_text((REPO / "labs" / "active-standby.toml").read_text() + servers)
-    up = halab("up", "-f", str(lab), "--detach", "--out", str(out))
+    up = halab("up", "-f", str(lab), "--agent", "keepalived", "--detach", "--out", str(out))
     assert up.returncode == 0, up.stderr
     hosts = json.loads(descriptor_path().read_text())["hosts"]
     assert hosts["server1"]["server"] == machine.address and "server" not in hosts["server2"]
     assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["server1"], 20, 0.3)
+    # A crash over there: everything of server1's is frozen, its link cut, then killed, by ssh
+    crashed = halab("fault", "crash", "server1")
+    assert crashed.returncode == 0, crashed.stderr
+    assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["server2"], 20, 0.3)
+    assert not any(a["running"] for (host, _), a in _agents().items() if host == "server1")
+    assert [p for p in left_on(machine.address) if p.startswith("/proc/")] == []
     assert halab("down").returncode == 0
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
+def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out):
+    up = halab("up", "active-active", "--lb", "haproxy", "--servers", f"localhost,{machine.address}", "--place",
+               f"proxy1={machine.address}", "--detach", "--out", str(out))
+    assert up.returncode != 0
+    assert "haproxy cannot run on proxy1, which is on another server" in up.stderr, up.stderr
+    assert "--place proxy1=localhost" in up.stderr and "Traceback" not in up.stderr
     assert left_on(machine.address) == [] and nothing_left() == []
 
 

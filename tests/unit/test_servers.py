@@ -11,8 +11,7 @@ import pytest
 
 from harness import labfile, servers
 from harness.errors import HalabError
-from harness.process import REMOTE_PID
-from harness.servers import LOCAL, ServerPlan
+from harness.servers import LOCAL, REMOTE_PID, ServerPlan
 
 NODES = ["client1", "s1", "server1", "server2"]
 
