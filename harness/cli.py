@@ -8,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import about, cleanup, daemons, labfile, ninescli, preflight, runpage, session, verbs
+from harness import about, cleanup, daemons, labfile, ninescli, preflight, runpage, servers, session, verbs
 from harness.compare import command as compare
 from harness.errors import HalabError
 from harness.lessons import command as lessons
@@ -25,6 +25,7 @@ from harness.report import RunRecord, print_summary
 from harness.runstate import LabLock, RunState, leftover_states
 from harness.scenarios import SCENARIOS
 from harness.scenarios.common import add_arguments, options_from
+from harness.servers import ServerPlan
 from harness.verbs import VERBS
 from harness.web import command as webcommand
 from topologies import TOPOLOGIES
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, scenario in SCENARIOS.items():
         one = scenarios.add_parser(name, help=scenario.summary, description=scenario.summary)
         add_arguments(one, scenario.options)
+        if "servers" in {f.name for f in fields(scenario.options)}:
+            servers.add_arguments(one)
         one.add_argument("--runs", type=int, default=1, help=f"repeat on a fresh lab, 1 to {MAX_RUNS}, and report "
                                                                "medians (default: 1)")
         one.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
@@ -82,11 +85,7 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--delay", type=float, help="ms of delay on every host link (needs netem)")
     for count in ("backends", "clients", "web_servers"):
         up.add_argument(f"--{count.replace('_', '-')}", type=int, help="how many (where the topology has them)")
-    up.add_argument("--servers", metavar="A,B", help="spread the lab over these machines (`localhost` is this one); "
-                                                      "each needs ssh, sudo, and halab's checkout at the same path")
-    up.add_argument("--place", metavar="NODE=SERVER", action="append",
-                    help="put a node on a server (again for more); the rest go where Mininet's cluster edition "
-                         "places them")
+    servers.add_arguments(up)
     up.add_argument("--detach", action="store_true", help="leave the lab running in the background")
     up.add_argument("--web", action="store_true", help="serve a live view of the lab (see `halab web`)")
     webcommand.add_options(up, prefix="web-")
@@ -138,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return _lab(args)
         scenario = SCENARIOS["active-standby" if args.command == "demo" else args.scenario]
         opts = scenario.options() if args.command == "demo" else options_from(args, scenario.options)
+        if getattr(args, "servers", None) or getattr(args, "place", None):
+            opts = replace(opts, servers=servers.override(ServerPlan(), args.servers, args.place, scenario.nodes()))
         runs = 1 if args.command == "demo" else args.runs
         if not 1 <= runs <= MAX_RUNS:
             raise HalabError(f"--runs {runs} is out of range.", f"Choose 1 to {MAX_RUNS} runs.")

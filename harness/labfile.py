@@ -42,7 +42,7 @@ from harness.daemons.postgresql import REPLICATION_MODES
 from harness.dbtier import MANAGERS, DbTierSpec
 from harness.errors import HalabError
 from harness.probe import PORT
-from harness.servers import ServerPlan, check_names, check_place, parse_place, parse_servers
+from harness.servers import ServerPlan, check_names, check_place, override
 from topologies import TOPOLOGIES, ActiveStandbyTopo
 from topologies.base import LabTopo
 
@@ -225,12 +225,7 @@ def with_overrides(spec: LabSpec, agent: str | None = None, lb: str | None = Non
     changed = replace(spec, options={**spec.options, **given}, agents=agents, links=links, lb=lb or spec.lb,
                       assist=assist or spec.assist)
     topo = changed.topo()
-    if servers is not None or place:
-        names = parse_servers(servers) if servers is not None else changed.servers.servers
-        if place and not names:
-            raise HalabError("--place puts nodes on servers, but the lab has none.", "Add --servers.")
-        kept = {} if servers is not None else changed.servers.place
-        changed = replace(changed, servers=ServerPlan(names, {**kept, **parse_place(place or [], names, topo.nodes())}))
+    changed = replace(changed, servers=override(changed.servers, servers, place, topo.nodes()))
     for a in changed.agents:  # fewer hosts than the file names?
         missing = [h for h in a.hosts_in(topo) if h not in topo.roles]
         if missing:

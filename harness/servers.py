@@ -102,6 +102,28 @@ def parse_place(items: list[str], servers: tuple[str, ...], nodes: list[str], wh
     return check_place(place, servers, nodes, where)
 
 
+def add_arguments(parser) -> None:
+    """--servers and --place, for `halab up` and the scenarios of `halab run` that spread."""
+    parser.add_argument("--servers", metavar="A,B", help="spread the lab over these machines (`localhost` is this "
+                                                         "one); each needs ssh, sudo, and halab's checkout at the "
+                                                         "same path")
+    parser.add_argument("--place", metavar="NODE=SERVER", action="append",
+                        help="put a node on a server (again for more); the rest go where Mininet's cluster edition "
+                             "places them")
+
+
+def override(plan: ServerPlan, servers: str | None, place: list[str] | None, nodes: list[str]) -> ServerPlan:
+    """`plan` with the command line's --servers (which replaces its servers and placements) and
+    --place (which adds to them)."""
+    if servers is None and not place:
+        return plan
+    names = parse_servers(servers) if servers is not None else plan.servers
+    if place and not names:
+        raise HalabError("--place puts nodes on servers, but the lab has none.", "Add --servers.")
+    kept = {} if servers is not None else plan.place
+    return ServerPlan(names, {**kept, **parse_place(place or [], names, nodes)})
+
+
 def check_place(place: dict[str, str], servers: tuple[str, ...], nodes: list[str], where: str) -> dict[str, str]:
     for node, server in place.items():
         if node not in nodes:

@@ -59,7 +59,7 @@ class ActiveStandbyOptions(ProbeOptions):
     #: (offered loads, seconds per step) before the probe and the fault.
     capacity: tuple[int, float] | None = option(None, "", cli=False)
     sweep: tuple[tuple[float, ...], float] | None = option(None, "", cli=False)
-    #: Benchmarks only: the machines the lab spreads over (harness.servers).
+    #: The machines the lab spreads over (harness.servers; `--servers` and `--place` on the command line).
     servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
@@ -183,4 +183,4 @@ def _sleep_until(t: float) -> None:
 
 
 SCENARIO = Scenario("active-standby", "two servers share a VIP through VRRPv3 (halab's agent, or keepalived); "
-                    "one fault on the master", ActiveStandbyOptions, run)
+                    "one fault on the master", ActiveStandbyOptions, run, lambda: ActiveStandbyTopo().nodes())

@@ -37,6 +37,8 @@ class Scenario:
     summary: str
     options: type  # a dataclass: each field is an option of `halab run NAME`
     run: Callable[[Any, Path, Progress], RunRecord]
+    #: The nodes of its lab, which --place may name (a scenario whose options have `servers`).
+    nodes: Callable[[], list[str]] = list
 
 
 def option(default: object, help: str, choices: tuple | None = None, cli: bool = True, flag: str | None = None) -> Any:

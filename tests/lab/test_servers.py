@@ -122,6 +122,20 @@ def test_a_lab_file_places_its_nodes_and_keepalived_over_there_loses_its_host_to
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
+def test_halab_run_measures_a_failover_to_a_backup_on_the_other_machine(machine, out):
+    ran = halab("run", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
+                f"server2={machine.address}", "--advert-int", "0.1", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["options"]["servers"] == {"servers": ["localhost", machine.address],
+                                            "place": {"server2": machine.address}}
+    outcome = result["outcome"]
+    assert (outcome["server_before"], outcome["server_after"]) == ("server1", "server2"), outcome
+    # Master_Down_Interval is 0.36 s at advert_int 0.1 s; the tunnel adds well under a millisecond
+    assert 0.25 < outcome["outage"] < 1.0, outcome
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
 def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out):
     up = halab("up", "active-active", "--lb", "haproxy", "--servers", f"localhost,{machine.address}", "--place",
                f"proxy1={machine.address}", "--detach", "--out", str(out))
