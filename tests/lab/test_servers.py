@@ -72,6 +72,13 @@ def test_a_vrrp_pair_over_two_machines_fails_over_and_leaves_nothing_on_either(m
     assert wait_until(lambda: _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 MASTER", 20, 0.3), \
         halab("status").stdout
     assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["server2"], 20, 0.3)
+    # A partition's nftables rules are read there from the run directory: both sides become master
+    assert halab("fault", "restore", "server1").returncode == 0
+    assert wait_until(lambda: _agents()[("server1", "halab-vrrp")].get("state") == "VI_1 MASTER", 20, 0.3)
+    assert halab("fault", "partition", "server1", "server2").returncode == 0
+    assert wait_until(lambda: _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 MASTER", 20, 0.3)
+    assert halab("fault", "heal").returncode == 0
+    assert wait_until(lambda: _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 BACKUP", 20, 0.3)
     # Signals reach processes over there: SIGSTOP freezes the responder, SIGKILL ends the agent
     assert halab("fault", "stop", "server2", "responder").returncode == 0
     assert wait_until(lambda: "frozen" in (_agents()[("server2", "responder")].get("state") or ""), 10, 0.3)
