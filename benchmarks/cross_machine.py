@@ -43,6 +43,8 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         if args.servers:
             names = parse_servers(args.servers)
+            if LOCAL not in names or len(names) != 2:
+                parser.error("--servers names this machine and one other: localhost,B")
         else:
             names = (LOCAL, stack.enter_context(EmulatedServer(1)).address)
         other = next(n for n in names if n != LOCAL)

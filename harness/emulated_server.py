@@ -16,16 +16,25 @@ Everything it makes has a name with "halab" in it and is removed by `stop`, even
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HalabError
+from harness.preflight import require_root
+from harness.servers import ssh_user
+
+
+def q(path: object) -> str:
+    """A path or word, quoted for the machine's shell scripts."""
+    return shlex.quote(str(path))
 
 ROOT = Path("/var/lib/halab/machines")
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -55,7 +64,9 @@ ip link set lo up
 while ! ip link show eth0 >/dev/null 2>&1; do sleep 0.02; done
 ip addr add {address}/30 dev eth0
 ip link set eth0 up
-/usr/sbin/sshd -f {dir}/sshd_config -E {dir}/sshd.log
+# Its own configuration where sshd (and `sshd -T`, which halab's check runs) looks for it.
+mount --bind {dir}/sshd_config /etc/ssh/sshd_config
+/usr/sbin/sshd -E {dir}/sshd.log
 echo machine-ready
 # The machine's init: it adopts every orphan and, unlike `sleep`, reaps it (bash waits for any child).
 while true; do sleep 3600 & wait $!; done
@@ -67,7 +78,7 @@ AuthorizedKeysFile {dir}/authorized_keys
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-PermitTunnel ethernet
+PermitTunnel {tunnel}
 UseDNS no
 StrictModes no
 PidFile none
@@ -88,13 +99,16 @@ class EmulatedServer:
 
     `with_ovs` False: a machine where Open vSwitch is not running. `overrides`: executables that
     are different there (path -> script text; an empty text hides the program): a machine with
-    another Mininet, or none.
+    another Mininet, or none. `permit_tunnel`: "no" for an sshd that refuses tunnels.
     """
 
     index: int = 1
     with_ovs: bool = True
     overrides: dict[str, str] | None = None
-    user: str = "root"
+    #: Its sshd's PermitTunnel (a machine set up without tunnels: "no").
+    permit_tunnel: str = "ethernet"
+    #: Who logs in (harness.servers.ssh_user: the user who ran sudo, as halab does).
+    user: str = field(default_factory=lambda: ssh_user())
     #: Shared with this machine at the same path even inside a private directory (halab's checkout
     #: in /tmp, say), as the Vagrant VMs share theirs.
     shared: tuple[Path, ...] = (CHECKOUT,)
@@ -120,12 +134,12 @@ class EmulatedServer:
         self.stop()  # what a crashed earlier one left
         try:
             self._write_files()
-            log = (self.dir / "init.log").open("wb")
-            self._unshare = subprocess.Popen(
-                ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
-                 str(self.dir / "init.sh")], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
-            log.close()
+            with (self.dir / "init.log").open("wb") as log:
+                # --kill-child: the machine's first process, and with it the machine, dies with `unshare`.
+                self._unshare = subprocess.Popen(
+                    ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
+                     "--propagation", "private", str(self.dir / "init.sh")],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self._wire()
             self._wait_ready()
         except BaseException:
@@ -134,20 +148,22 @@ class EmulatedServer:
         return self
 
     def stop(self) -> None:
-        """Kill the machine's first process (the kernel then ends every process in it), remove
-        its link, its ssh settings and its files."""
-        init = self._init_pid()
-        if init is not None:
-            os.kill(init, signal.SIGKILL)
-        if self._unshare is not None:
-            self._unshare.wait(5)
-            self._unshare = None
-        else:
-            for pid in _pids_of(f"unshare .*{self.dir}/init.sh"):
+        """End the machine (its `unshare`, and with it its first process: the kernel then ends
+        every process in it), and remove its link, its ssh settings and its files, whatever fails."""
+        try:
+            running = [self._unshare] if self._unshare is not None else []
+            for popen in running:
+                popen.kill()
+                popen.wait(10)
+            for pid in [] if running else _pids_of(f"unshare .*{self.dir}/init.sh"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 _wait_gone(pid)
-        subprocess.run(["ip", "link", "del", self.name], capture_output=True, check=False)
-        self.snippet.unlink(missing_ok=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            self._unshare = None
+            subprocess.run(["ip", "link", "del", self.name], capture_output=True, check=False)
+            self.snippet.unlink(missing_ok=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- internals ----------------------------------------------------------------------
 
@@ -175,13 +191,14 @@ class EmulatedServer:
         (self.dir / "authorized_keys").write_text((self.dir / "client_key.pub").read_text())
         host_key = (self.dir / "host_key.pub").read_text().split()
         (self.dir / "known_hosts").write_text(f"{self.address} {host_key[0]} {host_key[1]}\n")
-        (self.dir / "sshd_config").write_text(_SSHD.format(address=self.address, dir=self.dir))
+        (self.dir / "sshd_config").write_text(_SSHD.format(address=self.address, dir=self.dir,
+                                                           tunnel=self.permit_tunnel))
         overrides = []
         for i, (path, text) in enumerate(sorted((self.overrides or {}).items())):
             stand_in = self.dir / f"override-{i}"
             stand_in.write_text(text)
             stand_in.chmod(0o755 if text else 0o644)
-            overrides.append(f"mount --bind {stand_in} {path}")
+            overrides.append(f"mount --bind {q(stand_in)} {q(path)}")
         sudoers = ""
         if self.user != "root":
             sudoers = (f"mount -t tmpfs -o mode=0755 halab-machine /etc/sudoers.d\n"
@@ -191,12 +208,12 @@ class EmulatedServer:
         for i, path in enumerate(self.shared):  # parked outside the private directories, then put back
             parked = self.dir / f"shared-{i}"
             parked.mkdir()
-            keep.append(f"mount --bind {path} {parked}")
-            share.append(f"mkdir -p {path} && mount --bind {parked} {path}")
+            keep.append(f"mount --bind {q(path)} {q(parked)}")
+            share.append(f"mkdir -p {q(path)} && mount --bind {q(parked)} {q(path)}")
         init = self.dir / "init.sh"
         init.write_text(_INIT.format(private=" ".join(PRIVATE_DIRS), keep="\n".join(keep), share="\n".join(share),
                                      sudoers=sudoers, overrides="\n".join(overrides),
-                                     with_ovs=int(self.with_ovs), address=self.address, dir=self.dir))
+                                     with_ovs=int(self.with_ovs), address=self.address, dir=q(self.dir)))
         init.chmod(0o700)
         self.snippet.write_text(_SSH_CLIENT.format(name=self.name, address=self.address, dir=self.dir))
 
@@ -238,17 +255,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("start", "stop"))
     parser.add_argument("--index", type=int, default=1, help="which one (1 to 60): its address is 169.254.77.4k+2")
     args = parser.parse_args(argv)
-    from harness.servers import ssh_user
-
-    server = EmulatedServer(args.index, user=ssh_user())
     try:
+        require_root()
+        server = EmulatedServer(args.index)
         if args.action == "start":
             server.start()
             print(server.address)
         else:
             server.stop()
     except HalabError as exc:
-        print(f"halab: {exc.problem} {exc.fix}", file=sys.stderr)
+        print(f"halab: {exc.problem}\nFix: {exc.fix}", file=sys.stderr)
+        return 1
+    except (subprocess.CalledProcessError, ValueError) as exc:
+        print(f"halab: the emulated machine did not start: {exc}", file=sys.stderr)
         return 1
     return 0
 

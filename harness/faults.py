@@ -167,15 +167,18 @@ class Faults:
         inode = self.lab.state.netns.get(host) if self.lab.state else None
         # Mininet's shell is the host itself, not a process on it.
         pids = [pid for pid in pids_in_netns(inode) if pid != node.pid] if inode else []
-        # On another server: the lab's processes there, each with what it started (its group).
+        # On another server: everything in the host's namespace there, then the lab's processes
+        # with their groups (the sudo each runs under, which would hold on to it stopped).
         remote = [p for p in self.lab.processes if p.host == host and isinstance(p, RemoteProcess) and p.alive()]
         for pid in pids:
             kill(pid, signal.SIGSTOP)
-        for p in remote:
-            p.signal(signal.SIGSTOP)
+        if servers.is_remote(node):
+            servers.signal_netns(node.server, node.pid, signal.SIGSTOP)
         at = self._set_intfs(self._link_ends(host), "down")
         for pid in pids:
             kill(pid)
+        if servers.is_remote(node):
+            servers.signal_netns(node.server, node.pid, signal.SIGKILL)
         for p in remote:
             p.signal(signal.SIGKILL)
         self._reap([p for p in self.lab.processes if p.host == host])

@@ -159,6 +159,7 @@ class Lab:
                              "machine, so a lab over several servers cannot have them yet.",
                              "Leave out --servers, or fencing and --assist.")
         self.controller_host = "127.0.0.1"
+        self._server_locks: list[subprocess.Popen] = []
         self.openflow_port = 0
         self.api_port = 0
         self.net = None
@@ -186,11 +187,14 @@ class Lab:
                 log.warning("removed a leftover of an earlier run: %s", line)
             self._refuse_foreign_bridges()
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            servers.check(self.servers, self.run_dir)
+            servers.check(self.servers, self.run_dir, list(self.topo.switches()))
+            self._server_locks = servers.hold_locks(self.servers)
             if self.servers:
                 self.controller_host = servers.address_towards(self.servers.remote[0])
             self.state = RunState.new()
             self.state.servers = list(self.servers.remote)
+            for lock in self._server_locks:
+                self.state.track(lock.pid, "lab lock on another server")
             self.datapath = preflight.ovs_datapath()
             # The status API on its usual port when it is free, so that `halab-controller status`
             # finds the running lab as printed; any free port otherwise.
@@ -222,6 +226,8 @@ class Lab:
             if self.state is not None:
                 cleanup.undo(self.state)
                 self.state = None
+            servers.release(self._server_locks)
+            self._server_locks = []
         finally:
             self.processes.clear()
             self._restore_signals()
@@ -254,16 +260,18 @@ class Lab:
             return self._adopt(RemoteProcess(name, host, popen, log_path, out, server=node.server, log_offset=offset))
         return self._adopt(LabProcess(name, host, popen, log_path, out))
 
-    def _popen(self, node, argv: list[str], announce_pid: bool = False, **kwargs) -> subprocess.Popen:
+    def _popen(self, node, argv: list[str], announce_pid: bool = False, timeout: float | None = None,
+               **kwargs) -> subprocess.Popen:
         """Start `argv` in a host's namespace. A host of a cluster lab (the cluster edition's
         RemoteHost, even on this machine) is entered with `mnexec -a`, not Mininet's `-da`: its
         popen already puts the process in a group of its own, and `-d` then forks and exits,
-        so the handle would end at once. On another server, the words are quoted for ssh."""
+        so the handle would end at once. On another server, the words are quoted for ssh, and a
+        `timeout` ends the command there too (killing the ssh client here would not)."""
         if not hasattr(node, "isRemote"):
             return node.popen(argv, **kwargs)
         if node.isRemote:
             assert self.state is not None
-            argv = servers.remote_argv(argv, self.state.run_id, announce_pid)
+            argv = servers.remote_argv(argv, self.state.run_id, announce_pid, timeout)
         return node.popen(argv, mncmd=["mnexec", "-a", str(node.pid)], **kwargs)
 
     def server_of(self, host: str) -> str:
@@ -305,7 +313,7 @@ class Lab:
 
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run a short command on `host` and wait for it (killed after `timeout` seconds)."""
-        popen = self._popen(self.host(host), argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        popen = self._popen(self.host(host), argv, timeout=timeout, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
         try:
             out, err = popen.communicate(timeout=timeout)
@@ -390,14 +398,27 @@ class Lab:
         self.state.bridges = list(self.topo.switches())
         self.state.hosts = {h: [str(a.ip) for a in addrs] for h, addrs in self.topo.addresses.items()}
         self.state.save()
-        self.net.build()
+        if cluster:
+            self.state.interfaces.append("tap9")  # the cluster edition makes each tunnel's end as tap9, then renames it
+            try:
+                self.net.build()
+            except Exception as exc:  # the cluster edition raises plain Exceptions (a tunnel that failed)
+                where = ", ".join(self.servers.servers)
+                raise HalabError(f"Building the lab over {where} failed: {str(exc).strip()[-400:]}",
+                                 "Fix what it says; the lab was taken down.") from None
+            for link in self.net.links:
+                if getattr(link, "tunnel", None) is not None:
+                    self.state.track(link.tunnel.pid, f"ssh tunnel {link.intf1}-{link.intf2}")
+        else:
+            self.net.build()
         for host in (h for h in self.net.hosts if not servers.is_remote(h)):
             inode = netns_inode(host.pid)
             if inode is not None:
                 self.state.netns[host.name] = inode
         for node in self.net.hosts + self.net.switches + self.net.controllers:
             self.state.track(servers.local_pid(node), f"mininet shell {node.name}")
-        self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
+        self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"] + \
+            (["tap9"] if cluster else [])
         self.state.save()
         self.wait_for_controller()
         log = self._controller_log()

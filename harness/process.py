@@ -86,6 +86,10 @@ class LabProcess:
             time.sleep(0.02)
 
 
+#: The signals a process on another server gets with its process group (RemoteProcess._kill).
+GROUP_SIGNALS = (signal.SIGSTOP, signal.SIGCONT, signal.SIGKILL)
+
+
 @dataclass
 class RemoteProcess(LabProcess):
     """A process on a host on another server. Its local handle (`popen`) is the ssh client that
@@ -102,9 +106,10 @@ class RemoteProcess(LabProcess):
         while self._remote_pid is None:
             with self.log_path.open("rb") as f:
                 f.seek(self.log_offset)
-                line = f.readline()
-            if line.startswith(servers.REMOTE_PID.encode()) and line.endswith(b"\n"):
-                self._remote_pid = int(line[len(servers.REMOTE_PID):])
+                lines = f.read().splitlines(keepends=True)  # a warning of sudo's may come first
+            said = [line for line in lines if line.startswith(servers.REMOTE_PID.encode()) and line.endswith(b"\n")]
+            if said:
+                self._remote_pid = int(said[0][len(servers.REMOTE_PID):])
             elif not self.alive() or time.monotonic() > deadline:
                 raise HalabError(f"{self.name} on {self.host} (server {self.server}) did not start.",
                                  f"See {self.log_path}.")
@@ -116,10 +121,13 @@ class RemoteProcess(LabProcess):
         return servers.run_on(self.server, command, timeout=10.0)
 
     def _kill(self, pid: int, sig: int) -> None:
-        """`sig` to its process group there: the process and the `sudo` that the cluster edition
-        runs it under. sudo stops when its command stops, and a stopped sudo would hold the
-        process's end of the ssh channel (and its exit status) after a SIGCONT to the process alone."""
-        self._remote(f"kill -{int(sig)} -$(ps -o pgid= -p {pid} | tr -d ' ')")
+        """`sig` to the process there. SIGSTOP, SIGCONT and SIGKILL go to its process group: the
+        process and the `sudo` the cluster edition runs it under, which stops when its command
+        stops and, stopped, would hold the process's end of the ssh channel (and its exit status)
+        after a SIGCONT to the process alone. Other signals go to the process alone, as here: sudo
+        would pass them on, or die of one it does not handle (keepalived's JSON dump signal)."""
+        target = f"-$(ps -o pgid= -p {pid} | tr -d ' ')" if sig in GROUP_SIGNALS else str(pid)
+        self._remote(f"kill -{int(sig)} {target}")
 
     def signal(self, sig: int) -> float:
         """Ask its server to send `sig`; the monotonic time the request left (it lands one ssh

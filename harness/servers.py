@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import select
 import shlex
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -32,17 +34,35 @@ CONTROL_PATH = "/tmp/mn-%r@%h:%p"
 RUN_ENV = "HALAB_RUN"
 #: The first line halab's wrapper prints for a process on another server: its pid there.
 REMOTE_PID = "halab-remote-pid "
-#: What the check runs on a server: one ssh round trip, one `key=value` line per fact.
+#: What the check runs on a server (as root, through `sudo -n`): one ssh round trip, one
+#: `key=value` line per fact.
 _FACTS = r"""
-sudo -n true 2>/dev/null && echo sudo=yes || echo sudo=no
+echo ran=yes
 command -v mnexec >/dev/null && echo mnexec=yes || echo mnexec=no
 echo "mininet=$(command -v mn >/dev/null && mn --version 2>&1)"
 echo "ovs=$(ovs-vsctl --version 2>/dev/null | head -1)"
-sudo -n ovs-vsctl --timeout=3 show >/dev/null 2>&1 && echo ovs_running=yes || echo ovs_running=no
+ovs-vsctl --timeout=3 show >/dev/null 2>&1 && echo ovs_running=yes || echo ovs_running=no
+echo "tunnel=$(sshd -T 2>/dev/null | awk '$1 == "permittunnel" {{print $2}}')"
 test -x {python} && echo python=yes || echo python=no
-if test -e /run/halab/lock && ! flock -n /run/halab/lock true; then echo lab=yes; else echo lab=no; fi
 echo "seen=$(cat {probe} 2>/dev/null)"
+for b in {switches}; do
+    ovs-vsctl --timeout=3 br-exists "$b" 2>/dev/null &&
+        [ -z "$(ovs-vsctl --timeout=3 br-get-external-id "$b" {key})" ] && echo "foreign=$b"
+done
+true
 """
+_IN_NETNS = r"""
+ns=$(readlink /proc/{pid}/ns/net) || exit 0
+for p in /proc/[0-9]*; do
+    [ "${{p#/proc/}}" = {pid} ] && continue
+    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] && kill -{sig} "${{p#/proc/}}" 2>/dev/null
+done
+true
+"""
+#: Held on each server for the whole run (LabLock's lock there): a lab started there meanwhile
+#: is refused, and its clean-up cannot take this run's bridges for leftovers.
+_LOCK = "mkdir -p -m 700 /run/halab && exec flock -n /run/halab/lock sh -c 'echo locked; exec cat'"
+LOCK_TIMEOUT_S = 15.0
 
 _UNDO = r"""
 for p in /proc/[0-9]*; do
@@ -53,7 +73,7 @@ done
 for b in $(ovs-vsctl --timeout=5 --bare --columns=name find Bridge 'external_ids:{key}={run}' 2>/dev/null); do
     ovs-vsctl --timeout=5 --if-exists del-br "$b"; ip link del "$b" 2>/dev/null; echo "OVS bridge $b"
 done
-for i in {interfaces}; do
+for i in {interfaces} tap9; do
     ip link show "$i" >/dev/null 2>&1 && ip link del "$i" && echo "interface $i"
 done
 true
@@ -154,12 +174,14 @@ def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool 
             io, f"{user}@{server}", "sudo", "-n", "sh", "-c", shlex.quote(command)]
 
 
-def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False) -> list[str]:
+def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False, timeout: float | None = None) -> list[str]:
     """`argv` for a host on another server: marked with the run (so `halab clean` finds it there
     after a crash) and quoted (ssh joins the words into one shell line). `announce_pid`: it first
-    prints its pid there (REMOTE_PID), since the local handle is only the ssh client."""
+    prints its pid there (REMOTE_PID), since the local handle is only the ssh client. `timeout`:
+    killed there after that many seconds."""
     script = f'echo "{REMOTE_PID}$$"; exec "$@"' if announce_pid else 'exec "$@"'
-    return [shlex.quote(a) for a in ["env", f"{RUN_ENV}={run_id}", "sh", "-c", script, "sh", *argv]]
+    limit = ["timeout", "-s", "KILL", f"{timeout:g}"] if timeout is not None else []
+    return [shlex.quote(a) for a in ["env", f"{RUN_ENV}={run_id}", *limit, "sh", "-c", script, "sh", *argv]]
 
 
 def undo_run(server: str, run_id: str, interfaces: list[str]) -> list[str]:
@@ -190,7 +212,7 @@ def local_versions() -> dict[str, str]:
     return {"mininet": mn, "ovs": ovs.splitlines()[0] if ovs else ""}
 
 
-def check(plan: ServerPlan, run_dir: Path) -> None:
+def check(plan: ServerPlan, run_dir: Path, switches: list[str]) -> None:
     """Every remote server can run its part of the lab; else one HalabError for the first that
     cannot, naming the server, what is wrong and the fix. Nothing is started or left behind."""
     if not plan:
@@ -203,16 +225,20 @@ def check(plan: ServerPlan, run_dir: Path) -> None:
     try:
         mine = local_versions()
         for server in plan.remote:
-            _check_one(server, _facts(server, probe), mine, token, run_dir)
+            _check_one(server, _facts(server, probe, switches), mine, token, run_dir)
     finally:
         probe.unlink(missing_ok=True)
 
 
-def _facts(server: str, probe: Path) -> dict[str, str]:
-    result = run_on(server, _FACTS.format(python=shlex.quote(sys.executable), probe=shlex.quote(str(probe))),
-                    timeout=SSH_TIMEOUT_S * 3)
+def _facts(server: str, probe: Path, switches: list[str]) -> dict[str, str]:
+    script = _FACTS.format(python=shlex.quote(sys.executable), probe=shlex.quote(str(probe)), key=RUN_KEY,
+                           switches=" ".join(shlex.quote(s) for s in switches))
+    result = run_on(server, script, timeout=SSH_TIMEOUT_S * 3)
     facts = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    if result.returncode != 0 or "sudo" not in facts:
+    if "password is required" in result.stderr:
+        raise HalabError(f"Server {server}: sudo asks {ssh_user()} for a password.",
+                         f"Let {ssh_user()} run sudo without one there (the cluster edition runs `sudo -E`).")
+    if result.returncode != 0 or facts.get("ran") != "yes":
         why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
         raise HalabError(f"Server {server} cannot be reached by ssh as {ssh_user()} ({why}).",
                          f"Check that `ssh {ssh_user()}@{server} true` works without a password, "
@@ -221,15 +247,11 @@ def _facts(server: str, probe: Path) -> dict[str, str]:
 
 
 def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: str, run_dir: Path) -> None:
-    if facts["sudo"] != "yes":
-        raise HalabError(f"Server {server}: sudo asks for a password.",
-                         f"Let {ssh_user()} run sudo without one there (the cluster edition runs `sudo -E`).")
+    setup = "Provision it like this machine: `sudo make setup` in halab's checkout there."
     if facts["mnexec"] != "yes" or not facts.get("mininet"):
-        raise HalabError(f"Server {server} has no Mininet (mnexec, mn).",
-                         "Provision it like this machine: `sudo make setup` in halab's checkout there.")
+        raise HalabError(f"Server {server} has no Mininet (mnexec, mn).", setup)
     if not facts.get("ovs"):
-        raise HalabError(f"Server {server} has no Open vSwitch (ovs-vsctl).",
-                         "Provision it like this machine: `sudo make setup` in halab's checkout there.")
+        raise HalabError(f"Server {server} has no Open vSwitch (ovs-vsctl).", setup)
     for key, what in (("mininet", "Mininet"), ("ovs", "Open vSwitch")):
         if facts[key] != mine[key]:
             raise HalabError(f"Server {server} runs {what} {facts[key]!r}, this machine {mine[key]!r}.",
@@ -237,9 +259,11 @@ def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: 
     if facts["ovs_running"] != "yes":
         raise HalabError(f"Server {server}: Open vSwitch is not running.",
                          "Start it there with `sudo vagrant/provision.sh --start-ovs`.")
-    if facts.get("lab") == "yes":
-        raise HalabError(f"Server {server} is running a halab lab of its own.",
-                         "Stop it there (`sudo halab down`) first: labs share switch and host names.")
+    if facts.get("tunnel") not in ("yes", "ethernet"):
+        raise HalabError(f"Server {server}: its sshd does not allow ethernet tunnels (PermitTunnel "
+                         f"{facts.get('tunnel') or 'unknown'}), which carry the links between servers.",
+                         "Add `PermitTunnel ethernet` to /etc/ssh/sshd_config.d/halab.conf there and reload sshd "
+                         "(the two-VM Vagrant file does).")
     if facts["python"] != "yes":
         raise HalabError(f"Server {server} has no {sys.executable}.",
                          "Put halab's checkout at the same path there and run `sudo make setup` in it.")
@@ -247,11 +271,58 @@ def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: 
         raise HalabError(f"Server {server} does not see the run directory {run_dir}.",
                          "Keep runs on storage every server mounts at the same path (the checkout's runs/, "
                          "shared as /vagrant in the two-VM Vagrant file), e.g. `--out runs/NAME`.")
+    if facts.get("foreign"):
+        raise HalabError(f"Server {server} has an Open vSwitch bridge named {facts['foreign']} that halab did not "
+                         "create; the lab would delete it.",
+                         f"If nothing uses it, remove it there with `ovs-vsctl del-br {facts['foreign']}`.")
+
+
+def signal_netns(server: str, pid: int, sig: int) -> None:
+    """`sig` to every process on `server` in the network namespace of process `pid` (a host's
+    shell), but that one: what a host crash stops and kills there."""
+    run_on(server, _IN_NETNS.format(pid=int(pid), sig=int(sig)), timeout=10.0)
+
+
+def hold_locks(plan: ServerPlan) -> list[subprocess.Popen]:
+    """Take each remote server's lab lock for as long as the returned ssh clients live (their
+    input open): a HalabError, and no lock kept, if a lab runs on one of them."""
+    held: list[subprocess.Popen] = []
+    try:
+        for server in plan.remote:
+            ssh = subprocess.Popen(ssh_argv(server, _LOCK, terminal=False), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+            held.append(ssh)
+            ready, _, _ = select.select([ssh.stdout], [], [], LOCK_TIMEOUT_S)
+            if not ready or ssh.stdout.readline() != b"locked\n":
+                raise HalabError(f"Server {server} is running a halab lab of its own (its lab lock is taken).",
+                                 "Stop it there (`sudo halab down`) first: labs share switch and host names.")
+    except BaseException:
+        release(held)
+        raise
+    return held
+
+
+def release(held: list[subprocess.Popen]) -> None:
+    """Give the servers' locks back: end each holder's input, and it ends."""
+    for ssh in held:
+        if ssh.stdin is not None:
+            ssh.stdin.close()
+    for ssh in held:
+        try:
+            ssh.wait(5)
+        except subprocess.TimeoutExpired:
+            ssh.kill()
+            ssh.wait(5)
 
 
 def address_towards(server: str) -> str:
     """This machine's address on the way to `server`: where switches there reach the controller."""
-    route = subprocess.run(["ip", "-o", "route", "get", server], capture_output=True, text=True, check=False).stdout
+    try:
+        address = socket.gethostbyname(server)  # `ip route get` takes addresses only
+    except OSError:
+        raise HalabError(f"Server {server}: no such host.", "Check its name or address.") from None
+    route = subprocess.run(["ip", "-o", "route", "get", address], capture_output=True, text=True,
+                           check=False).stdout
     found = re.search(r"\bsrc (\S+)", route)
     if found is None or found.group(1).startswith("127."):
         raise HalabError(f"No route from this machine to server {server}.", "Check its name or address.")
@@ -289,12 +360,16 @@ def _cluster_host_class():
 def cluster_net(topo, plan: ServerPlan, **classes):
     """The cluster edition's Mininet for `topo`, not yet built: nodes in `plan.place` where it
     says, the others where the cluster edition's placer puts them (switches binned evenly over
-    the servers, each host with its switch), links between servers as ssh tunnels."""
+    the servers, each host with its switch: the placer does not look at explicit placements),
+    links between servers as ssh tunnels."""
     from mininet.examples.cluster import MininetCluster, SwitchBinPlacer
 
     for node, server in plan.place.items():
         topo.nodeInfo(node)["server"] = server
     host = partial(_cluster_host_class(), controlPath=CONTROL_PATH)
     switch = partial(classes.pop("switch"), controlPath=CONTROL_PATH)
-    return MininetCluster(topo=topo, servers=list(plan.servers), user=ssh_user(), placement=SwitchBinPlacer,
+    # This machine first, so that the first bin of switches (and the hosts with them) stays here:
+    # a client here measures on this machine's clock. halab has checked the servers (precheck).
+    ordered = [s for s in plan.servers if s == LOCAL] + list(plan.remote)
+    return MininetCluster(topo=topo, servers=ordered, user=ssh_user(), placement=SwitchBinPlacer, precheck=False,
                           host=host, switch=switch, build=False, **classes)

@@ -14,7 +14,7 @@ import pytest
 
 from harness.emulated_server import EmulatedServer
 from harness.labinfo import descriptor_path
-from harness.servers import run_on
+from harness.servers import ServerPlan, hold_locks, release, run_on
 from tests.lab.helpers import wait_until
 from tests.lab.test_up import REPO, down_after, halab, nothing_left  # noqa: F401 (a fixture)
 
@@ -85,6 +85,7 @@ def test_a_vrrp_pair_over_two_machines_fails_over_and_leaves_nothing_on_either(m
     assert halab("fault", "cont", "server2", "responder").returncode == 0
     assert halab("fault", "kill", "server2", "halab-vrrp").returncode == 0
     assert wait_until(lambda: not _agents()[("server2", "halab-vrrp")]["running"], 10, 0.3)
+    assert run_on(machine.address, "pgrep -f 'm ha[.]vrrp'").stdout == ""  # dead over there, not just its ssh
     assert left_on(machine.address) != []  # what follows checks something
     down = halab("down")
     assert down.returncode == 0, down.stderr
@@ -143,6 +144,19 @@ def test_halab_run_measures_a_failover_to_a_backup_on_the_other_machine(machine,
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
+def test_a_server_whose_lab_lock_is_taken_is_refused_and_keeps_its_lock(machine, out):
+    """A lab running over there holds its lock; so does a lab spread onto it, for its whole run."""
+    held = hold_locks(ServerPlan(("localhost", machine.address)))
+    try:
+        up = halab("up", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
+                   f"server2={machine.address}", "--detach", "--out", str(out))
+        assert up.returncode != 0 and "is running a halab lab of its own" in up.stderr, up.stderr
+        assert all(ssh.poll() is None for ssh in held)
+    finally:
+        release(held)
+    assert nothing_left() == [] and left_on(machine.address) == []
+
+
 def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out):
     up = halab("up", "active-active", "--lb", "haproxy", "--servers", f"localhost,{machine.address}", "--place",
                f"proxy1={machine.address}", "--detach", "--out", str(out))
@@ -159,6 +173,7 @@ BAD = {
     "no Mininet": ({"overrides": {"/usr/bin/mnexec": ""}}, "has no Mininet"),
     "another Mininet": ({"overrides": {"/usr/bin/mn": "#!/bin/sh\necho 2.2.2 >&2\n"}}, "runs Mininet '2.2.2'"),
     "run directory not shared": ({}, "does not see the run directory"),
+    "sshd without tunnels": ({"permit_tunnel": "no"}, "does not allow ethernet tunnels (PermitTunnel no)"),
 }
 
 

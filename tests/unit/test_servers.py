@@ -80,8 +80,8 @@ def test_a_bad_servers_table_names_the_file_and_the_key(tmp_path, table, words):
 
 def test_a_command_for_another_server_survives_its_shell_word_for_word_and_says_its_pid():
     argv = ["printf", "%s|", "a b", "$HOME", "it's", "*"]
-    line = " ".join(servers.remote_argv(argv, "20261128-1-2", announce_pid=True))  # as ssh joins the words
-    assert shlex.split(line)[:4] == ["env", "HALAB_RUN=20261128-1-2", "sh", "-c"]
+    line = " ".join(servers.remote_argv(argv, "20261128-1-2", announce_pid=True, timeout=5))  # as ssh joins them
+    assert shlex.split(line)[:8] == ["env", "HALAB_RUN=20261128-1-2", "timeout", "-s", "KILL", "5", "sh", "-c"]
     ran = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
     first, rest = ran.stdout.split("\n", 1)
     assert first.startswith(REMOTE_PID) and int(first[len(REMOTE_PID):]) > 1
@@ -93,26 +93,28 @@ def test_a_command_for_another_server_survives_its_shell_word_for_word_and_says_
 
 def test_a_shell_line_for_a_server_goes_as_the_sudo_user_with_sudo_there():
     argv = servers.ssh_argv("b", "echo 'x y'", user="alice")
-    assert argv[:4] == ["sudo", "-E", "-u", "alice"] and "alice@b" in argv and "-n" in argv
+    assert argv[:4] == ["sudo", "-E", "-u", "alice"] and argv[argv.index("alice@b") - 1] == "-n"
     assert shlex.split(" ".join(argv[argv.index("alice@b") + 1:])) == ["sudo", "-n", "sh", "-c", "echo 'x y'"]
-    assert "-tt" in servers.ssh_argv("b", "sh", user="alice", terminal=True)
-    assert "-T" in servers.ssh_argv("b", "sh", user="alice", terminal=False)
+    for terminal, io in ((True, "-tt"), (False, "-T")):
+        argv = servers.ssh_argv("b", "sh", user="alice", terminal=terminal)
+        assert argv[argv.index("alice@b") - 1] == io
 
 
-GOOD = {"sudo": "yes", "mnexec": "yes", "mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0",
-        "ovs_running": "yes", "python": "yes", "lab": "no", "seen": "token"}
+GOOD = {"ran": "yes", "mnexec": "yes", "mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0",
+        "ovs_running": "yes", "tunnel": "ethernet", "python": "yes", "seen": "token"}
 MINE = {"mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0"}
 
 
 @pytest.mark.parametrize(("changed", "words"), [
-    ({"sudo": "no"}, "sudo asks for a password"),
     ({"mnexec": "no"}, "has no Mininet"),
     ({"mininet": ""}, "has no Mininet"),
     ({"ovs": ""}, "has no Open vSwitch"),
     ({"mininet": "2.2.2"}, "runs Mininet '2.2.2', this machine '2.3.0'"),
     ({"ovs": "ovs-vsctl (Open vSwitch) 2.17.9"}, "runs Open vSwitch"),
     ({"ovs_running": "no"}, "Open vSwitch is not running"),
-    ({"lab": "yes"}, "running a halab lab of its own"),
+    ({"tunnel": "no"}, "does not allow ethernet tunnels \\(PermitTunnel no\\)"),
+    ({"tunnel": ""}, "PermitTunnel unknown"),
+    ({"foreign": "s1"}, "bridge named s1 that halab did not create"),
     ({"python": "no"}, "has no .*python"),
     ({"seen": ""}, "does not see the run directory /r"),
 ])
@@ -121,6 +123,30 @@ def test_each_thing_a_server_lacks_gets_its_own_error_naming_the_server(changed,
     with pytest.raises(HalabError, match=words) as caught:
         servers._check_one("b", {**GOOD, **changed}, MINE, "token", Path("/r"))
     assert "Server b" in caught.value.problem and caught.value.fix
+
+
+def test_what_the_server_says_tells_an_unreachable_server_from_a_sudo_asking_for_a_password(monkeypatch):
+    def answer(stdout, stderr, code):
+        monkeypatch.setattr(servers, "run_on", lambda *a, **k: subprocess.CompletedProcess([], code, stdout, stderr))
+
+    answer("ran=yes\nmnexec=yes\n", "", 0)
+    assert servers._facts("b", Path("/r/p"), ["s1"]) == {"ran": "yes", "mnexec": "yes"}
+    answer("", "sudo: a password is required\n", 1)
+    with pytest.raises(HalabError, match=r"sudo asks .* for a password"):
+        servers._facts("b", Path("/r/p"), ["s1"])
+    answer("", "ssh: connect to host b port 22: Connection refused\n", 255)
+    with pytest.raises(HalabError, match=r"cannot be reached by ssh .*Connection refused"):
+        servers._facts("b", Path("/r/p"), ["s1"])
+    answer("mnexec=yes\n", "", 0)  # the script did not run through
+    with pytest.raises(HalabError, match="cannot be reached"):
+        servers._facts("b", Path("/r/p"), ["s1"])
+
+
+def test_a_server_is_reached_by_name_or_address():
+    with pytest.raises(HalabError, match=r"Server no-such-host\.invalid: no such host"):
+        servers.address_towards("no-such-host.invalid")
+    with pytest.raises(HalabError, match="No route from this machine to server localhost"):
+        servers.address_towards("localhost")  # resolved (to loopback), then refused
 
 
 def test_a_run_is_undone_on_a_server_only_by_a_run_id_of_halabs_shape(monkeypatch):
