@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         scenario = SCENARIOS["active-standby" if args.command == "demo" else args.scenario]
         opts = scenario.options() if args.command == "demo" else options_from(args, scenario.options)
         if getattr(args, "servers", None) or getattr(args, "place", None):
-            opts = replace(opts, servers=servers.override(ServerPlan(), args.servers, args.place, scenario.nodes()))
+            opts = replace(opts, servers=servers.override(ServerPlan(), args.servers, args.place, scenario.nodes(opts)))
         runs = 1 if args.command == "demo" else args.runs
         if not 1 <= runs <= MAX_RUNS:
             raise HalabError(f"--runs {runs} is out of range.", f"Choose 1 to {MAX_RUNS} runs.")

@@ -16,7 +16,8 @@ from harness.faults import FaultEvent, Faults
 from harness.lab import Lab
 from harness.probe import PORT
 from harness.report import RunRecord
-from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record
+from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record, require_here
+from harness.servers import ServerPlan
 from topologies import ActiveActiveTopo
 
 FAULTS = ("backend-crash", "link-cut", "process-kill")
@@ -40,6 +41,8 @@ class ActiveActiveOptions(ProbeOptions):
     #: (offered loads, seconds per step) before the probe and the fault.
     capacity: tuple[int, float] | None = option(None, "", cli=False)
     sweep: tuple[tuple[float, ...], float] | None = option(None, "", cli=False)
+    #: The machines the lab spreads over (harness.servers; `--servers` and `--place` on the command line).
+    servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,12 +54,13 @@ class ActiveActiveOptions(ProbeOptions):
 
 
 def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
-    topo = ActiveActiveTopo(backends=opts.backends, clients=1, proxy=opts.lb == "haproxy")
+    topo = _topo(opts)
     services = lb.config(lb.service(topo, protocol=opts.proto, algorithm=opts.algorithm, check=opts.proto,
                                     interval=opts.check_interval, fall=opts.fall, rise=opts.rise))
     vip = str(topo.vip.ip)
     progress(f"starting the lab network and the load balancer ({opts.lb})")
-    with Lab(topo, run_dir, lb=services if opts.lb == "sdn" else None) as lab:
+    with Lab(topo, run_dir, lb=services if opts.lb == "sdn" else None, servers=opts.servers) as lab:
+        require_here(lab, "client1")
         responders = {h: Responder(lab, h, capacity=opts.capacity).start() for h in topo.hosts_with_role("backend")}
         if opts.lb == "sdn":
             progress("waiting until every backend is in the pool")
@@ -89,5 +93,9 @@ def _inject(faults: Faults, kind: str, responder: Responder) -> FaultEvent:
     return faults.kill(responder)
 
 
+def _topo(opts: ActiveActiveOptions) -> ActiveActiveTopo:
+    return ActiveActiveTopo(backends=opts.backends, clients=1, proxy=opts.lb == "haproxy")
+
+
 SCENARIO = Scenario("active-active", "the SDN switch balances three backends; one fails under client load",
-                    ActiveActiveOptions, run)
+                    ActiveActiveOptions, run, lambda opts: _topo(opts).nodes())

@@ -29,8 +29,9 @@ from harness.scenarios.common import (
     probe_after,
     record,
     refuse_lasting,
+    require_here,
 )
-from harness.servers import LOCAL, ServerPlan
+from harness.servers import ServerPlan
 from topologies import ActiveStandbyTopo
 
 FAULTS = ("link-cut", "host-crash", "service-kill", "agent-term", "agent-kill", "agent-freeze", "partition", "loss",
@@ -88,10 +89,7 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
     vip = str(topo.vip.ip)
     progress("starting the lab network")
     with Lab(topo, run_dir, assist=opts.assist, servers=opts.servers) as lab:
-        if lab.server_of("client1") != LOCAL:
-            raise HalabError(f"client1 was placed on {lab.server_of('client1')}: its probe would time the outage "
-                             "on that machine's clock, and the fault on this one's.",
-                             "List localhost among --servers, and keep client1 (and s1) here.")
+        require_here(lab, "client1")
         progress(f"starting responders and {opts.agent}")
         responders = {server: Responder(lab, server, capacity=opts.capacity).start() for server in PRIORITIES}
         agents = {server: VRRP_DAEMONS[opts.agent](lab, server, _instance(topo, opts, server, prio,
@@ -187,4 +185,4 @@ def _sleep_until(t: float) -> None:
 
 
 SCENARIO = Scenario("active-standby", "two servers share a VIP through VRRPv3 (halab's agent, or keepalived); "
-                    "one fault on the master", ActiveStandbyOptions, run, lambda: ActiveStandbyTopo().nodes())
+                    "one fault on the master", ActiveStandbyOptions, run, lambda _opts: ActiveStandbyTopo().nodes())

@@ -23,6 +23,7 @@ from harness.lab import Lab, start_thread
 from harness.measure import analyse
 from harness.probe import MAX_RATE, MIN_RATE, Request
 from harness.report import RunRecord, plot_timeline, write_json
+from harness.servers import LOCAL
 
 Progress = Callable[[str], None]
 #: The longest probe before or after a fault (an hour): its timeline stays in memory.
@@ -37,8 +38,9 @@ class Scenario:
     summary: str
     options: type  # a dataclass: each field is an option of `halab run NAME`
     run: Callable[[Any, Path, Progress], RunRecord]
-    #: The nodes of its lab, which --place may name (a scenario whose options have `servers`).
-    nodes: Callable[[], list[str]] = list
+    #: The nodes of its lab with these options, which --place may name (a scenario whose
+    #: options have `servers`).
+    nodes: Callable[[Any], list[str]] = lambda _opts: []
 
 
 def option(default: object, help: str, choices: tuple | None = None, cli: bool = True, flag: str | None = None) -> Any:
@@ -162,3 +164,13 @@ def probe_after(opts: ProbeOptions, recovery: float) -> float:
 
 def options_from(args: argparse.Namespace, options: type) -> Any:
     return options(**{f.name: getattr(args, f.name) for f in fields(options) if f.metadata.get("cli", True)})
+
+
+def require_here(lab: Lab, client: str) -> None:
+    """The measuring client must run on this machine: its probe stamps the requests on its
+    machine's clock, and the fault is stamped on this one's."""
+    where = lab.server_of(client)
+    if where != LOCAL:
+        raise HalabError(f"{client} was placed on {where}: its probe would time the outage on that machine's "
+                         "clock, and the fault on this one's.",
+                         f"List localhost among --servers, and keep {client} (and its switch) here.")

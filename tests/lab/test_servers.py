@@ -157,6 +157,27 @@ def test_a_server_whose_lab_lock_is_taken_is_refused_and_keeps_its_lock(machine,
     assert nothing_left() == [] and left_on(machine.address) == []
 
 
+def test_the_switch_balances_over_machines_and_drops_a_backend_that_crashed_over_there(machine, out):
+    ran = halab("run", "active-active", "--servers", f"localhost,{machine.address}", "--place",
+                f"backend2={machine.address}", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["fault"]["target"].startswith("backend2"), result["fault"]
+    answered = {r["server"] for r in result["timeline"] if r["server"]}
+    assert answered == {"backend1", "backend2", "backend3"}, answered  # backend2, over there, served too
+    after = {r["server"] for r in result["timeline"] if r["server"] and r["sent"] > result["fault"]["at"] + 1.0}
+    assert after == {"backend1", "backend3"}, after  # health checks over the tunnel took it out
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
+def test_a_measuring_client_on_another_machine_is_refused(machine, out):
+    ran = halab("run", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
+                f"client1={machine.address}", "--out", str(out))
+    assert ran.returncode != 0
+    assert "client1 was placed on" in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
 def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out):
     up = halab("up", "active-active", "--lb", "haproxy", "--servers", f"localhost,{machine.address}", "--place",
                f"proxy1={machine.address}", "--detach", "--out", str(out))
