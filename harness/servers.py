@@ -11,6 +11,7 @@ shares the checkout as /vagrant on both). `check` confirms all of it before anyt
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
@@ -122,7 +123,7 @@ def parse_place(items: list[str], servers: tuple[str, ...], nodes: list[str], wh
     return check_place(place, servers, nodes, where)
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--servers and --place, for `halab up` and the scenarios of `halab run` that spread."""
     parser.add_argument("--servers", metavar="A,B", help="spread the lab over these machines (`localhost` is this "
                                                          "one); each needs ssh, sudo, and halab's checkout at the "
