@@ -169,16 +169,12 @@ class EmulatedServer:
 
     def _init_pid(self) -> int | None:
         """The machine's PID 1 (as this machine numbers it): the child of its `unshare`."""
-        parents = [self._unshare.pid] if self._unshare is not None else _pids_of(f"unshare .*{self.dir}/init.sh")
-        for parent in parents:
-            children = Path(f"/proc/{parent}/task/{parent}/children")
-            try:
-                kids = children.read_text().split()
-            except OSError:
-                continue
-            if kids:
-                return int(kids[0])
-        return None
+        assert self._unshare is not None
+        try:
+            kids = Path(f"/proc/{self._unshare.pid}/task/{self._unshare.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
 
     def _write_files(self) -> None:
         self.dir.mkdir(mode=0o700, parents=True)

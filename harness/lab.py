@@ -267,9 +267,9 @@ class Lab:
         popen already puts the process in a group of its own, and `-d` then forks and exits,
         so the handle would end at once. On another server, the words are quoted for ssh, and a
         `timeout` ends the command there too (killing the ssh client here would not)."""
-        if not hasattr(node, "isRemote"):
+        if not self.servers:
             return node.popen(argv, **kwargs)
-        if node.isRemote:
+        if servers.is_remote(node):
             assert self.state is not None
             argv = servers.remote_argv(argv, self.state.run_id, announce_pid, timeout)
         return node.popen(argv, mncmd=["mnexec", "-a", str(node.pid)], **kwargs)
@@ -397,9 +397,10 @@ class Lab:
             self.net = Mininet(topo=self.topo, switch=switch, link=link, build=False, controller=controller)
         self.state.bridges = list(self.topo.switches())
         self.state.hosts = {h: [str(a.ip) for a in addrs] for h, addrs in self.topo.addresses.items()}
+        if cluster:  # the cluster edition makes each tunnel's end as tap9, then renames it
+            self.state.interfaces.append("tap9")
         self.state.save()
         if cluster:
-            self.state.interfaces.append("tap9")  # the cluster edition makes each tunnel's end as tap9, then renames it
             try:
                 self.net.build()
             except Exception as exc:  # the cluster edition raises plain Exceptions (a tunnel that failed)
@@ -417,8 +418,7 @@ class Lab:
                 self.state.netns[host.name] = inode
         for node in self.net.hosts + self.net.switches + self.net.controllers:
             self.state.track(servers.local_pid(node), f"mininet shell {node.name}")
-        self.state.interfaces = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"] + \
-            (["tap9"] if cluster else [])
+        self.state.interfaces += [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
         self.state.save()
         self.wait_for_controller()
         log = self._controller_log()

@@ -74,7 +74,7 @@ done
 for b in $(ovs-vsctl --timeout=5 --bare --columns=name find Bridge 'external_ids:{key}={run}' 2>/dev/null); do
     ovs-vsctl --timeout=5 --if-exists del-br "$b"; ip link del "$b" 2>/dev/null; echo "OVS bridge $b"
 done
-for i in {interfaces} tap9; do
+for i in {interfaces}; do
     ip link show "$i" >/dev/null 2>&1 && ip link del "$i" && echo "interface $i"
 done
 true

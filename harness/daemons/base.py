@@ -113,10 +113,11 @@ class Daemon:
 
     def launch(self) -> Self:
         """Write its files and start it without waiting (`wait_ready` waits): a lab starts many at once."""
-        if self.host is not None and not self.spreads and self.lab.server_of(self.host) != LOCAL:
-            raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server "
-                             f"({self.lab.server_of(self.host)}): only halab's VRRP agent, keepalived and the "
-                             "probe's responder do yet.", f"Keep {self.host} here: `--place {self.host}=localhost`.")
+        where = self.lab.server_of(self.host) if self.host is not None else LOCAL
+        if where != LOCAL and not self.spreads:
+            raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
+                             "halab's VRRP agent, keepalived and the probe's responder do yet.",
+                             f"Keep {self.host} here: `--place {self.host}=localhost`.")
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())
         self.process.stop_signal = self.stop_signal
