@@ -23,6 +23,7 @@ from pathlib import Path
 from os_ken.lib import hub
 
 from controller.locations import Locations
+from controller.unixsock import restrict
 from ha.assist import DEFAULT_DEBOUNCE_S, IDLE_S, MAX_LINE, Watch, down_line, parse_watch, split_lines
 
 log = logging.getLogger("halab.assist")
@@ -97,12 +98,12 @@ class AssistServer:
             except OSError:
                 _hang_up(client)
 
-    def serve(self, path: Path) -> None:
-        """Accept agents on the unix socket `path` (root only)."""
+    def serve(self, path: Path, owner: int | None = None) -> None:
+        """Accept agents on the unix socket `path` (root's, and `owner`'s)."""
         path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(path))
-        path.chmod(0o600)
+        restrict(path, owner)
         listener.listen(64)
         hub.spawn(self._accept, listener)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from controller.ids import ALL_BITS, FENCE_COOKIE
 from controller.locations import Locations
+from controller.unixsock import restrict
 from ha.heartbeat.fencing import TIMEOUT_S, WINDOW_S, read_line, signature
 
 log = logging.getLogger("halab.fencing")
@@ -96,8 +97,8 @@ class Fencer:
         dp.send_msg(msg)
         return event
 
-    def serve(self, path: Path) -> None:
-        """Answer requests on the unix socket `path` (root only) from a daemon thread."""
+    def serve(self, path: Path, owner: int | None = None) -> None:
+        """Answer requests on the unix socket `path` (root's, and `owner`'s) from a daemon thread."""
         fencer = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -114,7 +115,7 @@ class Fencer:
         path.unlink(missing_ok=True)
         server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
         server.daemon_threads = True
-        path.chmod(0o600)
+        restrict(path, owner)
         threading.Thread(target=server.serve_forever, name="fencing", daemon=True).start()
 
 

@@ -24,7 +24,7 @@ from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev
 from os_ken.lib.packet import arp, ethernet, packet
 from os_ken.ofproto import ofproto_v1_3
 
-from controller import options  # noqa: F401 (registers the options this app reads from CONF)
+from controller import options, unixsock  # noqa: F401 (options: registers the options this app reads from CONF)
 from controller.assist import AssistServer
 from controller.fencing import Fencer
 from controller.ids import ALL_BITS, L2_COOKIE
@@ -52,13 +52,16 @@ class L2Switch(app_manager.OSKenApp):
         self.datapaths: dict[int, object] = {}  # the connected switches by id (a reconnect replaces one)
         self.locations = Locations()
         self.fencer = self.assist = None
+        relay_dir = Path(self.CONF.halab_relay_dir) if self.CONF.halab_relay_dir else None
         if self.CONF.halab_fence_socket:
             secret = Path(self.CONF.halab_fence_secret_file).read_text().strip().encode()
             self.fencer = Fencer(secret, self.locations, self.datapaths)
-            self.fencer.serve(Path(self.CONF.halab_fence_socket))
+            for path, owner in unixsock.places(Path(self.CONF.halab_fence_socket), relay_dir, "fence"):
+                self.fencer.serve(path, owner)
         if self.CONF.halab_assist_socket:
             self.assist = AssistServer(self.locations, self.CONF.halab_assist_debounce)
-            self.assist.serve(Path(self.CONF.halab_assist_socket))
+            for path, owner in unixsock.places(Path(self.CONF.halab_assist_socket), relay_dir, "assist"):
+                self.assist.serve(path, owner)
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features_handler(self, ev) -> None:

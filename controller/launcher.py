@@ -44,12 +44,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="tell backup agents on this unix socket when their master's switch port goes down")
     parser.add_argument("--assist-debounce", type=float, default=DEFAULT_DEBOUNCE_S,
                         help=f"seconds a port must stay down before they hear of it (default {DEFAULT_DEBOUNCE_S:g})")
+    parser.add_argument("--relay-dir", type=Path,
+                        help="serve a second copy of the fencing and assist sockets in this directory (fence.sock, "
+                             "assist.sock), for its owner: the user whose ssh carries them to other servers")
     args = parser.parse_args(argv)
     if not 0 <= args.assist_debounce <= MAX_DEBOUNCE_S:
         parser.error(f"--assist-debounce {args.assist_debounce:g}: choose 0 to {MAX_DEBOUNCE_S:g} seconds")
     for flag, path in (("--assist-socket", args.assist_socket), ("--fence-socket", args.fence_socket)):
         if path is not None and not (socket_path_ok(str(path)) and path.parent.is_dir()):
             parser.error(f"{flag} {path}: give {SOCKET_PATH}: the controller's socket, in a directory that exists")
+    if args.relay_dir is not None and not (socket_path_ok(str(args.relay_dir / "assist.sock"))
+                                           and args.relay_dir.is_dir()):
+        parser.error(f"--relay-dir {args.relay_dir}: give a directory that exists, with a path short enough "
+                     "for the sockets in it")
     for name in ("port", "api_port"):
         value = getattr(args, name)
         if not 1 <= value <= 65535:
@@ -111,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port),
                    *options.as_args(lb_config=args.config, api_port=args.api_port, event_log=args.event_log,
                                     fence_socket=args.fence_socket, fence_secret_file=args.fence_secret_file,
-                                    assist_socket=args.assist_socket, assist_debounce=args.assist_debounce)],
+                                    assist_socket=args.assist_socket, assist_debounce=args.assist_debounce,
+                                    relay_dir=args.relay_dir)],
              project="os_ken")
     # Nothing to tidy: the flows stay in the switch on purpose (fail mode secure), and os-ken's own
     # shutdown path raises on native threads. Leave at once.

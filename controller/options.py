@@ -14,6 +14,7 @@ OPTIONS = [
     cfg.StrOpt("halab-fence-socket", help="serve fencing requests on this unix socket"),
     cfg.StrOpt("halab-fence-secret-file", help="the cluster secret fencing requests are signed with"),
     cfg.StrOpt("halab-assist-socket", help="tell backup agents on this unix socket when their master's port goes down"),
+    cfg.StrOpt("halab-relay-dir", help="serve a second copy of the fencing and assist sockets here, for its owner"),
     cfg.FloatOpt("halab-assist-debounce", default=DEFAULT_DEBOUNCE_S,
                  help="seconds a port stays down before backups hear of it"),
 ]

@@ -53,18 +53,21 @@ def clean_leftovers() -> list[str]:
     # Holding the lock, any bridge still marked by a halab run is a leftover too (its state
     # file was lost, or the run died between creating the bridge and saving its state).
     removed += _delete_bridges(None)
-    # Likewise any database directory: no lab runs, so none is in use.
-    removed += _delete_dirs([str(p) for p in sorted(pg_root().glob("*"))] if pg_root().is_dir() else [])
+    # Likewise any database or socket directory: no lab runs, so none is in use.
+    for root in (pg_root(), servers.relay_root()):
+        removed += _delete_dirs([str(p) for p in sorted(root.glob("*"))] if root.is_dir() else [])
     return removed
 
 
 def leftovers() -> list[str]:
-    """Everything of halab's that is still here: state files, marked bridges, lab processes."""
+    """Everything of halab's that is still here: state files, marked bridges, lab processes, the
+    directories of databases and of the controller's sockets."""
     found = [f"state file {p.name}" for p in sorted(state_root().glob("run-*.json"))]
     bridges = marked_bridges()
     found += [f"bridge {b}" for b in bridges] if bridges is not None else ["bridges unknown: ovs-vsctl failed"]
     found += [f"process {line}" for line in daemons.running()]
-    found += [f"directory {p}" for p in sorted(pg_root().glob("*"))] if pg_root().is_dir() else []
+    for root in (pg_root(), servers.relay_root()):
+        found += [f"directory {p}" for p in sorted(root.glob("*"))] if root.is_dir() else []
     return found
 
 
@@ -169,11 +172,13 @@ def _delete_files(paths: list[str]) -> list[str]:
 
 
 def _delete_dirs(paths: list[str]) -> list[str]:
-    """Directories the run made right under halab's own root for PostgreSQL's data; nothing else."""
+    """Directories the run made right under halab's own roots for PostgreSQL's data and for the
+    controller's sockets in a lab over several servers; nothing else."""
     removed = []
+    roots = {pg_root().resolve(), servers.relay_root().resolve()}
     for name in paths:
         path = Path(name)
-        inside = path.resolve().parent == pg_root().resolve() and path.name not in ("", ".", "..")
+        inside = path.resolve().parent in roots and path.name not in ("", ".", "..")
         if inside and path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
             removed.append(f"directory {path}")

@@ -2,9 +2,9 @@
 
 It is a container made of plain namespaces: its own network (reached over a veth pair, at
 169.254.77.4k+2), mount and PID namespaces, its own sshd, and its own Open vSwitch database and
-daemon under a private /run. /tmp, /run and Open vSwitch's directories are its own; the rest of
-the file system (the programs, halab's checkout) is shared, as two machines provisioned alike
-with the checkout on shared storage would be. So the cluster edition's ssh, `mnexec` and
+daemon under a private /run. /tmp, /run, Open vSwitch's directories and the home directories
+are its own; the rest of the file system (the programs, halab's checkout) is shared, as two
+machines provisioned alike with the checkout on shared storage would be. So the cluster edition's ssh, `mnexec` and
 `ovs-vsctl` calls really cross a machine boundary, and what the lab leaves there is really there.
 
     sudo .venv/bin/python -m harness.emulated_server start     # prints the server's address
@@ -41,13 +41,16 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 SSH_SNIPPETS = Path("/etc/ssh/ssh_config.d")
 START_TIMEOUT_S = 15.0
 #: What the machine keeps to itself (the rest of the file system is shared).
-PRIVATE_DIRS = ("/run", "/tmp", "/etc/openvswitch", "/var/log/openvswitch", "/var/lib/openvswitch")
+#: Its own, empty: runtime state, temporary files, Open vSwitch's, and home directories (the shell
+#: startup files of this machine's users, run by sshd's shell for every command, are not its).
+PRIVATE_DIRS = ("/run", "/tmp", "/etc/openvswitch", "/var/log/openvswitch", "/var/lib/openvswitch", "/root", "/home")
 
 _INIT = r"""#!/bin/bash
 # The emulated machine's first process: private directories, Open vSwitch, then sshd on eth0.
 set -eu
 {keep}
 for d in {private}; do mount -t tmpfs -o mode=0755 halab-machine "$d"; done
+chmod 1777 /tmp
 {share}
 mkdir -p /run/sshd /run/openvswitch
 {sudoers}
@@ -82,6 +85,8 @@ PermitTunnel {tunnel}
 UseDNS no
 StrictModes no
 PidFile none
+# Through PAM, as Debian's sshd: a user without a password (locked, as useradd makes one) may log in by key.
+UsePAM yes
 """
 
 _SSH_CLIENT = """# halab: the emulated machine {name} (harness.emulated_server); removed when it stops.
@@ -199,7 +204,8 @@ class EmulatedServer:
         if self.user != "root":
             sudoers = (f"mount -t tmpfs -o mode=0755 halab-machine /etc/sudoers.d\n"
                        f"echo '{self.user} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/halab\n"
-                       f"chmod 0440 /etc/sudoers.d/halab")
+                       f"chmod 0440 /etc/sudoers.d/halab\n"
+                       f"install -d -o {self.user} -m 700 \"$(getent passwd {self.user} | cut -d: -f6)\"")
         keep, share = [], []
         for i, path in enumerate(self.shared):  # parked outside the private directories, then put back
             parked = self.dir / f"shared-{i}"

@@ -87,10 +87,12 @@ def _tunnel_link_class():
     from mininet.link import TCIntf
 
     class LabTunnelLink(RemoteSSHLink):
-        def __init__(self, node1, node2, port1=None, port2=None, intfName1=None,  # noqa: N803 (Mininet's names)
-                     intfName2=None, addr1=None, addr2=None, **params) -> None:  # noqa: N803
-            super().__init__(node1, node2, port1=port1, port2=port2, intfName1=intfName1, intfName2=intfName2,
-                             cls1=TCIntf, cls2=TCIntf, addr1=addr1, addr2=addr2, params1=params, params2=params)
+        def __init__(self, *args, **kwargs) -> None:
+            # As TCLink does: each end's own parameters (params1: a host's address on its second
+            # network) kept, the link's options added to both.
+            kwargs.setdefault("cls1", TCIntf)
+            kwargs.setdefault("cls2", TCIntf)
+            super().__init__(*args, **kwargs)
 
     return LabTunnelLink
 
@@ -142,7 +144,8 @@ class Lab:
         `cluster_secret`, which is made for this lab alone and never leaves its run directory.
         `assist`: it tells the agents on `assist_socket` when their peer's port goes down (and has
         stayed down for `assist_debounce` seconds). `servers`: spread the lab over these machines
-        (harness.servers); the controller then listens on the address they reach this one at."""
+        (harness.servers); the controller then listens on the address they reach this one at, and
+        ssh carries its sockets to them (`socket_for`)."""
         self.topo = topo
         self.run_dir = run_dir
         self.lb = lb
@@ -154,12 +157,8 @@ class Lab:
         self.servers = servers or ServerPlan()
         if self.servers:  # its files are named to daemons on other servers: by full path
             self.run_dir = run_dir.resolve()
-        if self.servers and (fencing or assist):
-            raise HalabError("Fencing and failover assist reach the controller over a unix socket on this "
-                             "machine, so a lab over several servers cannot have them yet.",
-                             "Leave out --servers, or fencing and --assist.")
         self.controller_host = "127.0.0.1"
-        self._server_locks: list[subprocess.Popen] = []
+        self._sessions: list[subprocess.Popen] = []  # ssh to the servers: their locks, the sockets' relays
         self.openflow_port = 0
         self.api_port = 0
         self.net = None
@@ -188,18 +187,19 @@ class Lab:
             self._refuse_foreign_bridges()
             self.run_dir.mkdir(parents=True, exist_ok=True)
             servers.check(self.servers, self.run_dir, list(self.topo.switches()))
-            self._server_locks = servers.hold_locks(self.servers)
+            self._sessions = servers.hold_locks(self.servers)
             if self.servers:
                 self.controller_host = servers.address_towards(self.servers.remote[0])
             self.state = RunState.new()
             self.state.servers = list(self.servers.remote)
-            for lock in self._server_locks:
+            for lock in self._sessions:
                 self.state.track(lock.pid, "lab lock on another server")
             self.datapath = preflight.ovs_datapath()
             # The status API on its usual port when it is free, so that `halab-controller status`
             # finds the running lab as printed; any free port otherwise.
             self.openflow_port, self.api_port = _free_tcp_port(), _free_tcp_port(api.DEFAULT_PORT)
             self.start_controller(wait=False)  # its imports take as long as building the network: both at once
+            self._forward_sockets()
             self._start_network(self.openflow_port)
         except BaseException:
             self.stop()
@@ -226,8 +226,8 @@ class Lab:
             if self.state is not None:
                 cleanup.undo(self.state)
                 self.state = None
-            servers.release(self._server_locks)
-            self._server_locks = []
+            servers.release(self._sessions)
+            self._sessions = []
         finally:
             self.processes.clear()
             self._restore_signals()
@@ -350,7 +350,7 @@ class Lab:
             self.assist_socket = state_root() / f"assist-{self.state.run_id}.sock"
         self.controller = Controller(self, self.openflow_port, self.api_port, self.lb, self.fence_socket,
                                      self.cluster_secret, self.assist_socket, self.assist_debounce,
-                                     host=self.controller_host)
+                                     host=self.controller_host, relay_dir=self._relay_dir())
         if self.state is not None:
             if self.fence_socket is not None:
                 self.state.fence_socket = str(self.fence_socket)
@@ -363,6 +363,39 @@ class Lab:
         if wait:
             self.wait_for_controller()
         return self.controller
+
+    def _relay_dir(self) -> Path | None:
+        """Over several servers, with fencing or assist: the run's directory where the controller
+        serves a second copy of its sockets for the ssh user who carries them to the servers (the
+        agents here trust only root's)."""
+        if not self.servers or (self.fence_socket is None and self.assist_socket is None):
+            return None
+        assert self.state is not None
+        directory = servers.socket_dir(self.state.run_id)
+        self.record_dir(directory)
+        return directory
+
+    def _forward_sockets(self) -> None:
+        """Over several servers: ssh carries the controller's sockets to each (`socket_for`)."""
+        relay_dir = self._relay_dir()
+        if relay_dir is None:
+            return
+        assert self.state is not None
+        kinds = [k for k, s in (("fence", self.fence_socket), ("assist", self.assist_socket)) if s is not None]
+        relays = servers.forward_sockets(self.servers, self.state.run_id, relay_dir, kinds,
+                                         self.run_dir / "ssh-forward.log")
+        self._sessions += relays
+        for relay in relays:
+            self.state.track(relay.pid, "controller's sockets carried to another server")
+
+    def socket_for(self, host: str, kind: str) -> Path | None:
+        """Where agents on `host` reach the controller's `kind` socket ("fence", "assist"; None if
+        this lab has none): on this machine, its own; on another server, the copy ssh carries there."""
+        path = {"fence": self.fence_socket, "assist": self.assist_socket}[kind]
+        if path is None or self.server_of(host) == servers.LOCAL:
+            return path
+        assert self.state is not None
+        return servers.relay_path(self.state.run_id, kind)
 
     def wait_for_controller(self) -> None:
         assert self.controller is not None

@@ -458,10 +458,11 @@ class LiveLab:
             return WebApp(self.lab, host, str(self.topo.addresses[host][0].ip), str(db_vip.ip), self.app_passfile)
         if agent.program == "halab-heartbeat":
             assert self.lab.cluster_secret is not None and self.lab.fence_socket is not None
-            raw = {**agent.config, "secret": self.lab.cluster_secret, "fencing": {"socket": str(self.lab.fence_socket)},
+            raw = {**agent.config, "secret": self.lab.cluster_secret,
+                   "fencing": {"socket": str(self.lab.socket_for(host, "fence"))},
                    "event_log": str(self.run_dir / f"heartbeat-{host}.jsonl")}
             if self.lab.assist_socket is not None:
-                raw["assist"] = {"socket": str(self.lab.assist_socket)}
+                raw["assist"] = {"socket": str(self.lab.socket_for(host, "assist"))}
             return HalabHeartbeat(self.lab, host, heartbeat_config.parse(raw, where))
         # haproxy: on a node that may not hold the VIP yet, so it may bind an address it does not have
         self.lab.run(host, ["sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1"])

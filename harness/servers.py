@@ -17,6 +17,7 @@ import re
 import secrets
 import select
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from ha.statusfile import state_root
 from harness.errors import HalabError
 from harness.runstate import RUN_KEY
 
@@ -44,6 +46,7 @@ echo "mininet=$(command -v mn >/dev/null && mn --version 2>&1)"
 echo "ovs=$(ovs-vsctl --version 2>/dev/null | head -1)"
 ovs-vsctl --timeout=3 show >/dev/null 2>&1 && echo ovs_running=yes || echo ovs_running=no
 echo "tunnel=$(sshd -T 2>/dev/null | awk '$1 == "permittunnel" {{print $2}}')"
+{tun}
 test -x {python} && echo python=yes || echo python=no
 echo "seen=$(cat {probe} 2>/dev/null)"
 for b in {switches}; do
@@ -60,6 +63,10 @@ for p in /proc/[0-9]*; do
 done
 true
 """
+#: Whether the ssh user may open tunnel devices: sshd opens its end of each link's tunnel as that
+#: user (and the ssh client here its own). Debian's udev makes /dev/net/tun 0666; some machines
+#: without udev keep it root's.
+_TUN = "sudo -n -u {user} test -r /dev/net/tun -a -w /dev/net/tun && echo tun_open=yes || echo tun_open=no"
 #: Held on each server for the whole run (LabLock's lock there): a lab started there meanwhile
 #: is refused, and its clean-up cannot take this run's bridges for leftovers.
 _LOCK = "mkdir -p -m 700 /run/halab && exec flock -n /run/halab/lock sh -c 'echo locked; exec cat'"
@@ -76,6 +83,9 @@ for b in $(ovs-vsctl --timeout=5 --bare --columns=name find Bridge 'external_ids
 done
 for i in {interfaces}; do
     ip link show "$i" >/dev/null 2>&1 && ip link del "$i" && echo "interface $i"
+done
+for f in /tmp/halab-{run}-*.sock; do
+    [ -S "$f" ] && rm -f "$f" && echo "socket $f"
 done
 true
 """
@@ -163,16 +173,20 @@ def ssh_user() -> str:
     return findUser()
 
 
-def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool | None = None) -> list[str]:
+def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool | None = None,
+             forwards: tuple[str, ...] = ()) -> list[str]:
     """`command` (a shell line) as root on `server`, the way the cluster edition goes there, over
     its shared connection when one is open (CONTROL_PATH: no new handshake per command).
     `terminal`: None, no input; True, a terminal there (`halab exec` at a prompt); False, input
-    passed through."""
+    passed through. `forwards`: ssh's `-R` forwardings, on a connection of their own (they
+    would live as long as the shared one), which ends if one fails."""
     user = user or ssh_user()
     io = {None: "-n", True: "-tt", False: "-T"}[terminal]
-    return ["sudo", "-E", "-u", user, "ssh", "-q", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}",
-            "-o", f"ControlPath={CONTROL_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1",
-            io, f"{user}@{server}", "sudo", "-n", "sh", "-c", shlex.quote(command)]
+    shared = ["-q", "-o", f"ControlPath={CONTROL_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1"]
+    # ssh's errors kept: they say why a forwarding failed
+    own = ["-o", "LogLevel=ERROR", "-o", "ExitOnForwardFailure=yes", *(w for f in forwards for w in ("-R", f))]
+    return ["sudo", "-E", "-u", user, "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}",
+            *(own if forwards else shared), io, f"{user}@{server}", "sudo", "-n", "sh", "-c", shlex.quote(command)]
 
 
 def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False, timeout: float | None = None) -> list[str]:
@@ -225,15 +239,22 @@ def check(plan: ServerPlan, run_dir: Path, switches: list[str]) -> None:
     probe.write_text(token)
     try:
         mine = local_versions()
+        if "tun_open=yes" not in run_on(LOCAL, _TUN.format(user=shlex.quote(ssh_user()))).stdout:
+            raise HalabError(f"This machine: {ssh_user()}, whom the cluster edition's ssh tunnels run as, may not "
+                             "open /dev/net/tun.", _TUN_FIX)
         for server in plan.remote:
             _check_one(server, _facts(server, probe, switches), mine, token, run_dir)
     finally:
         probe.unlink(missing_ok=True)
 
 
+_TUN_FIX = "Open it to users, as Debian's udev does: `sudo chmod 666 /dev/net/tun`."
+
+
 def _facts(server: str, probe: Path, switches: list[str]) -> dict[str, str]:
     script = _FACTS.format(python=shlex.quote(sys.executable), probe=shlex.quote(str(probe)), key=RUN_KEY,
-                           switches=" ".join(shlex.quote(s) for s in switches))
+                           switches=" ".join(shlex.quote(s) for s in switches),
+                           tun=_TUN.format(user=shlex.quote(ssh_user())))
     result = run_on(server, script, timeout=SSH_TIMEOUT_S * 3)
     facts = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     if "password is required" in result.stderr:
@@ -265,6 +286,9 @@ def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: 
                          f"{facts.get('tunnel') or 'unknown'}), which carry the links between servers.",
                          "Add `PermitTunnel ethernet` to /etc/ssh/sshd_config.d/halab.conf there and reload sshd "
                          "(the two-VM Vagrant file does).")
+    if facts.get("tun_open") != "yes":
+        raise HalabError(f"Server {server}: {ssh_user()}, as whom its sshd opens its end of each ssh tunnel, may not "
+                         "open /dev/net/tun there.", _TUN_FIX)
     if facts["python"] != "yes":
         raise HalabError(f"Server {server} has no {sys.executable}.",
                          "Put halab's checkout at the same path there and run `sudo make setup` in it.")
@@ -290,17 +314,86 @@ def hold_locks(plan: ServerPlan) -> list[subprocess.Popen]:
     held: list[subprocess.Popen] = []
     try:
         for server in plan.remote:
-            ssh = subprocess.Popen(ssh_argv(server, _LOCK, terminal=False), stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
-            held.append(ssh)
-            ready, _, _ = select.select([ssh.stdout], [], [], LOCK_TIMEOUT_S)
-            if not ready or ssh.stdout.readline() != b"locked\n":
+            ssh = _session(ssh_argv(server, _LOCK, terminal=False), held)
+            if _first_line(ssh) != b"locked\n":
                 raise HalabError(f"Server {server} is running a halab lab of its own (its lab lock is taken).",
                                  "Stop it there (`sudo halab down`) first: labs share switch and host names.")
     except BaseException:
         release(held)
         raise
     return held
+
+
+def relay_root() -> Path:
+    """Beside halab's state directory (/run/halab-relay): the directories of the controller's
+    sockets in labs over several servers, one per run, each the ssh user's (forward_sockets)."""
+    state = state_root()
+    return state.with_name(state.name + "-relay")
+
+
+def socket_dir(run_id: str) -> Path:
+    """The run's directory for the controller's sockets that ssh carries to the servers: the ssh
+    user's, closed to everyone else but root; made on first use."""
+    root = relay_root()
+    root.mkdir(mode=0o711, exist_ok=True)
+    root.chmod(0o711)
+    directory = root / run_id
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700)
+        shutil.chown(directory, user=ssh_user())
+    return directory
+
+
+def relay_path(run_id: str, kind: str) -> Path:
+    """Where hosts on another server reach the controller's `kind` socket ("fence", "assist";
+    forward_sockets): in /tmp, where the ssh user may make it, named by the run."""
+    return Path(f"/tmp/halab-{run_id}-{kind}.sock")
+
+
+def forward_sockets(plan: ServerPlan, run_id: str, relay_dir: Path, kinds: list[str],
+                    log: Path) -> list[subprocess.Popen]:
+    """Carry the controller's unix sockets (`relay_dir`/KIND.sock, which the ssh user may reach)
+    to every remote server for as long as the returned ssh clients live: ssh's own stream
+    forwarding (`-R there:here`), each at `relay_path` there. sshd makes them as the ssh user;
+    root then takes them over, since the agents trust only a socket of root's. A HalabError, and
+    nothing kept, if a server refuses."""
+    held: list[subprocess.Popen] = []
+    user = ssh_user()
+    try:
+        for server in plan.remote:
+            there = " ".join(shlex.quote(str(relay_path(run_id, k))) for k in kinds)
+            wait = " && ".join(f"test -S {shlex.quote(str(relay_path(run_id, k)))}" for k in kinds)
+            # The sockets appear when sshd has bound them; they are removed when the session ends.
+            command = (f"i=0; until {wait}; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.05; done; "
+                       f"chown 0:0 {there} && chmod 600 {there} && echo forwarding; cat; rm -f {there}")
+            argv = ssh_argv(server, command, user, terminal=False,
+                            forwards=tuple(f"{relay_path(run_id, k)}:{relay_dir / k}.sock" for k in kinds))
+            with log.open("ab") as err:
+                ssh = _session(argv, held, stderr=err)
+            if _first_line(ssh) != b"forwarding\n":
+                why = (log.read_text(errors="replace").strip().splitlines() or ["no answer"])[-1]
+                raise HalabError(f"Server {server} did not take the controller's sockets over ssh ({why}).",
+                                 "Let its sshd forward unix sockets: `AllowStreamLocalForwarding yes` (the "
+                                 "default) in its sshd_config.")
+    except BaseException:
+        release(held)
+        raise
+    return held
+
+
+def _session(argv: list[str], held: list[subprocess.Popen], stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """An ssh client whose command runs as long as its input stays open (`release` ends it)."""
+    ssh = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                           start_new_session=True)
+    held.append(ssh)
+    return ssh
+
+
+def _first_line(ssh: subprocess.Popen) -> bytes:
+    """The first line the command there says, or b"" if it says none within LOCK_TIMEOUT_S."""
+    assert ssh.stdout is not None
+    ready, _, _ = select.select([ssh.stdout], [], [], LOCK_TIMEOUT_S)
+    return ssh.stdout.readline() if ready else b""
 
 
 def release(held: list[subprocess.Popen]) -> None:

@@ -45,6 +45,8 @@ class Lab(Protocol):
 
     def record_dir(self, path: Path) -> None: ...
 
+    def socket_for(self, host: str, kind: str) -> Path | None: ...
+
 
 class Daemon:
     """A program on a lab host (`host` None: the root namespace, where the controller runs)."""
@@ -116,7 +118,7 @@ class Daemon:
         where = self.lab.server_of(self.host) if self.host is not None else LOCAL
         if where != LOCAL and not self.spreads:
             raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
-                             "halab's VRRP agent, keepalived and the probe's responder do yet.",
+                             "halab's VRRP and heartbeat agents, keepalived and the probe's responder do yet.",
                              f"Keep {self.host} here: `--place {self.host}=localhost`.")
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())

@@ -24,13 +24,15 @@ class Controller(Daemon):
     def __init__(self, lab: Lab, port: int, api_port: int, lb: LbConfig | None = None,
                  fence_socket: Path | None = None, secret: str | None = None,
                  assist_socket: Path | None = None, assist_debounce: float = DEFAULT_DEBOUNCE_S,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", relay_dir: Path | None = None) -> None:
         """`host`: the address it takes OpenFlow connections on (loopback, unless switches on
-        other servers connect to it)."""
+        other servers connect to it). `relay_dir`: it serves a second copy of its sockets there,
+        for the directory's owner (the ssh user who carries them to other servers)."""
         super().__init__(lab, None)
         self.port, self.api_port, self.lb, self.listen = port, api_port, lb, host
         self.fence_socket, self.secret = fence_socket, secret
         self.assist_socket, self.assist_debounce = assist_socket, assist_debounce
+        self.relay_dir = relay_dir
 
     @property
     def secret_file(self) -> Path:
@@ -57,6 +59,8 @@ class Controller(Daemon):
             argv += ["--fence-socket", str(self.fence_socket), "--fence-secret-file", str(self.secret_file)]
         if self.assist_socket is not None:
             argv += ["--assist-socket", str(self.assist_socket), "--assist-debounce", f"{self.assist_debounce:g}"]
+        if self.relay_dir is not None:
+            argv += ["--relay-dir", str(self.relay_dir)]
         return argv
 
     def ready(self) -> bool:

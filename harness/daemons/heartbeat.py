@@ -52,7 +52,7 @@ def node_config(lab: Lab, node: str, interval: float = 0.1, priorities: dict[str
                             monitor_interval=0.3, monitor_timeout=1.0)),
         interval=interval, deadtime=3 * interval, initdead=3.0, failure_timeout=3.0,
         tiebreaker=topo.address_on(topo.hosts_with_role("gateway")[0], vip.network),
-        fence_socket=lab.fence_socket, assist_socket=lab.assist_socket,
+        fence_socket=lab.socket_for(node, "fence"), assist_socket=lab.socket_for(node, "assist"),
         event_log=lab.run_dir / f"heartbeat-{node}.jsonl",
         realtime_priority=AGENT_REALTIME_PRIORITY)
     try:
@@ -64,6 +64,7 @@ def node_config(lab: Lab, node: str, interval: float = 0.1, priorities: dict[str
 
 class HalabHeartbeat(Daemon):
     program = "halab-heartbeat"
+    spreads = True
     pattern = r"-m ha\.heartbeat( |$)"
 
     def __init__(self, lab: Lab, host: str, cfg: HeartbeatConfig, tag: str = "") -> None:

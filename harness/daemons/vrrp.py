@@ -103,7 +103,7 @@ class HalabVrrp(VrrpDaemon):
             if self.lab.assist_socket is None:
                 raise HalabError(f"{self.host}: assist = true, but this lab's controller does not assist.",
                                  "Start the lab with assist (`--assist`).")
-            assist = {"assist_socket": self.lab.assist_socket}
+            assist = {"assist_socket": self.lab.socket_for(self.host, "assist")}
         return {self.base.with_suffix(".toml"): vrrp_config.dump(
             AgentConfig(self.instances, self.event_log, self.realtime_priority, **assist))}
 

@@ -25,7 +25,9 @@ from harness.scenarios.common import (
     probe_after,
     record,
     refuse_lasting,
+    require_here,
 )
+from harness.servers import ServerPlan
 from topologies import ClusterTopo
 
 FAULTS = ("node-crash", "partition", "service-kill", "hb-link-cut", "loss")
@@ -43,6 +45,8 @@ class ClusterOptions(ProbeOptions):
                                  "ports go down (failover assist)")
     loss_percent: float = option(50.0, f"with --fault loss: the share of frames dropped each way on {ACTIVE}'s "
                                        "links (service and heartbeat)")
+    #: The machines the lab spreads over (harness.servers; `--servers` and `--place` on the command line).
+    servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,7 +65,8 @@ def run(opts: ClusterOptions, run_dir: Path, progress: Progress = lambda _m: Non
     topo = ClusterTopo()
     vip = str(topo.vip.ip)
     progress("starting the lab network and the fencing controller")
-    with Lab(topo, run_dir, fencing=True, assist=opts.assist) as lab:
+    with Lab(topo, run_dir, fencing=True, assist=opts.assist, servers=opts.servers) as lab:
+        require_here(lab, "client1")
         responders = {node: lab.responder(node) for node in PRIORITIES}
         progress("starting the heartbeat agents")
         agents = [HalabHeartbeat(lab, node, node_config(lab, node, opts.interval, detector=opts.detector)).start()
@@ -94,4 +99,4 @@ def _inject(faults: Faults, opts: ClusterOptions, responder) -> tuple[FaultEvent
 
 
 SCENARIO = Scenario("cluster", "two nodes with halab's heartbeat agent, quorum and fencing; one fault on the "
-                    "active node", ClusterOptions, run)
+                    "active node", ClusterOptions, run, lambda _opts: ClusterTopo().nodes())

@@ -39,11 +39,13 @@ LEFT = r"""
 for p in /proc/[0-9]*; do tr '\0' '\n' < $p/environ 2>/dev/null | grep -q '^HALAB_RUN=' && echo $p; done
 ovs-vsctl --timeout=5 list-br
 ip -o link show | grep -o ' s[0-9]*-eth[0-9]*'
+ls /tmp/halab-*.sock 2>/dev/null || true
 """
 
 
 def left_on(address: str) -> list[str]:
-    """What a halab run left on the server: processes marked with a run, bridges, lab interfaces."""
+    """What a halab run left on the server: processes marked with a run, bridges, lab interfaces,
+    the controller's sockets carried there."""
     found = run_on(address, LEFT)
     assert found.returncode in (0, 1), found.stderr
     return [line.strip() for line in found.stdout.splitlines() if line.strip()]
@@ -141,6 +143,26 @@ def test_halab_run_measures_a_failover_to_a_backup_on_the_other_machine(machine,
     assert (outcome["server_before"], outcome["server_after"]) == ("server1", "server2"), outcome
     # Master_Down_Interval is 0.36 s at advert_int 0.1 s; the tunnel adds well under a millisecond
     assert 0.25 < outcome["outage"] < 1.0, outcome
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
+def test_a_heartbeat_standby_over_there_fences_and_takes_over_in_milliseconds_through_the_carried_sockets(
+        machine, out):
+    """node2's agent reaches the controller here through ssh's socket forwarding: the assist
+    notice that node1's ports went down comes over it, and the fencing request goes back. Without
+    the notice, node2 would wait out the deadtime (3 s at 1 s heartbeats)."""
+    ran = halab("run", "cluster", "--servers", f"localhost,{machine.address}", "--place", "node1=localhost",
+                "--place", f"node2={machine.address}", "--assist", "--interval", "1", "--rate", "1000",
+                "--before", "0.5", "--after", "1", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    outcome = result["outcome"]
+    assert (outcome["server_before"], outcome["server_after"]) == ("node1", "node2"), outcome
+    assert outcome["outage"] is not None and outcome["outage"] < 0.3, outcome
+    node2 = [(e["state"], e["reason"]) for e in result["agent_events"]
+             if e["host"] == "node2" and e["at"] > result["fault"]["at"]]
+    assert [state for state, _ in node2[:2]] == ["FENCING", "ACTIVE"], node2
+    assert node2[1][1].startswith("node1 fenced"), node2
     assert left_on(machine.address) == [] and nothing_left() == []
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shlex
+import stat
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -101,7 +104,7 @@ def test_a_shell_line_for_a_server_goes_as_the_sudo_user_with_sudo_there():
 
 
 GOOD = {"ran": "yes", "mnexec": "yes", "mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0",
-        "ovs_running": "yes", "tunnel": "ethernet", "python": "yes", "seen": "token"}
+        "ovs_running": "yes", "tunnel": "ethernet", "tun_open": "yes", "python": "yes", "seen": "token"}
 MINE = {"mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0"}
 
 
@@ -114,6 +117,7 @@ MINE = {"mininet": "2.3.0", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0"}
     ({"ovs_running": "no"}, "Open vSwitch is not running"),
     ({"tunnel": "no"}, "does not allow ethernet tunnels \\(PermitTunnel no\\)"),
     ({"tunnel": ""}, "PermitTunnel unknown"),
+    ({"tun_open": "no"}, "may not open /dev/net/tun there.*chmod 666 /dev/net/tun"),
     ({"foreign": "s1"}, "bridge named s1 that halab did not create"),
     ({"python": "no"}, "has no .*python"),
     ({"seen": ""}, "does not see the run directory /r"),
@@ -166,3 +170,73 @@ def test_a_node_on_another_server_is_stood_for_here_by_its_ssh_client():
     there = SimpleNamespace(pid=10, shell=SimpleNamespace(pid=9), isRemote=True)
     assert not servers.is_remote(here) and servers.local_pid(here) == 10
     assert servers.is_remote(there) and servers.local_pid(there) == 9
+
+
+class _Session:
+    """An ssh client that has said `first` and ends when its input closes."""
+
+    def __init__(self, first: bytes) -> None:
+        read, write = os.pipe()
+        os.write(write, first)
+        os.close(write)
+        self.stdout = os.fdopen(read, "rb")
+        self.stdin = SimpleNamespace(closed=False)
+        self.stdin.close = lambda: setattr(self.stdin, "closed", True)
+
+    def wait(self, _timeout: float) -> int:
+        return 0
+
+
+def test_the_controllers_sockets_reach_each_server_over_the_users_own_ssh(monkeypatch, tmp_path):
+    started: list[list[str]] = []
+
+    def session(argv, held, stderr=None):
+        started.append(argv)
+        held.append(_Session(b"forwarding\n"))
+        return held[-1]
+
+    monkeypatch.setattr(servers, "_session", session)
+    monkeypatch.setattr(servers, "ssh_user", lambda: "alice")
+    held = servers.forward_sockets(ServerPlan((LOCAL, "b", "c")), "r1", Path("/run/halab-relay/r1"),
+                                   ["fence", "assist"], tmp_path / "log")
+    assert len(held) == 2 and [a[a.index("-T") + 1] for a in started] == ["alice@b", "alice@c"]
+    argv = started[0]
+    assert not any(word.startswith("Control") for word in argv)  # not the shared connection: its own
+    assert argv[:4] == ["sudo", "-E", "-u", "alice"]
+    assert [argv[i + 1] for i, word in enumerate(argv) if word == "-R"] == [
+        "/tmp/halab-r1-fence.sock:/run/halab-relay/r1/fence.sock",
+        "/tmp/halab-r1-assist.sock:/run/halab-relay/r1/assist.sock"]
+    assert "ExitOnForwardFailure=yes" in argv
+    # the command there waits for both sockets, makes them root's, and removes them at the end
+    there = shlex.split(argv[-1])[0]
+    assert "test -S /tmp/halab-r1-fence.sock && test -S /tmp/halab-r1-assist.sock" in there
+    assert "chown 0:0 /tmp/halab-r1-fence.sock /tmp/halab-r1-assist.sock && chmod 600" in there
+    assert there.endswith("cat; rm -f /tmp/halab-r1-fence.sock /tmp/halab-r1-assist.sock")
+
+
+def test_a_server_that_refuses_the_sockets_gets_the_reason_and_no_session_is_kept(monkeypatch, tmp_path):
+    held_here: list[_Session] = []
+
+    def session(argv, held, stderr=None):
+        stderr.write(b"Error: remote port forwarding failed for listen path /tmp/halab-r1-fence.sock\n")
+        stderr.flush()
+        held.append(_Session(b"" if "alice@c" in argv else b"forwarding\n"))
+        held_here.append(held[-1])
+        return held[-1]
+
+    monkeypatch.setattr(servers, "_session", session)
+    monkeypatch.setattr(servers, "ssh_user", lambda: "alice")
+    with pytest.raises(HalabError, match=r"Server c did not take the controller's sockets over ssh \(Error: remote "
+                                         r"port forwarding failed.*AllowStreamLocalForwarding yes"):
+        servers.forward_sockets(ServerPlan(("b", "c")), "r1", Path("/run/x"), ["fence"], tmp_path / "log")
+    assert len(held_here) == 2 and all(s.stdin.closed for s in held_here)
+
+
+def test_the_runs_socket_directory_is_the_ssh_users_and_closed_to_everyone_else(monkeypatch, tmp_path):
+    monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path / "halab"))
+    monkeypatch.setattr(servers, "ssh_user", lambda: "nobody")
+    directory = servers.socket_dir("r1")
+    assert directory == tmp_path / "halab-relay" / "r1"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700 and directory.stat().st_uid == pwd.getpwnam("nobody").pw_uid
+    assert stat.S_IMODE(directory.parent.stat().st_mode) == 0o711
+    assert servers.socket_dir("r1") == directory  # made once
