@@ -27,9 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ha import announce, netlink
+from ha import announce
 from ha.statusfile import state_root
+
+if TYPE_CHECKING:  # pyroute2 is slow to import, and the controller and `halab` need only the format
+    from ha import netlink
 
 DEFAULT_SOCKET = state_root() / "assist.sock"
 #: A unix socket's path is shorter than this, with its final NUL (sun_path).
@@ -119,6 +123,8 @@ def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
 def announce_self(links: list[netlink.Link]) -> None:
     """A gratuitous ARP of each link's own IPv4 address: the controller locates nodes by ARP, and a
     node that only ever answered (never asked) would not be found. Best effort."""
+    from ha import netlink
+
     for link in links:
         try:
             announce.announce(link.name, link.index, link.mac, [netlink.primary_address(link.index, 4)])

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from pyroute2 import IPRoute
-
 from harness import servers
 from harness.errors import HalabError
 from harness.lab import Lab, start_thread
@@ -51,6 +49,8 @@ class Faults:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.events: list[FaultEvent] = []
+        from pyroute2 import IPRoute  # here, not at the top: `halab` reads FaultEvent without it (0.1 s)
+
         with IPRoute() as ipr:  # pyroute2 builds its message classes on first use: not during a cut
             ipr.link("get", index=1)
 
@@ -81,6 +81,8 @@ class Faults:
         time we stamp (a request sent just before may still get through; none sent after
         can). Host-side ends follow through Mininet (a shell command each, milliseconds).
         """
+        from pyroute2 import IPRoute  # imported already by Faults()
+
         root = [i for i in intfs if not i.node.inNamespace and not servers.is_remote(i.node)]
         others = [i for i in intfs if i not in root]
         at = None

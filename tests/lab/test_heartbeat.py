@@ -8,12 +8,12 @@ import sys
 import time
 from itertools import pairwise
 
+import pyroute2
 import pytest
 from pyroute2 import IPRoute
 
 from ha.heartbeat import fencing
 from ha.heartbeat.packet import State
-from harness import faults as faults_module
 from harness.daemons import HalabHeartbeat
 from harness.daemons.heartbeat import node_config
 from harness.faults import Faults
@@ -113,7 +113,7 @@ def test_a_crashed_node_says_nothing_while_its_links_go_down_one_by_one(cluster,
     """A host without power cannot report FAULT over a link not yet cut: node2 must find node1
     silent and fence it. (Before crash_host froze the host first, a full run failed so once.)"""
     _a1, a2 = start_both(cluster)
-    monkeypatch.setattr(faults_module, "IPRoute", SlowIPRoute)
+    monkeypatch.setattr(pyroute2, "IPRoute", SlowIPRoute)  # harness.faults imports it when it cuts
     Faults(cluster).crash_host("node1")
     assert wait_until(lambda: a2.role() == "ACTIVE", timeout=5), a2.events()[-5:]
     took_over = [e for e in a2.events() if e.subject == "node2" and e.state == "ACTIVE"]
