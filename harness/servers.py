@@ -84,7 +84,7 @@ done
 for i in {interfaces}; do
     ip link show "$i" >/dev/null 2>&1 && ip link del "$i" && echo "interface $i"
 done
-for f in /tmp/halab-{run}-*.sock; do
+for f in /tmp/halab-{run}-*.sock /run/halab/*-{run}-*.sock; do
     [ -S "$f" ] && rm -f "$f" && echo "socket $f"
 done
 true

@@ -115,15 +115,20 @@ class Daemon:
 
     def launch(self) -> Self:
         """Write its files and start it without waiting (`wait_ready` waits): a lab starts many at once."""
-        where = self.lab.server_of(self.host) if self.host is not None else LOCAL
-        if where != LOCAL and not self.spreads:
-            raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
-                             "halab's VRRP and heartbeat agents, keepalived and the probe's responder do yet.",
-                             f"Keep {self.host} here: `--place {self.host}=localhost`.")
+        self.require_placement()
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())
         self.process.stop_signal = self.stop_signal
         return self
+
+    def require_placement(self) -> None:
+        """A HalabError, with the fix, if its host is on another server and it cannot run there."""
+        where = self.lab.server_of(self.host) if self.host is not None else LOCAL
+        if where != LOCAL and not self.spreads:
+            raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
+                             "halab's VRRP and heartbeat agents, keepalived, HAProxy and the probe's responder "
+                             "do yet.",
+                             f"Keep {self.host} here: `--place {self.host}=localhost`.")
 
     def write_files(self) -> None:
         """Fresh files, never through a link someone left at the name, readable by root only."""

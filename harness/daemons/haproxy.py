@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import socket
+import sys
 from pathlib import Path
 
 from ha.statusfile import state_root
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
+from harness.servers import LOCAL
 from topologies.base import LabTopo
 
 
@@ -16,6 +18,7 @@ class HAProxy(Daemon):
     """mode tcp; one `listen` per name: (port, balance), every backend of the topology behind it."""
 
     program = "haproxy"
+    spreads = True
     pattern = r"^haproxy( |$)"
 
     def __init__(self, lab: Lab, host: str, bind: str, listeners: dict[str, tuple[int, str]], interval: float = 0.1,
@@ -75,14 +78,14 @@ class HAProxy(Daemon):
         DRAIN, "no check"), in_pool, health (whether its checks pass), drained, and the last
         check's words ("Layer4 connection problem: Connection refused"). A reply that is not a
         `show stat` table gives none; a dead or silent HAProxy raises OSError."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(str(self.stats_socket))
-            conn.sendall(b"show stat\n")
-            data = b""
-            while len(data) < MAX_STAT_BYTES and (chunk := conn.recv(65536)):
-                data += chunk
-        text = data.decode(errors="replace")
+        if self.host is None or self.lab.server_of(self.host) == LOCAL:
+            text = show_stat(self.stats_socket, timeout)
+        else:  # its socket is on its server: read there
+            done = self.lab.run(self.host, [sys.executable, "-m", "harness.daemons.haproxy", str(self.stats_socket),
+                                            str(timeout)], timeout=timeout + 10)
+            if done.returncode != 0:
+                raise OSError(f"show stat on {self.host}: {done.stderr.strip()[-300:]}")
+            text = done.stdout
         if not text.startswith("# pxname,svname,"):
             return []
         out = []
@@ -102,6 +105,18 @@ class HAProxy(Daemon):
 MAX_STAT_BYTES = 1 << 20
 
 
+def show_stat(path: Path, timeout: float) -> str:
+    """`show stat` from HAProxy's runtime API at `path` (on this machine)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(str(path))
+        conn.sendall(b"show stat\n")
+        data = b""
+        while len(data) < MAX_STAT_BYTES and (chunk := conn.recv(65536)):
+            data += chunk
+    return data.decode(errors="replace")
+
+
 def render_haproxy(topo: LabTopo, bind: str, listeners: dict[str, tuple[int, str]], interval: float,
                    fall: int, rise: int, backend_role: str = "backend", stats_socket: Path | None = None) -> str:
     lines = ["global", "    maxconn 4000"]
@@ -113,3 +128,10 @@ def render_haproxy(topo: LabTopo, bind: str, listeners: dict[str, tuple[int, str
         lines += [f"    server {h} {topo.addresses[h][0].ip}:{port} check inter {interval * 1000:.0f} "
                   f"fall {fall} rise {rise}" for h in topo.hosts_with_role(backend_role)]
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # on the server where HAProxy runs: python -m harness.daemons.haproxy PATH TIMEOUT
+    try:
+        print(show_stat(Path(sys.argv[1]), float(sys.argv[2])), end="")
+    except OSError as exc:
+        sys.exit(f"{sys.argv[1]}: {exc}")

@@ -88,6 +88,7 @@ class Patroni(_RaftMember):
 
     def prepare(self) -> None:
         """Empty directories for PostgreSQL's data and socket, and Patroni's own."""
+        self.require_placement()  # before anything is made there
         assert self.host is not None
         self.cluster.create_root()
         self.lab.record_dir(self.cluster.root)

@@ -215,6 +215,7 @@ class PostgreSQL(Daemon):
 
     def prepare(self) -> None:
         """Make this host's cluster: initdb for the primary, a base backup for a standby."""
+        self.require_placement()  # before anything is made there
         assert self.host is not None
         self.require_free_port()
         self.cluster.create_root()

@@ -5,7 +5,7 @@ node that holds the VIP, or on a web server."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import labfile
@@ -23,7 +23,9 @@ from harness.scenarios.common import (
     probe_after,
     record,
     refuse_lasting,
+    require_here,
 )
+from harness.servers import ServerPlan
 
 FAULTS = ("lb-crash", "lb-link-cut", "web-crash", "haproxy-kill")
 LASTING_NOT = ("lb-crash", "web-crash", "haproxy-kill")
@@ -36,6 +38,8 @@ class ReferenceOptions(ProbeOptions):
     fault: str = option("lb-crash", f"what fails: the VIP's node (lb-*, haproxy-kill) or {WEB}", choices=FAULTS)
     agent: str = option("keepalived", "the VRRP daemon on lb1 and lb2", choices=("keepalived", "halab"))
     web_servers: int = option(2, "how many web servers behind HAProxy")
+    #: The machines the lab spreads over (harness.servers; `--servers` and `--place` on the command line).
+    servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -47,12 +51,18 @@ class ReferenceOptions(ProbeOptions):
         return probe_after(self, 6.0)
 
 
-def run(opts: ReferenceOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
+def _spec(opts: ReferenceOptions) -> labfile.LabSpec:
     spec = labfile.with_overrides(labfile.load(labfile.builtin("reference")), agent=opts.agent,
                                   web_servers=opts.web_servers)
+    return replace(spec, servers=opts.servers) if opts.servers else spec
+
+
+def run(opts: ReferenceOptions, run_dir: Path, progress: Progress = lambda _m: None) -> RunRecord:
+    spec = _spec(opts)
     live = LiveLab(spec, run_dir)
     live.start(progress)
     try:
+        require_here(live.lab, spec.probe.source)
         master = live.vip_report()["holders"][0]
         progress(f"probing {live.vip} from {spec.probe.source}; {master} holds it")
         client = ProbeRun(live.lab, spec.probe.source, live.probe_target(), opts, opts.before + opts.probe_after)
@@ -79,4 +89,5 @@ def _inject(live: LiveLab, faults: Faults, kind: str, master: str) -> tuple[Faul
 
 
 SCENARIO = Scenario("reference", "HAProxy + keepalived on lb1/lb2 in front of web servers, the VIP moved by VRRP; "
-                    "one fault on the VIP's node or a web server", ReferenceOptions, run)
+                    "one fault on the VIP's node or a web server", ReferenceOptions, run,
+                    lambda opts: _spec(opts).topo().nodes())

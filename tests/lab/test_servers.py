@@ -55,11 +55,11 @@ def _agents() -> dict[tuple[str, str], dict]:
     return {(a["host"], a["program"]): a for a in json.loads(halab("status", "--json").stdout)["agents"]}
 
 
-def fast_lab(tmp_path, servers: str) -> str:
-    """The active-standby lab file at advert_int 0.1 s (failovers in 0.4 s, not 3.6), with `servers`
-    (a [servers] table)."""
+def fast_lab(tmp_path, servers: str = "", name: str = "active-standby") -> str:
+    """A built-in lab file at advert_int 0.1 s (failovers in 0.4 s, not 3.6), with `servers` (a
+    [servers] table)."""
     lab = tmp_path / "two-machines.toml"
-    text = (REPO / "labs" / "active-standby.toml").read_text()
+    text = (REPO / "labs" / f"{name}.toml").read_text()
     assert text.count("advert_int = 1.0") == 2
     lab.write_text(text.replace("advert_int = 1.0", "advert_int = 0.1") + servers)
     return str(lab)
@@ -67,7 +67,7 @@ def fast_lab(tmp_path, servers: str) -> str:
 
 @pytest.mark.usefixtures("down_after")
 def test_a_vrrp_pair_over_two_machines_fails_over_and_leaves_nothing_on_either(machine, out, tmp_path):
-    up = halab("up", "-f", fast_lab(tmp_path, ""), "--servers", f"localhost,{machine.address}", "--place",
+    up = halab("up", "-f", fast_lab(tmp_path), "--servers", f"localhost,{machine.address}", "--place",
                f"server2={machine.address}", "--detach", "--out", str(out))
     assert up.returncode == 0, up.stderr
     hosts = json.loads(descriptor_path().read_text())["hosts"]
@@ -208,12 +208,30 @@ def test_a_measuring_client_on_another_machine_is_refused(machine, out):
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
+@pytest.mark.usefixtures("down_after")
+def test_haproxy_over_there_reports_its_pool_and_keepalived_there_gives_up_the_vip_when_it_dies(
+        machine, out, tmp_path):
+    up = halab("up", "-f", fast_lab(tmp_path, name="reference"), "--servers", f"localhost,{machine.address}",
+               "--place", f"lb1={machine.address}", "--detach", "--out", str(out))
+    assert up.returncode == 0, up.stderr
+    assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["lb1"], 20, 0.3)
+    # HAProxy's own view of its servers, read from its runtime socket over there
+    assert wait_until(lambda: "probe: 2/2 in pool" in halab("status").stdout, 20, 0.3), halab("status").stdout
+    assert halab("fault", "link-cut", "web1").returncode == 0
+    assert wait_until(lambda: "probe: 1/2 in pool (out: web1)" in halab("status").stdout, 20, 0.3)
+    # keepalived's track script over there sees HAProxy gone: the VIP comes here, to lb2
+    assert halab("fault", "kill", "lb1", "haproxy").returncode == 0
+    assert wait_until(lambda: json.loads(halab("vip", "--json").stdout)["holders"] == ["lb2"], 20, 0.3)
+    assert halab("down").returncode == 0
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
 def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out):
-    up = halab("up", "active-active", "--lb", "haproxy", "--servers", f"localhost,{machine.address}", "--place",
-               f"proxy1={machine.address}", "--detach", "--out", str(out))
+    up = halab("up", "three-tier", "--servers", f"localhost,{machine.address}", "--place", f"db1={machine.address}",
+               "--detach", "--out", str(out))
     assert up.returncode != 0
-    assert "haproxy cannot run on proxy1, which is on another server" in up.stderr, up.stderr
-    assert "--place proxy1=localhost" in up.stderr and "Traceback" not in up.stderr
+    assert "cannot run on db1, which is on another server" in up.stderr, up.stderr
+    assert "--place db1=localhost" in up.stderr and "Traceback" not in up.stderr
     assert left_on(machine.address) == [] and nothing_left() == []
 
 

@@ -240,3 +240,19 @@ def test_the_runs_socket_directory_is_the_ssh_users_and_closed_to_everyone_else(
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700 and directory.stat().st_uid == pwd.getpwnam("nobody").pw_uid
     assert stat.S_IMODE(directory.parent.stat().st_mode) == 0o711
     assert servers.socket_dir("r1") == directory  # made once
+
+
+def test_the_scenarios_that_spread_name_the_nodes_place_may_put_elsewhere():
+    from dataclasses import fields
+
+    from harness.scenarios import SCENARIOS
+
+    spreading = {n for n, s in SCENARIOS.items() if "servers" in {f.name for f in fields(s.options)}}
+    assert spreading == {"active-standby", "active-active", "cluster", "reference"}
+    for name in spreading:
+        scenario = SCENARIOS[name]
+        assert "client1" in scenario.nodes(scenario.options()), name  # the client that measures
+    reference = SCENARIOS["reference"]
+    assert {"lb1", "lb2", "web1", "web2", "s1"} <= set(reference.nodes(reference.options()))
+    assert "web3" in reference.nodes(reference.options(web_servers=3))
+    assert set(SCENARIOS["cluster"].nodes(SCENARIOS["cluster"].options())) >= {"node1", "node2", "gateway"}
