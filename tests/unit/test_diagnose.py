@@ -202,7 +202,8 @@ def test_an_haproxys_pool_is_read_from_its_runtime_api_and_a_server_out_of_it_is
     from topologies import ReferenceTopo
 
     monkeypatch.setenv("HALAB_STATE_DIR", str(tmp_path))
-    haproxy = HAProxy(SimpleNamespace(state=SimpleNamespace(run_id="r1"), run_dir=tmp_path), "lb1", "10.0.0.100", {})
+    haproxy = HAProxy(SimpleNamespace(state=SimpleNamespace(run_id="r1"), run_dir=tmp_path,
+                                     server_of=lambda _host: "localhost"), "lb1", "10.0.0.100", {})
     assert haproxy.stats_socket == tmp_path / "haproxy-r1-lb1.sock"
     assert f"    stats socket {haproxy.stats_socket} mode 600 level user\n" in render_haproxy(
         ReferenceTopo(), "10.0.0.100", {"probe": (80, "roundrobin")}, 0.1, 3, 2, "web", haproxy.stats_socket)
