@@ -15,7 +15,7 @@ import pytest
 from harness.emulated_server import EmulatedServer
 from harness.labinfo import descriptor_path
 from harness.servers import ServerPlan, hold_locks, release, run_on
-from tests.lab.helpers import wait_until
+from tests.lab.helpers import fast_lab, wait_until
 from tests.lab.test_up import REPO, down_after, halab, nothing_left  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
@@ -53,16 +53,6 @@ def left_on(address: str) -> list[str]:
 
 def _agents() -> dict[tuple[str, str], dict]:
     return {(a["host"], a["program"]): a for a in json.loads(halab("status", "--json").stdout)["agents"]}
-
-
-def fast_lab(tmp_path, servers: str = "", name: str = "active-standby") -> str:
-    """A built-in lab file at advert_int 0.1 s (failovers in 0.4 s, not 3.6), with `servers` (a
-    [servers] table)."""
-    lab = tmp_path / "two-machines.toml"
-    text = (REPO / "labs" / f"{name}.toml").read_text()
-    assert text.count("advert_int = 1.0") == 2
-    lab.write_text(text.replace("advert_int = 1.0", "advert_int = 0.1") + servers)
-    return str(lab)
 
 
 @pytest.mark.usefixtures("down_after")
@@ -125,7 +115,7 @@ def test_halab_clean_removes_a_killed_lab_from_every_server(machine, out):
 @pytest.mark.usefixtures("down_after")
 def test_a_lab_file_places_its_nodes_and_keepalived_over_there_loses_its_host_to_a_crash(machine, out, tmp_path):
     servers = f'\n[servers]\nlist = ["localhost", "{machine.address}"]\nplace = {{ server1 = "{machine.address}" }}\n'
-    up = halab("up", "-f", fast_lab(tmp_path, servers), "--agent", "keepalived", "--detach", "--out", str(out))
+    up = halab("up", "-f", fast_lab(tmp_path, extra=servers), "--agent", "keepalived", "--detach", "--out", str(out))
     assert up.returncode == 0, up.stderr
     hosts = json.loads(descriptor_path().read_text())["hosts"]
     assert hosts["server1"]["server"] == machine.address and "server" not in hosts["server2"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.labinfo import control_socket, descriptor_path
-from tests.lab.helpers import halab_leftovers, wait_until
+from tests.lab.helpers import fast_lab, halab_leftovers, wait_until
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
@@ -162,7 +162,7 @@ def test_verbs_without_a_lab_and_bad_hosts_get_one_clear_line_and_exit_2(tmp_pat
     for argv in (["fault", "link-cut", "server1"], ["vip"], ["exec", "server1", "--", "true"]):
         done = halab(*argv)
         assert done.returncode == 2 and "No halab lab is running" in done.stderr, (argv, done)
-    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     second = halab("up", "cluster", "--detach", "--out", str(tmp_path))
     assert second.returncode == 2 and "already running: active-standby" in second.stderr
     for argv, says in ((["exec", "nohost", "--", "true"], "no host 'nohost'"),
@@ -176,7 +176,7 @@ def test_verbs_without_a_lab_and_bad_hosts_get_one_clear_line_and_exit_2(tmp_pat
 
 
 def test_down_after_the_lab_was_killed_still_removes_everything(tmp_path):
-    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     pid = json.loads(descriptor_path().read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: halab("ls").stdout.find("DEAD") > 0, timeout=10)
@@ -188,7 +188,7 @@ def test_down_after_the_lab_was_killed_still_removes_everything(tmp_path):
 
 def test_a_closed_terminal_hangup_then_terminate_still_tears_everything_down(tmp_path):
     """tmux closing a pane sends SIGHUP then SIGTERM; the second used to cut the teardown short."""
-    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     pid = json.loads(descriptor_path().read_text())["pid"]
     os.kill(pid, signal.SIGHUP)
     os.kill(pid, signal.SIGTERM)
@@ -241,7 +241,7 @@ def test_a_signal_that_lands_on_a_helper_thread_still_reaches_the_idle_prompt(tm
     handler only in the main thread, which waits in readline at an idle prompt. Aimed at the
     control socket's thread (kill with its thread id prefers that thread), SIGTERM must still
     tear the lab down: helper threads block the terminating signals."""
-    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     pid = json.loads(descriptor_path().read_text())["pid"]
     time.sleep(1)  # the prompt is idle in readline
     helpers = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
@@ -252,7 +252,7 @@ def test_a_signal_that_lands_on_a_helper_thread_still_reaches_the_idle_prompt(tm
 
 
 def test_halab_cli_attaches_to_the_background_prompt_and_exit_leaves_the_lab_running(tmp_path, down_after):
-    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     term = Terminal(["env", "TMUX=", *HALAB, "cli"])  # from a terminal of its own (tmux in tmux)
     try:
         term.wait_for("halab>", timeout=30)
@@ -269,7 +269,7 @@ def test_halab_cli_attaches_to_the_background_prompt_and_exit_leaves_the_lab_run
 def test_the_agents_own_commands_work_against_the_running_lab(tmp_path, down_after):
     """`halab exec server1 -- halab-vrrp status` and `halab-controller status`, as the README has them."""
     venv = Path(sys.executable).parent
-    assert halab("up", "active-standby", "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     shown = halab("exec", "server1", "--", str(venv / "halab-vrrp"), "status", "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)[0]["instances"][0]["state"] == "MASTER", shown
     assert halab("down").returncode == 0

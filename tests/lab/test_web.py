@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.lab.browser import chromium, console_errors
-from tests.lab.helpers import wait_until
+from tests.lab.helpers import fast_lab, wait_until
 from tests.lab.test_up import HALAB, REPO, halab, nothing_left
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
@@ -96,7 +96,7 @@ def lab(tmp_path_factory):
     """The lab with its own view (`up --web --allow-faults`), and a second view started apart
     (`halab web`, no buttons), as a teacher would for a lab already up."""
     out = tmp_path_factory.mktemp("web")
-    up = halab("up", "active-standby", "--detach", "--web", "--web-port", str(free_port()), "--allow-faults",
+    up = halab("up", "-f", fast_lab(out), "--detach", "--web", "--web-port", str(free_port()), "--allow-faults",
                "--out", str(out))
     assert up.returncode == 0, up.stderr
     url = re.search(r"live view: (\S+)", up.stderr).group(1)
