@@ -361,11 +361,16 @@ def forward_sockets(plan: ServerPlan, run_id: str, relay_dir: Path, kinds: list[
     user = ssh_user()
     try:
         for server in plan.remote:
-            there = " ".join(shlex.quote(str(relay_path(run_id, k))) for k in kinds)
-            wait = " && ".join(f"test -S {shlex.quote(str(relay_path(run_id, k)))}" for k in kinds)
-            # The sockets appear when sshd has bound them; they are removed when the session ends.
+            paths = [shlex.quote(str(relay_path(run_id, k))) for k in kinds]
+            there = " ".join(paths)
+            wait = " && ".join(f"test -S {p}" for p in paths)
+            # Only sockets sshd bound as the user become root's: another user's, made at the name
+            # before, would then be trusted by the agents.
+            theirs = " && ".join(f'[ "$(stat -c %u {p})" = "$(id -u {shlex.quote(user)})" ]' for p in paths)
+            # They are removed when the session ends.
             command = (f"i=0; until {wait}; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.05; done; "
-                       f"chown 0:0 {there} && chmod 600 {there} && echo forwarding; cat; rm -f {there}")
+                       f"{theirs} && chown 0:0 {there} && chmod 600 {there} && echo forwarding || exit 1; "
+                       f"cat; rm -f {there}")
             argv = ssh_argv(server, command, user, terminal=False,
                             forwards=tuple(f"{relay_path(run_id, k)}:{relay_dir / k}.sock" for k in kinds))
             with log.open("ab") as err:

@@ -211,6 +211,7 @@ def test_the_controllers_sockets_reach_each_server_over_the_users_own_ssh(monkey
     there = shlex.split(argv[-1])[0]
     assert "test -S /tmp/halab-r1-fence.sock && test -S /tmp/halab-r1-assist.sock" in there
     assert "chown 0:0 /tmp/halab-r1-fence.sock /tmp/halab-r1-assist.sock && chmod 600" in there
+    assert '[ "$(stat -c %u /tmp/halab-r1-fence.sock)" = "$(id -u alice)" ]' in there  # sshd's, not another user's
     assert there.endswith("cat; rm -f /tmp/halab-r1-fence.sock /tmp/halab-r1-assist.sock")
 
 
