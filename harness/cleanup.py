@@ -54,8 +54,7 @@ def clean_leftovers() -> list[str]:
     # file was lost, or the run died between creating the bridge and saving its state).
     removed += _delete_bridges(None)
     # Likewise any database or socket directory: no lab runs, so none is in use.
-    for root in (pg_root(), servers.relay_root()):
-        removed += _delete_dirs([str(p) for p in sorted(root.glob("*"))] if root.is_dir() else [])
+    removed += _delete_dirs([str(p) for p in _run_dirs()])
     return removed
 
 
@@ -66,9 +65,13 @@ def leftovers() -> list[str]:
     bridges = marked_bridges()
     found += [f"bridge {b}" for b in bridges] if bridges is not None else ["bridges unknown: ovs-vsctl failed"]
     found += [f"process {line}" for line in daemons.running()]
-    for root in (pg_root(), servers.relay_root()):
-        found += [f"directory {p}" for p in sorted(root.glob("*"))] if root.is_dir() else []
+    found += [f"directory {p}" for p in _run_dirs()]
     return found
+
+
+def _run_dirs() -> list[Path]:
+    """The runs' directories under halab's own roots: PostgreSQL's data, the controller's sockets."""
+    return [p for root in (pg_root(), servers.relay_root()) if root.is_dir() for p in sorted(root.glob("*"))]
 
 
 def _kill_processes(state: RunState, term_grace: float) -> list[str]:

@@ -4,8 +4,9 @@ It is a container made of plain namespaces: its own network (reached over a veth
 169.254.77.4k+2), mount and PID namespaces, its own sshd, and its own Open vSwitch database and
 daemon under a private /run. /tmp, /run, Open vSwitch's directories and the home directories
 are its own; the rest of the file system (the programs, halab's checkout) is shared, as two
-machines provisioned alike with the checkout on shared storage would be. So the cluster edition's ssh, `mnexec` and
-`ovs-vsctl` calls really cross a machine boundary, and what the lab leaves there is really there.
+machines provisioned alike with the checkout on shared storage would be. So the cluster
+edition's ssh, `mnexec` and `ovs-vsctl` calls really cross a machine boundary, and what the lab
+leaves there is really there.
 
     sudo .venv/bin/python -m harness.emulated_server start     # prints the server's address
     sudo .venv/bin/python -m harness.emulated_server stop

@@ -391,7 +391,7 @@ class Lab:
 
     def _forward_sockets(self) -> None:
         """Over several servers: ssh carries the controller's sockets to each (`socket_for`)."""
-        relay_dir = self._relay_dir()
+        relay_dir = self.controller.relay_dir if self.controller is not None else None
         if relay_dir is None:
             return
         assert self.state is not None

@@ -361,7 +361,8 @@ def forward_sockets(plan: ServerPlan, run_id: str, relay_dir: Path, kinds: list[
     user = ssh_user()
     try:
         for server in plan.remote:
-            paths = [shlex.quote(str(relay_path(run_id, k))) for k in kinds]
+            relays = {k: relay_path(run_id, k) for k in kinds}
+            paths = [shlex.quote(str(p)) for p in relays.values()]
             there = " ".join(paths)
             wait = " && ".join(f"test -S {p}" for p in paths)
             # Only sockets sshd bound as the user become root's: another user's, made at the name
@@ -372,7 +373,7 @@ def forward_sockets(plan: ServerPlan, run_id: str, relay_dir: Path, kinds: list[
                        f"{theirs} && chown 0:0 {there} && chmod 600 {there} && echo forwarding || exit 1; "
                        f"cat; rm -f {there}")
             argv = ssh_argv(server, command, user, terminal=False,
-                            forwards=tuple(f"{relay_path(run_id, k)}:{relay_dir / k}.sock" for k in kinds))
+                            forwards=tuple(f"{p}:{relay_dir / k}.sock" for k, p in relays.items()))
             with log.open("ab") as err:
                 ssh = _session(argv, held, stderr=err)
             if _first_line(ssh) != b"forwarding\n":
