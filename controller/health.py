@@ -52,6 +52,12 @@ class Check:
     sport: int = field(default_factory=lambda: next(_ports))
     seq: int = field(default_factory=lambda: random.getrandbits(32))
     request_sent: bool = False
+    after_reset: bool = False  # sent at once because the backend reset a client's connection
+
+    def verdict(self, ok: bool) -> str:
+        """The reason a result gives in the event log."""
+        return ("check passed" if ok else "check failed") + (
+            " (checked at once: it reset a client's connection)" if self.after_reset else "")
 
     def start(self) -> bytes:
         if self.kind == "udp":

@@ -21,6 +21,8 @@ CONN_COOKIE = 0x4841_4C41_4204_0000
 REPLY_COOKIE = 0x4841_4C41_4205_0000
 #: The drop flows of a fenced node.
 FENCE_COOKIE = 0x4841_4C41_4206_0000
+#: A backend's flow that copies the resets it sends to clients to the controller.
+RESET_COOKIE = 0x4841_4C41_4207_0000
 
 #: Service and backend indexes have 8 bits each in cookies and in reg1.
 MAX_SERVICES = MAX_BACKENDS = 256
@@ -66,9 +68,21 @@ class BackendKey:
     def reply_cookie(self) -> int:
         return REPLY_COOKIE | self.reg
 
+    def reset_cookie(self) -> int:
+        return RESET_COOKIE | self.reg
+
+    @property
+    def meter(self) -> int:
+        """The meter that bounds the copies of this backend's resets (meter ids start at 1)."""
+        return self.reg + 1
+
     @classmethod
     def of_cookie(cls, cookie: int) -> BackendKey:
         return cls(cookie >> 8 & 0xFF, cookie & 0xFF)
+
+    @classmethod
+    def of_reset_cookie(cls, cookie: int) -> BackendKey | None:
+        return cls.of_cookie(cookie) if cookie & ~0xFFFF == RESET_COOKIE else None
 
 
 def group_id(service: int) -> int:

@@ -80,6 +80,11 @@ class Service:
         """Hash algorithms run in the switch (select group); round robin needs the controller."""
         return self.algorithm in ("source_hash", "consistent")
 
+    @property
+    def checks_on_reset(self) -> bool:
+        """A checked TCP service: a backend's reset to a client gets it checked at once."""
+        return self.protocol == "tcp" and self.health_check.kind != "none"
+
 
 @dataclass(frozen=True)
 class LbConfig:

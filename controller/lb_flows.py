@@ -17,8 +17,11 @@ The pipeline on each switch:
     select group bucket              -> reg1 = backend, resubmit to table 2
     table 2 (backends)  reg1 = backend -> commit: NAT to the backend, mark = backend, table 4
     table 5 (reply side, tracked)
+      101  a reset, mark = backend   -> as below, and a copy to table 6
       100  reply, mark = backend     -> source MAC = the VIP's, forward by destination (table 3)
         0  anything else             -> table 1 (a backend's own traffic)
+    table 6 (a backend's resets)
+      100  mark = backend            -> its meter (RESET_COPIES_PER_S), controller: check it now
 
 Connection tracking keeps "one 5-tuple, one backend" true when the pool changes (a drain, a
 failed check): the first packet of a connection is committed with its backend's address as NAT
@@ -49,6 +52,7 @@ BACKEND_TABLE = 2
 L2_DST_TABLE = 3
 CLIENT_TABLE = 4
 REPLY_TABLE = 5
+RESET_TABLE = 6
 
 PRIO_ARP, PRIO_CHECK, PRIO_NEW, PRIO_CONN, PRIO_SERVICE = 300, 250, 200, 100, 100
 ETH_ARP, ETH_IP = 0x0806, 0x0800
@@ -57,7 +61,9 @@ ICMP = 1
 #: Connection tracking's state bits (OVS's CS_*): tracked, new, reply direction, invalid.
 CT_TRACKED, CT_NEW, CT_REPLY, CT_INVALID = 0x20, 0x01, 0x08, 0x10
 NX_CT_F_COMMIT, NX_NAT_F_DST = 1, 2
-TCP_SYN, TCP_ACK = 0x02, 0x10
+TCP_SYN, TCP_RST, TCP_ACK = 0x02, 0x04, 0x10
+#: At most this many of a backend's resets a second reach the controller (a burst of 2 more).
+RESET_COPIES_PER_S = 10
 
 
 def vip_mac(vip: IPv4Address) -> str:
@@ -152,10 +158,27 @@ class LbMessages:
         self._flow(PRIO_CONN, p.OFPMatch(ct_state=(CT_TRACKED, CT_TRACKED), ct_mark=key.mark),
                    self._apply([p.OFPActionSetField(eth_dst=mac), p.OFPActionOutput(port)]),
                    table=CLIENT_TABLE, cookie=key.conn_cookie())
-        reply = p.OFPMatch(ct_state=(CT_TRACKED | CT_REPLY, CT_TRACKED | CT_REPLY | CT_INVALID), ct_mark=key.mark)
-        self._flow(PRIO_CONN, reply, self._apply([p.OFPActionSetField(eth_src=vip_mac(service.vip)),
-                                                  p.NXActionResubmitTable(table_id=L2_DST_TABLE)]),
-                   table=REPLY_TABLE, cookie=key.reply_cookie())
+        reply = {"ct_state": (CT_TRACKED | CT_REPLY, CT_TRACKED | CT_REPLY | CT_INVALID), "ct_mark": key.mark}
+        as_vip = [p.OFPActionSetField(eth_src=vip_mac(service.vip)), p.NXActionResubmitTable(table_id=L2_DST_TABLE)]
+        self._flow(PRIO_CONN, p.OFPMatch(**reply), self._apply(as_vip), table=REPLY_TABLE, cookie=key.reply_cookie())
+        if service.checks_on_reset:
+            reset = p.OFPMatch(eth_type=ETH_IP, ip_proto=PROTO_NUMBER["tcp"], tcp_flags=(TCP_RST, TCP_RST), **reply)
+            self._flow(PRIO_CONN + 1, reset, self._apply([*as_vip, p.NXActionResubmitTable(table_id=RESET_TABLE)]),
+                       table=REPLY_TABLE, cookie=key.reply_cookie())
+
+    def reset_copies(self, key: BackendKey) -> None:
+        """A backend's resets to clients, copied to the controller through a meter of its own:
+        a refused connection is the first sign of a dead process, and the controller checks that
+        backend at once. The meter is made afresh (a switch keeps meters across controllers, and
+        deleting one deletes the flows that use it, so this comes before the flow)."""
+        p, ofp = self.parser, self.ofp
+        self.dp.send_msg(p.OFPMeterMod(self.dp, command=ofp.OFPMC_DELETE, meter_id=key.meter))
+        self.dp.send_msg(p.OFPMeterMod(self.dp, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
+                                       meter_id=key.meter,
+                                       bands=[p.OFPMeterBandDrop(rate=RESET_COPIES_PER_S, burst_size=2)]))
+        self._flow(PRIO_CONN, p.OFPMatch(ct_mark=key.mark),
+                   self._apply([p.OFPActionMeter(key.meter), self._to_controller(max_len=128)]),
+                   table=RESET_TABLE, cookie=key.reset_cookie())
 
     def group(self, service: Service, service_index: int, pool: list[Member], buckets: list[int]) -> None:
         """(Re)write the service's select group: one bucket per unit of weight, liveness on the port.
@@ -225,8 +248,9 @@ class LbMessages:
     def _to_backend(self, key: BackendKey) -> list:
         return [self.parser.OFPActionSetField(reg1=key.reg), self.parser.NXActionResubmitTable(table_id=BACKEND_TABLE)]
 
-    def _to_controller(self):
-        return self.parser.OFPActionOutput(self.ofp.OFPP_CONTROLLER, self.ofp.OFPCML_NO_BUFFER)
+    def _to_controller(self, max_len: int | None = None):
+        return self.parser.OFPActionOutput(self.ofp.OFPP_CONTROLLER,
+                                           self.ofp.OFPCML_NO_BUFFER if max_len is None else max_len)
 
     def _apply(self, actions: list) -> list:
         return [self.parser.OFPInstructionActions(self.ofp.OFPIT_APPLY_ACTIONS, actions)]

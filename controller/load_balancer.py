@@ -2,8 +2,9 @@
 
 Event handlers only: packet-ins (ARP replies that locate backends, health-check replies, first
 packets of round-robin connections), port status (a backend's link went down), group
-descriptions (the pools a former controller left), flow statistics, and a 10 ms tick that
-sends checks, times them out, re-resolves backends and polls statistics. What a pool is and
+descriptions (the pools a former controller left), flow statistics, the copies of the resets a
+backend sends (a refused connection: check it now), and a 10 ms tick (sooner when a check is
+due) that sends checks, times them out, re-resolves backends and polls statistics. What a pool is and
 when the switch must hear of it is controller.pool's (pure, tested on a fake clock); the
 OpenFlow messages are controller.lb_flows' (the pipeline is explained there); what is read
 from or flushed in conntrack, controller.conntrack's.
@@ -36,6 +37,7 @@ from controller.lb_flows import (
     L2_TABLE,
     LB_TABLE,
     PROTO_NUMBER,
+    RESET_TABLE,
     LbMessages,
     vip_mac,
 )
@@ -45,6 +47,8 @@ from ha.eventlog import EventLog
 log = logging.getLogger("halab.lb")
 
 TICK_S = 0.01
+#: The tick loop's shortest sleep: the event loop's timers have about a millisecond's resolution.
+MIN_SLEEP_S = 0.0005
 ETH_HEADER_LEN = 14
 ARP_REFRESH_S = 5.0
 STATS_EVERY_S = 1.0
@@ -101,10 +105,13 @@ class LoadBalancer(L2Switch):
             log.info("switch %016x ready: not balancing", dp.id)
             return
         with self.lock:
-            self.switches[dp.id] = SwitchLb(msgs, Pools(self.config))
+            sw = self.switches[dp.id] = SwitchLb(msgs, Pools(self.config))
             for service in self.config.services:
                 for b in service.backends:
                     msgs.check_replies(service, b)
+            for key in sw.pools.backends:
+                if self.config.services[key.service].checks_on_reset:
+                    msgs.reset_copies(key)
             for vip in self.config.vips:
                 msgs.arp_for_vip(vip)
             msgs.table_miss()
@@ -141,6 +148,9 @@ class LoadBalancer(L2Switch):
         msg = ev.msg
         if msg.table_id == CLIENT_TABLE:
             self._first_packet(msg.datapath.id, msg.data)
+            return
+        if msg.table_id == RESET_TABLE:
+            self._reset_seen(msg.datapath.id, msg.cookie)
             return
         if msg.table_id != LB_TABLE:
             super().packet_in_handler(ev)
@@ -235,23 +245,44 @@ class LoadBalancer(L2Switch):
                 request.serialize()
                 sw.msgs.send_packet(bytes(request.data))
 
-    def _run_checks(self, sw: SwitchLb, now: float) -> None:
-        for key, state in sw.pools.backends.items():
-            service = self.config.services[key.service]
-            hc, b = service.health_check, service.backends[key.backend]
+    def _run_checks(self, sw: SwitchLb, now: float) -> float:
+        """Time out and start the checks that are due; when the next one is due or times out."""
+        soonest = now + TICK_S
+        for state in sw.pools.backends.values():
+            hc = self.config.services[state.key.service].health_check
+            if hc.kind == "none":
+                continue
             if state.check is not None and now > state.check.deadline:
                 state.check = None
                 self._check_result(sw, state, False, "check timed out")
-            if hc.kind == "none" or state.check is not None or now < state.next_check:
+            if not sw.pools.may_check(state.key, now):
                 continue
-            state.next_check = now + hc.interval
-            if b.ip not in sw.pools.located:
-                self._check_result(sw, state, False, "not located (no ARP reply)")
-                continue
-            mac, port = sw.pools.located[b.ip]
-            check = state.check = Check(hc.kind, Endpoints(vip_mac(service.vip), service.vip, mac, b.ip, b.port),
-                                        now + hc.timeout, hc.path, hc.send.encode())
-            sw.msgs.send_packet(check.start(), out_port=port)
+            if state.check is None and now >= state.next_check:
+                self._start_check(sw, state, now)
+            soonest = min(soonest, state.check.deadline if isinstance(state.check, Check) else state.next_check)
+        return soonest
+
+    def _start_check(self, sw: SwitchLb, state: BackendState, now: float, after_reset: bool = False) -> None:
+        service = self.config.services[state.key.service]
+        hc, b = service.health_check, service.backends[state.key.backend]
+        state.start_check(now, hc.interval)
+        if b.ip not in sw.pools.located:
+            self._check_result(sw, state, False, "not located (no ARP reply)")
+            return
+        mac, port = sw.pools.located[b.ip]
+        check = state.check = Check(hc.kind, Endpoints(vip_mac(service.vip), service.vip, mac, b.ip, b.port),
+                                    now + hc.timeout, hc.path, hc.send.encode(), after_reset=after_reset)
+        sw.msgs.send_packet(check.start(), out_port=port)
+
+    def _reset_seen(self, dpid: int, cookie: int) -> None:
+        """A backend reset a client's connection: check it now rather than at its turn."""
+        key = ids.BackendKey.of_reset_cookie(cookie)
+        with self.lock:
+            sw = self.switches.get(dpid)
+            state = sw.pools.backends.get(key) if sw is not None and key is not None else None
+            now = time.monotonic()
+            if state is not None and sw.pools.synced and state.reset_seen(now):
+                self._start_check(sw, state, now, after_reset=True)
 
     def _check_reply(self, sw: SwitchLb, src: IPv4Address, sport: int, pkt: packet.Packet) -> None:
         for state in sw.pools.backends.values():
@@ -263,7 +294,7 @@ class LoadBalancer(L2Switch):
                 sw.msgs.send_packet(frame, out_port=sw.pools.located[src][1])
             if verdict is not None:
                 state.check = None
-                self._check_result(sw, state, verdict, "check passed" if verdict else "check failed")
+                self._check_result(sw, state, verdict, c.verdict(verdict))
             return
 
     def _check_result(self, sw: SwitchLb, state: BackendState, ok: bool, why: str) -> None:
@@ -377,21 +408,24 @@ class LoadBalancer(L2Switch):
     # --- the tick -------------------------------------------------------------------------
 
     def _tick_loop(self) -> None:
+        """Every TICK_S, and sooner when a check is due: a check waits for no tick."""
         while True:
             now = time.monotonic()
+            wake = now + TICK_S
             with self.lock:
                 for sw in list(self.switches.values()):
                     if not sw.pools.synced:
                         continue
                     try:
-                        self._tick(sw, now)
+                        wake = min(wake, self._tick(sw, now))
                     except Exception:  # one bad tick must not stop health checks for good
                         log.exception("load balancer tick failed; carrying on")
-            hub.sleep(TICK_S)
+            hub.sleep(max(wake - time.monotonic(), MIN_SLEEP_S))
 
-    def _tick(self, sw: SwitchLb, now: float) -> None:
+    def _tick(self, sw: SwitchLb, now: float) -> float:
+        """One tick's work; when the next check is due."""
         self._ask_where(sw, now)
-        self._run_checks(sw, now)
+        wake = self._run_checks(sw, now)
         self._push(sw)
         if now >= sw.next_stats:
             sw.next_stats = now + STATS_EVERY_S
@@ -403,6 +437,7 @@ class LoadBalancer(L2Switch):
             if not self.counting:
                 self.counting = True
                 hub.spawn(self._count_connections)
+        return wake
 
     def _count_connections(self) -> None:
         """Each backend's open connections, from conntrack (outside the lock: it takes a few ms).

@@ -66,6 +66,22 @@ class BackendState:
     packets: int = 0
     bytes: int = 0
 
+    def start_check(self, now: float, interval: float) -> None:
+        """A check starts now; the next is due one interval after this one's turn, so a tick that
+        came a little late does not push every later check back by as much."""
+        turn = self.next_check if now - self.next_check < interval else now
+        self.next_check = turn + interval
+
+    def reset_seen(self, now: float) -> bool:
+        """The backend reset a client's connection (the switch sent a copy): its check is due now,
+        not at its turn, so a dead process is found up to one interval sooner. Only while it is up
+        and no bad check is counted yet: from the first bad check on, checks keep their interval,
+        so `fall` bad checks still span fall - 1 intervals. True when a check is now due."""
+        if self.check is not None or not self.health.up or self.health.streak or self.next_check <= now:
+            return False
+        self.next_check = now
+        return True
+
 
 @dataclass(frozen=True)
 class Change:
@@ -169,6 +185,12 @@ class Pools:
                 mac, port = self.located[b.ip]
                 out.append(Member(bi, b, mac, port))
         return out
+
+    def may_check(self, key: ids.BackendKey, now: float) -> bool:
+        """A backend is checked once it is located, or once ARP_RETRY_S has passed since the sync
+        (not located then counts as a bad check): its first check would otherwise fail in the very
+        tick that asks where it is, and with `fall = 1` every backend would start out down."""
+        return self.backend(key).ip in self.located or now - self.synced_at >= ARP_RETRY_S
 
     def due(self, now: float) -> list[Push]:
         """The services whose pool the switch does not have yet; each is then counted as pushed."""

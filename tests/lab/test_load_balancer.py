@@ -289,3 +289,26 @@ def test_the_active_active_scenario_shows_traffic_leaving_a_crashed_backend(tmp_
     assert record.outcome.lost <= 5, record.outcome
     assert any(e.host == "backend2" and e.state == "link down" for e in record.events)
     assert (tmp_path / "timeline.png").stat().st_size > 10_000 and (tmp_path / "result.json").exists()
+
+
+def test_a_backend_that_refuses_a_client_is_checked_at_once(tmp_path):
+    """A dead process behind a live link refuses connections with a reset, which the switch copies
+    to the controller: the backend is checked then, not at its turn. Checks here are 30 s apart,
+    so only that can take it out of the pool within seconds."""
+    topo = ActiveActiveTopo(backends=3, clients=1)
+    with Lab(topo, tmp_path, lb=lb.config(lb.service(topo, interval=30.0, fall=1, rise=1))) as lab:
+        start_responders(lab, topo.hosts_with_role("backend"))
+        # The first checks may have come before the responders listened, and the next are 30 s
+        # away: a restarted controller checks every backend at once, with all of them listening.
+        Faults(lab).kill(lab.controller)
+        lab.start_controller()
+        assert wait_until(lambda: lb.status(lab)["switches"] and lb.status(lab)["switches"][0]["synced"], timeout=10)
+        assert wait_until(lambda: all(b["in_pool"] for b in lb.backends(lab).values()), timeout=10), lb.status(lab)
+        next(p for p in lab.processes if p.host == "backend2" and p.name == "responder").stop()
+        stopped = time.monotonic()
+        servers = tcp_answers(lab, rate=50, duration=1)
+        assert None in servers, Counter(servers)  # some connections met the dead process
+        assert wait_until(lambda: lb.backends(lab)["10.0.0.2:7000"]["health"] == "down", timeout=5), lb.status(lab)
+        assert time.monotonic() - stopped < 15
+        down = [e for e in lab.controller.events() if e.subject.endswith("10.0.0.2:7000") and e.state == "down"]
+        assert down and "reset a client's connection" in down[-1].reason, down

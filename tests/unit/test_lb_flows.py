@@ -118,3 +118,53 @@ def test_only_a_syn_begins_a_balanced_tcp_connection():
     tcp, udp = new_connection_match("tcp"), new_connection_match("udp")
     assert tcp["tcp_flags"] == (TCP_SYN, TCP_SYN | TCP_ACK) and tcp["ct_mark"] == 0
     assert "tcp_flags" not in udp and udp["udp_dst"] == 7000
+
+
+def test_a_backends_resets_reach_the_controller_through_its_own_meter_and_clients_get_them_too():
+    """The copy of a reset must not cost the client its reset (the meter drops only the copy's
+    branch: resubmitted after the reply went out), and a backend that resets a lot cannot flood
+    the controller or starve another backend's copies."""
+    from ipaddress import IPv4Address
+
+    from controller.lb_config import Backend, HealthCheck, Service
+    from controller.lb_flows import (
+        L2_DST_TABLE,
+        PRIO_CONN,
+        REPLY_TABLE,
+        RESET_COPIES_PER_S,
+        RESET_TABLE,
+        TCP_RST,
+        LbMessages,
+    )
+
+    class Recorder:
+        ofproto, ofproto_parser = ofp, parser
+
+        def __init__(self) -> None:
+            self.sent: list = []
+
+        def send_msg(self, msg) -> None:
+            self.sent.append(msg)
+
+    def flows(protocol: str, check: str) -> tuple[Recorder, list]:
+        dp = Recorder()
+        service = Service("web", IPv4Address("10.0.0.100"), 7000, protocol, "consistent",
+                          (Backend(IPv4Address("10.0.0.1"), 7000),), HealthCheck(kind=check))
+        msgs, k = LbMessages(dp), ids.BackendKey(0, 0)
+        msgs.backend(service, k, "02:00:00:00:00:01", 1)
+        msgs.reset_copies(k)
+        return dp, [m for m in dp.sent if getattr(m, "table_id", None) == REPLY_TABLE and m.priority == PRIO_CONN + 1]
+
+    dp, [reset] = flows("tcp", "tcp")
+    k = ids.BackendKey(0, 0)
+    assert dict(reset.match.items())["tcp_flags"] == (TCP_RST, TCP_RST)
+    assert dict(reset.match.items())["ct_mark"] == k.mark
+    out = reset.instructions[0].actions
+    assert [a.table_id for a in out if isinstance(a, parser.NXActionResubmitTable)] == [L2_DST_TABLE, RESET_TABLE]
+    [meter] = [m for m in dp.sent if isinstance(m, parser.OFPMeterMod) and m.command == ofp.OFPMC_ADD]
+    assert meter.meter_id == k.meter and meter.bands[0].rate == RESET_COPIES_PER_S
+    [copy] = [m for m in dp.sent if getattr(m, "table_id", None) == RESET_TABLE]
+    assert ids.BackendKey.of_reset_cookie(copy.cookie) == k
+    assert isinstance(copy.instructions[0].actions[0], parser.OFPActionMeter)
+    assert ids.BackendKey.of_reset_cookie(k.reply_cookie()) is None
+    assert flows("udp", "udp")[1] == [] and flows("tcp", "none")[1] == []

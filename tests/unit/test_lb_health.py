@@ -62,3 +62,10 @@ def test_a_udp_check_passes_on_an_answer_and_fails_on_port_unreachable():
     assert c.on_reply(reply(c, UDP(sport=80, dport=c.sport), b"pong"))[0] is True
     quoted = IPerror(src="10.0.0.100", dst="10.0.0.1") / UDPerror(sport=c.sport, dport=80)
     assert c.on_reply(reply(c, ICMP(type=3, code=3), quoted))[0] is False
+
+
+def test_a_check_sent_because_of_a_reset_says_so_in_its_verdict():
+    assert Check("tcp", ENDS, deadline=1.0).verdict(False) == "check failed"
+    assert Check("tcp", ENDS, deadline=1.0).verdict(True) == "check passed"
+    late = Check("tcp", ENDS, deadline=1.0, after_reset=True).verdict(False)
+    assert late.startswith("check failed") and "reset a client's connection" in late

@@ -227,3 +227,47 @@ def test_heavy_backends_get_distinct_buckets_that_name_them():
     [push] = p.due(0.0)
     assert len(push.buckets) == len(set(push.buckets)) == 2 * ids.MAX_WEIGHT
     assert Counter(ids.backend_of_bucket(b) for b in push.buckets) == {0: ids.MAX_WEIGHT, 1: 1, 2: ids.MAX_WEIGHT - 1}
+
+
+def test_checks_keep_their_cadence_when_a_tick_comes_late():
+    """A check started 8 ms after its turn is not followed 100 ms after that: the late ticks
+    (10 ms apart) had added up, and a dead process took up to 320 ms to find at fall 3."""
+    state = pools().backends[key(0)]
+    state.start_check(0.0, 0.1)
+    state.start_check(0.108, 0.1)
+    assert state.next_check == pytest.approx(0.2)
+    state.start_check(0.5, 0.1)  # a whole interval late (a check that hung): start over from now
+    assert state.next_check == pytest.approx(0.6)
+
+
+def test_a_reset_makes_a_healthy_backends_check_due_now_once():
+    state = pools().backends[key(0)]
+    state.start_check(0.0, 0.1)
+    assert state.reset_seen(0.03) and state.next_check == 0.03
+    assert not state.reset_seen(0.03)  # already due
+    state.start_check(0.03, 0.1)
+    assert state.next_check == pytest.approx(0.13)  # the cadence starts again from the check the reset moved
+    state.check = object()
+    assert not state.reset_seen(0.05)  # one in flight: its answer will do
+
+
+def test_a_reset_changes_nothing_once_a_bad_check_is_counted_or_the_backend_is_down():
+    """From the first bad check on, checks keep their interval: `fall` bad checks still span
+    fall - 1 intervals, so a reset cannot take a backend out any sooner than the checks would."""
+    p = located(pools())
+    state = p.backends[key(1)]
+    state.start_check(0.0, 0.1)
+    p.result(key(1), False, "check failed")
+    assert not state.reset_seen(0.05) and state.next_check == pytest.approx(0.1)
+    p.result(key(1), False, "check failed")
+    assert not state.health.up
+    assert not state.reset_seen(0.15)
+
+
+def test_a_backend_is_checked_once_located_or_once_the_arp_wait_is_over():
+    p = pools()
+    p.sync(10.0)
+    assert not p.may_check(key(0), 10.0)
+    p.locate(B1, "02:00:00:00:00:01", 1)
+    assert p.may_check(key(0), 10.0) and not p.may_check(key(1), 10.0 + ARP_RETRY_S / 2)
+    assert p.may_check(key(1), 10.0 + ARP_RETRY_S)
