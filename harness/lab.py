@@ -190,7 +190,7 @@ class Lab:
             servers.check(self.servers, self.run_dir, list(self.topo.switches()))
             self._sessions = servers.hold_locks(self.servers)
             if self.servers:
-                self.controller_host = servers.address_towards(self.servers.remote[0])
+                self.controller_host = servers.controller_address(self.servers)
             self.state = RunState.new()
             self.state.servers = list(self.servers.remote)
             for lock in self._sessions:

@@ -244,6 +244,7 @@ def check(plan: ServerPlan, run_dir: Path, switches: list[str]) -> None:
                              "open /dev/net/tun.", _TUN_FIX)
         for server in plan.remote:
             _check_one(server, _facts(server, probe, switches), mine, token, run_dir)
+        _check_between(plan.remote)
     finally:
         probe.unlink(missing_ok=True)
 
@@ -300,6 +301,24 @@ def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: 
         raise HalabError(f"Server {server} has an Open vSwitch bridge named {facts['foreign']} that halab did not "
                          "create; the lab would delete it.",
                          f"If nothing uses it, remove it there with `ovs-vsctl del-br {facts['foreign']}`.")
+
+
+def _check_between(remote: tuple[str, ...]) -> None:
+    """A link between two servers other than this one is an ssh tunnel that one of them opens to
+    the other, as the ssh user, with no one to type a password: each must reach each."""
+    user = shlex.quote(ssh_user())
+    for a in remote:
+        for b in remote:
+            if a == b:
+                continue
+            result = run_on(a, f"sudo -n -u {user} ssh -n -o BatchMode=yes -o ConnectTimeout={SSH_TIMEOUT_S} "
+                               f"{user}@{shlex.quote(b)} true", timeout=SSH_TIMEOUT_S * 3)
+            if result.returncode != 0:
+                why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
+                raise HalabError(f"Server {a} cannot ssh to server {b} as {ssh_user()} ({why}); the links between "
+                                 "them are ssh tunnels one opens to the other.",
+                                 f"On {a}, as {ssh_user()}: `ssh-copy-id {ssh_user()}@{b}` (and the same from {b} "
+                                 f"to {a}), then check that `ssh {ssh_user()}@{b} true` asks nothing.")
 
 
 def signal_netns(server: str, pid: int, sig: int) -> None:
@@ -427,6 +446,19 @@ def address_towards(server: str) -> str:
     if found is None or found.group(1).startswith("127."):
         raise HalabError(f"No route from this machine to server {server}.", "Check its name or address.")
     return found.group(1)
+
+
+def controller_address(plan: ServerPlan) -> str:
+    """The one address of this machine that every remote server's switches reach the controller
+    at: it listens on one address (never on all of them)."""
+    found = {server: address_towards(server) for server in plan.remote}
+    if len(set(found.values())) > 1:
+        ways = ", ".join(f"{server} through {address}" for server, address in found.items())
+        raise HalabError(f"This machine reaches its servers through different addresses of its own ({ways}), "
+                         "and halab's controller listens on one address only.",
+                         "Put every server on one network with this machine (or route them through one "
+                         "address of it).")
+    return next(iter(found.values()))
 
 
 def is_remote(node) -> bool:

@@ -257,3 +257,32 @@ def test_the_scenarios_that_spread_name_the_nodes_place_may_put_elsewhere():
     assert {"lb1", "lb2", "web1", "web2", "s1"} <= set(reference.nodes(reference.options()))
     assert "web3" in reference.nodes(reference.options(web_servers=3))
     assert set(SCENARIOS["cluster"].nodes(SCENARIOS["cluster"].options())) >= {"node1", "node2", "gateway"}
+
+
+def test_the_controller_listens_on_the_one_address_every_server_reaches(monkeypatch):
+    ways = {"b": "10.1.0.1", "c": "10.1.0.1", "d": "10.2.0.1"}
+    monkeypatch.setattr(servers, "address_towards", ways.get)
+    assert servers.controller_address(ServerPlan((LOCAL, "b", "c"))) == "10.1.0.1"
+    with pytest.raises(HalabError, match=r"addresses .*b through 10\.1\.0\.1, d through 10\.2\.0\.1") as caught:
+        servers.controller_address(ServerPlan((LOCAL, "b", "d")))
+    assert "one network" in caught.value.fix
+
+
+def test_two_servers_besides_this_one_must_each_ssh_to_the_other(monkeypatch):
+    """The cluster edition opens a link between two remote servers as an ssh tunnel from one to
+    the other: one that cannot would fail halfway through the build."""
+    asked = []
+
+    def run_on(server, line, timeout):
+        asked.append((server, line))
+        refused = server == "c" and line.endswith("alice@b true")
+        return subprocess.CompletedProcess([], 255 if refused else 0, "", "Permission denied (publickey)." * refused)
+
+    monkeypatch.setattr(servers, "run_on", run_on)
+    monkeypatch.setattr(servers, "ssh_user", lambda: "alice")
+    servers._check_between(("b",))  # one remote server: nothing to check
+    assert asked == []
+    with pytest.raises(HalabError, match=r"Server c cannot ssh to server b as alice \(Permission denied") as caught:
+        servers._check_between(("b", "c"))
+    assert "ssh-copy-id alice@b" in caught.value.fix
+    assert [server for server, _ in asked] == ["b", "c"] and "BatchMode=yes" in asked[0][1]
