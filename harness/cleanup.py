@@ -26,7 +26,7 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     """Remove what `state` recorded; return a line per thing removed (for `halab clean`)."""
     removed: list[str] = []
     for server in state.servers:  # first: its processes there log through ssh clients here
-        removed += servers.undo_run(server, state.run_id, state.interfaces)
+        removed += servers.undo_run(server, state.run_id, state.interfaces, (pg_root() / state.run_id,))
     removed += _kill_processes(state, term_grace)
     # Before the bridges: conntrack lives in their datapath (after a lab's own teardown, Mininet
     # has removed them already, and the datapath went with its last bridge, conntrack with it).

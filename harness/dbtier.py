@@ -105,7 +105,7 @@ def managed_pair(lab: Lab, priorities: dict[str, int], replication: str, strict:
         assert db.host is not None
         # How its server follows the peer's after a failover (a rejoin by the agent).
         follow = (f"host={lab.topo.addresses[peer][0].ip} port={db.cluster.port} user={REPLICATION_USER} "
-                  f"dbname=postgres connect_timeout=5 passfile={db.cluster.replication_passfile(db.host)}")
+                  f"dbname=postgres connect_timeout=5 passfile={db.replication_passfile()}")
         server = pg_resource.PgServer(str(db.data_dir), str(db.cluster.socket_dir(db.host)), bin_directory=str(db.bin),
                                       synchronous_standby="" if replication == "async" else peer,
                                       synchronous_mode_strict=strict, synchronous_fallback_timeout=fallback_timeout,

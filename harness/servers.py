@@ -87,6 +87,9 @@ done
 for f in /tmp/halab-{run}-*.sock /run/halab/*-{run}-*.sock; do
     [ -S "$f" ] && rm -f "$f" && echo "socket $f"
 done
+for d in {dirs}; do
+    [ -d "$d" ] && rm -rf "$d" && echo "directory $d"
+done
 true
 """
 
@@ -199,22 +202,27 @@ def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False, timeou
     return [shlex.quote(a) for a in ["env", f"{RUN_ENV}={run_id}", *limit, "sh", "-c", script, "sh", *argv]]
 
 
-def undo_run(server: str, run_id: str, interfaces: list[str]) -> list[str]:
-    """Remove from `server` what run `run_id` left there: its processes, bridges and tunnel ends."""
+def undo_run(server: str, run_id: str, interfaces: list[str], dirs: tuple[Path, ...] = ()) -> list[str]:
+    """Remove from `server` what run `run_id` left there: its processes, bridges, tunnel ends,
+    and `dirs` (the run's own directories, a database's data)."""
     if not re.fullmatch(r"[0-9A-Za-z-]+", run_id):
         return []
     names = " ".join(shlex.quote(i) for i in interfaces)
-    result = run_on(server, _UNDO.format(env=RUN_ENV, run=run_id, key=RUN_KEY, interfaces=names), timeout=30.0)
+    result = run_on(server, _UNDO.format(env=RUN_ENV, run=run_id, key=RUN_KEY, interfaces=names,
+                                         dirs=" ".join(shlex.quote(str(d)) for d in dirs)), timeout=30.0)
     if result.returncode != 0:
         return [f"server {server}: not reached, nothing removed ({(result.stderr.strip() or 'no answer')[-200:]})"]
     return [f"{line} on {server}" for line in result.stdout.splitlines() if line]
 
 
-def run_on(server: str, command: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    """Run a shell line as root on `server` (this machine for "localhost") and wait for it."""
-    argv = ["sh", "-c", command] if server == LOCAL else ssh_argv(server, command)
+def run_on(server: str, command: str, timeout: float = 30.0, input: str | None = None
+           ) -> subprocess.CompletedProcess:
+    """Run a shell line as root on `server` (this machine for "localhost") and wait for it;
+    `input`, its standard input."""
+    argv = ["sh", "-c", command] if server == LOCAL else ssh_argv(server, command,
+                                                                   terminal=None if input is None else False)
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, input=input,
                               start_new_session=True)  # no terminal: see `detach`
     except subprocess.TimeoutExpired:
         return subprocess.CompletedProcess(argv, 255, "", f"no answer within {timeout:.0f} s")

@@ -126,8 +126,8 @@ class Daemon:
         where = self.lab.server_of(self.host) if self.host is not None else LOCAL
         if where != LOCAL and not self.spreads:
             raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
-                             "halab's VRRP and heartbeat agents, keepalived, HAProxy and the probe's responder "
-                             "do yet.",
+                             "halab's VRRP and heartbeat agents, keepalived, HAProxy, PostgreSQL, the web "
+                             "application and the probe's responder do yet.",
                              f"Keep {self.host} here: `--place {self.host}=localhost`.")
 
     def write_files(self) -> None:

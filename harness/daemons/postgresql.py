@@ -5,7 +5,8 @@ the primary for a standby), runs in the host's namespaces as the `postgres` user
 foreground (so the lab holds the postmaster's pid), and is removed with the run. PostgreSQL
 refuses to run as root and cannot enter a root-only run directory, so its data lives under
 PG_ROOT/<run id>/<host>, a directory of halab's own that the run records and its teardown (or
-`halab clean`) deletes.
+`halab clean`) deletes. A host on another server keeps it on that server's own disk
+(harness.hostfs), as a real database would.
 
 Replication modes (`synchronous_commit` with the standbys named in `synchronous_standby_names`):
     async          the primary acknowledges a commit once its own WAL is flushed
@@ -18,9 +19,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,11 @@ from ha.heartbeat.postgresql import as_user
 from ha.statusfile import state_root
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
+from harness.hostfs import HostFiles
+from harness.servers import LOCAL, run_on
+
+#: This machine's files: where the database tier's own files live unless its host is elsewhere.
+HERE = HostFiles()
 
 #: Where Debian and Ubuntu put each PostgreSQL major version's programs.
 PG_LIB = Path("/usr/lib/postgresql")
@@ -73,19 +77,10 @@ def as_postgres(argv: list[str]) -> list[str]:
     return list(as_user("postgres", *argv))
 
 
-def write_as_postgres(path: Path, text: str, append: bool = False) -> Path:
+def write_as_postgres(path: Path, text: str, append: bool = False, files: HostFiles = HERE) -> Path:
     """Write a file that postgres owns, mode 0600, never through a link: root writes inside
     directories the postgres account owns, and that account may be shared with other clusters."""
-    flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_CREAT | os.O_EXCL)
-    if not append:
-        path.unlink(missing_ok=True)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "w") as f:
-        pw = pwd.getpwnam("postgres")
-        os.fchown(f.fileno(), pw.pw_uid, pw.pw_gid)
-        os.fchmod(f.fileno(), 0o600)
-        f.write(text)
-    return path
+    return files.write(path, text, owner="postgres", append=append)
 
 
 @dataclass
@@ -116,33 +111,21 @@ class DbCluster:
     def socket_dir(self, host: str) -> Path:
         return self.root / f"{host}.sock"
 
-    def create_root(self) -> None:
+    def create_root(self, files: HostFiles = HERE) -> None:
         """pg_root() and the run's directory: root's, searchable, so postgres reaches its own below."""
         for path in (pg_root(), self.root):
-            try:
-                path.mkdir(mode=0o755, exist_ok=True)
-            except OSError as exc:
-                raise HalabError(f"Cannot create {path} for the lab's databases: {exc.strerror or exc}.",
-                                 f"Make {path.parent} writable by root (a read-only /run?), or remove what "
-                                 f"is in the way at {path}.") from None
-            st = path.lstat()
-            if st.st_uid != 0 or path.is_symlink() or st.st_mode & 0o022:
-                raise HalabError(f"{path} is not root's own directory (owner root, not writable by others).",
-                                 f"Remove {path} and run again.")
+            files.make_dir(path, mode=0o755)
 
-    def private_dir(self, path: Path) -> Path:
+    def private_dir(self, path: Path, files: HostFiles = HERE) -> Path:
         """A fresh directory owned by postgres, mode 0700."""
-        shutil.rmtree(path, ignore_errors=True)
-        path.mkdir(mode=0o700)
-        pw = pwd.getpwnam("postgres")
-        os.chown(path, pw.pw_uid, pw.pw_gid)
+        files.make_dir(path, owner="postgres", mode=0o700, fresh=True)
         return path
 
-    def replication_passfile(self, host: str) -> Path:
+    def replication_passfile(self, host: str, files: HostFiles = HERE) -> Path:
         """`host`'s password file for the replication role, postgres's own: what its standby
-        connection and a rejoin (pg_rewind, pg_basebackup) read."""
+        connection and a rejoin (pg_rewind, pg_basebackup) read, on `host`'s machine."""
         return write_as_postgres(self.root / f"{host}.pgpass",
-                                 f"*:{self.port}:*:{REPLICATION_USER}:{self.replication_password}\n")
+                                 f"*:{self.port}:*:{REPLICATION_USER}:{self.replication_password}\n", files=files)
 
     def write_app_passfile(self, path: Path) -> Path:
         """The application role's libpq password file, for clients run as root (mode 0600)."""
@@ -197,6 +180,7 @@ class PostgreSQL(Daemon):
     program = "postgresql"
     pattern = rf"^{PG_LIB}/[0-9]+/bin/postgres -D {PG_ROOT}/"   # [0-9]: pgrep knows no \d
     stop_signal = signal.SIGINT   # a fast shutdown; SIGTERM would wait for every client to leave
+    spreads = True  # its data on its own machine (harness.hostfs)
 
     def __init__(self, lab: Lab, host: str, cluster: DbCluster, upstream: str | None = None) -> None:
         super().__init__(lab, host)
@@ -213,15 +197,26 @@ class PostgreSQL(Daemon):
         assert self.host is not None
         return self.cluster.data_dir(self.host)
 
+    @property
+    def host_files(self) -> HostFiles:
+        """The files of the machine its host runs on."""
+        assert self.host is not None
+        return HostFiles(self.lab.server_of(self.host))
+
+    def replication_passfile(self) -> Path:
+        assert self.host is not None
+        return self.cluster.replication_passfile(self.host, self.host_files)
+
     def prepare(self) -> None:
         """Make this host's cluster: initdb for the primary, a base backup for a standby."""
         self.require_placement()  # before anything is made there
         assert self.host is not None
         self.require_free_port()
-        self.cluster.create_root()
+        files = self.host_files
+        self.cluster.create_root(files)
         self.lab.record_dir(self.cluster.root)
-        self.cluster.private_dir(self.data_dir)
-        self.cluster.private_dir(self.cluster.socket_dir(self.host))
+        self.cluster.private_dir(self.data_dir, files)
+        self.cluster.private_dir(self.cluster.socket_dir(self.host), files)
         if self.upstream is None:
             self._initdb()
         else:
@@ -236,18 +231,19 @@ class PostgreSQL(Daemon):
                              "Give PostgreSQL another port, or stop what listens there.")
 
     def _initdb(self) -> None:
-        pwfile = write_as_postgres(self.cluster.root / f"{self.host}.pw", secrets.token_urlsafe(18))
+        files = self.host_files
+        pwfile = write_as_postgres(self.cluster.root / f"{self.host}.pw", secrets.token_urlsafe(18), files=files)
         try:
             self._run_as_postgres([str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
                                    "--pwfile", str(pwfile), "--auth-local=peer", "--auth-host=scram-sha-256",
                                    "--no-locale", "-E", "UTF8", "--wal-segsize=1", "--no-sync"], "initdb")
         finally:
-            pwfile.unlink(missing_ok=True)
+            files.remove(pwfile)
         self._write_config()
 
     def _base_backup(self) -> None:
         assert self.host is not None and self.upstream is not None
-        passfile = self.cluster.replication_passfile(self.host)
+        passfile = self.replication_passfile()
         self._run_as_postgres(["env", f"PGPASSFILE={passfile}", str(self.bin / "pg_basebackup"),
                                "-h", self.upstream, "-p", str(self.cluster.port), "-U", REPLICATION_USER,
                                "-D", str(self.data_dir), "-X", "stream", "-c", "fast", "-R",
@@ -261,22 +257,23 @@ class PostgreSQL(Daemon):
         again after a base backup or a rewind, which copy the source host's files, and then which
         standbys a commit waits for is forgotten too: only a primary names them (`set_standbys`)."""
         assert self.host is not None
+        files = self.host_files
         conf = "".join(f"{key} = '{value}'\n" for key, value in self.cluster.settings(self.host).items())
-        write_as_postgres(self.data_dir / "halab.conf", "# written by halab for this host\n" + conf)
+        write_as_postgres(self.data_dir / "halab.conf", "# written by halab for this host\n" + conf, files=files)
         main = self.data_dir / "postgresql.conf"
-        if "include 'halab.conf'" not in main.read_text():
-            write_as_postgres(main, "include 'halab.conf'\n", append=True)
+        if "include 'halab.conf'" not in (files.read(main) or ""):
+            write_as_postgres(main, "include 'halab.conf'\n", append=True, files=files)
         write_as_postgres(self.data_dir / "pg_hba.conf",
                           "# halab: the lab's own clusters; postgres over the unix socket, the rest with passwords\n"
                           "local all postgres peer\n"
                           f"host replication {REPLICATION_USER} 0.0.0.0/0 scram-sha-256\n"
                           f"host postgres {REPLICATION_USER} 0.0.0.0/0 scram-sha-256\n"   # pg_rewind reads through it
-                          f"host all {APP_USER} 0.0.0.0/0 scram-sha-256\n")
+                          f"host all {APP_USER} 0.0.0.0/0 scram-sha-256\n", files=files)
         auto = self.data_dir / "postgresql.auto.conf"
-        if auto.exists():
-            kept = [line for line in auto.read_text().splitlines(keepends=True)
+        if (text := files.read(auto)) is not None:
+            kept = [line for line in text.splitlines(keepends=True)
                     if not line.lstrip().startswith(tuple(self.cluster.replication_settings([])))]
-            write_as_postgres(auto, "".join(kept))
+            write_as_postgres(auto, "".join(kept), files=files)
 
     def _run_as_postgres(self, argv: list[str], what: str, timeout: float = 30.0) -> str:
         """Its output; a HalabError with the end of what it said if it failed."""
@@ -301,14 +298,16 @@ class PostgreSQL(Daemon):
         statement goes through a private file, never the command line (which anyone can read in
         /proc), because some carry passwords."""
         assert self.host is not None
-        script = write_as_postgres(self.cluster.root / f"{self.host}.{secrets.token_hex(4)}.sql", statement)
+        files = self.host_files
+        script = write_as_postgres(self.cluster.root / f"{self.host}.{secrets.token_hex(4)}.sql", statement,
+                                   files=files)
         try:
             return self._run_as_postgres([
                 str(self.bin / "psql"), "-h", str(self.cluster.socket_dir(self.host)), "-p", str(self.cluster.port),
                 "-U", "postgres", "-d", database, "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
                 "-f", str(script)], "SQL", timeout=timeout).strip()
         finally:
-            script.unlink(missing_ok=True)
+            files.remove(script)
 
     def set_standbys(self, standbys: list[str]) -> None:
         """On the primary: which standbys a commit waits for, in the cluster's replication mode."""
@@ -372,7 +371,7 @@ class PostgreSQL(Daemon):
         self._wait_children_gone()
         address = str(self.lab.topo.addresses[upstream.host][0].ip)
         source = (f"host={address} port={self.cluster.port} user={REPLICATION_USER} dbname=postgres "
-                  f"connect_timeout=5 passfile={self.cluster.replication_passfile(self.host)}")
+                  f"connect_timeout=5 passfile={self.replication_passfile()}")
         self.upstream = address
         said = self._run_as_postgres([sys.executable, "-m", "ha.heartbeat.pgrejoin", "--data-directory",
                                       str(self.data_dir), "--primary-conninfo", source, "--bin-directory",
@@ -381,12 +380,28 @@ class PostgreSQL(Daemon):
         self._write_config()
         self.start()
 
+    def kill_postmaster(self) -> float:
+        """SIGKILL the postmaster, whoever started it (the lab, or Patroni: its pid is in its data
+        directory); when it was sent (over there: when the ssh command that sends it left)."""
+        assert self.host is not None
+        files = self.host_files
+        pid = int((files.read(self.data_dir / "postmaster.pid") or "0").split()[0])
+        if pid <= 0:
+            raise HalabError(f"PostgreSQL on {self.host} is not running (no postmaster.pid).",
+                             f"See {self.lab.run_dir}.")
+        at = time.monotonic()
+        if files.server == LOCAL:
+            os.kill(pid, signal.SIGKILL)
+        else:
+            run_on(files.server, f"kill -KILL {pid}", timeout=10)
+        return at
+
     def _wait_children_gone(self, timeout: float = 10.0) -> None:
         """After a crash (the postmaster SIGKILLed), its children leave on their own within moments;
         until they have, they hold its shared memory and no recovery may start."""
-        deadline = time.monotonic() + timeout
+        deadline, files = time.monotonic() + timeout, self.host_files
         while time.monotonic() < deadline:
-            if subprocess.run(["pgrep", "-f", f"^postgres: {self.host}: "], capture_output=True).returncode != 0:
+            if not files.running(f"^postgres: {self.host}: "):
                 return
             time.sleep(0.05)
         raise HalabError(f"PostgreSQL's processes on {self.host} did not exit within {timeout:g} s.",

@@ -5,8 +5,6 @@ against the table the surviving primary holds (harness.writecheck)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -29,7 +27,8 @@ from harness.lab import Lab
 from harness.probe import Request
 from harness.process import LabProcess
 from harness.report import RunRecord
-from harness.scenarios.common import Progress, Scenario, Undo, heal_later, option, record
+from harness.scenarios.common import Progress, Scenario, Undo, heal_later, option, record, require_here
+from harness.servers import ServerPlan
 from topologies.three_tier import ThreeTierTopo
 
 FAULTS = ("db-primary-crash", "db-link-cut", "db-process-kill", "replication-cut", "replication-cut-then-crash")
@@ -37,6 +36,8 @@ FAULTS = ("db-primary-crash", "db-link-cut", "db-process-kill", "replication-cut
 LASTING_NOT = ("db-primary-crash", "db-process-kill", "replication-cut-then-crash")
 PRIMARY, STANDBY = "db1", "db2"
 WEBS = 2
+#: Where the writer runs, by its path (--writes): it times every write, on this machine's clock.
+WRITERS = {"web": "client1", "db": "web1"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class ThreeTierOptions:
     cut_lead: float | None = option(None, "replication-cut-then-crash: seconds between the cut and the crash "
                                           "(default: long enough for a primary that may fall back to have done so)")
     lasting: float | None = option(None, "replication-cut, db-link-cut: heal after this many seconds", flag="--for")
+    #: The machines the lab spreads over (harness.servers; `--servers` and `--place` on the command line).
+    servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
         if self.replication not in REPLICATION_MODES or self.fault not in FAULTS:
@@ -120,7 +123,9 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
     topo = ThreeTierTopo(webs=WEBS)
     web = lb.service(topo, name="web", port=WEB_PORT, check="tcp", interval=0.1)
     progress("starting the lab network, the load balancer and the fencing controller")
-    with Lab(topo, run_dir, lb=lb.config(web, switches=topo.balanced_switches), fencing=True) as lab:
+    with Lab(topo, run_dir, lb=lb.config(web, switches=topo.balanced_switches), fencing=True,
+             servers=opts.servers) as lab:
+        require_here(lab, WRITERS[opts.writes])
         progress(f"starting PostgreSQL on {PRIMARY} and {STANDBY} ({opts.replication}), managed by {opts.manager}")
         pair = opts.db_tier.start(lab, topo.db_vip)
         passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
@@ -178,11 +183,12 @@ def _start_writer(lab: Lab, topo: ThreeTierTopo, opts: ThreeTierOptions, passfil
     """The writer: on client1 through the web VIP, or on web1 straight to the DB VIP."""
     out = lab.run_dir / "writes.jsonl"
     common = ["--rate", f"{opts.rate:g}", "--seconds", f"{seconds:g}", "--out", str(out)]
+    host = WRITERS[opts.writes]
     if opts.writes == "web":
-        host, target = "client1", str(topo.vip.ip)
+        target = str(topo.vip.ip)
         argv = ["--via-web", "--host", target, "--timeout", "2", *common]
     else:
-        host, target = "web1", str(topo.db_vip.ip)
+        target = str(topo.db_vip.ip)
         argv = ["--host", target, "--passfile", str(passfile), "--timeout", "1", *common]
     progress(f"writing {opts.rate:g}/s from {host} to {target} for {seconds:.1f} s")
     return lab.spawn(host, "dbwriter", [sys.executable, "-m", "harness.dbwriter", *argv]), out
@@ -196,11 +202,7 @@ def _inject(faults: Faults, opts: ThreeTierOptions, pair: ManagedPair | PatroniP
     if kind == "db-link-cut":
         return faults.cut_link(PRIMARY, "s2"), lambda: faults.restore_link(PRIMARY, "s2")
     if kind == "db-process-kill":
-        # The postmaster, whoever started it (the lab, or Patroni): its pid is in its data directory.
-        pid = int((pair.cluster.data_dir(PRIMARY) / "postmaster.pid").read_text().split()[0])
-        at = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        return faults.record("process-kill", f"postgres@{PRIMARY}", at), None
+        return faults.record("process-kill", f"postgres@{PRIMARY}", pair.servers[PRIMARY].kill_postmaster()), None
     cut = faults.cut_tcp(STANDBY, PRIMARY, PORT)
     if kind == "replication-cut":
         return cut, lambda: faults.restore_tcp(STANDBY, PRIMARY)
@@ -269,4 +271,5 @@ def _table(server: PostgreSQL) -> set[int]:
 
 
 SCENARIO = Scenario("three-tier", "a replicated PostgreSQL pair behind a VIP, managed by halab's heartbeat agents; "
-                    "one fault on the primary; every write checked", ThreeTierOptions, run)
+                    "one fault on the primary; every write checked", ThreeTierOptions, run,
+                    lambda _opts: ThreeTierTopo(webs=WEBS).nodes())

@@ -40,6 +40,7 @@ for p in /proc/[0-9]*; do tr '\0' '\n' < $p/environ 2>/dev/null | grep -q '^HALA
 ovs-vsctl --timeout=5 list-br
 ip -o link show | grep -o ' s[0-9]*-eth[0-9]*'
 ls /tmp/halab-*.sock 2>/dev/null || true
+ls -d /run/halab-postgresql/* 2>/dev/null || true
 """
 
 
@@ -216,12 +217,32 @@ def test_haproxy_over_there_reports_its_pool_and_keepalived_there_gives_up_the_v
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
-def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out):
-    up = halab("up", "three-tier", "--servers", f"localhost,{machine.address}", "--place", f"db1={machine.address}",
-               "--detach", "--out", str(out))
+def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out, tmp_path):
+    patroni = tmp_path / "patroni.toml"
+    patroni.write_text((REPO / "labs" / "three-tier.toml").read_text().replace('manager = "halab"',
+                                                                               'manager = "patroni"'))
+    up = halab("up", "-f", str(patroni), "--servers", f"localhost,{machine.address}", "--place",
+               f"db1={machine.address}", "--detach", "--out", str(out))
     assert up.returncode != 0
     assert "cannot run on db1, which is on another server" in up.stderr, up.stderr
     assert "--place db1=localhost" in up.stderr and "Traceback" not in up.stderr
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
+def test_the_standby_database_over_there_takes_over_a_crashed_primary_and_loses_no_write(machine, out):
+    """db2's PostgreSQL keeps its data on the other machine's own disk and streams from db1 here
+    through the tunnel; its heartbeat agent there promotes it when db1 crashes. Every write the
+    web tier acknowledged is in db2's table."""
+    ran = halab("run", "three-tier", "--servers", f"localhost,{machine.address}", "--place",
+                f"db2={machine.address}", "--replication", "sync", "--before", "1.5", "--after", "3", "--json",
+                "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    database = json.loads(ran.stdout)["database"]
+    v = database["verdict"]
+    assert v["valid"] and v["acknowledged_lost"] == [] and v["stale"] == [], v
+    assert database["replication_lag_before"]["sync_state"] == "sync"
+    assert database["primary_after"] == "db2" and not database["two_primaries"], database
+    assert database["servers_after"]["db2"]["role"] == "primary", database["servers_after"]
     assert left_on(machine.address) == [] and nothing_left() == []
 
 

@@ -249,13 +249,15 @@ def test_the_scenarios_that_spread_name_the_nodes_place_may_put_elsewhere():
     from harness.scenarios import SCENARIOS
 
     spreading = {n for n, s in SCENARIOS.items() if "servers" in {f.name for f in fields(s.options)}}
-    assert spreading == {"active-standby", "active-active", "cluster", "reference"}
+    assert spreading == {"active-standby", "active-active", "cluster", "reference", "three-tier"}
     for name in spreading:
         scenario = SCENARIOS[name]
         assert "client1" in scenario.nodes(scenario.options()), name  # the client that measures
     reference = SCENARIOS["reference"]
     assert {"lb1", "lb2", "web1", "web2", "s1"} <= set(reference.nodes(reference.options()))
     assert "web3" in reference.nodes(reference.options(web_servers=3))
+    three_tier = SCENARIOS["three-tier"]
+    assert {"db1", "db2", "web1", "web2", "s2"} <= set(three_tier.nodes(three_tier.options()))
     assert set(SCENARIOS["cluster"].nodes(SCENARIOS["cluster"].options())) >= {"node1", "node2", "gateway"}
 
 
