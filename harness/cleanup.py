@@ -25,8 +25,12 @@ from harness.runstate import RUN_KEY, RunState, leftover_states
 def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     """Remove what `state` recorded; return a line per thing removed (for `halab clean`)."""
     removed: list[str] = []
+    unreached = []
     for server in state.servers:  # first: its processes there log through ssh clients here
-        removed += servers.undo_run(server, state.run_id, state.interfaces, (pg_root() / state.run_id,))
+        reached, lines = servers.undo_run(server, state.run_id, state.interfaces, (pg_root() / state.run_id,))
+        removed += lines
+        if not reached:
+            unreached.append(server)
     removed += _kill_processes(state, term_grace)
     # Before the bridges: conntrack lives in their datapath (after a lab's own teardown, Mininet
     # has removed them already, and the datapath went with its last bridge, conntrack with it).
@@ -35,8 +39,25 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     removed += _delete_interfaces(state.interfaces)
     removed += _delete_files(state.files)
     removed += _delete_dirs(state.dirs)
-    state.forget()
+    if unreached:
+        # What is left is over there: keep only that, so that the next clean-up tries again.
+        RunState(state.run_id, state.started_ticks, interfaces=state.interfaces, servers=unreached).save()
+    else:
+        state.forget()
     return removed
+
+
+def forget_server(server: str) -> list[str]:
+    """Give up on what earlier runs left on `server` (gone for good): drop it from their records
+    (caller holds the lab lock)."""
+    dropped = []
+    for path in leftover_states():
+        state = RunState.load(path)
+        if server in state.servers:
+            state.servers.remove(server)
+            state.save()
+            dropped.append(f"the record of run {state.run_id} on {server}")
+    return dropped
 
 
 def clean_leftovers() -> list[str]:

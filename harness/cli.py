@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                                                                "medians (default: 1)")
         one.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
         one.add_argument("--json", action="store_true", help="the result object on stdout (the table on stderr)")
-    sub.add_parser("clean", help="remove what an interrupted or killed halab run left behind")
+    clean = sub.add_parser("clean", help="remove what an interrupted or killed halab run left behind")
+    clean.add_argument("--forget", metavar="SERVER", action="append", default=[],
+                       help="give up on what earlier runs left on SERVER (a machine gone for good); repeatable")
     for action in ("fence", "unfence"):
         f = sub.add_parser(action, help=f"{action} a host of the running lab through its controller "
                                         "(its switch ports down / up)")
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[bold]{name}[/]: {escape(scenario.summary)}")
             return 0
         if args.command == "clean":
-            return _clean()
+            return _clean(args.forget)
         if args.command == "report":
             console.print(f"wrote {runpage.write(args.run_dir)}")
             return 0
@@ -260,9 +262,12 @@ def _fence(action: str, host: str) -> int:
     return 0
 
 
-def _clean() -> int:
+def _clean(forget: list[str]) -> int:
     preflight.require_root()
     with LabLock():
+        for server in forget:
+            dropped = cleanup.forget_server(server)
+            console.print(escape(f"forgot {', '.join(dropped)}" if dropped else f"no run's record names {server}"))
         removed = cleanup.clean_leftovers()
         strays = daemons.running()  # with the lock held, no lab is running: these outlived theirs
     for line in removed:

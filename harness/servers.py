@@ -177,19 +177,22 @@ def ssh_user() -> str:
 
 
 def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool | None = None,
-             forwards: tuple[str, ...] = ()) -> list[str]:
+             forwards: tuple[str, ...] = (), shared: bool = True) -> list[str]:
     """`command` (a shell line) as root on `server`, the way the cluster edition goes there, over
     its shared connection when one is open (CONTROL_PATH: no new handshake per command).
     `terminal`: None, no input; True, a terminal there (`halab exec` at a prompt); False, input
     passed through. `forwards`: ssh's `-R` forwardings, on a connection of their own (they
-    would live as long as the shared one), which ends if one fails."""
+    would live as long as the shared one), which ends if one fails. `shared` False: a connection
+    of its own (a killed lab's shared one may hang on a server gone meanwhile, past any
+    ConnectTimeout)."""
     user = user or ssh_user()
     io = {None: "-n", True: "-tt", False: "-T"}[terminal]
-    shared = ["-q", "-o", f"ControlPath={CONTROL_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1"]
+    mux = ["-q", "-o", f"ControlPath={CONTROL_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1"]
     # ssh's errors kept: they say why a forwarding failed
     own = ["-o", "LogLevel=ERROR", "-o", "ExitOnForwardFailure=yes", *(w for f in forwards for w in ("-R", f))]
     return ["sudo", "-E", "-u", user, "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}",
-            *(own if forwards else shared), io, f"{user}@{server}", "sudo", "-n", "sh", "-c", shlex.quote(command)]
+            *(own if forwards else mux if shared else ["-q", "-o", "ControlPath=none"]), io, f"{user}@{server}",
+            "sudo", "-n", "sh", "-c", shlex.quote(command)]
 
 
 def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False, timeout: float | None = None) -> list[str]:
@@ -202,25 +205,29 @@ def remote_argv(argv: list[str], run_id: str, announce_pid: bool = False, timeou
     return [shlex.quote(a) for a in ["env", f"{RUN_ENV}={run_id}", *limit, "sh", "-c", script, "sh", *argv]]
 
 
-def undo_run(server: str, run_id: str, interfaces: list[str], dirs: tuple[Path, ...] = ()) -> list[str]:
+def undo_run(server: str, run_id: str, interfaces: list[str], dirs: tuple[Path, ...] = ()) -> tuple[bool, list[str]]:
     """Remove from `server` what run `run_id` left there: its processes, bridges, tunnel ends,
-    and `dirs` (the run's own directories, a database's data)."""
+    and `dirs` (the run's own directories, a database's data). Whether it was reached, and a
+    line per thing removed (or why it was not reached)."""
     if not re.fullmatch(r"[0-9A-Za-z-]+", run_id):
-        return []
+        return True, []
     names = " ".join(shlex.quote(i) for i in interfaces)
     result = run_on(server, _UNDO.format(env=RUN_ENV, run=run_id, key=RUN_KEY, interfaces=names,
-                                         dirs=" ".join(shlex.quote(str(d)) for d in dirs)), timeout=30.0)
+                                         dirs=" ".join(shlex.quote(str(d)) for d in dirs)), timeout=30.0,
+                    shared=False)
     if result.returncode != 0:
-        return [f"server {server}: not reached, nothing removed ({(result.stderr.strip() or 'no answer')[-200:]})"]
-    return [f"{line} on {server}" for line in result.stdout.splitlines() if line]
+        why = (result.stderr.strip() or "no answer")[-200:]
+        return False, [f"server {server}: not reached, nothing removed there ({why}); `halab clean` tries again, "
+                       f"`halab clean --forget {server}` gives up on it"]
+    return True, [f"{line} on {server}" for line in result.stdout.splitlines() if line]
 
 
-def run_on(server: str, command: str, timeout: float = 30.0, input: str | None = None
+def run_on(server: str, command: str, timeout: float = 30.0, input: str | None = None, shared: bool = True
            ) -> subprocess.CompletedProcess:
     """Run a shell line as root on `server` (this machine for "localhost") and wait for it;
-    `input`, its standard input."""
-    argv = ["sh", "-c", command] if server == LOCAL else ssh_argv(server, command,
-                                                                   terminal=None if input is None else False)
+    `input`, its standard input; `shared`: see `ssh_argv`."""
+    argv = ["sh", "-c", command] if server == LOCAL else ssh_argv(
+        server, command, terminal=None if input is None else False, shared=shared)
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, input=input,
                               start_new_session=True)  # no terminal: see `detach`

@@ -4,17 +4,18 @@ the virtual_router_id, so each drops the other's adverts and both become master.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.lab.helpers import wait_until
-from tests.lab.test_up import REPO, down_after, halab, nothing_left  # noqa: F401 (a fixture)
+from tests.lab.helpers import fast_lab, wait_until
+from tests.lab.test_up import down_after, halab, nothing_left  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.mininet, pytest.mark.slow]
 
 
 def test_diagnose_names_a_vrid_mismatch_and_the_split_brain_it_makes(tmp_path, down_after):  # noqa: F811
-    lab = (REPO / "labs" / "active-standby.toml").read_text()
+    lab = Path(fast_lab(tmp_path)).read_text()  # advert_int 0.1 s: two masters within a second
     wrong = lab.replace("virtual_router_id = 51, priority = 100", "virtual_router_id = 52, priority = 100")
     assert wrong != lab
     (tmp_path / "wrong.toml").write_text(wrong)

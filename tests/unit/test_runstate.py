@@ -154,3 +154,32 @@ def test_leftovers_see_the_measuring_programs_a_lab_runs(program, tmp_path, monk
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_server_not_reached_keeps_the_runs_record_for_it_alone_until_reached_or_forgotten(monkeypatch):
+    """A server that was down when its run was cleaned up still holds that run's processes and
+    bridges: the record stays, for it alone, and the next clean-up tries again."""
+    from harness import servers
+
+    reachable = {"b": False, "c": True}
+    tried = []
+
+    def undo_run(server, run_id, interfaces, dirs):
+        tried.append(server)
+        return reachable[server], [f"{server}: {'bridge s2' if reachable[server] else 'not reached'}"]
+
+    monkeypatch.setattr(servers, "undo_run", undo_run)
+    state = RunState.new()
+    state.servers, state.interfaces = ["b", "c"], ["hx-none0"]
+    state.save()
+    removed = cleanup.clean_leftovers()
+    assert "b: not reached" in removed and "c: bridge s2" in removed
+    kept = RunState.load(state.path)
+    assert kept.servers == ["b"] and kept.interfaces == ["hx-none0"] and kept.processes == []
+    reachable["b"] = True
+    assert "b: bridge s2" in cleanup.clean_leftovers() and not state.path.exists()
+    assert tried == ["b", "c", "b"]
+    reachable["b"] = False
+    state.save()
+    assert cleanup.forget_server("b") == [f"the record of run {state.run_id} on b"]
+    assert cleanup.forget_server("b") == [] and RunState.load(state.path).servers == ["c"]

@@ -155,14 +155,17 @@ def test_a_server_is_reached_by_name_or_address():
 
 def test_a_run_is_undone_on_a_server_only_by_a_run_id_of_halabs_shape(monkeypatch):
     asked = []
-    monkeypatch.setattr(servers, "run_on", lambda server, line, timeout: asked.append(line) or
+    monkeypatch.setattr(servers, "run_on", lambda server, line, timeout, shared: asked.append(line) or
                         subprocess.CompletedProcess([], 0, "process 7\nOVS bridge s1\n", ""))
-    assert servers.undo_run("b", "20261128-1-2", ["s1-eth1"]) == ["process 7 on b", "OVS bridge s1 on b"]
-    assert "HALAB_RUN=20261128-1-2" in asked[0] and "s1-eth1" in asked[0]
-    assert servers.undo_run("b", "x; rm -rf /", []) == [] and len(asked) == 1
-    monkeypatch.setattr(servers, "run_on", lambda server, line, timeout:
+    assert servers.undo_run("b", "20261128-1-2", ["s1-eth1"], (Path("/run/pg/20261128-1-2"),)) == (
+        True, ["process 7 on b", "OVS bridge s1 on b"])
+    assert "HALAB_RUN=20261128-1-2" in asked[0] and "s1-eth1" in asked[0] and "/run/pg/20261128-1-2" in asked[0]
+    assert servers.undo_run("b", "x; rm -rf /", []) == (True, []) and len(asked) == 1
+    monkeypatch.setattr(servers, "run_on", lambda server, line, timeout, shared:
                         subprocess.CompletedProcess([], 255, "", "Connection timed out"))
-    assert servers.undo_run("b", "r", []) == ["server b: not reached, nothing removed (Connection timed out)"]
+    reached, [line] = servers.undo_run("b", "r", [])
+    assert not reached and line.startswith("server b: not reached, nothing removed there (Connection timed out)")
+    assert "halab clean --forget b" in line
 
 
 def test_a_node_on_another_server_is_stood_for_here_by_its_ssh_client():
@@ -288,3 +291,12 @@ def test_two_servers_besides_this_one_must_each_ssh_to_the_other(monkeypatch):
         servers._check_between(("b", "c"))
     assert "ssh-copy-id alice@b" in caught.value.fix
     assert [server for server, _ in asked] == ["b", "c"] and "BatchMode=yes" in asked[0][1]
+
+
+def test_a_clean_up_goes_over_a_connection_of_its_own():
+    """A killed lab's shared ssh connection outlives it, and hangs on a server gone meanwhile: a
+    clean-up through it waited 30 s, past ssh's ConnectTimeout."""
+    shared, own = servers.ssh_argv("b", "true", user="alice"), servers.ssh_argv("b", "true", user="alice", shared=False)
+    assert f"ControlPath={servers.CONTROL_PATH}" in shared and "ControlMaster=auto" in shared
+    assert "ControlPath=none" in own and "ControlMaster=auto" not in own
+    assert f"ConnectTimeout={servers.SSH_TIMEOUT_S}" in own
