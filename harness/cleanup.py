@@ -52,7 +52,10 @@ def forget_server(server: str) -> list[str]:
     (caller holds the lab lock)."""
     dropped = []
     for path in leftover_states():
-        state = RunState.load(path)
+        try:
+            state = RunState.load(path)
+        except (ValueError, TypeError, KeyError):
+            continue  # unreadable: the clean-up that follows removes it
         if server in state.servers:
             state.servers.remove(server)
             state.save()

@@ -83,12 +83,12 @@ class HostFiles:
 
     def make_dir(self, path: Path, owner: str = "root", mode: int = 0o700, fresh: bool = False) -> None:
         if self.server == LOCAL:
-            return make_dir(path, owner, mode, fresh)
+            return _here(make_dir, path, owner, mode, fresh)
         self._there(["mkdir", str(path), "--owner", owner, "--mode", f"{mode:o}", *(["--fresh"] if fresh else [])])
 
     def write(self, path: Path, text: str, owner: str = "root", append: bool = False) -> Path:
         if self.server == LOCAL:
-            write(path, text, owner, append)
+            _here(write, path, text, owner, append)
         else:
             self._there(["write", str(path), "--owner", owner, *(["--append"] if append else [])], text)
         return path
@@ -107,7 +107,7 @@ class HostFiles:
     def running(self, pattern: str) -> bool:
         if self.server == LOCAL:
             return running(pattern)
-        return self._there(["running", pattern]) == "yes"
+        return self._there(["running", pattern]).strip() == "yes"
 
     def _there(self, args: list[str], text: str | None = None) -> str:
         line = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "harness.hostfs", *args])
@@ -115,10 +115,25 @@ class HostFiles:
         said = result.stderr.strip().splitlines() or ["no answer"]
         if result.returncode == REFUSED and len(said) >= 2:
             raise HalabError(f"Server {self.server}: {said[-2]}", said[-1])
-        if result.returncode != 0:
-            raise HalabError(f"Server {self.server}: {args[0]} {args[1]} failed ({said[-1]}).",
+        if result.returncode == SSH_FAILED:
+            raise HalabError(f"Server {self.server} cannot be reached by ssh ({said[-1]}).",
                              f"Check that `ssh {servers.ssh_user()}@{self.server} true` works.")
+        if result.returncode != 0:
+            raise HalabError(f"Server {self.server}: {said[-1]}.", SETUP_THERE)
         return result.stdout
+
+
+def _here(op, *args) -> None:
+    """`op` on this machine; what the system refuses, as one line with the fix (as over there)."""
+    try:
+        op(*args)
+    except (OSError, KeyError) as exc:
+        raise HalabError(f"{op.__name__} {args[0]}: {exc}.", SETUP_THERE) from None
+
+
+#: ssh's own exit status when it could not connect (or lost the connection).
+SSH_FAILED = 255
+SETUP_THERE = "Provision that machine like this one (`sudo make setup`), which makes the users halab runs as."
 
 
 #: The exit status of `python -m harness.hostfs` that refused: its last two lines of stderr are
@@ -153,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return REFUSED
     except (OSError, KeyError) as exc:  # KeyError: no such user
         print(f"{args.op} {path}: {exc}", file=sys.stderr)
-        return 1
+        return 1  # not SSH_FAILED: ssh passes the command's own status on
     return 0
 
 

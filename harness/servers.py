@@ -321,13 +321,17 @@ def _check_one(server: str, facts: dict[str, str], mine: dict[str, str], token: 
 def _check_between(remote: tuple[str, ...]) -> None:
     """A link between two servers other than this one is an ssh tunnel that one of them opens to
     the other, as the ssh user, with no one to type a password: each must reach each."""
+    from mininet.examples.cluster import RemoteMixin
+
     user = shlex.quote(ssh_user())
     for a in remote:
         for b in remote:
             if a == b:
                 continue
+            # The address the cluster edition's tunnel goes to: resolved here, as it does.
+            to = RemoteMixin.findServerIP(b) or b
             result = run_on(a, f"sudo -n -u {user} ssh -n -o BatchMode=yes -o ConnectTimeout={SSH_TIMEOUT_S} "
-                               f"{user}@{shlex.quote(b)} true", timeout=SSH_TIMEOUT_S * 3)
+                               f"{user}@{shlex.quote(to)} true", timeout=SSH_TIMEOUT_S * 3)
             if result.returncode != 0:
                 why = (result.stderr.strip().splitlines() or ["no answer"])[-1]
                 raise HalabError(f"Server {a} cannot ssh to server {b} as {ssh_user()} ({why}); the links between "

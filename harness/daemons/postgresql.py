@@ -27,10 +27,11 @@ from pathlib import Path
 
 from ha.heartbeat.postgresql import as_user
 from ha.statusfile import state_root
+from harness import servers
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
 from harness.hostfs import HostFiles
-from harness.servers import LOCAL, run_on
+from harness.servers import LOCAL
 
 #: This machine's files: where the database tier's own files live unless its host is elsewhere.
 HERE = HostFiles()
@@ -128,12 +129,9 @@ class DbCluster:
                                  f"*:{self.port}:*:{REPLICATION_USER}:{self.replication_password}\n", files=files)
 
     def write_app_passfile(self, path: Path) -> Path:
-        """The application role's libpq password file, for clients run as root (mode 0600)."""
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"*:{self.port}:{APP_USER}:{APP_USER}:{self.app_password}\n")
-        return path
+        """The application role's libpq password file, for clients run as root (mode 0600), in
+        the run directory that every server sees."""
+        return HERE.write(path, f"*:{self.port}:{APP_USER}:{APP_USER}:{self.app_password}\n")
 
     def replication_settings(self, standbys: list[str]) -> dict[str, str]:
         """What makes a commit wait for a standby: set with ALTER SYSTEM on the primary, so that a
@@ -213,6 +211,8 @@ class PostgreSQL(Daemon):
         assert self.host is not None
         self.require_free_port()
         files = self.host_files
+        if files.server != LOCAL:
+            self._require_postgresql_there(files.server)
         self.cluster.create_root(files)
         self.lab.record_dir(self.cluster.root)
         self.cluster.private_dir(self.data_dir, files)
@@ -221,6 +221,14 @@ class PostgreSQL(Daemon):
             self._initdb()
         else:
             self._base_backup()
+
+    def _require_postgresql_there(self, server: str) -> None:
+        """The same PostgreSQL programs and `postgres` user on the host's server as here."""
+        found = servers.run_on(server, f"test -x {self.bin / 'postgres'} && id -u postgres", timeout=15)
+        if found.returncode != 0:
+            raise HalabError(f"Server {server} has no {self.bin / 'postgres'} or no `postgres` user, which "
+                             f"{self.host} needs there.",
+                             "Install the same PostgreSQL there as here: `sudo make setup` in halab's checkout there.")
 
     def require_free_port(self) -> None:
         """Nothing else listens on the port in this host (another program of the lab, say)."""
@@ -385,16 +393,21 @@ class PostgreSQL(Daemon):
         directory); when it was sent (over there: when the ssh command that sends it left)."""
         assert self.host is not None
         files = self.host_files
-        pid = int((files.read(self.data_dir / "postmaster.pid") or "0").split()[0])
-        if pid <= 0:
+        first = (files.read(self.data_dir / "postmaster.pid") or "").split()[:1]
+        if not first or not first[0].isdigit():
             raise HalabError(f"PostgreSQL on {self.host} is not running (no postmaster.pid).",
                              f"See {self.lab.run_dir}.")
-        at = time.monotonic()
+        pid, at = int(first[0]), time.monotonic()
         if files.server == LOCAL:
-            os.kill(pid, signal.SIGKILL)
-        else:
-            run_on(files.server, f"kill -KILL {pid}", timeout=10)
-        return at
+            try:
+                os.kill(pid, signal.SIGKILL)
+                return at
+            except ProcessLookupError:
+                pass
+        elif servers.run_on(files.server, f"kill -KILL {pid}", timeout=10).returncode == 0:
+            return at
+        raise HalabError(f"PostgreSQL's postmaster {pid} on {self.host} could not be killed: it is gone already.",
+                         f"See {self.lab.run_dir}.")
 
     def _wait_children_gone(self, timeout: float = 10.0) -> None:
         """After a crash (the postmaster SIGKILLed), its children leave on their own within moments;

@@ -71,15 +71,31 @@ def test_over_there_the_text_goes_on_standard_input_never_on_the_command_line(mo
 def test_a_refusal_over_there_comes_back_as_its_problem_and_fix_and_ssh_trouble_is_named(monkeypatch, tmp_path):
     answers = iter([subprocess.CompletedProcess([], REFUSED, "", "/run/x is not root's own directory.\nRemove it.\n"),
                     subprocess.CompletedProcess([], 255, "", "ssh: connect to host b: Connection refused\n"),
-                    subprocess.CompletedProcess([], 0, "-", "")])
+                    subprocess.CompletedProcess([], 1, "", "mkdir /run/x: 'getpwnam(): name not found: postgres'\n"),
+                    subprocess.CompletedProcess([], 0, "-", ""),
+                    subprocess.CompletedProcess([], 0, "yes\n", ""),
+                    subprocess.CompletedProcess([], 0, "no\n", "")])
     monkeypatch.setattr(servers, "run_on", lambda *a, **k: next(answers))
     there = HostFiles("b")
     with pytest.raises(HalabError) as caught:
         there.make_dir(tmp_path)
     assert caught.value.problem == "Server b: /run/x is not root's own directory." and caught.value.fix == "Remove it."
-    with pytest.raises(HalabError, match=r"Server b: mkdir .* failed \(ssh: connect to host b: Connection refused\)"):
+    with pytest.raises(HalabError, match=r"Server b cannot be reached by ssh \(ssh: connect to host b") as caught:
         there.make_dir(tmp_path)
+    assert "ssh " in caught.value.fix
+    with pytest.raises(HalabError, match="name not found: postgres") as caught:
+        there.make_dir(tmp_path, owner="postgres")
+    assert "sudo make setup" in caught.value.fix  # not ssh's advice: ssh worked
     assert there.read(tmp_path / "none") is None
+    assert there.running("^postgres: db2: ") and not there.running("^postgres: db2: ")
+
+
+def test_what_this_machine_refuses_is_one_line_with_the_fix_too(tmp_path):
+    with pytest.raises(HalabError, match="no-such-user-here") as caught:
+        HostFiles().write(tmp_path / "f", "x", owner="no-such-user-here")
+    assert "sudo make setup" in caught.value.fix
+    with pytest.raises(HalabError, match=r"write .*: \[Errno"):
+        HostFiles().write(tmp_path, "x", owner=ME)  # a directory at the name
 
 
 def test_the_module_run_over_there_does_what_the_functions_do(monkeypatch, tmp_path, capsys):

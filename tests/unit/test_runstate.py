@@ -183,3 +183,5 @@ def test_a_server_not_reached_keeps_the_runs_record_for_it_alone_until_reached_o
     state.save()
     assert cleanup.forget_server("b") == [f"the record of run {state.run_id} on b"]
     assert cleanup.forget_server("b") == [] and RunState.load(state.path).servers == ["c"]
+    (state.path.parent / "run-broken.json").write_text("{")
+    assert cleanup.forget_server("c") == [f"the record of run {state.run_id} on c"]  # the broken one skipped
