@@ -22,6 +22,13 @@ from harness import servers
 from harness.errors import HalabError
 from harness.servers import LOCAL
 
+#: The exit status of `python -m harness.hostfs` that refused: its last two lines of stderr are
+#: the problem and the fix.
+REFUSED = 3
+#: ssh's own exit status when it could not connect (or lost the connection).
+SSH_FAILED = 255
+SETUP_THERE = "Provision that machine like this one (`sudo make setup`), which makes the users halab runs as."
+
 
 def make_dir(path: Path, owner: str = "root", mode: int = 0o700, fresh: bool = False) -> None:
     """`fresh`: a new empty directory of `owner`'s, whatever was there. Otherwise the directory
@@ -129,16 +136,6 @@ def _here(op, *args) -> None:
         op(*args)
     except (OSError, KeyError) as exc:
         raise HalabError(f"{op.__name__} {args[0]}: {exc}.", SETUP_THERE) from None
-
-
-#: ssh's own exit status when it could not connect (or lost the connection).
-SSH_FAILED = 255
-SETUP_THERE = "Provision that machine like this one (`sudo make setup`), which makes the users halab runs as."
-
-
-#: The exit status of `python -m harness.hostfs` that refused: its last two lines of stderr are
-#: the problem and the fix.
-REFUSED = 3
 
 
 def main(argv: list[str] | None = None) -> int:
