@@ -176,6 +176,21 @@ def test_a_heartbeat_standby_over_there_fences_and_takes_over_in_milliseconds_th
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
+def test_the_notes_architecture_with_its_vip_node_over_there_moves_the_vip_here_when_haproxy_dies(machine, out):
+    """`halab run reference`: HAProxy and keepalived on lb1 over there, lb2 here. keepalived's
+    track script over there sees HAProxy killed, and the VIP comes to lb2; the client here is
+    served again by a web server through it."""
+    ran = halab("run", "reference", "--servers", f"localhost,{machine.address}", "--place", f"lb1={machine.address}",
+                "--fault", "haproxy-kill", "--rate", "100", "--after", "4", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    outcome = result["outcome"]
+    assert outcome["outage"] is not None and outcome["server_after"] in ("web1", "web2"), outcome
+    masters = [e["host"] for e in result["agent_events"] if e["state"] == "MASTER"]
+    assert masters[0] == "lb1" and masters[-1] == "lb2", masters
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
 def test_a_server_whose_lab_lock_is_taken_is_refused_and_keeps_its_lock(machine, out):
     """A lab running over there holds its lock; so does a lab spread onto it, for its whole run."""
     held = hold_locks(ServerPlan(("localhost", machine.address)))
