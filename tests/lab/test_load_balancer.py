@@ -72,12 +72,15 @@ def test_connections_spread_by_weight(tmp_path, algorithm, rate, count):
 
 
 def test_every_packet_of_a_connection_reaches_one_backend(tmp_path):
+    """Twelve connections of 15 requests each: each stays on one backend, and they do not all land
+    on one (with six connections that happened by chance once, 3 in 3^6 runs; with twelve it is
+    3 in 3^12)."""
     with balanced_lab(tmp_path, clients=2) as lab:
-        sessions = [run_json(lab, f"client{i % 2 + 1}", "session", "--target", VIP, "--count", "30", "--gap", "0.01")
-                    for i in range(6)]
+        sessions = [run_json(lab, f"client{i % 2 + 1}", "session", "--target", VIP, "--count", "15", "--gap", "0.01")
+                    for i in range(12)]
     for answers in sessions:
         assert None not in answers and len(set(answers)) == 1, answers
-    assert len({s[0] for s in sessions}) >= 2, "six connections all hashed to one backend"
+    assert len({s[0] for s in sessions}) >= 2, "twelve connections all hashed to one backend"
 
 
 def test_traffic_not_for_a_vip_is_switched(tmp_path):
