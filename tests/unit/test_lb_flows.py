@@ -11,6 +11,18 @@ from controller import ids
 from controller.lb_flows import NX_CT_F_COMMIT, NX_NAT_F_DST, PaddedNat, SelectionMethod
 
 
+class Recorder:
+    """A datapath that keeps what the balancer sends it."""
+
+    ofproto, ofproto_parser = ofp, parser
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send_msg(self, msg) -> None:
+        self.sent.append(msg)
+
+
 def actions_in(buf: bytes) -> list[tuple[int, bytes]]:
     """(type, bytes) of each action in a list, walking the lengths the actions claim."""
     out, at = [], 0
@@ -98,15 +110,6 @@ def test_only_a_syn_begins_a_balanced_tcp_connection():
     from controller.lb_config import Backend, HealthCheck, Service
     from controller.lb_flows import CLIENT_TABLE, PRIO_NEW, TCP_ACK, TCP_SYN, LbMessages
 
-    class Recorder:
-        ofproto, ofproto_parser = ofp, parser
-
-        def __init__(self) -> None:
-            self.sent: list = []
-
-        def send_msg(self, msg) -> None:
-            self.sent.append(msg)
-
     def new_connection_match(protocol: str) -> dict:
         dp = Recorder()
         service = Service("web", IPv4Address("10.0.0.100"), 7000, protocol, "consistent",
@@ -136,15 +139,6 @@ def test_a_backends_resets_reach_the_controller_through_its_own_meter_and_client
         TCP_RST,
         LbMessages,
     )
-
-    class Recorder:
-        ofproto, ofproto_parser = ofp, parser
-
-        def __init__(self) -> None:
-            self.sent: list = []
-
-        def send_msg(self, msg) -> None:
-            self.sent.append(msg)
 
     def flows(protocol: str, check: str) -> tuple[Recorder, list]:
         dp = Recorder()
