@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ha import eventlog
+from harness.clocks import SAME, ClockOffset
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class Event:
     reason: str
 
 
-def read(path: Path, host: str | Callable[[dict], str]) -> list[Event]:
-    """The events of one log; `host` names where they happened, or finds it from each record."""
-    return [Event(r["monotonic"], host(r) if callable(host) else host, r["source"], r["subject"], r["from"],
+def read(path: Path, host: str | Callable[[dict], str], clock: ClockOffset = SAME) -> list[Event]:
+    """The events of one log; `host` names where they happened, or finds it from each record.
+    `clock`: the log's machine's monotonic clock against this one's (harness.clocks)."""
+    return [Event(clock.here(r["monotonic"]), host(r) if callable(host) else host, r["source"], r["subject"], r["from"],
                   r["to"], r["reason"]) for r in eventlog.read(path)]

@@ -25,7 +25,8 @@ from controller.lb_config import LbConfig
 from ha.assist import DEFAULT_DEBOUNCE_S
 from ha.heartbeat import fencing
 from ha.statusfile import state_root
-from harness import cleanup, preflight, probe, servers
+from harness import cleanup, clocks, preflight, probe, servers
+from harness.clocks import ClockOffset
 from harness.daemons.controller import Controller
 from harness.daemons.responder import Responder
 from harness.errors import HalabError
@@ -160,6 +161,7 @@ class Lab:
             self.run_dir = run_dir.resolve()
         self.controller_host = "127.0.0.1"
         self._sessions: list[subprocess.Popen] = []  # ssh to the servers: their locks, the sockets' relays
+        self.clocks: dict[str, ClockOffset] = {}     # each remote server's monotonic clock against ours
         self.openflow_port = 0
         self.api_port = 0
         self.net = None
@@ -191,6 +193,10 @@ class Lab:
             self._sessions = servers.hold_locks(self.servers)
             if self.servers:
                 self.controller_host = servers.controller_address(self.servers)
+                self.clocks = {server: clocks.measure(server) for server in self.servers.remote}
+                for server, offset in self.clocks.items():
+                    log.info("server %s: its clock is %+.6f s from ours (within %.6f s)", server, offset.seconds,
+                             offset.uncertainty)
             self.state = RunState.new()
             self.state.servers = list(self.servers.remote)
             for lock in self._sessions:
@@ -292,6 +298,11 @@ class Lab:
         """The server `host` runs on ("localhost": this machine)."""
         node = self.host(host)
         return node.server if servers.is_remote(node) else servers.LOCAL
+
+    def clock_of(self, host: str) -> ClockOffset:
+        """How the monotonic clock of `host`'s machine stands against this one's: what turns the
+        times its programs write into this machine's."""
+        return self.clocks.get(self.server_of(host), clocks.SAME)
 
     def responder(self, host: str) -> Responder:
         """Start the probe responder on `host` (it answers with the host's name) and wait until it serves."""

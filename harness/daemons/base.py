@@ -16,8 +16,11 @@ import time
 from pathlib import Path
 from typing import ClassVar, Protocol, Self
 
+from harness import events
+from harness.clocks import SAME, ClockOffset
 from harness.errors import HalabError
 from harness.events import Event
+from harness.hostfs import HostFiles
 from harness.process import LabProcess
 from harness.servers import LOCAL
 from topologies.base import LabTopo
@@ -42,6 +45,8 @@ class Lab(Protocol):
     def run(self, host: str, argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess: ...
 
     def server_of(self, host: str) -> str: ...
+
+    def clock_of(self, host: str) -> ClockOffset: ...
 
     def record_dir(self, path: Path) -> None: ...
 
@@ -78,6 +83,11 @@ class Daemon:
         return f"{self.program}-{self.tag}" if self.tag else self.program
 
     @property
+    def host_files(self) -> HostFiles:
+        """The files of the machine its host runs on (harness.hostfs): this one's, or another's."""
+        return HostFiles(self.lab.server_of(self.host) if self.host is not None else LOCAL)
+
+    @property
     def base(self) -> Path:
         """Where its files go: <run dir>/<log_name>-<host>.*"""
         return self.lab.run_dir / f"{self.log_name}-{self.host or 'root'}"
@@ -101,7 +111,13 @@ class Daemon:
         return None
 
     def events(self) -> list[Event]:
+        """Its changes of state, on this machine's monotonic clock."""
         return []
+
+    def read_events(self, path: Path) -> list[Event]:
+        """The events of its log, stamped on its host's machine's clock, on this one's."""
+        clock = self.lab.clock_of(self.host) if self.host is not None else SAME
+        return events.read(path, self.host or "root", clock)
 
     def status(self) -> object:
         return None
@@ -126,8 +142,8 @@ class Daemon:
         where = self.lab.server_of(self.host) if self.host is not None else LOCAL
         if where != LOCAL and not self.spreads:
             raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
-                             "halab's VRRP and heartbeat agents, keepalived, HAProxy, PostgreSQL, the web "
-                             "application and the probe's responder do yet.",
+                             "halab's VRRP and heartbeat agents, keepalived, HAProxy, PostgreSQL, Patroni, "
+                             "the web application and the probe's responder do yet.",
                              f"Keep {self.host} here: `--place {self.host}=localhost`.")
 
     def write_files(self) -> None:

@@ -83,7 +83,7 @@ class HalabHeartbeat(Daemon):
         return self.process is not None and "running" in self.process.log_text()
 
     def events(self) -> list[events.Event]:
-        return events.read(self.cfg.event_log, self.host or "root") if self.cfg.event_log else []
+        return self.read_events(self.cfg.event_log) if self.cfg.event_log else []
 
     @property
     def event_log(self) -> Path | None:

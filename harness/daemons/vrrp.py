@@ -114,7 +114,7 @@ class HalabVrrp(VrrpDaemon):
         return self.event_log.exists()
 
     def events(self) -> list[events.Event]:
-        return events.read(self.event_log, self.host or "root")
+        return self.read_events(self.event_log)
 
     def status(self) -> list[dict]:
         """This agent's instances, as `halab-vrrp status --json` shows them on its host."""
@@ -251,7 +251,7 @@ class Keepalived(VrrpDaemon):
         return int(text) if text.isdigit() else None
 
     def events(self) -> list[events.Event]:
-        return events.read(self.event_log, self.host or "root")
+        return self.read_events(self.event_log)
 
     def advertiser(self) -> Daemon:
         return _VrrpChild(self)
