@@ -31,6 +31,7 @@ from harness.daemons.postgresql import (
     DbCluster,
     as_postgres,
     pg_bin,
+    require_postgresql_there,
     write_as_postgres,
 )
 from harness.errors import HalabError
@@ -56,10 +57,13 @@ def home(cluster: DbCluster, host: str) -> Path:
 
 
 class _RaftMember(Daemon):
-    """A voter of the cluster's Raft: its address in the lab, its file in its Patroni home.
-    `partners`: the Raft addresses of the other members."""
+    """A voter of the cluster's Raft: its address in the lab, its file in its Patroni home, on
+    its host's machine (harness.hostfs). `partners`: the Raft addresses of the other members."""
 
     config_name: ClassVar[str]
+    #: Its program, Debian's, run by the system's Python 3.
+    executable: ClassVar[str]
+    spreads = True
 
     def __init__(self, lab: Lab, host: str, cluster: DbCluster, partners: list[str]) -> None:
         super().__init__(lab, host)
@@ -75,10 +79,26 @@ class _RaftMember(Daemon):
         assert self.host is not None
         return home(self.cluster, self.host) / self.config_name
 
+    def make_home(self, *more: Path) -> None:
+        """The run's directory and a fresh Patroni home (and `more` fresh directories), postgres's
+        own, on its host's machine, which must have Patroni and PostgreSQL: before anything is made."""
+        assert self.host is not None
+        files = self.host_files
+        require_postgresql_there(files.server, self.host, Path(self.executable))
+        self.cluster.create_root(files)
+        self.lab.record_dir(self.cluster.root)
+        for path in (*more, home(self.cluster, self.host)):
+            self.cluster.private_dir(path, files)
+
+    def write_config(self, config: dict) -> None:
+        # JSON is YAML: no YAML writer needed. Only postgres reads it (it holds passwords).
+        write_as_postgres(self.config_path, json.dumps(config, indent=1), files=self.host_files)
+
 
 class Patroni(_RaftMember):
     program = "patroni"
-    pattern = rf"^/usr/bin/python3 /usr/bin/patroni {PG_ROOT}/"
+    executable = "/usr/bin/patroni"
+    pattern = rf"^/usr/bin/python3 {executable} {PG_ROOT}/"
     config_name = "patroni.yml"
 
     def __init__(self, lab: Lab, host: str, cluster: DbCluster, timings: dict[str, int], synchronous: bool,
@@ -88,13 +108,8 @@ class Patroni(_RaftMember):
 
     def prepare(self) -> None:
         """Empty directories for PostgreSQL's data and socket, and Patroni's own."""
-        self.require_placement()  # before anything is made there
         assert self.host is not None
-        self.cluster.create_root()
-        self.lab.record_dir(self.cluster.root)
-        for path in (self.cluster.data_dir(self.host), self.cluster.socket_dir(self.host),
-                     home(self.cluster, self.host)):
-            self.cluster.private_dir(path)
+        self.make_home(self.cluster.data_dir(self.host), self.cluster.socket_dir(self.host))
 
     def config(self) -> dict:
         assert self.host is not None
@@ -134,11 +149,10 @@ class Patroni(_RaftMember):
         }
 
     def write_files(self) -> None:
-        # JSON is YAML: no YAML writer needed. Only postgres reads it (it holds passwords).
-        write_as_postgres(self.config_path, json.dumps(self.config(), indent=1))
+        self.write_config(self.config())
 
     def argv(self) -> list[str]:
-        return as_postgres(["/usr/bin/python3", "/usr/bin/patroni", str(self.config_path)])
+        return as_postgres(["/usr/bin/python3", self.executable, str(self.config_path)])
 
     def ready(self) -> bool:
         """Its REST API listens (PostgreSQL may still be bootstrapping or copying)."""
@@ -168,20 +182,19 @@ class RaftWitness(_RaftMember):
     """The third Raft vote, without PostgreSQL: `patroni_raft_controller` on the gateway."""
 
     program = "patroni-raft-witness"
-    pattern = rf"^/usr/bin/python3 /usr/bin/patroni_raft_controller {PG_ROOT}/"
+    executable = "/usr/bin/patroni_raft_controller"
+    pattern = rf"^/usr/bin/python3 {executable} {PG_ROOT}/"
     config_name = "raft.yml"
 
     def write_files(self) -> None:
         assert self.host is not None
-        self.cluster.create_root()
-        self.lab.record_dir(self.cluster.root)
-        self.cluster.private_dir(home(self.cluster, self.host))
-        write_as_postgres(self.config_path, json.dumps({"raft": {
+        self.make_home()
+        self.write_config({"raft": {
             "data_dir": str(home(self.cluster, self.host) / "raft"), "self_addr": f"{self.address}:{RAFT_PORT}",
-            "partner_addrs": self.partners, "password": self.cluster.patroni_password}}))
+            "partner_addrs": self.partners, "password": self.cluster.patroni_password}})
 
     def argv(self) -> list[str]:
-        return as_postgres(["/usr/bin/python3", "/usr/bin/patroni_raft_controller", str(self.config_path)])
+        return as_postgres(["/usr/bin/python3", self.executable, str(self.config_path)])
 
     def ready(self) -> bool:
         assert self.host is not None
@@ -194,6 +207,7 @@ class PatroniRouter(Daemon):
 
     program = "haproxy-patroni"
     pattern = r"^haproxy -db -f \S+haproxy-patroni"
+    spreads = True   # its file is in the run directory, which every server sees
 
     def __init__(self, lab: Lab, host: str, vip: str, servers: dict[str, str], port: int,
                  checks: tuple[float, int, int]) -> None:

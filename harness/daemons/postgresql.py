@@ -74,6 +74,20 @@ def require_postgresql() -> None:
                          "Reinstall the postgresql package (`sudo make setup`), which creates it.") from None
 
 
+def require_postgresql_there(server: str, host: str, *programs: Path) -> None:
+    """The same PostgreSQL programs (and `programs`) and the `postgres` user on `server`, the
+    machine `host` runs on, as here: checked before anything is made there."""
+    if server == LOCAL:
+        return
+    needed = [pg_bin() / "postgres", *programs]
+    found = servers.run_on(server, " && ".join(f"test -x {p}" for p in needed) + " && id -u postgres", timeout=15)
+    if found.returncode != 0:
+        raise HalabError(f"Server {server} lacks {' or '.join(map(str, needed))} or the `postgres` user, which "
+                         f"{host} needs there.",
+                         "Install the same PostgreSQL (and Patroni) there as here: `sudo make setup` in halab's "
+                         "checkout there.")
+
+
 def as_postgres(argv: list[str]) -> list[str]:
     return list(as_user("postgres", *argv))
 
@@ -195,12 +209,6 @@ class PostgreSQL(Daemon):
         assert self.host is not None
         return self.cluster.data_dir(self.host)
 
-    @property
-    def host_files(self) -> HostFiles:
-        """The files of the machine its host runs on."""
-        assert self.host is not None
-        return HostFiles(self.lab.server_of(self.host))
-
     def replication_passfile(self) -> Path:
         assert self.host is not None
         return self.cluster.replication_passfile(self.host, self.host_files)
@@ -211,8 +219,7 @@ class PostgreSQL(Daemon):
         assert self.host is not None
         self.require_free_port()
         files = self.host_files
-        if files.server != LOCAL:
-            self._require_postgresql_there(files.server)
+        require_postgresql_there(files.server, self.host)
         self.cluster.create_root(files)
         self.lab.record_dir(self.cluster.root)
         self.cluster.private_dir(self.data_dir, files)
@@ -221,14 +228,6 @@ class PostgreSQL(Daemon):
             self._initdb()
         else:
             self._base_backup()
-
-    def _require_postgresql_there(self, server: str) -> None:
-        """The same PostgreSQL programs and `postgres` user on the host's server as here."""
-        found = servers.run_on(server, f"test -x {self.bin / 'postgres'} && id -u postgres", timeout=15)
-        if found.returncode != 0:
-            raise HalabError(f"Server {server} has no {self.bin / 'postgres'} or no `postgres` user, which "
-                             f"{self.host} needs there.",
-                             "Install the same PostgreSQL there as here: `sudo make setup` in halab's checkout there.")
 
     def require_free_port(self) -> None:
         """Nothing else listens on the port in this host (another program of the lab, say)."""

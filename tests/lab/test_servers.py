@@ -243,15 +243,20 @@ def test_haproxy_over_there_reports_its_pool_and_keepalived_there_gives_up_the_v
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
-def test_a_program_that_cannot_run_on_another_server_yet_is_refused_there(machine, out, tmp_path):
-    patroni = tmp_path / "patroni.toml"
-    patroni.write_text((REPO / "labs" / "three-tier.toml").read_text().replace('manager = "halab"',
-                                                                               'manager = "patroni"'))
-    up = halab("up", "-f", str(patroni), "--servers", f"localhost,{machine.address}", "--place",
-               f"db1={machine.address}", "--detach", "--out", str(out))
-    assert up.returncode != 0
-    assert "cannot run on db1, which is on another server" in up.stderr, up.stderr
-    assert "--place db1=localhost" in up.stderr and "Traceback" not in up.stderr
+def test_patroni_over_there_restarts_its_killed_primary_there_and_no_acknowledged_write_is_lost(machine, out):
+    """db1's Patroni runs on the other machine: it bootstraps the cluster there, votes in Raft
+    and answers HAProxy's checks through the tunnel, and brings its own PostgreSQL back (and
+    leads again) after its postmaster is killed there."""
+    ran = halab("run", "three-tier", "--manager", "patroni-tuned", "--servers", f"localhost,{machine.address}",
+                "--place", f"db1={machine.address}", "--fault", "db-process-kill", "--replication", "sync",
+                "--before", "1.5", "--after", "6", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    database = result["database"]
+    assert database["verdict"]["valid"] and database["verdict"]["acknowledged_lost"] == [], database["verdict"]
+    assert database["primary_after"] == "db1" and not database["two_primaries"], database
+    assert database["write_outage"] is not None, database
+    assert "PROMOTED" in [e["state"] for e in result["agent_events"] if e["host"] == "db1"]   # its log, over there
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
