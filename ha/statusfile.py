@@ -27,6 +27,14 @@ def state_root() -> Path:
     return Path(os.environ.get("HALAB_STATE_DIR", "/run/halab"))
 
 
+def beside_state(kind: str) -> Path:
+    """halab's own directory for one kind of run data kept outside the run directory, beside the
+    state directory (/run/halab-<kind>): a test that moves the state directory moves it too, so
+    that its clean-up can never touch a running lab's data."""
+    state = state_root()
+    return state.with_name(f"{state.name}-{kind}")
+
+
 def ensure_private(directory: Path) -> Path:
     """Create `directory` 0700 if needed; refuse it unless it is a real directory of ours, closed to others."""
     try:

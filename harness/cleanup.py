@@ -17,6 +17,7 @@ from pathlib import Path
 from controller import conntrack, ids
 from ha.statusfile import state_root
 from harness import daemons, servers
+from harness.contentsync import sync_root
 from harness.daemons.postgresql import pg_root
 from harness.procs import is_same_process, kill, pids_in_netns, start_ticks, wait_gone
 from harness.runstate import RUN_KEY, RunState, leftover_states
@@ -27,7 +28,8 @@ def undo(state: RunState, term_grace: float = 1.0) -> list[str]:
     removed: list[str] = []
     unreached = []
     for server in state.servers:  # first: its processes there log through ssh clients here
-        reached, lines = servers.undo_run(server, state.run_id, state.interfaces, (pg_root() / state.run_id,))
+        reached, lines = servers.undo_run(server, state.run_id, state.interfaces,
+                                          tuple(root / state.run_id for root in _data_roots()))
         removed += lines
         if not reached:
             unreached.append(server)
@@ -93,9 +95,14 @@ def leftovers() -> list[str]:
     return found
 
 
+def _data_roots() -> tuple[Path, ...]:
+    """halab's own roots of the runs' data on each host's machine: PostgreSQL's, the web roots."""
+    return pg_root(), sync_root()
+
+
 def _run_dirs() -> list[Path]:
-    """The runs' directories under halab's own roots: PostgreSQL's data, the controller's sockets."""
-    return [p for root in (pg_root(), servers.relay_root()) if root.is_dir() for p in sorted(root.glob("*"))]
+    """The runs' directories under halab's own roots: their data, the controller's sockets."""
+    return [p for root in (*_data_roots(), servers.relay_root()) if root.is_dir() for p in sorted(root.glob("*"))]
 
 
 def _kill_processes(state: RunState, term_grace: float) -> list[str]:
@@ -199,10 +206,10 @@ def _delete_files(paths: list[str]) -> list[str]:
 
 
 def _delete_dirs(paths: list[str]) -> list[str]:
-    """Directories the run made right under halab's own roots for PostgreSQL's data and for the
+    """Directories the run made right under halab's own roots for its data and for the
     controller's sockets in a lab over several servers; nothing else."""
     removed = []
-    roots = {pg_root().resolve(), servers.relay_root().resolve()}
+    roots = {root.resolve() for root in (*_data_roots(), servers.relay_root())}
     for name in paths:
         path = Path(name)
         inside = path.resolve().parent in roots and path.name not in ("", ".", "..")

@@ -7,7 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness import servers
 from harness.errors import HalabError
+from harness.servers import LOCAL
 
 SETUP = "sudo make setup"
 
@@ -30,12 +32,19 @@ def require_root() -> None:
         )
 
 
-def require_programs(programs: dict[str, str] = REQUIRED_PROGRAMS) -> None:
-    missing = sorted({pkg for prog, pkg in programs.items() if shutil.which(prog) is None})
+def require_programs(programs: dict[str, str] = REQUIRED_PROGRAMS, server: str = LOCAL) -> None:
+    """`programs` (name: Debian package) on this machine, or on `server` over ssh."""
+    if server == LOCAL:
+        missing = sorted({pkg for prog, pkg in programs.items() if shutil.which(prog) is None})
+    else:
+        found = servers.run_on(server, " ".join(f"command -v {p} >/dev/null || echo {p};" for p in programs),
+                               timeout=15)
+        missing = sorted({programs[p] for p in found.stdout.split() if p in programs})
     if missing:
+        where = "" if server == LOCAL else f" on server {server}"
         raise HalabError(
-            f"Missing program(s) from the Debian package(s) {', '.join(missing)}.",
-            f"Install everything halab needs with `{SETUP}` (or `apt-get install {' '.join(missing)}`).",
+            f"Missing program(s) from the Debian package(s) {', '.join(missing)}{where}.",
+            f"Install everything halab needs with `{SETUP}` (or `apt-get install {' '.join(missing)}`){where}.",
         )
 
 

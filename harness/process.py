@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from harness import servers
+from harness import procs, servers
 from harness.errors import HalabError
 
 
@@ -32,6 +32,10 @@ class LabProcess:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def cpu_seconds(self) -> float | None:
+        """Its CPU seconds so far, with the children it waited for; None once it is gone."""
+        return procs.cpu_seconds(self.pid)
 
     def signal(self, sig: int) -> float:
         """Send `sig` and return the monotonic time it was sent."""
@@ -116,6 +120,10 @@ class RemoteProcess(LabProcess):
             else:
                 time.sleep(0.01)
         return self._remote_pid
+
+    def cpu_seconds(self) -> float | None:
+        read = self._remote(f"cat /proc/{self.pid}/stat")
+        return procs.stat_cpu_seconds(read.stdout) if read.returncode == 0 and ")" in read.stdout else None
 
     def _remote(self, command: str) -> subprocess.CompletedProcess:
         return servers.run_on(self.server, command, timeout=10.0)

@@ -25,11 +25,15 @@ def cpu_seconds(pid: int) -> float | None:
     """CPU time of a process and of the children it has waited for (tar, rsync), in seconds;
     None if it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+
+
+def stat_cpu_seconds(stat: str) -> float:
+    """The CPU seconds in a /proc/PID/stat line: utime stime cutime cstime."""
     fields = stat[stat.rindex(")") + 2:].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_of(pids: list[int]) -> float:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from ha.statusfile import state_root
+from ha.statusfile import beside_state
 from harness.errors import HalabError
 from harness.runstate import RUN_KEY
 
@@ -365,8 +365,7 @@ def hold_locks(plan: ServerPlan) -> list[subprocess.Popen]:
 def relay_root() -> Path:
     """Beside halab's state directory (/run/halab-relay): the directories of the controller's
     sockets in labs over several servers, one per run, each the ssh user's (forward_sockets)."""
-    state = state_root()
-    return state.with_name(state.name + "-relay")
+    return beside_state("relay")
 
 
 def socket_dir(run_id: str) -> Path:

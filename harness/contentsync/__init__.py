@@ -9,8 +9,17 @@ the primary loses. `content` is the file format that lets the reader tell a whol
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+from ha.statusfile import beside_state
 
 
 def command(program: str, *args: str) -> list[str]:
     """The argv that runs one of this package's programs (writer, reader, push, untar) on a lab host."""
     return [sys.executable, "-u", "-m", f"harness.contentsync.{program}", *args]
+
+
+def sync_root() -> Path:
+    """halab's own directory for the web roots of running sync labs, one per run, on each host's
+    machine (/run/halab-sync): the standby's copy on its own disk, as a real one would be."""
+    return beside_state("sync")

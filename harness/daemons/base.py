@@ -62,9 +62,6 @@ class Daemon:
     pattern: ClassVar[str]
     #: The signal that asks it to stop cleanly (the teardown of a crashed run uses it too).
     stop_signal: ClassVar[int] = signal.SIGTERM
-    #: Whether it may run on a host on another server (harness.servers): only the programs a
-    #: test runs there. The others reach this machine's sockets or directories.
-    spreads: ClassVar[bool] = False
 
     def __init__(self, lab: Lab, host: str | None, tag: str = "") -> None:
         """`tag` tells apart two daemons of one program on one host."""
@@ -131,20 +128,10 @@ class Daemon:
 
     def launch(self) -> Self:
         """Write its files and start it without waiting (`wait_ready` waits): a lab starts many at once."""
-        self.require_placement()
         self.write_files()
         self.process = self.lab.spawn(self.host, self.log_name, self.argv())
         self.process.stop_signal = self.stop_signal
         return self
-
-    def require_placement(self) -> None:
-        """A HalabError, with the fix, if its host is on another server and it cannot run there."""
-        where = self.lab.server_of(self.host) if self.host is not None else LOCAL
-        if where != LOCAL and not self.spreads:
-            raise HalabError(f"{self.program} cannot run on {self.host}, which is on another server ({where}): only "
-                             "halab's VRRP and heartbeat agents, keepalived, HAProxy, PostgreSQL, Patroni, "
-                             "the web application and the probe's responder do yet.",
-                             f"Keep {self.host} here: `--place {self.host}=localhost`.")
 
     def write_files(self) -> None:
         """Fresh files, never through a link someone left at the name, readable by root only."""

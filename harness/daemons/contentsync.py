@@ -14,13 +14,12 @@ from pathlib import Path
 from harness.contentsync import command
 from harness.contentsync.push import CYCLE_TIMEOUT_S, EXACT_MTIME, RSYNC_PORT, sent_bytes
 from harness.daemons.base import Daemon, Lab
-from harness.procs import cpu_seconds
 
 
 class _Sync(Daemon):
     def cpu(self) -> float:
         """Its CPU seconds so far (0 once it is gone)."""
-        return (cpu_seconds(self.process.pid) or 0.0) if self.process is not None else 0.0
+        return (self.process.cpu_seconds() or 0.0) if self.process is not None else 0.0
 
     def totals(self) -> tuple[int, int]:
         """(transfers done, bytes they sent) so far, as the sender counts them."""

@@ -18,7 +18,6 @@ class HAProxy(Daemon):
     """mode tcp; one `listen` per name: (port, balance), every backend of the topology behind it."""
 
     program = "haproxy"
-    spreads = True
     pattern = r"^haproxy( |$)"
 
     def __init__(self, lab: Lab, host: str, bind: str, listeners: dict[str, tuple[int, str]], interval: float = 0.1,

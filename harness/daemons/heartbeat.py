@@ -64,7 +64,6 @@ def node_config(lab: Lab, node: str, interval: float = 0.1, priorities: dict[str
 
 class HalabHeartbeat(Daemon):
     program = "halab-heartbeat"
-    spreads = True
     pattern = r"-m ha\.heartbeat( |$)"
 
     def __init__(self, lab: Lab, host: str, cfg: HeartbeatConfig, tag: str = "") -> None:

@@ -63,7 +63,6 @@ class _RaftMember(Daemon):
     config_name: ClassVar[str]
     #: Its program, Debian's, run by the system's Python 3.
     executable: ClassVar[str]
-    spreads = True
 
     def __init__(self, lab: Lab, host: str, cluster: DbCluster, partners: list[str]) -> None:
         super().__init__(lab, host)
@@ -207,7 +206,6 @@ class PatroniRouter(Daemon):
 
     program = "haproxy-patroni"
     pattern = r"^haproxy -db -f \S+haproxy-patroni"
-    spreads = True   # its file is in the run directory, which every server sees
 
     def __init__(self, lab: Lab, host: str, vip: str, servers: dict[str, str], port: int,
                  checks: tuple[float, int, int]) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ha.heartbeat.postgresql import as_user
-from ha.statusfile import state_root
+from ha.statusfile import beside_state
 from harness import servers
 from harness.daemons.base import Daemon, Lab
 from harness.errors import HalabError
@@ -39,11 +39,9 @@ HERE = HostFiles()
 #: Where Debian and Ubuntu put each PostgreSQL major version's programs.
 PG_LIB = Path("/usr/lib/postgresql")
 def pg_root() -> Path:
-    """halab's own directory for the clusters of running labs (see the module's docstring), beside
-    its state directory: /run/halab-postgresql. A test that moves the state directory moves this
-    too, so that its clean-up can never touch a running lab's databases."""
-    state = state_root()
-    return state.with_name(state.name + "-postgresql")
+    """halab's own directory for the clusters of running labs (see the module's docstring):
+    /run/halab-postgresql."""
+    return beside_state("postgresql")
 
 
 #: Where the clusters of the machine's labs are, for the process patterns that find leftovers.
@@ -192,7 +190,6 @@ class PostgreSQL(Daemon):
     program = "postgresql"
     pattern = rf"^{PG_LIB}/[0-9]+/bin/postgres -D {PG_ROOT}/"   # [0-9]: pgrep knows no \d
     stop_signal = signal.SIGINT   # a fast shutdown; SIGTERM would wait for every client to leave
-    spreads = True  # its data on its own machine (harness.hostfs)
 
     def __init__(self, lab: Lab, host: str, cluster: DbCluster, upstream: str | None = None) -> None:
         super().__init__(lab, host)
@@ -215,7 +212,6 @@ class PostgreSQL(Daemon):
 
     def prepare(self) -> None:
         """Make this host's cluster: initdb for the primary, a base backup for a standby."""
-        self.require_placement()  # before anything is made there
         assert self.host is not None
         self.require_free_port()
         files = self.host_files

@@ -8,7 +8,6 @@ from harness.daemons.base import Daemon, Lab
 
 class Responder(Daemon):
     program = "responder"
-    spreads = True
     pattern = r"-m harness\.probe( |$)"  # the responder and every other probe command
 
     def __init__(self, lab: Lab, host: str, port: int = probe.PORT, tag: str = "",

@@ -79,7 +79,6 @@ class VrrpDaemon(Daemon):
 
 class HalabVrrp(VrrpDaemon):
     program = "halab-vrrp"
-    spreads = True
     pattern = r"-m ha\.vrrp( |$)"
 
     def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],
@@ -146,7 +145,6 @@ class Keepalived(VrrpDaemon):
     """
 
     program = "keepalived"
-    spreads = True
     pattern = r"^keepalived( |$)"
 
     def __init__(self, lab: Lab, host: str, instances: InstanceConfig | tuple[InstanceConfig, ...],

@@ -11,7 +11,6 @@ from harness.daemons.base import Daemon, Lab
 class WebApp(Daemon):
     program = "webapp"
     pattern = r"-m harness\.webapp( |$)"
-    spreads = True  # it reads the password file from the run directory, which every server sees
 
     def __init__(self, lab: Lab, host: str, listen: str, db_host: str, passfile: Path) -> None:
         super().__init__(lab, host)

@@ -5,20 +5,30 @@ stale server2's copy was, whether it ever showed a part of a file, and what the 
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness import preflight
-from harness.contentsync import analysis, command
+from harness.contentsync import analysis, command, sync_root
 from harness.daemons.contentsync import Lsyncd, RsyncDaemon, SyncPush, TarReceiver
 from harness.daemons.vrrp import HalabVrrp, instance
 from harness.errors import HalabError
 from harness.faults import Faults
+from harness.hostfs import HostFiles
 from harness.lab import Lab
 from harness.report import RunRecord, plot_staleness
-from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, probe_after, record
+from harness.scenarios.common import (
+    ProbeOptions,
+    ProbeRun,
+    Progress,
+    Scenario,
+    option,
+    probe_after,
+    record,
+    require_here,
+)
+from harness.servers import ServerPlan
 from topologies import ActiveStandbyTopo
 
 METHODS = ("tar", "rsync", "lsyncd")
@@ -37,6 +47,8 @@ class SyncOptions(ProbeOptions):
     write_rate: float = option(10.0, f"file operations per second on the primary (up to {WRITE_RATE_MAX:g}): "
                                      "half change a file, a quarter create one, a quarter delete one")
     files: int = option(100, f"files in the web root at the start (1 to {FILES_MAX})")
+    #: The machines the lab spreads over (harness.servers; `--servers` and `--place` on the command line).
+    servers: ServerPlan | None = option(None, "", cli=False)  # noqa: RUF009 (option() is a field(); None)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -66,18 +78,19 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
     preflight.require_programs(PROGRAMS[opts.method])
     topo = ActiveStandbyTopo()
     vip = str(topo.vip.ip)
-    roots = {host: run_dir / f"{host}-www" for host in PRIORITIES}
-    stage = run_dir / f"{PRIMARY}-stage"
-    writes, views = run_dir / "sync-writes.jsonl", run_dir / "sync-views.jsonl"
     progress("starting the lab network")
-    with Lab(topo, run_dir) as lab:
-        for path in (*roots.values(), stage):
-            path.mkdir()
+    with Lab(topo, run_dir, servers=opts.servers) as lab:
+        require_here(lab, "client1")
+        writes, views = lab.run_dir / "sync-writes.jsonl", lab.run_dir / "sync-views.jsonl"  # by full path
+        roots, stage = _web_roots(lab, PROGRAMS[opts.method])
+        # The writer stamps on server1's machine's clock, the reader on server2's.
+        writer_clock, reader_clock = lab.clock_of(PRIMARY), lab.clock_of(STANDBY)
+        clocks = {server: asdict(offset) for server, offset in lab.clocks.items()}
         writer_argv = command("writer", "--root", str(roots[PRIMARY]), "--stage", str(stage), "--log", str(writes))
         made = lab.run(PRIMARY, [*writer_argv, "--prepare", str(opts.files)], timeout=60)
         if made.returncode != 0:
             raise HalabError(f"The writer could not fill {roots[PRIMARY]}: {made.stderr.strip()[-500:]}",
-                             "Check the free space of the run directory's file system.")
+                             f"Check the free space of {sync_root()} on {PRIMARY}'s machine.")
         progress(f"starting responders, VRRP and the first full sync ({opts.method})")
         agents = {}
         for host, prio in PRIORITIES.items():
@@ -106,18 +119,38 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
         requests = client.requests()
         reader.stop()
         events = [e for a in agents.values() for e in a.events()]
-    for path in (*roots.values(), stage):  # generated files, 50 MB a run: the logs say what they held
-        shutil.rmtree(path, ignore_errors=True)
     ops = [analysis.Op(**json.loads(line)) for line in writes.read_text().splitlines()]
     seen = [analysis.Seen(**json.loads(line)) for line in views.read_text().splitlines()]
+    ops = [replace(o, t=writer_clock.here(o.t)) for o in ops]
+    seen = [replace(v, t=reader_clock.here(v.t)) for v in seen]
     found = analysis.analyse(ops, seen, since=since, crash_at=fault.at)
     transfers, sent, cpu = (b - a for a, b in zip(start, end, strict=True))
     found.update(method=opts.method, period=opts.period, window=opts.before, transfers=transfers,
                  bytes_per_transfer=sent / transfers if transfers else None,
-                 cpu_seconds_per_second=cpu / opts.before)
+                 cpu_seconds_per_second=cpu / opts.before, clocks=clocks)
     rec = record("sync", opts, fault, requests, events, run_dir, sync=found, master=PRIMARY)
     plot_staleness([found], run_dir / "staleness.png")
     return rec
+
+
+def _web_roots(lab: Lab, programs: dict[str, str]) -> tuple[dict[str, Path], Path]:
+    """Each server's web root, and the primary's staging directory beside it, fresh on its host's
+    machine's own disk (sync_root()/RUN): the standby's copy is its own, not a shared one. The
+    lab's teardown (or `halab clean`) removes them: generated files, 50 MB a run, which the
+    writer's and reader's logs describe. The method's programs are checked there first."""
+    assert lab.state is not None
+    base = sync_root() / lab.state.run_id
+    roots = {host: base / f"{host}-www" for host in PRIORITIES}
+    stage = base / f"{PRIMARY}-stage"
+    for host in PRIORITIES:
+        files = HostFiles(lab.server_of(host))
+        preflight.require_programs(programs, files.server)
+        files.make_dir(sync_root())
+        files.make_dir(base)
+        lab.record_dir(base)
+        for path in (roots[host], *([stage] if host == PRIMARY else [])):
+            files.make_dir(path, fresh=True)
+    return roots, stage
 
 
 def _sync_pair(lab: Lab, topo: ActiveStandbyTopo, opts: SyncOptions,
@@ -134,4 +167,4 @@ def _sync_pair(lab: Lab, topo: ActiveStandbyTopo, opts: SyncOptions,
 
 SCENARIO = Scenario("sync", "an Active-Standby pair whose web root is kept in sync by tar, rsync or lsyncd; "
                     "the primary crashes mid-write: staleness, partial files, what the standby lacks",
-                    SyncOptions, run)
+                    SyncOptions, run, lambda _opts: ActiveStandbyTopo().nodes())

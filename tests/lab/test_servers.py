@@ -41,7 +41,7 @@ for p in /proc/[0-9]*; do tr '\0' '\n' < $p/environ 2>/dev/null | grep -q '^HALA
 ovs-vsctl --timeout=5 list-br
 ip -o link show | grep -o ' s[0-9]*-eth[0-9]*'
 ls /tmp/halab-*.sock 2>/dev/null || true
-ls -d /run/halab-postgresql/* 2>/dev/null || true
+ls -d /run/halab-postgresql/* /run/halab-sync/* 2>/dev/null || true
 """
 
 
@@ -274,6 +274,25 @@ def test_the_standby_database_over_there_takes_over_a_crashed_primary_and_loses_
     assert database["replication_lag_before"]["sync_state"] == "sync"
     assert database["primary_after"] == "db2" and not database["two_primaries"], database
     assert database["servers_after"]["db2"]["role"] == "primary", database["servers_after"]
+    assert left_on(machine.address) == [] and nothing_left() == []
+
+
+def test_the_web_root_synced_to_a_standby_over_there_is_measured_on_one_clock(machine, out):
+    """server2's copy of the web root lives on the other machine's own disk, its rsync daemon
+    and the reader run there; the writer's stamps (here) and the reader's (there) meet on this
+    machine's clock, whose offset to the other one is measured: zero here, within its bound,
+    since the emulated machine shares this one's kernel."""
+    ran = halab("run", "sync", "--servers", f"localhost,{machine.address}", "--place", f"server2={machine.address}",
+                "--method", "rsync", "--before", "4", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    sync = result["sync"]
+    assert result["outcome"]["server_after"] == "server2", result["outcome"]
+    assert sync["transfers"] >= 2 and sync["cpu_seconds_per_second"] > 0, sync   # the CPU read over there too
+    stale = sync["writes"]
+    assert 0 < stale["p50"] <= stale["p99"] < 10, stale   # a period of 1 s: under a second or two
+    clock = sync["clocks"][machine.address]   # the true offset is 0: the estimate is within its bound of it
+    assert abs(clock["seconds"]) <= clock["uncertainty"] < 0.05, clock
     assert left_on(machine.address) == [] and nothing_left() == []
 
 

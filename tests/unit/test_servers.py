@@ -252,7 +252,7 @@ def test_the_scenarios_that_spread_name_the_nodes_place_may_put_elsewhere():
     from harness.scenarios import SCENARIOS
 
     spreading = {n for n, s in SCENARIOS.items() if "servers" in {f.name for f in fields(s.options)}}
-    assert spreading == {"active-standby", "active-active", "cluster", "reference", "three-tier"}
+    assert spreading == {"active-standby", "active-active", "cluster", "reference", "three-tier", "sync"}
     for name in spreading:
         scenario = SCENARIOS[name]
         assert "client1" in scenario.nodes(scenario.options()), name  # the client that measures
