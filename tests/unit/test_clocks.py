@@ -64,3 +64,4 @@ def test_the_other_side_answers_each_line_with_its_clock():
     said = subprocess.run([sys.executable, "-m", "harness.clocks"], input="?\n?\n", capture_output=True, text=True,
                           timeout=30, check=True).stdout.split()
     assert len(said) == 2 and float(said[0]) <= float(said[1])
+

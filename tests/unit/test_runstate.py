@@ -105,14 +105,19 @@ def test_the_state_directory_is_created_private_and_a_link_at_the_lock_is_not_fo
 
 def test_a_clean_up_with_its_own_state_directory_leaves_the_machines_databases_alone(tmp_path):
     """Unit tests move the state directory; their clean-up once deleted a running lab's PostgreSQL
-    data under /run/halab-postgresql. The database directory moves with the state directory."""
+    data under /run/halab-postgresql. The runs' data directories move with the state directory:
+    PostgreSQL's, and the sync scenario's web roots."""
+    from harness.contentsync import sync_root
     from harness.daemons.postgresql import pg_root
 
-    assert pg_root() == tmp_path / "state-postgresql"
-    (tmp_path / "state-postgresql" / "20261127-1-1").mkdir(parents=True)
+    assert (pg_root(), sync_root()) == (tmp_path / "state-postgresql", tmp_path / "state-sync")
+    for kind in ("postgresql", "sync"):
+        (tmp_path / f"state-{kind}" / "20261127-1-1").mkdir(parents=True)
     with LabLock():
         removed = cleanup.clean_leftovers()
-    assert any("state-postgresql/20261127-1-1" in line for line in removed)
+    for kind in ("postgresql", "sync"):
+        assert any(f"state-{kind}/20261127-1-1" in line for line in removed), removed
+        assert not (tmp_path / f"state-{kind}" / "20261127-1-1").exists()
 
 
 def _fake_ovs_vsctl(tmp_path, monkeypatch, script: str) -> None:

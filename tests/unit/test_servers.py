@@ -300,3 +300,21 @@ def test_a_clean_up_goes_over_a_connection_of_its_own():
     assert f"ControlPath={servers.CONTROL_PATH}" in shared and "ControlMaster=auto" in shared
     assert "ControlPath=none" in own and "ControlMaster=auto" not in own
     assert f"ConnectTimeout={servers.SSH_TIMEOUT_S}" in own
+
+
+def test_programs_missing_on_a_server_are_named_with_the_server_and_their_packages(monkeypatch):
+    from harness import preflight
+
+    asked = []
+
+    def run_on(server, command, timeout=30.0, input=None, shared=True):
+        asked.append((server, command))
+        return subprocess.CompletedProcess(command, 0, "lsyncd\n", "")
+
+    monkeypatch.setattr(servers, "run_on", run_on)
+    with pytest.raises(HalabError, match=r"package\(s\) lsyncd on server 10\.0\.0\.2\.") as found:
+        preflight.require_programs({"rsync": "rsync", "lsyncd": "lsyncd"}, "10.0.0.2")
+    assert "apt-get install lsyncd" in found.value.fix
+    assert asked[0][0] == "10.0.0.2" and "command -v rsync" in asked[0][1] and "command -v lsyncd" in asked[0][1]
+    monkeypatch.setattr(servers, "run_on", lambda *a, **k: subprocess.CompletedProcess("", 0, "", ""))
+    preflight.require_programs({"rsync": "rsync"}, "10.0.0.2")   # all there: no error
