@@ -31,8 +31,13 @@ from harness.runstate import RUN_KEY
 
 LOCAL = "localhost"
 SSH_TIMEOUT_S = 5
-#: The cluster edition's default for shared ssh connections (RemoteMixin, controlPath=True).
+#: The cluster edition's default for shared ssh connections (RemoteMixin, controlPath=True): its
+#: hosts' shells and every program the lab runs over there are sessions on it.
 CONTROL_PATH = "/tmp/mn-%r@%h:%p"
+#: halab's own short commands (a status, a fault, a file) share a connection apart from it: sshd
+#: allows 10 sessions on one connection (MaxSessions), and a lab of four hosts over there fills
+#: the cluster edition's, after which every command made a connection of its own (250 ms).
+COMMAND_PATH = "/tmp/halab-ssh-%r@%h:%p"
 #: The environment variable that marks every process a run starts on another server.
 RUN_ENV = "HALAB_RUN"
 #: The first line halab's wrapper prints for a process on another server: its pid there.
@@ -179,7 +184,7 @@ def ssh_user() -> str:
 def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool | None = None,
              forwards: tuple[str, ...] = (), shared: bool = True) -> list[str]:
     """`command` (a shell line) as root on `server`, the way the cluster edition goes there, over
-    its shared connection when one is open (CONTROL_PATH: no new handshake per command).
+    halab's shared connection when one is open (COMMAND_PATH: no new handshake per command).
     `terminal`: None, no input; True, a terminal there (`halab exec` at a prompt); False, input
     passed through. `forwards`: ssh's `-R` forwardings, on a connection of their own (they
     would live as long as the shared one), which ends if one fails. `shared` False: a connection
@@ -187,7 +192,7 @@ def ssh_argv(server: str, command: str, user: str | None = None, terminal: bool 
     ConnectTimeout)."""
     user = user or ssh_user()
     io = {None: "-n", True: "-tt", False: "-T"}[terminal]
-    mux = ["-q", "-o", f"ControlPath={CONTROL_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1"]
+    mux = ["-q", "-o", f"ControlPath={COMMAND_PATH}", "-o", "ControlMaster=auto", "-o", "ControlPersist=1"]
     # ssh's errors kept: they say why a forwarding failed
     own = ["-o", "LogLevel=ERROR", "-o", "ExitOnForwardFailure=yes", *(w for f in forwards for w in ("-R", f))]
     return ["sudo", "-E", "-u", user, "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT_S}",

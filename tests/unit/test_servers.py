@@ -297,7 +297,8 @@ def test_a_clean_up_goes_over_a_connection_of_its_own():
     """A killed lab's shared ssh connection outlives it, and hangs on a server gone meanwhile: a
     clean-up through it waited 30 s, past ssh's ConnectTimeout."""
     shared, own = servers.ssh_argv("b", "true", user="alice"), servers.ssh_argv("b", "true", user="alice", shared=False)
-    assert f"ControlPath={servers.CONTROL_PATH}" in shared and "ControlMaster=auto" in shared
+    assert f"ControlPath={servers.COMMAND_PATH}" in shared and "ControlMaster=auto" in shared
+    assert servers.COMMAND_PATH != servers.CONTROL_PATH   # not on the sessions of the cluster edition's hosts
     assert "ControlPath=none" in own and "ControlMaster=auto" not in own
     assert f"ConnectTimeout={servers.SSH_TIMEOUT_S}" in own
 
