@@ -243,20 +243,23 @@ def test_haproxy_over_there_reports_its_pool_and_keepalived_there_gives_up_the_v
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
-def test_patroni_over_there_restarts_its_killed_primary_there_and_no_acknowledged_write_is_lost(machine, out):
-    """db1's Patroni runs on the other machine: it bootstraps the cluster there, votes in Raft
-    and answers HAProxy's checks through the tunnel, and brings its own PostgreSQL back (and
-    leads again) after its postmaster is killed there."""
+def test_patroni_over_there_takes_over_a_primary_crashed_here_and_no_acknowledged_write_is_lost(machine, out):
+    """The production baseline (Patroni tuned as far as its documentation allows: Raft with a
+    witness on the gateway, HAProxy holding the DB VIP) with db2's Patroni on the other machine:
+    it joins through the tunnel, and when db1 crashes here it takes the leader lock and promotes
+    its server there, safely. How long that takes is the benchmark's to measure (tens of
+    seconds: its ttl)."""
     ran = halab("run", "three-tier", "--manager", "patroni-tuned", "--servers", f"localhost,{machine.address}",
-                "--place", f"db1={machine.address}", "--fault", "db-process-kill", "--replication", "sync",
-                "--before", "1.5", "--after", "6", "--json", "--out", str(out))
+                "--place", f"db2={machine.address}", "--replication", "sync", "--before", "1.5", "--json",
+                "--out", str(out))
     assert ran.returncode == 0, ran.stderr
     result = json.loads(ran.stdout)
     database = result["database"]
-    assert database["verdict"]["valid"] and database["verdict"]["acknowledged_lost"] == [], database["verdict"]
-    assert database["primary_after"] == "db1" and not database["two_primaries"], database
+    v = database["verdict"]
+    assert v["valid"] and v["acknowledged_lost"] == [] and v["stale"] == [], v
+    assert database["primary_after"] == "db2" and not database["two_primaries"], database
     assert database["write_outage"] is not None, database
-    assert "PROMOTED" in [e["state"] for e in result["agent_events"] if e["host"] == "db1"]   # its log, over there
+    assert "PROMOTED" in [e["state"] for e in result["agent_events"] if e["host"] == "db2"]   # its log, over there
     assert left_on(machine.address) == [] and nothing_left() == []
 
 

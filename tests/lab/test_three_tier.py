@@ -100,15 +100,3 @@ def test_remote_apply_process_kill_fails_over_from_web1_straight_to_the_db_vip(t
     v = verdict(r)
     assert v["valid"] and v["acknowledged_lost"] == []
     assert r["database"]["primary_after"] == "db2" and r["database"]["write_outage"] is not None
-
-
-def test_patroni_tuned_fails_the_same_pair_over_without_losing_an_acknowledged_write(tmp_path):
-    """The production baseline on the same hosts: Patroni (Raft with a witness on the gateway,
-    HAProxy holding the DB VIP), tuned as far as its documentation allows. It must fail over,
-    safely; how long it takes is the benchmark's to measure (tens of seconds: its ttl)."""
-    r = run(tmp_path, "--manager", "patroni-tuned", "--fault", "db-primary-crash", "--replication", "sync")
-    v = verdict(r)
-    assert v["valid"] and v["acknowledged_lost"] == [] and v["stale"] == []
-    assert r["database"]["primary_after"] == "db2"
-    assert r["database"]["write_outage"] is not None
-    assert "PROMOTED" in [e["state"] for e in r["agent_events"] if e["host"] == "db2"]
