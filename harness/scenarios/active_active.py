@@ -16,7 +16,7 @@ from harness.faults import FaultEvent, Faults
 from harness.lab import Lab
 from harness.probe import PORT
 from harness.report import RunRecord
-from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record, require_here
+from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, record
 from harness.servers import ServerPlan
 from topologies import ActiveActiveTopo
 
@@ -60,7 +60,6 @@ def run(opts: ActiveActiveOptions, run_dir: Path, progress: Progress = lambda _m
     vip = str(topo.vip.ip)
     progress(f"starting the lab network and the load balancer ({opts.lb})")
     with Lab(topo, run_dir, lb=services if opts.lb == "sdn" else None, servers=opts.servers) as lab:
-        require_here(lab, "client1")
         responders = {h: Responder(lab, h, capacity=opts.capacity).start() for h in topo.hosts_with_role("backend")}
         if opts.lb == "sdn":
             progress("waiting until every backend is in the pool")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ha.vrrp.config import ADVERT_INT_MAX, ADVERT_INT_MIN, InstanceConfig, TrackScript
 from harness import loadsweep
+from harness.clocks import ClockOffset
 from harness.daemons import Responder
 from harness.daemons.vrrp import VRRP_DAEMONS, VrrpDaemon, instance
 from harness.errors import HalabError
@@ -29,7 +30,6 @@ from harness.scenarios.common import (
     probe_after,
     record,
     refuse_lasting,
-    require_here,
 )
 from harness.servers import ServerPlan
 from topologies import ActiveStandbyTopo
@@ -89,7 +89,6 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
     vip = str(topo.vip.ip)
     progress("starting the lab network")
     with Lab(topo, run_dir, assist=opts.assist, servers=opts.servers) as lab:
-        require_here(lab, "client1")
         progress(f"starting responders and {opts.agent}")
         responders = {server: Responder(lab, server, capacity=opts.capacity).start() for server in PRIORITIES}
         agents = {server: VRRP_DAEMONS[opts.agent](lab, server, _instance(topo, opts, server, prio,
@@ -110,24 +109,26 @@ def run(opts: ActiveStandbyOptions, run_dir: Path, progress: Progress = lambda _
         time.sleep(opts.before)
         if opts.fault_phase is not None:
             master_ip = str(topo.addresses[master][0].ip)
-            _sleep_until(_next_advert(watch, master_ip, timeout=2 * opts.advert_int + 2) + opts.fault_phase)
+            heard = _next_advert(watch, master_ip, 2 * opts.advert_int + 2, lab.clock_of("client1"))
+            _sleep_until(heard + opts.fault_phase)
         progress(f"injecting {opts.fault} on {master}")
         fault, undo = _inject(Faults(lab), opts, master, agents[master], responders[master])
         heal_later(opts, undo)
         progress(f"measuring for {opts.probe_after:.1f} s")
         requests = client.requests()
         events = [e for a in agents.values() for e in a.events()]
-        adverts = _adverts(watch, {str(topo.addresses[s][0].ip): s for s in PRIORITIES})
+        adverts = _adverts(watch, {str(topo.addresses[s][0].ip): s for s in PRIORITIES}, lab.clock_of("client1"))
     return record("active-standby", opts, fault, requests, events, run_dir, load=load, adverts=adverts, master=master)
 
 
-def _adverts(watch: LabProcess, hosts: dict[str, str]) -> list[dict]:
-    """advert_watch's lines: when each advert reached the client, and from which server."""
+def _adverts(watch: LabProcess, hosts: dict[str, str], clock: ClockOffset) -> list[dict]:
+    """advert_watch's lines: when each advert reached the client (`clock`: its machine's against
+    this one's), and from which server."""
     out = []
     for line in watch.log_text().splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[1] in hosts:
-            out.append({"at": float(parts[0]), "host": hosts[parts[1]]})
+            out.append({"at": clock.here(float(parts[0])), "host": hosts[parts[1]]})
     return out
 
 
@@ -165,15 +166,16 @@ def _inject(faults: Faults, opts: ActiveStandbyOptions, master: str, agent: Vrrp
     return faults.record("agent-kill", agent.name, agent.crash()), None
 
 
-def _next_advert(watch: LabProcess, source: str, timeout: float) -> float:
-    """When the next advert from `source` reached the client (monotonic clock)."""
+def _next_advert(watch: LabProcess, source: str, timeout: float, clock: ClockOffset) -> float:
+    """When the next advert from `source` reached the client, on this machine's monotonic clock
+    (`clock`: the client's machine's against this one's)."""
     after = time.monotonic()
     deadline = after + timeout
     while time.monotonic() < deadline:
         for line in watch.log_text().splitlines():
             parts = line.split()
-            if len(parts) >= 2 and parts[1] == source and float(parts[0]) > after:
-                return float(parts[0])
+            if len(parts) >= 2 and parts[1] == source and (heard := clock.here(float(parts[0]))) > after:
+                return heard
         time.sleep(0.0005)
     raise HalabError(f"No VRRP advert from {source} reached the client within {timeout:.1f} s.",
                      f"See the agent logs in {watch.log_path.parent}.")

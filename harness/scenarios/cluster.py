@@ -25,7 +25,6 @@ from harness.scenarios.common import (
     probe_after,
     record,
     refuse_lasting,
-    require_here,
 )
 from harness.servers import ServerPlan
 from topologies import ClusterTopo
@@ -66,7 +65,6 @@ def run(opts: ClusterOptions, run_dir: Path, progress: Progress = lambda _m: Non
     vip = str(topo.vip.ip)
     progress("starting the lab network and the fencing controller")
     with Lab(topo, run_dir, fencing=True, assist=opts.assist, servers=opts.servers) as lab:
-        require_here(lab, "client1")
         responders = {node: lab.responder(node) for node in PRIORITIES}
         progress("starting the heartbeat agents")
         agents = [HalabHeartbeat(lab, node, node_config(lab, node, opts.interval, detector=opts.detector)).start()

@@ -10,7 +10,7 @@ import threading
 import time
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from harness.lab import Lab, start_thread
 from harness.measure import analyse
 from harness.probe import MAX_RATE, MIN_RATE, Request
 from harness.report import RunRecord, plot_timeline, write_json
-from harness.servers import LOCAL
 
 Progress = Callable[[str], None]
 #: The longest probe before or after a fault (an hour): its timeline stays in memory.
@@ -84,15 +83,18 @@ class ProbeRun:
     def __init__(self, lab: Lab, host: str, target: str, opts: ProbeOptions, duration: float) -> None:
         self.out = lab.run_dir / "probe.json"
         self.duration = duration
+        self.clock = lab.clock_of(host)   # it stamps on its machine's clock
         self.proc = lab.spawn(host, "probe", probe.command(
             "client", "--target", target, "--port", str(probe.PORT), "--proto", opts.proto,
             "--rate", f"{opts.rate:g}", "--duration", f"{duration:g}", "--out", str(self.out)))
         self.proc.wait_for("sending", timeout=15)
 
     def requests(self) -> list[Request]:
-        """Wait until the client is done; every request it sent."""
+        """Wait until the client is done; every request it sent, on this machine's clock."""
         self.proc.popen.wait(timeout=self.duration + 30)
-        return [Request(**r) for r in json.loads(self.out.read_text())["requests"]]
+        sent = [Request(**r) for r in json.loads(self.out.read_text())["requests"]]
+        return [replace(r, sent=self.clock.here(r.sent),
+                        replied=None if r.replied is None else self.clock.here(r.replied)) for r in sent]
 
 
 def record(name: str, opts: object, fault: FaultEvent, requests: list[Request], events: list[Event],
@@ -164,13 +166,3 @@ def probe_after(opts: ProbeOptions, recovery: float) -> float:
 
 def options_from(args: argparse.Namespace, options: type) -> Any:
     return options(**{f.name: getattr(args, f.name) for f in fields(options) if f.metadata.get("cli", True)})
-
-
-def require_here(lab: Lab, client: str) -> None:
-    """The measuring client must run on this machine: its probe stamps the requests on its
-    machine's clock, and the fault is stamped on this one's."""
-    where = lab.server_of(client)
-    if where != LOCAL:
-        raise HalabError(f"{client} was placed on {where}: its probe would time the outage on that machine's "
-                         "clock, and the fault on this one's.",
-                         f"List localhost among --servers, and keep {client} (and its switch) here.")

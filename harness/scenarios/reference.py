@@ -23,7 +23,6 @@ from harness.scenarios.common import (
     probe_after,
     record,
     refuse_lasting,
-    require_here,
 )
 from harness.servers import ServerPlan
 
@@ -62,7 +61,6 @@ def run(opts: ReferenceOptions, run_dir: Path, progress: Progress = lambda _m: N
     live = LiveLab(spec, run_dir)
     live.start(progress)
     try:
-        require_here(live.lab, spec.probe.source)
         master = live.vip_report()["holders"][0]
         progress(f"probing {live.vip} from {spec.probe.source}; {master} holds it")
         client = ProbeRun(live.lab, spec.probe.source, live.probe_target(), opts, opts.before + opts.probe_after)

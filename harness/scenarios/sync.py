@@ -26,7 +26,6 @@ from harness.scenarios.common import (
     option,
     probe_after,
     record,
-    require_here,
 )
 from harness.servers import ServerPlan
 from topologies import ActiveStandbyTopo
@@ -80,7 +79,6 @@ def run(opts: SyncOptions, run_dir: Path, progress: Progress = lambda _msg: None
     vip = str(topo.vip.ip)
     progress("starting the lab network")
     with Lab(topo, run_dir, servers=opts.servers) as lab:
-        require_here(lab, "client1")
         writes, views = lab.run_dir / "sync-writes.jsonl", lab.run_dir / "sync-views.jsonl"  # by full path
         roots, stage = _web_roots(lab, PROGRAMS[opts.method])
         # The writer stamps on server1's machine's clock, the reader on server2's.

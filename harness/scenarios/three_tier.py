@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ha.heartbeat.config import INTERVAL_MAX, INTERVAL_MIN
@@ -27,7 +27,7 @@ from harness.lab import Lab
 from harness.probe import Request
 from harness.process import LabProcess
 from harness.report import RunRecord
-from harness.scenarios.common import Progress, Scenario, Undo, heal_later, option, record, require_here
+from harness.scenarios.common import Progress, Scenario, Undo, heal_later, option, record
 from harness.servers import ServerPlan
 from topologies.three_tier import ThreeTierTopo
 
@@ -125,7 +125,6 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
     progress("starting the lab network, the load balancer and the fencing controller")
     with Lab(topo, run_dir, lb=lb.config(web, switches=topo.balanced_switches), fencing=True,
              servers=opts.servers) as lab:
-        require_here(lab, WRITERS[opts.writes])
         progress(f"starting PostgreSQL on {PRIMARY} and {STANDBY} ({opts.replication}), managed by {opts.manager}")
         pair = opts.db_tier.start(lab, topo.db_vip)
         passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
@@ -142,7 +141,9 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
         fault, undo = _inject(faults, opts, pair, lead, progress)
         heal_later(opts, undo)
         writer.popen.wait(timeout=seconds + 30)
-        writes = dbwriter.read(out)
+        clock = lab.clock_of(WRITERS[opts.writes])   # the writer stamps on its machine's clock
+        writes = [replace(w, invoked=clock.here(w.invoked), completed=clock.here(w.completed))
+                  for w in dbwriter.read(out)]
         servers_after = {host: _server_state(server) for host, server in pair.servers.items()}
         survivor = _primary_now(pair)
         checked = survivor or _restarted_old_primary(pair, progress)

@@ -217,11 +217,18 @@ def test_the_switch_balances_over_machines_and_drops_a_backend_that_crashed_over
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
-def test_a_measuring_client_on_another_machine_is_refused(machine, out):
+def test_a_measuring_client_on_another_machine_times_the_outage_on_this_machines_clock(machine, out):
+    """client1 probes from over there: its stamps, and the adverts it hears, are put on this
+    machine's clock, where the fault is stamped, so the outage and where it began mean the same."""
     ran = halab("run", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
-                f"client1={machine.address}", "--out", str(out))
-    assert ran.returncode != 0
-    assert "client1 was placed on" in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
+                f"client1={machine.address}", "--advert-int", "0.1", "--json", "--out", str(out))
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    outcome = result["outcome"]
+    assert (outcome["server_before"], outcome["server_after"]) == ("server1", "server2"), outcome
+    assert 0.25 < outcome["outage"] < 1.0, outcome   # Master_Down_Interval: 0.36 s
+    # The outage spans the fault, as the probe saw it from the other machine
+    assert outcome["outage_start"] <= result["fault"]["at"] <= outcome["outage_end"], outcome
     assert left_on(machine.address) == [] and nothing_left() == []
 
 
