@@ -230,6 +230,10 @@ def test_an_iperf3_stream_survives_a_controller_sigkill_and_restart(tmp_path):
         start_responders(lab, ["backend1", "backend2"])
         for host in ("backend1", "backend2"):
             lab.spawn(host, "iperf3", ["iperf3", "-s", "-p", "5201"])
+        # Listening, not only in the pool (a backend is in it from the start): a client sooner was
+        # refused once, on a slow machine. iperf3 buffers its "listening" line: ask the socket table.
+        assert wait_until(lambda: all(lab.run(h, ["ss", "-Hltn", "sport = :5201"]).stdout.strip()
+                                      for h in ("backend1", "backend2")), timeout=10)
         assert wait_until(lambda: all(b["in_pool"] for b in lb.backends(lab, "iperf").values()), timeout=10)
         client = lab.spawn("client1", "iperf3-client", ["iperf3", "-c", VIP, "-p", "5201", "-t", "8", "-J"])
         time.sleep(2)
