@@ -100,9 +100,14 @@ def _data_roots() -> tuple[Path, ...]:
     return pg_root(), sync_root()
 
 
+def _own_roots() -> tuple[Path, ...]:
+    """Every root of halab's own for the runs' directories: their data, the controller's sockets."""
+    return *_data_roots(), servers.relay_root()
+
+
 def _run_dirs() -> list[Path]:
-    """The runs' directories under halab's own roots: their data, the controller's sockets."""
-    return [p for root in (*_data_roots(), servers.relay_root()) if root.is_dir() for p in sorted(root.glob("*"))]
+    """The runs' directories under halab's own roots."""
+    return [p for root in _own_roots() if root.is_dir() for p in sorted(root.glob("*"))]
 
 
 def _kill_processes(state: RunState, term_grace: float) -> list[str]:
@@ -209,7 +214,7 @@ def _delete_dirs(paths: list[str]) -> list[str]:
     """Directories the run made right under halab's own roots for its data and for the
     controller's sockets in a lab over several servers; nothing else."""
     removed = []
-    roots = {root.resolve() for root in (*_data_roots(), servers.relay_root())}
+    roots = {root.resolve() for root in _own_roots()}
     for name in paths:
         path = Path(name)
         inside = path.resolve().parent in roots and path.name not in ("", ".", "..")

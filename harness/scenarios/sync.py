@@ -18,16 +18,8 @@ from harness.faults import Faults
 from harness.hostfs import HostFiles
 from harness.lab import Lab
 from harness.report import RunRecord, plot_staleness
-from harness.scenarios.common import (
-    ProbeOptions,
-    ProbeRun,
-    Progress,
-    Scenario,
-    option,
-    probe_after,
-    record,
-)
-from harness.servers import ServerPlan
+from harness.scenarios.common import ProbeOptions, ProbeRun, Progress, Scenario, option, probe_after, record
+from harness.servers import LOCAL, ServerPlan
 from topologies import ActiveStandbyTopo
 
 METHODS = ("tar", "rsync", "lsyncd")
@@ -135,19 +127,22 @@ def _web_roots(lab: Lab, programs: dict[str, str]) -> tuple[dict[str, Path], Pat
     """Each server's web root, and the primary's staging directory beside it, fresh on its host's
     machine's own disk (sync_root()/RUN): the standby's copy is its own, not a shared one. The
     lab's teardown (or `halab clean`) removes them: generated files, 50 MB a run, which the
-    writer's and reader's logs describe. The method's programs are checked there first."""
+    writer's and reader's logs describe. The method's programs are checked on another machine
+    first (this one's were, before the lab started)."""
     assert lab.state is not None
     base = sync_root() / lab.state.run_id
+    files = {host: HostFiles(lab.server_of(host)) for host in PRIORITIES}
+    for machine in {f.server: f for f in files.values()}.values():
+        if machine.server != LOCAL:
+            preflight.require_programs(programs, machine.server)
+        machine.make_dir(sync_root())
+        machine.make_dir(base)
+    lab.record_dir(base)
     roots = {host: base / f"{host}-www" for host in PRIORITIES}
     stage = base / f"{PRIMARY}-stage"
     for host in PRIORITIES:
-        files = HostFiles(lab.server_of(host))
-        preflight.require_programs(programs, files.server)
-        files.make_dir(sync_root())
-        files.make_dir(base)
-        lab.record_dir(base)
         for path in (roots[host], *([stage] if host == PRIMARY else [])):
-            files.make_dir(path, fresh=True)
+            files[host].make_dir(path, fresh=True)
     return roots, stage
 
 
