@@ -59,6 +59,14 @@ def start_thread(thread: threading.Thread) -> threading.Thread:
     return thread
 
 
+def hear_terminating_signals() -> None:
+    """`preexec_fn` of every program a lab starts: a child inherits its parent thread's signal
+    mask, so one started from a helper thread (a fault restored from `halab fault restore`, a
+    probe) would ignore SIGTERM and could only be killed, without its goodbye (an agent's
+    priority-0 advert), after the stop's grace."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _TERMINATING_SIGNALS)
+
+
 def _lab_switch_class(cluster: bool = False):
     """The lab's switch; `cluster`: one that may run on another server (the cluster edition's)."""
     if cluster:
@@ -270,7 +278,7 @@ class Lab:
             out.write(f"$ {' '.join(argv)}\n".encode())  # several starts share the log: say which is which
             out.flush()
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=hear_terminating_signals)
             return self._adopt(LabProcess(name, "root", popen, log_path, out))
         node = self.host(host)
         offset = log_path.stat().st_size
@@ -287,6 +295,7 @@ class Lab:
         popen already puts the process in a group of its own, and `-d` then forks and exits,
         so the handle would end at once. On another server, the words are quoted for ssh, and a
         `timeout` ends the command there too (killing the ssh client here would not)."""
+        kwargs["preexec_fn"] = hear_terminating_signals
         if not self.servers:
             return node.popen(argv, **kwargs)
         if servers.is_remote(node):

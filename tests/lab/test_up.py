@@ -251,6 +251,29 @@ def test_a_signal_that_lands_on_a_helper_thread_still_reaches_the_idle_prompt(tm
     assert nothing_left() == []
 
 
+def test_an_agent_restarted_from_another_shell_still_stops_on_sigterm(tmp_path, down_after):
+    """`fault restore` runs in the control socket's thread, which blocks SIGTERM (above), and a
+    child inherits its thread's signal mask: the agent it restarts must not, or it could only be
+    killed, never stopped with its goodbye (and `halab down` waited out its grace)."""
+    assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
+    assert halab("fault", "kill", "server2", "halab-vrrp").returncode == 0
+    assert halab("fault", "restore").returncode == 0
+    found = subprocess.run(["pgrep", "-f", "ha.vrrp --config .*halab-vrrp-server2.toml"], capture_output=True,
+                           text=True).stdout.split()
+    assert len(found) == 1, found
+    pid = int(found[0])
+    blocked = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                       if line.startswith("SigBlk:")), 16)
+    assert not blocked & (1 << (signal.SIGTERM - 1)), f"SigBlk {blocked:x}"
+    os.kill(pid, signal.SIGTERM)
+
+    def stopped() -> bool:
+        agents = json.loads(halab("status", "--json").stdout)["agents"]
+        return not next(a["running"] for a in agents if a["host"] == "server2" and a["program"] == "halab-vrrp")
+
+    assert wait_until(stopped, timeout=10, interval=0.2)
+
+
 def test_halab_cli_attaches_to_the_background_prompt_and_exit_leaves_the_lab_running(tmp_path, down_after):
     assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     term = Terminal(["env", "TMUX=", *HALAB, "cli"])  # from a terminal of its own (tmux in tmux)
