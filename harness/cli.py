@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ha.heartbeat import fencing
-from harness import about, cleanup, daemons, labfile, ninescli, preflight, runpage, servers, session, verbs
+from harness import about, cleanup, daemons, labfile, ninescli, preflight, runpage, servers, session, verbclient
 from harness.compare import command as compare
 from harness.errors import HalabError
 from harness.lessons import command as lessons
@@ -26,7 +26,7 @@ from harness.runstate import LabLock, RunState, leftover_states
 from harness.scenarios import SCENARIOS
 from harness.scenarios.common import add_arguments, options_from
 from harness.servers import ServerPlan
-from harness.verbs import VERBS
+from harness.verbgrammar import VERBS
 from harness.web import command as webcommand
 from topologies import TOPOLOGIES
 
@@ -98,7 +98,7 @@ def _lab_commands(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("exec", help="run a command in a host of the running lab: halab exec HOST -- CMD ...")
     sub.add_parser("cli", help="enter the prompt of the lab running in the background")
     sub.add_parser("down", help="stop the running lab; nothing of it is left")
-    for verb in VERBS:  # parsed by harness.verbs, as at the prompt
+    for verb in VERBS:  # parsed by harness.verbclient, as at the prompt
         sub.add_parser(verb, add_help=False, help=f"`{verb}` on the running lab, as at its prompt (`{verb} --help`)")
 
 
@@ -112,7 +112,7 @@ def expand(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     raw = expand(sys.argv[1:] if argv is None else argv)
     if raw[:1] and raw[0] in VERBS:
-        return _verb(raw)
+        return verbclient.main(raw)
     args = _parser().parse_args(raw)
     args.raw = raw
     try:
@@ -200,24 +200,6 @@ def _lab(args: argparse.Namespace) -> int:
         preflight.require_root()
         return session.attach()
     return session.down()
-
-
-def _verb(argv: list[str]) -> int:
-    """A verb for the running lab, checked here first (bad input never reaches the lab)."""
-    try:
-        verbs.parser().parse_args(argv)
-    except verbs.VerbHelp as exc:
-        print(exc)
-        return 0
-    except verbs.VerbError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    try:
-        preflight.require_root()
-        return session.send(argv)
-    except HalabError as exc:
-        print(f"halab: {exc.problem}\nFix: {exc.fix}", file=sys.stderr)
-        return 2
 
 
 def _up(args: argparse.Namespace) -> int:

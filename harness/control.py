@@ -15,12 +15,13 @@ import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness import verbs
 from harness.errors import HalabError
-from harness.lab import start_thread
 from harness.labinfo import NO_LAB
-from harness.livelab import LiveLab
+
+if TYPE_CHECKING:  # the server's side imports the lab when it starts: a client (`request`) stays light
+    from harness.livelab import LiveLab
 
 MAX_REQUEST = 64 * 1024
 MAX_ANSWER = 16 * 1024 * 1024  # a status of a large lab is well below
@@ -48,6 +49,8 @@ class ControlServer:
         sock.listen(8)
         sock.settimeout(0.5)  # so that close() is noticed
         self._sock = sock
+        from harness.lab import start_thread
+
         self._thread = start_thread(threading.Thread(target=self._serve, name="halab-control", daemon=True))
         return self
 
@@ -99,6 +102,8 @@ class ControlServer:
             self._closing.set()
             self.on_down()
         else:
+            from harness import verbs
+
             _send(conn, *verbs.execute(self.live, argv))
 
 

@@ -1,4 +1,5 @@
-"""The `halab` console script: `halab exec` without the cost of importing the rest of halab."""
+"""The `halab` console script: `halab exec` and the verbs a running lab answers (`status`, `fault`,
+...) without the cost of importing the rest of halab."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def main() -> int:
         except HalabError as exc:
             print(f"halab: {exc.problem}\nFix: {exc.fix}", file=sys.stderr)
             return 2
+    from harness.verbgrammar import VERBS
+
+    if argv[:1] and argv[0] in VERBS:
+        from harness.verbclient import main as verb
+
+        return verb(argv)
     from harness.cli import main as full
 
     return full(argv)

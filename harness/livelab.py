@@ -36,10 +36,9 @@ from harness.labinfo import control_socket, descriptor_path, file_digest
 from harness.process import LabProcess
 from harness.procs import start_ticks
 from harness.servers import is_remote, local_pid
+from harness.verbgrammar import SIGNALS
 
 VIP_TIMEOUT_S = 30.0
-#: What `fault kill|term|stop|cont HOST PROGRAM` sends.
-SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "stop": signal.SIGSTOP, "cont": signal.SIGCONT}
 #: The live probe runs at most this long; `probe start` again for more.
 PROBE_MAX_S = 3600.0
 #: How old a status row that is slow to get (a database's role, the balancer's pool) may be.

@@ -162,16 +162,6 @@ def attach() -> int:
     os.execvpe(TMUX[0], [*TMUX, "attach-session", "-t", SESSION], env)
 
 
-def send(argv: list[str]) -> int:
-    """One verb to the running lab; its answer on stdout (refusals on stderr), its exit code."""
-    d = running()
-    if d is None:
-        raise NO_LAB
-    rc, out = control.request(Path(d["socket"]), argv)
-    print(out, file=sys.stdout if rc == 0 else sys.stderr)
-    return rc
-
-
 def ls(as_json: bool = False) -> int:
     d = read_descriptor()
     if d is None:

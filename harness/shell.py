@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from harness import verbs
+from harness import verbgrammar, verbs
 from harness.livelab import LiveLab
 from harness.web.feed import Tail, probe_line
 
@@ -125,7 +125,7 @@ class LabCLI(CLI):
         return None
 
     def do_help(self, line: str) -> None:
-        if line.strip() in verbs.VERBS:
+        if line.strip() in verbgrammar.VERBS:
             self._verb(line.strip(), "--help")
             return
         super().do_help(line)
@@ -143,7 +143,7 @@ class LabCLI(CLI):
         words = line.split()
         position = len(words) - (0 if line.endswith(" ") else 1)
         if position == 1:
-            choices = verbs.FAULTS
+            choices = verbgrammar.FAULTS
         elif position == 3 and words[1] in ("kill", "term", "stop", "cont"):
             choices = tuple(sorted({d.program for d in self.live.daemons if d.host == words[2]}))
         else:

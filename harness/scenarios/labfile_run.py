@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import labfile, verbs
+from harness import labfile, verbgrammar, verbs
 from harness.errors import HalabError
 from harness.livelab import LiveLab
 from harness.report import RunRecord
@@ -39,8 +39,8 @@ class LabFileOptions(ProbeOptions):
         super().__post_init__()
         argv = self.fault_argv()
         try:
-            args = verbs.parser().parse_args(argv)
-        except verbs.VerbError as exc:
+            args = verbgrammar.parser().parse_args(argv)
+        except verbgrammar.VerbError as exc:
             raise HalabError(f"--fault {self.fault!r}: {exc}", "Give a fault as at the prompt.") from None
         if args.kind in NOT_FAULTS:
             raise HalabError(f"--fault {args.kind} mends; it breaks nothing to measure.",

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from harness import control, verbs
+from harness import control, verbgrammar
 from harness.errors import HalabError
 from harness.labinfo import running
 from harness.web import topology
@@ -160,8 +160,8 @@ class LabSource:
         if argv[:1] != ["fault"] or argv[1:2] == ["flap"]:
             return 2, "Only `fault ...` verbs (but flap) may be sent from the page."
         try:
-            verbs.parser().parse_args(argv)
-        except (verbs.VerbError, verbs.VerbHelp) as exc:
+            verbgrammar.parser().parse_args(argv)
+        except (verbgrammar.VerbError, verbgrammar.VerbHelp) as exc:
             return 2, str(exc).strip()
         try:
             return await self._send(argv)

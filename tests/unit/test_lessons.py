@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import labfile, verbs
+from harness import labfile, verbgrammar
 from harness.about import SCHEMA_VERSION
 from harness.errors import HalabError
 from harness.lessons import checks, model, progress, runs
@@ -593,7 +593,7 @@ def test_every_fault_and_host_a_lesson_names_exists_in_its_lab(lesson):
     for check in (c for s in lesson.stages for c in s.checks):
         p = check.params
         if "fault" in p:
-            args = verbs.parser().parse_args(["fault", *shlex.split(p["fault"])])
+            args = verbgrammar.parser().parse_args(["fault", *shlex.split(p["fault"])])
             named = [getattr(args, "host", None), *getattr(args, "side_a", "").split(","),
                      *getattr(args, "side_b", "").split(",")]
             assert {n for n in named if n} <= hosts, p["fault"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, verbs
+from harness import cli, verbgrammar
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 COMMAND = re.compile(r"^ {4}(?:sudo )?(?:\.venv/bin/)?halab (.+?)(?:\s+#.*)?$")
@@ -33,8 +33,8 @@ def test_the_readme_shows_halab_commands():
 
 @pytest.mark.parametrize("argv", readme_commands(), ids=" ".join)
 def test_every_halab_command_in_the_readme_parses(argv):
-    if argv[0] in verbs.VERBS:
-        verbs.parser().parse_args(argv)
+    if argv[0] in verbgrammar.VERBS:
+        verbgrammar.parser().parse_args(argv)
     elif argv[0] == "exec":
         assert "--" in argv and len(argv) > 3  # harness.entry: halab exec HOST -- CMD ...
     else:

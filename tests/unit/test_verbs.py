@@ -10,7 +10,7 @@ import pytest
 
 from ha import eventlog
 from ha.eventlog import EventLog
-from harness import verbs
+from harness import verbgrammar, verbs
 
 
 @pytest.mark.parametrize("argv", [
@@ -21,7 +21,7 @@ from harness import verbs
     ["vip", "--json"], ["status"], ["probe", "start"], ["capture", "server1"], ["capture", "stop"],
 ])
 def test_the_verbs_of_the_issue_parse(argv):
-    verbs.parser().parse_args(argv)
+    verbgrammar.parser().parse_args(argv)
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -34,8 +34,8 @@ def test_the_verbs_of_the_issue_parse(argv):
     (["dance"], "invalid choice: 'dance'"),
 ])
 def test_bad_verbs_are_refused_with_the_usage(argv, says):
-    with pytest.raises(verbs.VerbError) as caught:
-        verbs.parser().parse_args(argv)
+    with pytest.raises(verbgrammar.VerbError) as caught:
+        verbgrammar.parser().parse_args(argv)
     assert says in str(caught.value) and "usage:" in str(caught.value)
 
 
