@@ -97,11 +97,11 @@ def test_a_vrrp_pair_over_two_machines_fails_over_and_leaves_nothing_on_either(m
     assert left_on(machine.address) == []
 
 
-def test_halab_clean_removes_a_killed_lab_from_every_server(machine, out):
+def test_halab_clean_removes_a_killed_lab_from_every_server(machine, out, tmp_path):
     """The switch too is on the other machine: the controller there is reached over the network.
     That machine is unreachable at the first clean-up: the run's record stays for it, and the
     next clean-up, with the machine back, removes what the run left there."""
-    up = halab("up", "active-standby", "--servers", f"localhost,{machine.address}", "--place",
+    up = halab("up", "-f", fast_lab(tmp_path), "--servers", f"localhost,{machine.address}", "--place",
                f"server2={machine.address}", "--place", f"s1={machine.address}", "--detach", "--out", str(out))
     assert up.returncode == 0, up.stderr
     assert wait_until(lambda: _agents()[("server2", "halab-vrrp")].get("state") == "VI_1 BACKUP", 20, 0.3)
