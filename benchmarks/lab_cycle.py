@@ -5,9 +5,11 @@
 Each run, from the command line as a user types it: `halab up TOPOLOGY --detach` until it
 returns (it returns once the probe's host has had an answer from the VIP), then 20 rounds of
 `halab exec server1 -- true` interleaved with the bare ways to run `true` there (mnexec into the
-host's namespaces, and `true` in the root namespace), then `halab down` until it returns.
-Targets: up < 5 s, down < 3 s, exec < 50 ms over the bare command. Medians, min and max over
---runs; everything goes to runs/benchmark-lab-cycle-<date>/summary.json.
+host's namespaces, and `true` in the root namespace), and of `halab status --json` (a verb the
+lab answers) interleaved with the same verb through the full command line (`python -m
+harness.cli`, which imports all of halab: the way every verb went before), then `halab down`
+until it returns. Targets: up < 5 s, down < 3 s, exec < 50 ms over the bare command. Medians,
+min and max over --runs; everything goes to runs/benchmark-lab-cycle-<date>/summary.json.
 """
 
 from __future__ import annotations
@@ -45,14 +47,17 @@ def one_run(topology: str, host: str) -> dict[str, float | list[float]]:
     up = timed([*HALAB, "up", topology, "--detach"])
     try:
         pid = read_descriptor()["hosts"][host]["pid"]  # type: ignore[index]
-        halab_exec, mnexec, bare = [], [], []
-        for _ in range(EXEC_ROUNDS):  # interleaved, so that drift hits all three alike
+        halab_exec, mnexec, bare, verb, full_cli = [], [], [], [], []
+        for _ in range(EXEC_ROUNDS):  # interleaved, so that drift hits them all alike
             halab_exec.append(timed([*HALAB, "exec", host, "--", "true"]))
             mnexec.append(timed(["mnexec", "-a", str(pid), "true"]))
             bare.append(timed(["true"]))
+            verb.append(timed([*HALAB, "status", "--json"]))
+            full_cli.append(timed([sys.executable, "-m", "harness.cli", "status", "--json"]))
     finally:
         down = timed([*HALAB, "down"])
-    return {"up": up, "down": down, "exec": median(halab_exec), "mnexec": median(mnexec), "bare": median(bare)}
+    return {"up": up, "down": down, "exec": median(halab_exec), "mnexec": median(mnexec), "bare": median(bare),
+            "status": median(verb), "status_full_cli": median(full_cli)}
 
 
 def main() -> int:
@@ -65,7 +70,9 @@ def main() -> int:
     runs = [one_run(args.topology, host[args.topology]) for _ in range(args.runs)]
     rows = {"up": [r["up"] for r in runs], "down": [r["down"] for r in runs],
             "exec over mnexec": [r["exec"] - r["mnexec"] for r in runs],
-            "exec over bare true": [r["exec"] - r["bare"] for r in runs]}
+            "exec over bare true": [r["exec"] - r["bare"] for r in runs],
+            "status --json": [r["status"] for r in runs],
+            "status --json, full command line": [r["status_full_cli"] for r in runs]}
     table = Table(title=f"halab up/down/exec, {args.topology}, {args.runs} runs")
     for col in ("what", "median", "min", "max", "target"):
         table.add_column(col)

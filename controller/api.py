@@ -118,7 +118,8 @@ def serve(app: Balancer, port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="lb-api", daemon=True).start()
+    # poll_interval 0.1 s: shutdown() returns that soon, not after socketserver's 0.5 s
+    threading.Thread(target=server.serve_forever, args=(0.1,), name="lb-api", daemon=True).start()
     return server
 
 

@@ -116,7 +116,8 @@ class Fencer:
         server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
         server.daemon_threads = True
         restrict(path, owner)
-        threading.Thread(target=server.serve_forever, name="fencing", daemon=True).start()
+        # poll_interval 0.1 s: shutdown() returns that soon, not after socketserver's 0.5 s
+        threading.Thread(target=server.serve_forever, args=(0.1,), name="fencing", daemon=True).start()
 
 
 def _set_port(dp, port: int, down: bool) -> None:
