@@ -3,6 +3,8 @@ what is refused (exit 2 with the usage), and that `--for` mends a fault (on a fa
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -87,3 +89,13 @@ def test_a_bug_in_a_verb_keeps_the_lab_and_says_where_the_traceback_is(tmp_path)
     rc, text = verbs.execute(live, ["fault", "link-cut", "server1"])
     assert rc == 1 and "the lab is still up" in text
     assert "RuntimeError: boom" in (tmp_path / "halab-errors.log").read_text()
+
+
+def test_a_verb_from_a_shell_imports_neither_the_lab_nor_mininet():
+    """`halab status` and friends go through harness.entry to harness.verbclient, which must stay
+    light: a teacher's status and every wait of the lab tests pay for what it imports."""
+    probe = ("import sys, harness.entry, harness.verbclient; "
+             "print(' '.join(m for m in ('mininet', 'rich', 'harness.livelab', 'harness.lab', 'harness.cli') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ""
