@@ -269,8 +269,10 @@ class LiveLab:
             sw = self.switch_of(host, switch)
             intf = self.lab.host(host).connectionsTo(self.lab.host(sw))[0][0].name
             pcap = self.run_dir / f"capture-{intf}.pcap"
-            proc = self.lab.spawn(host, f"capture-{intf}", ["tcpdump", "-i", intf, "-U", "-w", str(pcap),
-                                                             "-c", "1000000"])
+            # --immediate-mode: each packet as it comes (else libpcap hands them over in blocks,
+            # up to a second late, and a short capture stopped by `capture stop` is empty)
+            proc = self.lab.spawn(host, f"capture-{intf}", ["tcpdump", "-i", intf, "--immediate-mode", "-U",
+                                                             "-w", str(pcap), "-c", "1000000"])
             proc.wait_for("listening on", timeout=10)
             return f"capturing {intf} to {pcap} (`capture stop` ends it)"
 

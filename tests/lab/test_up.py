@@ -236,10 +236,11 @@ def test_a_signal_that_lands_on_a_helper_thread_still_reaches_the_idle_prompt(tm
     assert nothing_left() == []
 
 
-def test_an_agent_restarted_from_another_shell_still_stops_on_sigterm(tmp_path, down_after):
-    """`fault restore` runs in the control socket's thread, which blocks SIGTERM (above), and a
-    child inherits its thread's signal mask: the agent it restarts must not, or it could only be
-    killed, never stopped with its goodbye (and `halab down` waited out its grace)."""
+def test_programs_started_from_another_shell_still_stop_on_their_signals(tmp_path, down_after):
+    """`fault restore` and `capture` run in the control socket's thread, which blocks SIGTERM and
+    SIGINT (above), and a child inherits its thread's signal mask: the agent it restarts must
+    not, or it could only be killed, never stopped with its goodbye; nor tcpdump, whose stop is a
+    SIGINT (it says how many packets it captured only then)."""
     assert halab("up", "-f", fast_lab(tmp_path), "--detach", "--out", str(tmp_path)).returncode == 0
     assert halab("fault", "kill", "server2", "halab-vrrp").returncode == 0
     assert halab("fault", "restore").returncode == 0
@@ -257,6 +258,13 @@ def test_an_agent_restarted_from_another_shell_still_stops_on_sigterm(tmp_path, 
         return not next(a["running"] for a in agents if a["host"] == "server2" and a["program"] == "halab-vrrp")
 
     assert wait_until(stopped, timeout=10, interval=0.2)
+    started = halab("capture", "server1")
+    assert started.returncode == 0 and "capturing server1-eth0" in started.stdout, started
+    time.sleep(0.5)  # a few of server1's adverts (every 0.1 s)
+    assert halab("capture", "stop").stdout.strip() == "stopped capture-server1-eth0 on server1"
+    log = next(tmp_path.glob("*/server1-capture-server1-eth0.log")).read_text()
+    assert "packets captured" in log, log
+    assert next(tmp_path.glob("*/capture-server1-eth0.pcap")).stat().st_size > 24  # more than its header
 
 
 def test_halab_cli_attaches_to_the_background_prompt_and_exit_leaves_the_lab_running(tmp_path, down_after):
