@@ -103,9 +103,10 @@ def _vip(field: str) -> object:
     return json.loads(halab("vip", "--json").stdout)[field]
 
 
-def _state(host: str, program: str) -> str | None:
+def _agent(host: str, program: str) -> dict:
+    """The status row of `program` on `host` ({} when it has none)."""
     agents = json.loads(halab("status", "--json").stdout)["agents"]
-    return next((a.get("state") for a in agents if a["host"] == host and a["program"] == program), None)
+    return next((a for a in agents if a["host"] == host and a["program"] == program), {})
 
 
 def test_the_three_tier_lab_goes_up_detached_serves_writes_through_a_crash_and_leaves_nothing(tmp_path, down_after):
@@ -130,8 +131,9 @@ def test_the_three_tier_lab_goes_up_detached_serves_writes_through_a_crash_and_l
     assert first["db"] == "db1" and first["web"] in ("web1", "web2") and first["timeline"] >= 1
     done = halab("fault", "crash", "db1")
     assert done.returncode == 0, done.stderr
-    assert wait_until(lambda: _state("db2", "halab-heartbeat") == "ACTIVE" and _state("db2", "postgresql") == "primary",
-                      timeout=20, interval=0.3), halab("status").stdout + halab("vip").stdout
+    assert wait_until(lambda: _agent("db2", "halab-heartbeat").get("state") == "ACTIVE"
+                      and _agent("db2", "postgresql").get("state") == "primary", timeout=20, interval=0.3), \
+        halab("status").stdout + halab("vip").stdout
     ids = itertools.count(2)   # a new id each try: a write that did commit must not be refused as a duplicate
     assert wait_until(lambda: '"db": "db2"' in halab(*post, f"http://10.0.0.100:8080/write/{next(ids)}").stdout,
                       timeout=20)
@@ -252,12 +254,7 @@ def test_programs_started_from_another_shell_still_stop_on_their_signals(tmp_pat
                        if line.startswith("SigBlk:")), 16)
     assert not blocked & (1 << (signal.SIGTERM - 1)), f"SigBlk {blocked:x}"
     os.kill(pid, signal.SIGTERM)
-
-    def stopped() -> bool:
-        agents = json.loads(halab("status", "--json").stdout)["agents"]
-        return not next(a["running"] for a in agents if a["host"] == "server2" and a["program"] == "halab-vrrp")
-
-    assert wait_until(stopped, timeout=10, interval=0.2)
+    assert wait_until(lambda: not _agent("server2", "halab-vrrp")["running"], timeout=10, interval=0.2)
     started = halab("capture", "server1")
     assert started.returncode == 0 and "capturing server1-eth0" in started.stdout, started
     time.sleep(0.5)  # a few of server1's adverts (every 0.1 s)
