@@ -95,3 +95,19 @@ def test_held_connections_answer_first_and_last_and_a_gone_server_loses_them():
     assert gone["kept"] == gone["moved"] == gone["never"] == 0 and gone["slowest_answer_s"] is None
     never = hold("127.0.0.1", _free_port(), 5, 0.0, timeout=0.5)
     assert never["never"] == 5 and never["first"] == {} and never["lost"] == 0
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_every_request_is_sent_before_the_probe_waits_for_the_replies(responder, proto, monkeypatch):
+    """Gathering thousands of tasks takes tens of milliseconds: a request sent after it began
+    would leave a gap in the timeline that reads as an outage."""
+    gathered: list[float] = []
+    gather = asyncio.gather
+
+    def stamped(*tasks):
+        gathered.append(time.monotonic())
+        return gather(*tasks)
+
+    monkeypatch.setattr(asyncio, "gather", stamped)
+    reqs = asyncio.run(probe("127.0.0.1", responder, proto, rate=1000, duration=0.05, timeout=1.0))
+    assert len(gathered) == 1 and all(0 < r.sent <= gathered[0] for r in reqs)
