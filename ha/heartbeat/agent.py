@@ -360,18 +360,19 @@ class Agent(daemon.Agent):
     # --- acting -----------------------------------------------------------------------------
 
     def _carry_out(self, actions: list[Action], now: float) -> None:
-        """Role changes are logged here and only here; the rest runs in the worker, in order."""
+        """The jobs go to the worker, in order; then what happened is logged, in order, and role
+        changes only here (a takeover's fencing and start need not wait for the log's writes)."""
+        entries: list[tuple[str, str | None, str, str]] = []
         for action in actions:
             if isinstance(action, Transition):
-                self.events.write(self.cfg.name, action.old.value, action.new.value, action.reason)
-                self.write_status()
+                entries.append((self.cfg.name, action.old.value, action.new.value, action.reason))
                 continue
             if isinstance(action, StartResources):
                 # Checked before fencing too (View.refusal); the lease may have run out since.
                 refusal = self.sync.refusal(now) if self.sync else None
                 if refusal is not None:  # promoting would lose what the primary acknowledged alone
                     self.monitor_failed = True
-                    self.events.write("resources", "starting", "promotion refused", refusal)
+                    entries.append(("resources", "starting", "promotion refused", refusal))
                     continue
                 self.monitor_failed = False
                 job = self.resources.start
@@ -381,13 +382,17 @@ class Agent(daemon.Agent):
                     self.sync.demoted()
                 job = self.resources.stop
             elif isinstance(action, AnnounceResources):
-                self.events.write("resources", "running", "announced", action.reason)
+                entries.append(("resources", "running", "announced", action.reason))
                 job = self.resources.announce
             else:
                 job = self._fence
             future = self.worker.submit(job)
             future.add_done_callback(lambda _f: self.wake())
             self.pending.append((action, future))
+        for entry in entries:
+            self.events.write(*entry)
+        if any(isinstance(action, Transition) for action in actions):
+            self.write_status()
 
     def _results(self, now: float) -> None:
         """Read what the worker finished, in order: a failed start is a FAULT, a fencing answer decides."""

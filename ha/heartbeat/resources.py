@@ -21,7 +21,8 @@ GARP_REPEAT = 3
 class Resources:
     items: tuple[Resource, ...]
     running: list[Resource] = field(default_factory=list)
-    #: Per VIP interface, its announcer with the packet socket open (opening one at a takeover costs ms).
+    #: Per VIP interface, its announcer with the packet socket open (opening one at a takeover costs
+    #: ms); its interface index is where the VIP goes.
     announcers: dict[str, announce.Announcer] = field(default_factory=dict)
 
     def prepare(self) -> None:
@@ -73,8 +74,8 @@ class Resources:
         if r.kind != "vip":
             return run_command(r.start)
         try:
-            link = netlink.link(r.interface)
-            netlink.add_addresses(link.index, (r.address,))
+            # the announcer's interface index: looking the link up again (a new netlink socket) costs ms
+            netlink.add_addresses(self._announcer(r.interface).ifindex, (r.address,))
         except Exception as exc:  # ValueError (no such interface), OSError, NetlinkError
             return str(exc) or type(exc).__name__
         return self._announce(r)
@@ -97,7 +98,7 @@ class Resources:
         if r.kind != "vip":
             return run_command(r.stop)
         try:
-            netlink.remove_addresses(netlink.link(r.interface).index, (r.address,))
+            netlink.remove_addresses(self._announcer(r.interface).ifindex, (r.address,))
         except Exception as exc:
             return str(exc) or type(exc).__name__
         return None
