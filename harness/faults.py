@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,7 +20,7 @@ from harness import servers
 from harness.errors import HalabError
 from harness.lab import Lab, start_thread
 from harness.process import LabProcess, RemoteProcess
-from harness.procs import kill, pids_in_netns
+from harness.procs import kill, lowest_priority, make_lowest_priority, pids_in_netns
 
 PARTITION_TABLE = "halab_partition"
 LOSS_TABLE = "halab_loss"
@@ -73,8 +74,10 @@ class Faults:
         return self.record(kind, f"{a}-{b}", at)
 
     @staticmethod
-    def _set_intfs(intfs: list, status: str) -> float:
+    def _set_intfs(intfs: list, status: str, first: Callable[[], None] = lambda: None) -> float:
         """Set link ends up or down; return the moment the first root-namespace end had changed.
+        `first` runs once the ends are looked up (milliseconds of netlink), just before the first
+        change: a crash stops the host's processes there, so that they stop as its links go.
 
         Switch-side ends (root namespace) go first, by one netlink call each: a veth whose
         peer is down carries nothing, so the link is cut once that call returns, which is the
@@ -88,6 +91,7 @@ class Faults:
         at = None
         with IPRoute() as ipr:
             indexes = [ipr.link_lookup(ifname=i.name)[0] for i in root]
+            first()
             for index in indexes:
                 ipr.link("set", index=index, state=status)
                 at = at or time.monotonic()
@@ -172,19 +176,25 @@ class Faults:
         # On another server: everything in the host's namespace there, then the lab's processes
         # with their groups (the sudo each runs under, which would hold on to it stopped).
         remote = [p for p in self.lab.processes if p.host == host and isinstance(p, RemoteProcess) and p.alive()]
-        for pid in pids:
-            kill(pid, signal.SIGSTOP)
-        if servers.is_remote(node):
-            servers.signal_netns(node.server, node.pid, signal.SIGSTOP)
-        at = self._set_intfs(self._link_ends(host), "down")
-        for pid in pids:
-            kill(pid)
-        if servers.is_remote(node):
-            servers.signal_netns(node.server, node.pid, signal.SIGKILL)
-        for p in remote:
-            p.signal(signal.SIGKILL)
-        self._reap([p for p in self.lab.processes if p.host == host])
-        self._forget_added_addresses(host)
+        def stop() -> None:
+            for pid in pids:
+                kill(pid, signal.SIGSTOP)
+            if servers.is_remote(node):
+                servers.signal_netns(node.server, node.pid, signal.SIGSTOP)
+
+        at = self._set_intfs(self._link_ends(host), "down", first=stop)
+        # A host without power takes no CPU from the others: its processes' end and the clean-up
+        # here run at the lowest priority, not in the way of the failover being measured.
+        with lowest_priority():
+            for pid in pids:
+                make_lowest_priority(pid)
+                kill(pid)
+            if servers.is_remote(node):
+                servers.signal_netns(node.server, node.pid, signal.SIGKILL)
+            for p in remote:
+                p.signal(signal.SIGKILL)
+            self._reap([p for p in self.lab.processes if p.host == host])
+            self._forget_added_addresses(host)
         return self.record("crash-host", host, at)
 
     def _forget_added_addresses(self, host: str) -> None:
