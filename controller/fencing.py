@@ -31,9 +31,15 @@ class Fencer:
         self.secret = secret
         self.locations, self.datapaths = locations, datapaths
         self.fenced: set[tuple[int, int]] = set()
+        self.links_down: set[tuple[int, int]] = set()  # (dpid, port) the switch reported without a link
         self.waiting: dict[int, threading.Event] = {}  # barrier xid -> set when the switch answered
         self.nonces: dict[str, float] = {}  # nonce -> its request's time, while inside the window
         self.lock = threading.Lock()
+
+    def link_changed(self, dpid: int, port: int, down: bool) -> None:
+        """From the port status handler: the switch says the port's link went down or came back."""
+        with self.lock:
+            (self.links_down.add if down else self.links_down.discard)((dpid, port))
 
     def confirmed(self, xid: int) -> None:
         event = self.waiting.pop(xid, None)
@@ -75,19 +81,26 @@ class Fencer:
         return self._set(action, node, ports)
 
     def _set(self, action: str, node: str, ports: list[tuple]) -> dict:
+        """Shut the ports (or open them) and answer once the switch has confirmed it: by a barrier
+        after the changes, or, to fence, already by its own port status when every port's link
+        is down (a crashed node): a port without a link carries nothing, and the changes sent
+        keep it shut should the link come back."""
         down = action == "fence"
         ports = list(dict.fromkeys(ports))  # two addresses of one node may share a port
+        with self.lock:
+            reported_down = down and all((dp.id, port) in self.links_down for dp, port in ports)
         events = []
         for dp, port in ports:
             _set_port(dp, port, down)
             events.append(self._barrier(dp))
         deadline = time.monotonic() + CONFIRM_TIMEOUT_S  # one deadline for every barrier, not one each
-        if not all(e.wait(max(0.0, deadline - time.monotonic())) for e in events):
+        if not reported_down and not all(e.wait(max(0.0, deadline - time.monotonic())) for e in events):
             return {"ok": False, "error": f"the switch did not confirm within {CONFIRM_TIMEOUT_S:g} s"}
         for dp, port in ports:
             (self.fenced.add if down else self.fenced.discard)((dp.id, port))
         done = [[f"{dp.id:016x}", port] for dp, port in ports]
-        log.info("%s %s: ports %s", "fenced" if down else "unfenced", node, done)
+        log.info("%s %s: ports %s%s", "fenced" if down else "unfenced", node, done,
+                 " (their links were already down)" if reported_down else "")
         return {"ok": True, "ports": done}
 
     def _barrier(self, dp) -> threading.Event:

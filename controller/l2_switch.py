@@ -135,6 +135,8 @@ class L2Switch(app_manager.OSKenApp):
         msg = ev.msg
         dp = msg.datapath
         down = bool(msg.desc.state & dp.ofproto.OFPPS_LINK_DOWN) or msg.reason == dp.ofproto.OFPPR_DELETE
+        if self.fencer is not None:  # before the backups hear of it: they may ask to fence at once
+            self.fencer.link_changed(dp.id, msg.desc.port_no, down)
         if self.assist is not None:
             self.assist.port_changed(dp.id, msg.desc.port_no, down)
         if down:

@@ -29,9 +29,11 @@ class FakeSwitch:
         self.xid += 1
         msg.xid = self.xid
 
+    answers_barriers = True
+
     def send_msg(self, msg) -> None:
         self.sent.append(msg)
-        if type(msg).__name__ == "OFPBarrierRequest":
+        if type(msg).__name__ == "OFPBarrierRequest" and self.answers_barriers:
             self.fencer.confirmed(msg.xid)
 
     def port_mods(self) -> list[int]:
@@ -107,6 +109,38 @@ def test_a_port_going_down_lets_its_node_move_at_once(device):
     fencer.locations.port_down(switch.id, 1)
     fencer.locations.saw(switch.id, "10.0.0.1", 2, now=1.0)
     assert fencer.locations.where["10.0.0.1"].port == 2
+
+
+def test_ports_whose_links_the_switch_reported_down_are_fenced_without_waiting_for_a_barrier(device, monkeypatch):
+    """A crashed node's ports: the switch already said they carry nothing; they are shut all the same."""
+    fencer, switch = device
+    monkeypatch.setattr("controller.fencing.CONFIRM_TIMEOUT_S", 0.2)
+    switch.answers_barriers = False
+    fencer.link_changed(switch.id, 1, down=True)
+    fencer.link_changed(switch.id, 4, down=True)
+    t = time.monotonic()
+    answer = fencer.handle(fencing.signed(SECRET, "fence", "node1", ["10.0.0.1", "192.168.1.1"]))
+    assert answer["ok"] and time.monotonic() - t < 0.1
+    assert switch.port_mods() == [1, 4] and {(1, 1), (1, 4)} <= fencer.fenced
+
+
+@pytest.mark.parametrize("reported", [[1], [1, 4, -4]])  # one link down; or the second back up since
+def test_a_port_whose_link_may_be_up_waits_for_the_switch_to_confirm(device, monkeypatch, reported):
+    fencer, switch = device
+    monkeypatch.setattr("controller.fencing.CONFIRM_TIMEOUT_S", 0.2)
+    switch.answers_barriers = False
+    for port in reported:
+        fencer.link_changed(switch.id, abs(port), down=port > 0)
+    answer = fencer.handle(fencing.signed(SECRET, "fence", "node1", ["10.0.0.1", "192.168.1.1"]))
+    assert answer == {"ok": False, "error": "the switch did not confirm within 0.2 s"}
+
+
+def test_unfencing_always_waits_for_the_switch_to_confirm(device, monkeypatch):
+    fencer, switch = device
+    monkeypatch.setattr("controller.fencing.CONFIRM_TIMEOUT_S", 0.2)
+    switch.answers_barriers = False
+    fencer.link_changed(switch.id, 1, down=True)
+    assert not fencer.handle(fencing.signed(SECRET, "unfence", "node1", ["10.0.0.1"]))["ok"]
 
 
 def test_the_client_gives_up_on_a_server_that_trickles(tmp_path):
