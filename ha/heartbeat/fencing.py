@@ -6,8 +6,8 @@ One JSON line each way over a unix socket, the lab's management channel to the f
     reply    {"ok": true, "ports": [["0000000000000001", 3], ...]} or {"ok": false, "error": "..."}
 The signed text is the JSON list [action, node, sorted addresses, time, nonce]: no two requests
 share it. The controller refuses a request older than WINDOW_S or a nonce it has seen (an old
-"unfence" replayed cannot undo a fence), and answers only after the switch confirmed (a barrier)
-that the ports are down.
+"unfence" replayed cannot undo a fence), and answers only after the switch confirmed that the
+ports are down (a barrier after shutting them, or its own report that their links are down).
 """
 
 from __future__ import annotations
