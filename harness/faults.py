@@ -20,7 +20,7 @@ from harness import servers
 from harness.errors import HalabError
 from harness.lab import Lab, start_thread
 from harness.process import LabProcess, RemoteProcess
-from harness.procs import kill, lowest_priority, make_lowest_priority, pids_in_netns
+from harness.procs import kill, pids_in_netns
 
 PARTITION_TABLE = "halab_partition"
 LOSS_TABLE = "halab_loss"
@@ -183,18 +183,14 @@ class Faults:
                 servers.signal_netns(node.server, node.pid, signal.SIGSTOP)
 
         at = self._set_intfs(self._link_ends(host), "down", first=stop)
-        # A host without power takes no CPU from the others: its processes' end and the clean-up
-        # here run at the lowest priority, not in the way of the failover being measured.
-        with lowest_priority():
-            for pid in pids:
-                make_lowest_priority(pid)
-                kill(pid)
-            if servers.is_remote(node):
-                servers.signal_netns(node.server, node.pid, signal.SIGKILL)
-            for p in remote:
-                p.signal(signal.SIGKILL)
-            self._reap([p for p in self.lab.processes if p.host == host])
-            self._forget_added_addresses(host)
+        for pid in pids:
+            kill(pid)
+        if servers.is_remote(node):
+            servers.signal_netns(node.server, node.pid, signal.SIGKILL)
+        for p in remote:
+            p.signal(signal.SIGKILL)
+        self._reap([p for p in self.lab.processes if p.host == host])
+        self._forget_added_addresses(host)
         return self.record("crash-host", host, at)
 
     def _forget_added_addresses(self, host: str) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -73,35 +70,6 @@ def kill(pid: int, sig: int = signal.SIGKILL) -> bool:
         return True
     except ProcessLookupError:
         return False
-
-
-#: The nicest a thread can be: it gets the CPU only when nothing else wants it.
-LOWEST_PRIORITY = 19
-
-
-def make_lowest_priority(pid: int) -> None:
-    """Every thread of `pid` at the lowest CPU priority (nice is per thread on Linux); best effort."""
-    try:
-        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        return
-    for tid in threads:
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, LOWEST_PRIORITY)
-        except OSError:
-            pass  # gone meanwhile
-
-
-@contextlib.contextmanager
-def lowest_priority() -> Iterator[None]:
-    """Run the calling thread, and the programs it starts, at the lowest CPU priority meanwhile."""
-    tid = threading.get_native_id()
-    before = os.getpriority(os.PRIO_PROCESS, tid)
-    os.setpriority(os.PRIO_PROCESS, tid, LOWEST_PRIORITY)
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, tid, before)  # root may lower it again
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
