@@ -71,6 +71,8 @@ ANSWER_TIMEOUT_S = 1.0
 
 
 class _AddressSocket:
+    """One netlink socket for address changes, kept open: a takeover should not wait to open one."""
+
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
         self.sock.bind((0, 0))
