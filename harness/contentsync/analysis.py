@@ -48,13 +48,15 @@ def spread(values: list[float]) -> dict:
 
 
 def _reflected(op: Op, later_deleted_at: float | None, observed: list[Seen]) -> float | None:
-    """When the standby first reflected `op` (that version or newer; gone after the deletion)."""
+    """When the standby first reflected `op` (that version or newer; gone after the deletion, and
+    for good: tar unpacking a file it read before the deletion unlinks it first, and it is back)."""
+    last_shown = max((s.t for s in observed if s.kind != "gone"), default=float("-inf"))
     for seen in observed:
         if seen.t < op.t:
             continue
         if seen.kind == "seen" and op.op == "write" and seen.version >= op.version:
             return seen.t
-        if seen.kind == "gone" and later_deleted_at is not None and seen.t >= later_deleted_at:
+        if seen.kind == "gone" and later_deleted_at is not None and seen.t >= max(later_deleted_at, last_shown):
             return seen.t
     return None
 

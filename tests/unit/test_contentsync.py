@@ -76,6 +76,16 @@ def test_a_deletion_propagates_only_by_a_gone_seen_after_it():
     assert out["missing_for_a_moment"] == 1 and out["unreflected"] == 0
 
 
+def test_a_file_gone_for_a_moment_after_its_deletion_is_not_a_deletion_propagated():
+    # tar read the file before it was deleted and, unpacking it, unlinks the old copy first
+    ops = [Op(1.0, "write", "a", 1), Op(2.0, "delete", "a", 0)]
+    seen = [Seen(1.5, "seen", "a", 1), Seen(2.1, "gone", "a"), Seen(2.2, "partial", "a"), Seen(2.3, "seen", "a", 1)]
+    out = analyse(ops, seen)
+    assert out["deletions"]["of"] == 1 and out["deletions"]["count"] == 0 and out["unreflected"] == 1
+    out = analyse(ops, [*seen, Seen(3.0, "gone", "a")])  # then it goes for good
+    assert out["deletions"]["count"] == 1 and out["deletions"]["p50"] == pytest.approx(1.0)
+
+
 def test_partial_views_are_counted():
     ops = [Op(1.0, "write", "a", 1)]
     out = analyse(ops, [Seen(1.1, "partial", "a"), Seen(1.2, "seen", "a", 1)])
