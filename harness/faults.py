@@ -25,6 +25,10 @@ from harness.procs import kill, pids_in_netns
 PARTITION_TABLE = "halab_partition"
 LOSS_TABLE = "halab_loss"
 REPLICATION_TABLE = "halab_replication"
+#: How long a crashed host stays frozen, its links cut, before the lab kills and clears it. On one
+#: machine that clean-up (commands in the host, the teardown of its processes) takes the CPU from
+#: the survivors in the very milliseconds they react, which on separate machines it never would.
+CRASH_SETTLE_S = 0.05
 
 
 class Signalable(Protocol):
@@ -74,10 +78,11 @@ class Faults:
         return self.record(kind, f"{a}-{b}", at)
 
     @staticmethod
-    def _set_intfs(intfs: list, status: str, first: Callable[[], None] = lambda: None) -> float:
+    def _set_intfs(intfs: list, status: str, first: Callable[[], None] = lambda: None, settle: float = 0.0) -> float:
         """Set link ends up or down; return the moment the first root-namespace end had changed.
         `first` runs once the ends are looked up (milliseconds of netlink), just before the first
         change: a crash stops the host's processes there, so that they stop as its links go.
+        `settle`: seconds to wait between the root-namespace ends and the others.
 
         Switch-side ends (root namespace) go first, by one netlink call each: a veth whose
         peer is down carries nothing, so the link is cut once that call returns, which is the
@@ -95,6 +100,8 @@ class Faults:
             for index in indexes:
                 ipr.link("set", index=index, state=status)
                 at = at or time.monotonic()
+        if root and others:
+            time.sleep(settle)
         for intf in others:
             # Not through the host's Mininet shell: the interactive prompt may be using it.
             result = _in_node(intf.node, ["ip", "link", "set", "dev", intf.name, status])
@@ -168,7 +175,9 @@ class Faults:
 
         Everything on the host is stopped (SIGSTOP) before the first link goes: the links go down
         one by one, and an agent left running would see its service link go and tell its peer
-        "I am in FAULT" over a link not yet cut, which a host without power never does."""
+        "I am in FAULT" over a link not yet cut, which a host without power never does. Frozen and
+        cut off, the host is as good as dead; the rest (its own ends of the links, killing its
+        processes, forgetting its VIPs) waits CRASH_SETTLE_S, out of the survivors' way."""
         node = self.lab.host(host)
         inode = self.lab.state.netns.get(host) if self.lab.state else None
         # Mininet's shell is the host itself, not a process on it.
@@ -182,7 +191,7 @@ class Faults:
             if servers.is_remote(node):
                 servers.signal_netns(node.server, node.pid, signal.SIGSTOP)
 
-        at = self._set_intfs(self._link_ends(host), "down", first=stop)
+        at = self._set_intfs(self._link_ends(host), "down", first=stop, settle=CRASH_SETTLE_S)
         for pid in pids:
             kill(pid)
         if servers.is_remote(node):

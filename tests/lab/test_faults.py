@@ -7,11 +7,12 @@ leaves it as it found it.
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
 from harness.errors import HalabError
-from harness.faults import Faults
+from harness.faults import CRASH_SETTLE_S, Faults
 from harness.lab import Lab
 from tests.lab.helpers import PORT, answers, probe_cmd, start_responders, wait_until
 from topologies import ActiveStandbyTopo
@@ -61,7 +62,10 @@ def test_kill_ends_the_process(lab, faults):
 
 
 def test_crash_host_kills_everything_on_it_and_cuts_its_links(lab, faults):
-    faults.crash_host("server2")
+    crash = faults.crash_host("server2")
+    # frozen and cut off first; its own end of the link and its processes follow, out of the way
+    assert time.monotonic() - crash.at >= CRASH_SETTLE_S
+    assert "state DOWN" in lab.run("server2", ["ip", "link", "show", "server2-eth0"]).stdout
     assert lab.responders["server2"].process.popen.wait(5) is not None
     ping = lab.run("client1", ["ping", "-c1", "-W1", S2])
     assert ping.returncode != 0
