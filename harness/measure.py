@@ -16,6 +16,7 @@ measured"):
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -55,12 +56,21 @@ def analyse(requests: Sequence[Request], fault_at: float) -> Outcome:
     edges: list[Request | None] = [before[-1] if before else None, *ok[len(before):], None]
     # Every span between consecutive successes that ends after the fault; None ends the probe.
     spans = list(pairwise(edges))
+    failed = sorted(r.sent for r in requests if not r.ok)
 
-    def length(span: tuple[Request | None, Request | None]) -> float:
+    def bounds(span: tuple[Request | None, Request | None]) -> tuple[float, float]:
         start, end = span
-        return (end.sent if end else last_sent) - (start.sent if start else first_sent)
+        return (start.sent if start else first_sent), (end.sent if end else last_sent)
 
-    start_req, end_req = max(spans, key=length)  # end_req None: still down when the probe ended
+    def holds_a_failure(span: tuple[Request | None, Request | None]) -> bool:
+        start, end = bounds(span)
+        i = bisect.bisect_left(failed, start)
+        return i < len(failed) and failed[i] < end
+
+    # The outage is the longest span in which a request failed: a span without one is the probe
+    # itself pausing (the CPU busy elsewhere), not the service; with no failure at all, the longest.
+    candidates = [span for span in spans if holds_a_failure(span)] or spans
+    start_req, end_req = max(candidates, key=lambda span: bounds(span)[1] - bounds(span)[0])
     start = start_req.sent if start_req else first_sent
     return Outcome(
         fault_at=fault_at,

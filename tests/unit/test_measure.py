@@ -155,6 +155,18 @@ def test_a_probe_that_sent_nothing_shows_no_recovery():
     assert out.server_before is None and out.server_after is None
 
 
+def test_a_pause_of_the_probe_itself_after_the_failover_is_not_the_outage():
+    """The probe sent nothing for 20 ms (its CPU taken), nothing failed then: a longer silence than
+    the failover's 5 ms, but not the service's."""
+    reqs = [r for r in timeline(1000, 2, down=(1.0, 1.005)) if not 1.3 <= r.sent < 1.32]
+    out = analyse(reqs, fault_at=1.0)
+    assert out.outage == pytest.approx(0.006) and out.outage_start == pytest.approx(0.999)
+    assert (out.server_before, out.server_after) == ("a", "b")
+    # with no failure at all, the longest silence is all there is to report
+    out = analyse([r for r in timeline(1000, 2, down=(9, 9)) if not 1.3 <= r.sent < 1.32], fault_at=1.0)
+    assert out.outage == pytest.approx(0.021)
+
+
 def test_percentile_is_the_nearest_rank():
     values = [float(v) for v in range(100, 0, -1)]
     assert percentile(values, 0.99) == 99.0 and percentile(values, 0.5) == 50.0
