@@ -62,6 +62,10 @@ def analyse(requests: Sequence[Request], fault_at: float) -> Outcome:
         start, end = span
         return (start.sent if start else first_sent), (end.sent if end else last_sent)
 
+    def length(span: tuple[Request | None, Request | None]) -> float:
+        start, end = bounds(span)
+        return end - start
+
     def holds_a_failure(span: tuple[Request | None, Request | None]) -> bool:
         start, end = bounds(span)
         i = bisect.bisect_left(failed, start)
@@ -70,7 +74,7 @@ def analyse(requests: Sequence[Request], fault_at: float) -> Outcome:
     # The outage is the longest span in which a request failed: a span without one is the probe
     # itself pausing (the CPU busy elsewhere), not the service; with no failure at all, the longest.
     candidates = [span for span in spans if holds_a_failure(span)] or spans
-    start_req, end_req = max(candidates, key=lambda span: bounds(span)[1] - bounds(span)[0])
+    start_req, end_req = max(candidates, key=length)  # end_req None: still down when the probe ended
     start = start_req.sent if start_req else first_sent
     return Outcome(
         fault_at=fault_at,
