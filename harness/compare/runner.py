@@ -40,8 +40,7 @@ def run(plan: Plan, agent: str, lb: str, out: Path, progress: Progress) -> tuple
     synced = []
     for method, period in plan.sync:
         run_dir = out / f"sync-{method}-{period:g}s"
-        opts = sync.SyncOptions(method=method, period=period, before=plan.sync_before, proto="tcp", rate=PROBE_RATE,
-                                after=4.5)
+        opts = sync.SyncOptions(method=method, period=period, before=plan.sync_before, proto="tcp", rate=PROBE_RATE)
         rec = sync.run(opts, run_dir, lambda m, lbl=f"sync {method} {period:g} s": progress(f"{lbl}: {m}"))
         synced.append(rec.to_json())
         dirs.append(run_dir)

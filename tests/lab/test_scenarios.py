@@ -65,16 +65,6 @@ def test_cluster_loss_for_a_while_heals(tmp_path):
     assert r["outcome"]["outage"] is not None
 
 
-def test_reference_with_halab_vrrp_moves_the_vip_when_haproxy_dies_and_keeps_the_web_tier_serving(tmp_path):
-    """halab's agent in the notes' architecture, its track script watching HAProxy (keepalived's,
-    and the web servers' and load balancers' crashes: lesson 5's checks)."""
-    r = run(tmp_path, "reference", "--agent", "halab", "--fault", "haproxy-kill", "--rate", "100", "--after", "4")
-    assert r["outcome"]["outage"] is not None, r["outcome"]
-    assert r["outcome"]["server_after"] in ("web1", "web2")
-    masters = [e["host"] for e in r["agent_events"] if e["state"] == "MASTER"]
-    assert masters[-1] == "lb2", masters
-
-
 def test_any_lab_file_with_a_fault_typed_as_at_the_prompt(tmp_path):
     lab = tmp_path / "lab.toml"
     lab.write_text((REPO / "labs" / "active-standby.toml").read_text().replace("advert_int = 1.0", "advert_int = 0.2"))
