@@ -102,7 +102,8 @@ class Node:
     role: Role = Role.STANDBY
     fault_until: float = 0.0
     fence_not_before: float = 0.0
-    reason: str = "startup"
+    reason: str = "startup"   # what the node says now: its last decision, or why it holds back
+    decided: str = "startup"  # the reason of its last change of role
     both_active: bool = False  # when the peer was last heard, it was active and so were we
     links_down: bool = False
     cut_off: bool = False  # the tie-breaker did not answer: this node itself may have been the one cut off
@@ -175,6 +176,7 @@ class Node:
         return [self._go(Role.FAULT, why)] if self.role is Role.STANDBY else []
 
     def _standby(self, v: View) -> list[Action]:
+        self.reason = self.decided  # why it holds back (below) holds only while the cause lasts
         if v.refusal is not None and not (v.peer_alive and v.peer_state is State.ACTIVE):
             self.reason = f"{REFUSED}{v.refusal}"   # not even fencing the peer
             return []
@@ -199,5 +201,5 @@ class Node:
         return [self._go(role, why), StopResources(why)]
 
     def _go(self, role: Role, why: str) -> Transition:
-        old, self.role, self.reason = self.role, role, why
+        old, self.role, self.reason, self.decided = self.role, role, why, why
         return Transition(old, role, why)

@@ -274,6 +274,17 @@ def test_a_silent_peer_is_fenced_before_takeover_and_only_with_quorum():
     assert kinds(n.fenced(True, 1.7)) == ["start"] and n.role is Role.ACTIVE
 
 
+def test_a_standby_that_hears_its_peer_again_no_longer_says_it_has_no_quorum():
+    """Its status (and `halab diagnose`, which reads it) said "no quorum" long after a partition
+    had healed: the words of a takeover held back outlived their cause."""
+    n = node("node2", 100, 200)
+    n.step(view(0.1, state=State.ACTIVE))
+    n.step(view(1.0, alive=False, quorum=False))
+    assert "no quorum" in n.reason
+    n.step(view(1.1, state=State.ACTIVE))
+    assert n.role is Role.STANDBY and n.reason == "startup"  # the last decision's reason again
+
+
 def test_no_confirmation_no_takeover_and_a_pause_before_trying_again():
     n = node("node2", 100, 200, fence_retry=1.0)
     n.step(view(1.0, alive=False))
