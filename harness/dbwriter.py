@@ -5,6 +5,8 @@ with what the client saw, for harness.writecheck to judge.
     python -m harness.dbwriter --via-web --host 10.0.0.100 --rate 100 --seconds 10 --out writes.jsonl
     python -m harness.dbwriter --host 10.0.1.100 --passfile F --closed-loop 8 --seconds 10 --out writes.jsonl
 
+At the rate given, SIGTERM ends the writing early: the writes in flight finish and the log is written.
+
 Each write is one connection and one autocommitted INSERT (as a web request would do it), in its
 own task, so a write stuck in a failover does not hold up the next. The INSERT returns who
 committed it (halab.node, set on each server) and on which timeline; a standby refuses it
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import signal
 import sys
 import threading
 import time
@@ -129,12 +132,17 @@ def _web_outcome(id_: int, invoked: float, answer: bytes) -> Write:
 
 
 async def run(write: Callable[[int], Awaitable[Write]], rate: float, seconds: float, first_id: int) -> list[Write]:
-    """Start a write every 1/rate s for `seconds`; wait for the last ones (each bounded by its timeout)."""
+    """Start a write every 1/rate s for `seconds`, or until SIGTERM (whoever started it has seen
+    what it waited for); wait for the last ones (each bounded by its timeout)."""
     tasks: list[asyncio.Task[Write]] = []
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     start = time.monotonic()
     n = int(rate * seconds)
     for i in range(n):
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        if stop.is_set():
+            break
         if sum(not t.done() for t in tasks[-MAX_IN_FLIGHT:]) >= MAX_IN_FLIGHT:
             continue  # never more in flight than this: a dead VIP must not pile up connections
         tasks.append(asyncio.create_task(write(first_id + i)))

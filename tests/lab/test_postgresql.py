@@ -158,13 +158,22 @@ def test_halab_clean_stops_the_postgres_of_a_killed_run_and_deletes_its_data(tmp
 
 
 def start_writer(lab: Lab, pair: ManagedPair, seconds: float, rate: int = 50) -> tuple[LabProcess, Path]:
-    """The writer on client1, `rate` writes/s to the DB VIP for `seconds`."""
+    """The writer on client1, `rate` writes/s to the DB VIP for `seconds` at most (`stop_writer`)."""
     passfile = pair.cluster.write_app_passfile(lab.run_dir / "app.pgpass")
     out = lab.run_dir / "writes.jsonl"
     writer = lab.spawn("client1", "dbwriter", [sys.executable, "-m", "harness.dbwriter", "--host", "10.0.0.100",
                                                "--passfile", str(passfile), "--rate", str(rate), "--seconds",
                                                str(seconds), "--timeout", "1", "--out", str(out)])
     return writer, out
+
+
+def stop_writer(writer: LabProcess, out: Path, after: float = 0.0) -> list[writecheck.Write]:
+    """Its writes, once it has gone on `after` seconds more and ended (SIGTERM: the writes in
+    flight finish)."""
+    time.sleep(after)
+    writer.signal(signal.SIGTERM)
+    writer.popen.wait(30)
+    return dbwriter.read(out)
 
 
 def table(server: PostgreSQL) -> set[int]:
@@ -195,8 +204,7 @@ def test_a_standby_that_missed_writes_acknowledged_after_a_fallback_is_not_promo
     refused = [e for e in events if e.host == "node2" and e.state in ("refused", "promotion refused")]
     assert refused and "not a synchronous standby" in refused[0].reason, shown
     assert standby.in_recovery()
-    writer.popen.wait(30)
-    writes = dbwriter.read(out)
+    writes = stop_writer(writer, out)
     ok = [w for w in writes if w.outcome == "ok"]
     assert not [w for w in ok if w.invoked > crash.at], "a write was acknowledged after the crash"
     # The danger was real: node2 lacks what node1 acknowledged alone, after the fallback.
@@ -216,8 +224,7 @@ def test_in_strict_mode_writes_wait_while_replication_is_cut_and_none_is_lost(la
     cut = faults.cut_tcp("node2", "node1", 5432)
     time.sleep(3.0)
     healed = faults.restore_tcp("node2", "node1")
-    writer.popen.wait(30)
-    writes = dbwriter.read(out)
+    writes = stop_writer(writer, out, after=1.5)
     ok = [w for w in writes if w.outcome == "ok"]
     # Nothing invoked during the cut was acknowledged before the heal (writes waited for node2).
     assert not [w for w in ok if cut.at + 0.1 < w.invoked and w.completed < healed.at]
@@ -247,8 +254,7 @@ def test_the_old_primary_comes_back_and_its_agent_rejoins_it_as_a_standby(lab):
     assert "pg_rewind" in rejoined()[0].reason, rejoined()
     assert pair.servers["node1"].in_recovery() and agent1.role() == "STANDBY"
     pair.servers["node2"].wait_streaming("node1")
-    writer.popen.wait(40)
-    writes = dbwriter.read(out)
+    writes = stop_writer(writer, out, after=1.0)
     verdict = writecheck.check(writes, table(pair.servers["node2"]))
     assert verdict.valid and verdict.acknowledged_lost == (), verdict
     started = next(e.at for e in agent1.events() if e.state == "rejoining")

@@ -46,3 +46,25 @@ def test_bad_rates_are_refused_with_the_allowed_range(capsys):
     with pytest.raises(SystemExit) as exit_:
         dbwriter.main(["--host", "h", "--passfile", "p", "--rate", "0", "--out", "o"])
     assert exit_.value.code == 2 and "--rate 1 to 2000" in capsys.readouterr().err
+
+
+def test_sigterm_ends_the_writing_and_the_writes_in_flight_finish():
+    """A test that has seen what it waited for stops the writer rather than wait out its seconds."""
+    import asyncio
+    import os
+    import signal
+    import time
+
+    async def write(i: int) -> Write:
+        await asyncio.sleep(0.05)   # in flight when the signal comes
+        return Write(i, time.monotonic(), time.monotonic(), "ok", "db1", 1)
+
+    async def main() -> list[Write]:
+        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
+        return await dbwriter.run(write, rate=100, seconds=10, first_id=1)
+
+    began = time.monotonic()
+    writes = asyncio.run(main())
+    assert time.monotonic() - began < 2
+    assert 10 <= len(writes) <= 30 and all(w.outcome == "ok" for w in writes)   # each one started, finished
+    assert [w.id for w in writes] == list(range(1, len(writes) + 1))
