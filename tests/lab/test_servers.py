@@ -334,8 +334,13 @@ def test_a_server_that_cannot_take_part_gets_one_clear_error_and_nothing_starts(
     options, words = BAD[case]
     where = tmp_path if case == "run directory not shared" else out  # /tmp is the other machine's own
     if options is None:
-        up = halab("up", "active-standby", "--servers", "localhost,169.254.77.254", "--place",
-                   "server2=169.254.77.254", "--detach", "--out", str(where))
+        # No route to it: ssh fails at once, as it does after its ConnectTimeout for a silent address
+        subprocess.run(["ip", "route", "add", "unreachable", "169.254.77.254/32"], check=True)
+        try:
+            up = halab("up", "active-standby", "--servers", "localhost,169.254.77.254", "--place",
+                       "server2=169.254.77.254", "--detach", "--out", str(where))
+        finally:
+            subprocess.run(["ip", "route", "del", "unreachable", "169.254.77.254/32"], check=True)
     else:
         with EmulatedServer(2, **options) as server:
             up = halab("up", "active-standby", "--servers", f"localhost,{server.address}", "--place",
