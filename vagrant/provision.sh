@@ -65,7 +65,9 @@ build_venv() {
     local stamp="$VENV/.installed-$(sha256sum "$REPO/pyproject.toml" | cut -c1-16)"
     if [ ! -e "$stamp" ]; then
         say "installing halab and its Python dependencies into $VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check -e "$REPO[test]"
+        # --no-compile: Python writes the bytecode of what it imports when it first does (pip compiling
+        # every module of every dependency up front took 8 s of a 26 s install).
+        "$VENV/bin/pip" install --quiet --no-compile --disable-pip-version-check -e "$REPO[test]"
         rm -f "$VENV"/.installed-*
         touch "$stamp"
     fi

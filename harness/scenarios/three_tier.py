@@ -146,6 +146,10 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
                   for w in dbwriter.read(out)]
         servers_after = {host: _server_state(server) for host, server in pair.servers.items()}
         survivor = _primary_now(pair)
+        # No server promoted: what the standby holds (it still answers reads) is what promoting it
+        # would have kept, read before the old primary restarts and might stream it more.
+        standby_held = (_table(pair.servers[STANDBY]) if survivor is None and servers_after[STANDBY]["role"] != "down"
+                        else None)
         checked = survivor or _restarted_old_primary(pair, progress)
         final = _table(checked)
         events = pair.events()
@@ -159,6 +163,9 @@ def run(opts: ThreeTierOptions, run_dir: Path, progress: Progress = lambda _m: N
         "checked_against": checked.host if survivor else f"{checked.host} (restarted after the run: no server "
                                                          "was promoted)",
         "verdict": {**asdict(verdict), "valid": verdict.valid},
+        # Acknowledged writes the standby lacked: what its promotion would have lost (None: one was promoted).
+        "standby_would_lose": (None if standby_held is None
+                               else list(writecheck.check(writes, standby_held).acknowledged_lost)),
         "write_outage": writecheck.write_outage(writes, fault.at),
         "outage_parts": outage_parts(events, writes, fault.at),
         "replication_lag_before": lag,

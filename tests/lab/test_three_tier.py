@@ -36,16 +36,31 @@ def verdict(result: dict) -> dict:
 
 def test_sync_replication_cut_then_crash_stops_writes_rather_than_losing_them(tmp_path):
     """Not strict: db1 falls back to asynchronous once db2's lease has run out, acknowledges
-    writes db2 never gets, and crashes. db2 refuses promotion; db1's disk, read after the run,
-    holds every acknowledged write."""
+    writes db2 never gets, and crashes. db2 refuses promotion, without even fencing db1: writes
+    stop rather than being lost. The danger was real: db2 lacks what db1 acknowledged alone after
+    the fallback (and nothing from before the cut). db1's disk, read after the run, holds every
+    acknowledged write."""
     r = run(tmp_path, *lesson_line(6, "run three-tier --fault replication-cut-then-crash --replication sync")[2:],
             "--fallback-timeout", "1.5", "--after", "2.5")
-    v = verdict(r)
+    v, database = verdict(r), r["database"]
     assert v["valid"] and v["acknowledged_lost"] == []
-    assert r["database"]["primary_after"] is None and r["database"]["write_outage"] is None
-    assert "asynchronous" in [e["state"] for e in r["agent_events"] if e["host"] == "db1"]
+    assert database["primary_after"] is None and database["write_outage"] is None
+    assert database["servers_after"]["db2"]["role"] == "standby", database["servers_after"]
+    crash, cut = r["fault"]["at"], next(e["at"] for e in database["other_faults"] if e["kind"] == "tcp-cut")
+    db2 = [e for e in r["agent_events"] if e["host"] == "db2" and e["at"] > crash]
+    assert not [e for e in db2 if e["state"] in ("FENCING", "ACTIVE")], db2   # not even fencing
     refused = [e["reason"] for e in r["agent_events"] if e["host"] == "db2" and e["state"] == "refused"]
     assert refused and all("not a synchronous standby" in why for why in refused)
+    # The fallback this cut caused (a stale reply before it may have caused one too: its writes reached db2)
+    fell_back = [e["at"] for e in r["agent_events"] if e["host"] == "db1" and e["state"] == "asynchronous"
+                 and e["at"] > cut]
+    assert fell_back, r["agent_events"]
+    acknowledged = {q["seq"]: q for q in r["timeline"] if q["replied"] is not None}
+    assert not [i for i, q in acknowledged.items() if q["sent"] > crash], "a write was acknowledged after the crash"
+    would_lose = set(database["standby_would_lose"])
+    alone = {i for i, q in acknowledged.items() if q["sent"] > fell_back[0]}
+    assert alone and would_lose >= alone, (sorted(alone), sorted(would_lose))
+    assert not [i for i in would_lose if acknowledged[i]["replied"] < cut]   # nothing from before the cut
     lesson(tmp_path, "start", "6")
     assert "The same fault lost no acknowledged write" in lesson(tmp_path, "check", "sync_cut")
 

@@ -62,7 +62,7 @@ def post_fault(url: str, argv: list[str], headers: dict[str, str]) -> int:
 
 
 def test_report_html_of_runs_opens_offline_with_its_table_timeline_and_explanation(tmp_path):
-    done = halab("run", "active-standby", "--advert-int", "0.1", "--before", "1", "--after", "2", "--runs", "2",
+    done = halab("run", "active-standby", "--advert-int", "0.1", "--before", "0.5", "--after", "1", "--runs", "2",
                  "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     base = next(tmp_path.glob("*-active-standby"))
