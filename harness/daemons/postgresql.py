@@ -178,7 +178,12 @@ class DbCluster:
             "max_wal_size": "64MB",
             "min_wal_size": "16MB",
             "wal_keep_size": "32MB",
-            "max_connections": "50",
+            # Clients whose commits wait (a synchronous primary without its standby) pile up: at 50
+            # writes/s and a 1 s timeout about as many connections as there were slots. The agent's
+            # monitor (a superuser) then found none left, and its agent stopped a healthy primary.
+            # Room for the clients, and slots only the agent, pg_rewind's checks and the lab use.
+            "max_connections": "100",
+            "superuser_reserved_connections": "10",
             "logging_collector": "off",     # to stderr: the lab's log file for this host
             "log_line_prefix": "%m [%p] ",
         }
