@@ -110,8 +110,11 @@ def serve(app: Balancer, port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client hung up (say, while its refused body was still coming): no one to tell
+                self.close_connection = True
 
         def log_message(self, *args: object) -> None:
             pass
